@@ -1,0 +1,1 @@
+"""statetrack.constructions"""

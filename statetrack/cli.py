@@ -1,0 +1,84 @@
+"""The ``statetrack`` command line.
+
+Each command lives in a module of :mod:`statetrack.commands` that exposes
+``register(subparsers)``; registration only touches argparse, and every command
+imports its heavy dependencies (torch, sympy, ...) inside its handler, so that
+``statetrack dfa ...`` starts fast.
+
+Exit codes: 0 success, 1 a negative answer of a check, 2 bad usage or bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from statetrack import __version__
+
+# Command modules, in the order their commands are listed in --help.
+COMMAND_MODULES = [
+    "statetrack.commands.automata_cmds",  # dfa, accepts, equiv, langs
+    "statetrack.commands.monoid_cmds",  # monoid, classify
+    "statetrack.commands.construct_cmds",  # compile, verify
+    "statetrack.commands.claims_cmd",  # claims
+    "statetrack.commands.gen_cmd",  # gen
+    "statetrack.commands.train_cmds",  # train, evaluate, extract
+    "statetrack.commands.demo_cmd",  # demo
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit code 2 and a one-line message for usage errors."""
+
+    def error(self, message: str):  # noqa: D401
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="statetrack", description="Formal-language expressivity of linear RNNs.")
+    parser.add_argument("--version", action="version", version=f"statetrack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command module not present in this build
+            if exc.name == name:
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    from statetrack.automata.errors import StatetrackError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    want_json = bool(getattr(args, "json", False))
+    try:
+        code = args.func(args)
+        return int(code or 0)
+    except StatetrackError as exc:
+        return _fail(str(exc), want_json)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        return _fail(f"{exc.strerror}: {exc.filename}", want_json)
+    except KeyboardInterrupt:
+        print("statetrack: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _fail(message: str, want_json: bool) -> int:
+    print(f"statetrack: error: {message}", file=sys.stderr)
+    if want_json:
+        print(json.dumps({"error": message.splitlines()[0]}))
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
