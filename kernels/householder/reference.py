@@ -9,10 +9,97 @@ Layout (as flash-linear-attention's DeltaProduct op):
 Each factor does ``S <- S - beta k (k^T S) + beta k v^T`` = ``(I - beta k k^T) S + beta k v^T``;
 after the last factor of token t the output is ``o_t = scale * S^T q_t`` (shape [B, T, H, V]).
 Keys are used as given (no normalisation), beta is not clamped.
+
+This module also holds the input checks shared by every backend (:func:`check_householder_inputs`)
+and :class:`KernelInputError`, the user-facing error of all kernels.
 """
 from __future__ import annotations
 
+import math
+import operator
+
 import torch
+
+from ...automata.errors import StatetrackError
+
+
+class KernelInputError(StatetrackError, ValueError):
+    """Tensors handed to a kernel with a wrong shape, dtype, device or option; the message names the argument."""
+
+
+def accumulation_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
+    """float64 when any given tensor is float64, else float32 (16-bit inputs accumulate in float32)."""
+    return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def check_float_tensor(name: str, x: object, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise KernelInputError(f"{where}: {name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise KernelInputError(f"{where}: {name} must be a floating-point tensor, got {x.dtype}")
+
+
+def check_scale(scale: float | None, K: int, where: str) -> float:
+    """The output scale: ``K ** -0.5`` by default; a finite real number otherwise."""
+    if scale is None:
+        return K ** -0.5
+    try:
+        s = float(scale)
+    except (TypeError, ValueError):
+        raise KernelInputError(f"{where}: scale must be a number, got {scale!r}") from None
+    if not math.isfinite(s):
+        raise KernelInputError(f"{where}: scale must be finite, got {scale!r}")
+    return s
+
+
+def check_initial_state(initial_state: torch.Tensor | None, shape: tuple[int, ...], device: torch.device,
+                        where: str) -> None:
+    """``initial_state`` is None or a float tensor of ``shape`` ([B, H, K, V]) on ``device``."""
+    if initial_state is None:
+        return
+    check_float_tensor("initial_state", initial_state, where)
+    if tuple(initial_state.shape) != shape:
+        raise KernelInputError(
+            f"{where}: initial_state must have shape [B, H, K, V] = {list(shape)}, got {list(initial_state.shape)}")
+    if initial_state.device != device:
+        raise KernelInputError(f"{where}: initial_state is on {initial_state.device}, q on {device}")
+
+
+def check_householder_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
+                             num_householder: int, initial_state: torch.Tensor | None,
+                             where: str = "householder_scan") -> tuple[int, int, int, int, int, int]:
+    """Validate the layout of the module docstring; returns ``(B, T, H, K, V, n_h)``.
+
+    Raises :class:`KernelInputError` naming the offending argument.
+    """
+    for name, x in (("q", q), ("k", k), ("v", v), ("beta", beta)):
+        check_float_tensor(name, x, where)
+    try:
+        n_h = operator.index(num_householder)
+    except TypeError:
+        n_h = 0
+    if isinstance(num_householder, bool) or n_h < 1:
+        raise KernelInputError(f"{where}: num_householder must be a positive int, got {num_householder!r}")
+    if q.dim() != 4:
+        raise KernelInputError(f"{where}: q must be [B, T, H, K], got shape {list(q.shape)}")
+    B, T, H, K = q.shape
+    if k.dim() != 4 or tuple(k.shape) != (B, T * n_h, H, K):
+        raise KernelInputError(
+            f"{where}: k must be [B, T*n_h, H, K] = {[B, T * n_h, H, K]} (num_householder={n_h}), "
+            f"got {list(k.shape)}")
+    if v.dim() != 4 or tuple(v.shape[:3]) != (B, T * n_h, H):
+        raise KernelInputError(
+            f"{where}: v must be [B, T*n_h, H, V] with [B, T*n_h, H] = {[B, T * n_h, H]} (num_householder={n_h}), "
+            f"got {list(v.shape)}")
+    if tuple(beta.shape) != (B, T * n_h, H):
+        raise KernelInputError(
+            f"{where}: beta must be [B, T*n_h, H] = {[B, T * n_h, H]} (num_householder={n_h}), got {list(beta.shape)}")
+    V = v.shape[-1]
+    for name, x in (("k", k), ("v", v), ("beta", beta)):
+        if x.device != q.device:
+            raise KernelInputError(f"{where}: {name} is on {x.device}, q on {q.device}")
+    check_initial_state(initial_state, (B, H, K, V), q.device, where)
+    return B, T, H, K, V, n_h
 
 
 def householder_scan_reference(
@@ -31,17 +118,10 @@ def householder_scan_reference(
     Returns ``(o [B, T, H, V] in q.dtype, final_state [B, H, K, V] in the accumulation dtype or None)``.
     Differentiable through autograd (slow; for tests).
     """
-    B, T, H, K = q.shape
-    n_h = int(num_householder)
-    V = v.shape[-1]
-    if k.shape != (B, T * n_h, H, K) or v.shape[:3] != (B, T * n_h, H) or beta.shape != (B, T * n_h, H):
-        raise ValueError(
-            f"shape mismatch: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, beta {tuple(beta.shape)}"
-            f" for num_householder={n_h}"
-        )
-    acc = torch.float64 if torch.float64 in (q.dtype, k.dtype, v.dtype, beta.dtype) else torch.float32
-    if scale is None:
-        scale = K ** -0.5
+    B, T, H, K, V, n_h = check_householder_inputs(q, k, v, beta, num_householder, initial_state,
+                                                  "householder_scan_reference")
+    acc = accumulation_dtype(q, k, v, beta, initial_state)
+    scale = check_scale(scale, K, "householder_scan_reference")
     qf, kf, vf, bf = (x.to(acc) for x in (q, k, v, beta))
     S = torch.zeros(B, H, K, V, dtype=acc, device=q.device)
     if initial_state is not None:

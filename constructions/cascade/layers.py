@@ -1,0 +1,342 @@
+"""From a holonomy cascade to an LRNN layer stack of generalized Householder products.
+
+The coupling problem: a cascade level reads the *previous* coordinates of the levels above it
+(and their new ones), but layer ``l`` of an LRNN stack only sees what layer ``l - 1`` outputs at
+the same time step, i.e. the *updated* states. The stack built here fixes that with plain layers:
+
+* **level layer j** — level ``j``'s permutation-reset automaton on one-hot states: a permutation
+  is a product of reflections with integer keys ``e_a - e_b`` (beta = 1, exact in every dtype), a
+  reset to ``r`` is ``m`` projections (key ``e_i``, beta = 1) writing the one-hot ``e_r`` through
+  the values. Layer 0 also carries a **position-parity** coordinate (key ``e_p``, beta = 2, value
+  1/2: ``p <- 1 - p``) when copy layers exist.
+* **copy layer j** (after level layer ``j`` when a lower level needs level ``j``'s previous
+  coordinate): two scalar buffers; at position ``t`` the buffer ``t mod 2`` is reset to the new
+  coordinate ``y_j`` (one projection, value ``y_j``) and the other still holds ``y_j`` of ``t - 1``,
+  which is the previous coordinate ``x_j``.
+* **copy skipping**: a level that is never reset along any reachable step is a pure permutation
+  given the symbol, so ``x_j = g^{-1}(y_j)`` is computed in that layer's ``next`` table and the copy
+  layer is dropped.
+
+Symbols passed between layers carry ``(letter, parity, old context, new context)`` of
+:mod:`.coordinates`; the ``next`` tables are built from a breadth-first search over the reachable
+cascade states, and the result is proved by :func:`statetrack.constructions.verify_exact.prove`.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from statetrack.automata.errors import StateLimitError
+
+from .coordinates import STAR, Cascade, Context
+
+#: Guard on the number of reachable cascade configurations explored while building the tables.
+MAX_CONFIGS = 2_000_000
+
+
+@dataclass
+class StackLayer:
+    """One layer of the compiled stack (kernel-native Householder form, d = 1).
+
+    Arrays: ``keys [S, F, n]``, ``betas [S, F]``, ``values [S, F]``, ``h0 [n]``, ``codes [C, n]``,
+    ``next [C, S]`` (int64), and for a layer read through a width-2 causal convolution
+    ``conv [R + 1, R]`` (int64). ``role`` is ``"level j"``, ``"copy j"`` or ``"trivial 0"``.
+    """
+
+    role: str
+    n: int
+    keys: np.ndarray
+    betas: np.ndarray
+    values: np.ndarray
+    h0: np.ndarray
+    codes: np.ndarray
+    next: np.ndarray
+    conv: np.ndarray | None = None  # [R + 1, R]: (previous raw symbol | start row R, raw symbol) -> symbol
+
+    @property
+    def symbols(self) -> int:
+        return self.keys.shape[0]
+
+    @property
+    def factors(self) -> int:
+        return self.keys.shape[1]
+
+
+@dataclass
+class CascadeStack:
+    """The compiled stack and its cost report."""
+
+    layers: list[StackLayer]
+    depth: int  # holonomy levels
+    reachable: int  # reachable (cascade state, parity) configurations
+    copies_skipped: list[int] = field(default_factory=list)
+    level_widths: list[int] = field(default_factory=list)
+    holonomy_groups: list[list[int]] = field(default_factory=list)  # per level: group orders of its components
+
+
+class _Registry:
+    """Assigns consecutive ids to hashable keys."""
+
+    def __init__(self) -> None:
+        self.ids: dict = {}
+
+    def __call__(self, key) -> int:
+        i = self.ids.get(key)
+        if i is None:
+            i = self.ids[key] = len(self.ids)
+        return i
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _perm_factors(perm: dict[int, int]) -> list[tuple[int, int]]:
+    """Transpositions ``(a, b)`` whose product, applied in order to one-hot vectors, maps ``e_x`` to
+    ``e_{perm[x]}``; count = moved points - cycles."""
+    seen: set[int] = set()
+    out: list[tuple[int, int]] = []
+    for s in sorted(perm):
+        if s in seen or perm[s] == s:
+            continue
+        cyc = [s]
+        seen.add(s)
+        q = perm[s]
+        while q != s:
+            cyc.append(q)
+            seen.add(q)
+            q = perm[q]
+        # cycle c0 -> c1 -> ... -> ck-1 -> c0: swap (c_{k-2}, c_{k-1}), ..., (c0, c1)
+        for i in range(len(cyc) - 2, -1, -1):
+            out.append((cyc[i], cyc[i + 1]))
+    return out
+
+
+def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str = "copy", copy_skip: bool = True,
+                max_configs: int = MAX_CONFIGS) -> CascadeStack:
+    """Build the layer stack for the cascade of a DFA with start state ``start``.
+
+    ``coupling="copy"``: position parity and copy layers (``2h - 1`` layers, fewer with
+    ``copy_skip``). ``coupling="conv"``: each layer ``j >= 1`` reads its input through a width-2
+    causal convolution (the ``conv`` table: previous and current symbol of the layer below ->
+    this layer's symbol), which hands it the previous coordinates directly: ``h`` layers.
+    """
+    if coupling not in ("copy", "conv"):
+        raise ValueError(f"unknown coupling {coupling!r} (copy | conv)")
+    d = cascade.depth
+    x0 = cascade.encode(start)
+    # ---- pass 1: reachable cascade states, the maps each level applies, and the letters entering each state
+    steps: dict[tuple[int, ...], list[tuple[tuple[int, ...], list]]] = {}
+    entered: dict[tuple[int, ...], set] = {x0: {None}}
+    queue = deque([x0])
+    while queue:
+        x = queue.popleft()
+        row = []
+        for a in range(n_letters):
+            y, info = cascade.step(x, a)
+            row.append((y, info))
+            if y not in entered:
+                if len(entered) >= max_configs:
+                    raise StateLimitError(f"the cascade has more than {max_configs} reachable states")
+                entered[y] = set()
+                queue.append(y)
+            entered[y].add(a)
+        steps[x] = row
+    never_reset = [all(info[j][2][0] == "perm" for row in steps.values() for _, info in row) for j in range(d)]
+    if coupling == "conv":
+        needs_copy = [False] * d
+    else:
+        needs_copy = [j < d - 1 and not (copy_skip and never_reset[j]) for j in range(d)]
+    parity = any(needs_copy)
+    used = _used_level_states(steps, d)
+    local = [{c: k for k, c in enumerate(u)} for u in used]
+
+    # ---- layer plan
+    plan: list[tuple[str, int]] = []
+    for j in range(d):
+        plan.append(("level", j))
+        if needs_copy[j]:
+            plan.append(("copy", j))
+    if d == 0:
+        plan.append(("trivial", 0))
+    n_layers = len(plan)
+    copies_below = [sum(1 for k, (kind, _) in enumerate(plan) if kind == "copy" and k > l) for l in range(n_layers)]
+    conv_layer = [coupling == "conv" and kind == "level" and j > 0 for kind, j in plan]
+
+    sym = [_Registry() for _ in range(n_layers)]  # input symbol keys per layer
+    raw = [_Registry() for _ in range(n_layers)]  # for conv layers: symbols emitted by the layer below
+    conv_tab: list[dict[tuple[int, int], int]] = [dict() for _ in range(n_layers)]  # (prev raw|-1, raw) -> sym
+    codes = [_Registry() for _ in range(n_layers)]  # decoded state keys per layer
+    action: list[dict[int, tuple]] = [dict() for _ in range(n_layers)]  # symbol id -> state transform
+    nxt: list[dict[tuple[int, int], object]] = [dict() for _ in range(n_layers)]  # (code, sym) -> output key
+    for a in range(n_letters):
+        sym[0](a)  # layer 0 reads the DFA letters in order
+
+    for l, (kind, j) in enumerate(plan):  # initial layer states are the first codes
+        if kind == "level":
+            codes[l]((local[j][x0[j]], 0) if (j == 0 and parity) else (local[j][x0[j]],))
+        elif kind == "copy":
+            codes[l]((local[j][x0[j]], local[j][x0[j]]))
+        else:
+            codes[l]((0,))
+    # contexts of the initial state, for the conv layers' first step
+    init_ctx = [cascade.top]
+    for j in range(d):
+        init_ctx.append(cascade.descend(init_ctx[-1], j, x0[j]))
+
+    # ---- pass 2: walk every reachable (state, parity, letter) through the layer plan
+    local_maps: dict[int, tuple] = {}  # id of a cached level map -> the map in local numbering
+    configs = deque([(x0, 0)])
+    conf_seen = {(x0, 0)}
+    while configs:
+        x, p = configs.popleft()
+        pn = 1 - p if parity else 0
+        for a in range(n_letters):
+            y, info = steps[x][a]
+            key_in: object = a
+            for l, (kind, j) in enumerate(plan):
+                if conv_layer[l]:
+                    # key_in is the raw symbol (letter, new context of level j); the convolution adds the
+                    # previous raw symbol, whose context is this step's old context
+                    r_id = raw[l](key_in)
+                    old_ctx, new_ctx = info[j][0], info[j][1]
+                    s_id = sym[l]((a, old_ctx, new_ctx))
+                    for a_prev in entered[x]:
+                        if a_prev is None:
+                            assert old_ctx == init_ctx[j]
+                            conv_tab[l][(-1, r_id)] = s_id
+                        else:
+                            conv_tab[l][(raw[l]((a_prev, old_ctx)), r_id)] = s_id
+                else:
+                    s_id = sym[l](key_in)
+                keep_p = pn if copies_below[l] else 0
+                if kind == "trivial":  # a one-state DFA: no level at all
+                    action[l].setdefault(s_id, ("perm", {}))
+                    c_id = codes[l]((0,))
+                    out: object = ("state", 0)
+                elif kind == "level":
+                    old, new, m = info[j]
+                    mloc = local_maps.get(id(m))
+                    if mloc is None:  # the level map in this layer's local state numbering
+                        mloc = local_maps[id(m)] = (
+                            ("perm", {local[j][u]: local[j][v] for u, v in m[1].items() if u in local[j]})
+                            if m[0] == "perm" else ("reset", local[j][m[1]]))
+                    prev = action[l].setdefault(s_id, mloc)
+                    assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
+                    yj = local[j][y[j]]
+                    c_id = codes[l]((yj, pn) if (j == 0 and parity) else (yj,))
+                    new_below = cascade.descend(new, j, y[j])
+                    if j == d - 1:
+                        out = ("state", cascade.decode(y))
+                    elif coupling == "conv":
+                        out = (a, new_below)
+                    elif needs_copy[j]:
+                        out = (a, keep_p, old, new_below, yj)
+                    else:
+                        out = (a, keep_p, cascade.descend(old, j, x[j]), new_below)
+                else:  # copy layer of level j
+                    old_j, new_below, yj = key_in[2], key_in[3], key_in[4]  # type: ignore[index]
+                    xj = local[j][x[j]]
+                    action[l].setdefault(s_id, ("write", pn, yj))
+                    bufs = (yj, xj) if pn == 0 else (xj, yj)
+                    c_id = codes[l](bufs)
+                    out = (a, keep_p, cascade.descend(old_j, j, x[j]), new_below)
+                prev_out = nxt[l].setdefault((c_id, s_id), out)
+                assert prev_out == out, "next must be a function of (code, symbol)"
+                key_in = out
+            conf = (y, pn)
+            if conf not in conf_seen:
+                if len(conf_seen) >= max_configs:
+                    raise StateLimitError(f"the cascade stack has more than {max_configs} reachable configurations")
+                conf_seen.add(conf)
+                configs.append(conf)
+
+    # ---- tensors
+    layers: list[StackLayer] = []
+    for l, (kind, j) in enumerate(plan):
+        n = {"level": len(used[j]) + (1 if (j == 0 and parity) else 0) if kind == "level" else 0,
+             "copy": 2, "trivial": 1}[kind]
+        keys, betas, values = _factor_tensors(kind, j, n, parity, len(used[j]) if d else 0, action[l], len(sym[l]))
+        code_keys = list(codes[l].ids)
+        code_arr = np.zeros((len(code_keys), n))
+        for c_id, ck in enumerate(code_keys):
+            if kind == "level":
+                code_arr[c_id, ck[0]] = 1.0
+                if len(ck) == 2:
+                    code_arr[c_id, n - 1] = ck[1]
+            elif kind == "copy":
+                code_arr[c_id] = ck
+        next_ids = np.zeros((len(code_keys), len(sym[l])), dtype=np.int64)
+        last = l + 1 == n_layers
+        out_reg = None if last else (raw[l + 1] if conv_layer[l + 1] else sym[l + 1])
+        for (c_id, s_id), out in nxt[l].items():
+            next_ids[c_id, s_id] = out[1] if last else out_reg(out)  # type: ignore[index, misc]
+        conv = None
+        if conv_layer[l]:
+            R = len(raw[l])
+            conv = np.zeros((R + 1, R), dtype=np.int64)
+            for (pr, r_id), s_id in conv_tab[l].items():
+                conv[R if pr < 0 else pr, r_id] = s_id
+        layers.append(StackLayer(f"{kind} {j}", n, keys, betas, values, code_arr[0].copy(), code_arr, next_ids, conv))
+    groups = [[cascade.hol.holonomy_group_order(r) for r in cascade.hol.levels[j]] for j in range(d)]
+    return CascadeStack(
+        layers=layers,
+        depth=d,
+        reachable=len(conf_seen),
+        copies_skipped=[j for j in range(d - 1) if coupling == "copy" and not needs_copy[j]],
+        level_widths=[len(u) for u in used],
+        holonomy_groups=groups,
+    )
+
+
+def _used_level_states(steps: dict, d: int) -> list[list[int]]:
+    """Per level, the coordinates visited, closed under the permutations applied (drops unused tiles and STAR)."""
+    used_sets = [{x[j] for x in steps} for j in range(d)]
+    for j in range(d):
+        perms = {tuple(sorted(info[j][2][1].items())) for row in steps.values() for _, info in row
+                 if info[j][2][0] == "perm"}
+        frontier = list(used_sets[j])
+        while frontier:
+            u = frontier.pop()
+            for pm in perms:
+                v = dict(pm).get(u, u)
+                if v not in used_sets[j]:
+                    used_sets[j].add(v)
+                    frontier.append(v)
+    return [sorted(u) for u in used_sets]
+
+
+def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dict[int, tuple],
+                    S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys [S, F, n]``, ``betas [S, F]``, ``values [S, F]`` of a layer from its symbols' actions."""
+    facs: list[list[tuple[np.ndarray, float, float]]] = []
+    for s_id in range(S):
+        act = action.get(s_id, ("perm", {}))
+        f: list[tuple[np.ndarray, float, float]] = []
+        if act[0] == "perm":  # reflections with integer keys e_u - e_v, beta = 1
+            for u, v in _perm_factors(act[1]):
+                k = np.zeros(n)
+                k[u], k[v] = 1.0, -1.0
+                f.append((k, 1.0, 0.0))
+        elif act[0] == "reset":  # m projections writing the one-hot target
+            for i in range(m):
+                k = np.zeros(n)
+                k[i] = 1.0
+                f.append((k, 1.0, 1.0 if i == act[1] else 0.0))
+        else:  # copy layer: reset buffer b to the value
+            _, b, val = act
+            k = np.zeros(n)
+            k[b] = 1.0
+            f.append((k, 1.0, float(val)))
+        if kind == "level" and j == 0 and parity:  # position parity p <- 1 - p
+            k = np.zeros(n)
+            k[n - 1] = 1.0
+            f.append((k, 2.0, 0.5))
+        facs.append(f)
+    F = max(1, max((len(f) for f in facs), default=0))
+    keys, betas, values = np.zeros((S, F, n)), np.zeros((S, F)), np.zeros((S, F))
+    for s_id, f in enumerate(facs):
+        for i, (k, b, v) in enumerate(f):
+            keys[s_id, i], betas[s_id, i], values[s_id, i] = k, b, v
+    return keys, betas, values

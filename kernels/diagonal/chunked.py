@@ -1,0 +1,144 @@
+"""Chunked diagonal scan that carries signs and exact zeros (resets) of the gates.
+
+Same contract as :func:`statetrack.kernels.diagonal.reference.diagonal_scan_reference` (the truth it is tested
+against). Why not the log-space gates of Mamba2 / GLA: they keep ``log a`` and form decays as
+``exp(cumsum_t - cumsum_s)``; a negative ``a`` has no real logarithm and ``log 0 = -inf`` turns
+``-inf - (-inf)`` into NaN, so a sign flip or a reset cannot be expressed.
+
+Inside a chunk of ``C`` steps the decay from source step ``s`` to target ``t >= s`` is ``prod_{s < r <= t} a_r``
+(per key channel). Two ways to get it:
+
+* **factorised** (fast, the common case): the *signed* running product ``P_t = prod_{r <= t} a_r``, computed in
+  float64 by ``cumprod`` (no logarithm, so the sign is exact), and ``decay(s -> t) = P_t / P_s``; the chunk's
+  causal scores are one matmul ``(q * P) (k / P)^T``. Valid while ``P`` stays away from 0 and from overflow.
+* **span products** (exact fallback, :func:`span_products`): ``prod_{i <= r < j} a_r`` for all ``(i, j)`` at once by
+  one ``cumprod`` of a masked ``[C+1, C, K]`` tensor: no division at all, so a zero kills everything before it, and
+  autograd's ``cumprod`` backward is exact at zeros too. Costs ``O(C K)`` per step.
+
+A chunk takes the fallback when some gate has ``|a| < 1e-6`` (an exact zero, or a gate so small that the
+factorised gradient would suffer: ``d(P_t / P_s) / d a_r`` for ``r <= s`` is a difference of two terms of size
+``|P_t / P_s| / |a_r|`` that cancel, so float64 rounding is amplified by ``1 / |a_r|``) or when its running product
+leaves ``[1e-250, 1e250]`` (overflow of ``1 / P``, or gates above 1 in magnitude); its gates are replaced by 1 in
+the factorised pass so no inf or NaN reaches autograd. With ``S0`` the state at the chunk start:
+
+    o_t   = scale * ( sum_{s <= t} (q_t . (k_s * decay(s -> t))) v_s + (q_t * decay(start -> t))^T S0 )
+    S_end = decay(whole chunk) * S0 + sum_s (k_s * decay(s -> end)) v_s^T
+
+All chunks are processed at once except ``S <- g * S + D``, one elementwise step per chunk. The tail is padded with
+``a = 1, k = 0`` steps and zero queries whose outputs are dropped.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..householder.reference import KernelInputError, accumulation_dtype, check_scale
+from .reference import check_diagonal_inputs
+
+DEFAULT_CHUNK_SIZE = 32
+_SAFE_MIN, _SAFE_MAX = 1e-250, 1e250  # range of |running product| where the float64 factorisation is used
+_GATE_MIN = 1e-6  # smallest |gate| the factorised path takes (its gradient error grows like eps64 / |a|)
+
+
+def span_products(x: torch.Tensor) -> torch.Tensor:
+    """``x [..., n, K]`` -> ``R [..., n+1, n+1, K]`` with ``R[i, j] = prod_{i <= r < j} x_r`` (1 when ``j <= i``).
+
+    Plain products (one masked ``cumprod``): signs and zeros are exact, gradients too.
+    """
+    n = x.shape[-2]
+    r = torch.arange(n, device=x.device)
+    active = r[None, :] >= torch.arange(n + 1, device=x.device)[:, None]  # [n+1 (i), n (r)]: r >= i
+    masked = torch.where(active[:, :, None], x.unsqueeze(-3), torch.ones((), dtype=x.dtype, device=x.device))
+    inclusive = torch.cumprod(masked, dim=-2)  # [..., n+1, n, K]: prod_{i <= r <= t}
+    ones = torch.ones_like(inclusive[..., :1, :])
+    return torch.cat([ones, inclusive], dim=-2)  # column j = t + 1
+
+
+def _chunk_terms_factorised(q: torch.Tensor, k: torch.Tensor, a: torch.Tensor):
+    """Per chunk (float64 in, any leading dims; q, k, a [..., C, K]): causal scores [..., C(t), C(s)], decay
+    start->t [..., C, K], decay s->end [..., C, K], whole-chunk decay [..., K]. Needs nonzero running products."""
+    P = torch.cumprod(a, dim=-2)
+    C = a.shape[-2]
+    tri = torch.tril(torch.ones(C, C, dtype=torch.bool, device=a.device))
+    scores = ((q * P) @ (k / P).transpose(-1, -2)) * tri
+    g = P[..., -1, :]
+    return scores, P, g.unsqueeze(-2) / P, g
+
+
+def _chunk_terms_span(q: torch.Tensor, k: torch.Tensor, a: torch.Tensor):
+    """Same outputs as :func:`_chunk_terms_factorised` from span products: exact with zeros, any magnitude."""
+    C = a.shape[-2]
+    R = span_products(a)  # [..., C+1, C+1, K]
+    tri = torch.tril(torch.ones(C, C, dtype=torch.bool, device=a.device))
+    # scores[t, s] = sum_k q_tk k_sk R[s+1, t+1, k]
+    scores = ((R[..., 1:, 1:, :] * q.unsqueeze(-3)) @ k.unsqueeze(-1)).squeeze(-1).transpose(-1, -2) * tri
+    return scores, R[..., 0, 1:, :], R[..., 1:, C, :], R[..., 0, C, :]
+
+
+def diagonal_scan_chunked(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    a: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    output_final_state: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Chunked scan: q, k, a [B, T, H, K], v [B, T, H, V]; ``chunk_size`` steps per chunk.
+
+    Returns ``(o [B, T, H, V] in q.dtype, final_state [B, H, K, V] in the accumulation dtype or None)``.
+    The intra-chunk decays are formed in float64 whatever the input dtype.
+    """
+    where = "diagonal_scan_chunked"
+    B, T, H, K, V = check_diagonal_inputs(q, k, v, a, initial_state, where)
+    scale = check_scale(scale, K, where)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
+    acc = accumulation_dtype(q, k, v, a, initial_state)
+    dev = q.device
+    C = chunk_size
+    N = max(1, -(-T // C))
+    pad = N * C - T
+
+    def prep(x: torch.Tensor, dtype: torch.dtype, value: float = 0.0) -> torch.Tensor:
+        x = x.to(dtype).transpose(1, 2)  # [B, H, T, .]
+        if pad:
+            x = torch.nn.functional.pad(x, (0, 0, 0, pad), value=value)
+        return x.reshape(B * H * N, C, x.shape[-1])
+
+    f64 = torch.float64
+    q64, k64 = prep(q, f64), prep(k, f64)
+    a64 = prep(a, f64, 1.0)  # padded steps keep the state
+    vc = prep(v, acc)
+
+    with torch.no_grad():
+        run = torch.cumprod(a64, dim=-2).abs()
+        bad = (a64.abs() < _GATE_MIN) | (run < _SAFE_MIN) | (run > _SAFE_MAX) | run.isnan()
+        unsafe = bad.any(-1).any(-1)  # [B*H*N]
+    idx = unsafe.nonzero().squeeze(-1)
+    a_fact = torch.where(unsafe[:, None, None], torch.ones((), dtype=f64, device=dev), a64) if len(idx) else a64
+    terms = _chunk_terms_factorised(q64, k64, a_fact)
+    if len(idx):  # exact fallback for chunks with zeros or extreme gates
+        exact = _chunk_terms_span(q64[idx], k64[idx], a64[idx])
+        terms = tuple(t.index_put((idx,), e) for t, e in zip(terms, exact))
+    scores, dec_in, dec_out, g = (t.to(acc) for t in terms)
+    qc, kc = q64.to(acc), k64.to(acc)
+
+    o_intra = (scores @ vc).reshape(B, H, N, C, V)
+    q_dec = (qc * dec_in).reshape(B, H, N, C, K)  # queries decayed from the chunk start
+    D = ((kc * dec_out).transpose(-1, -2) @ vc).reshape(B, H, N, K, V)  # what the chunk writes from zero
+    g = g.reshape(B, H, N, K, 1)
+
+    S = torch.zeros(B, H, K, V, dtype=acc, device=dev)
+    if initial_state is not None:
+        S = S + initial_state.to(acc)
+    starts = []
+    for n in range(N):
+        starts.append(S)
+        S = g[:, :, n] * S + D[:, :, n]
+    S0 = torch.stack(starts, dim=2)  # [B, H, N, K, V]
+
+    o = (o_intra + q_dec @ S0) * scale
+    o = o.reshape(B, H, N * C, V)[:, :, :T].transpose(1, 2).to(q.dtype)
+    return o, (S if output_final_state else None)

@@ -1,0 +1,263 @@
+"""Triton forward kernels of the Householder-product scan (contract: :mod:`.reference`).
+
+Two forward kernels compute the same thing; both also write *checkpoints*, the state before every ``CS``-th factor
+(``ckpt [B, H, NC, K, V]`` float32, ``NC = ceil(T*n_h / CS)``), which the backward kernel (:mod:`.triton_bwd`) replays
+from. The flat factor index is ``i = t*n_h + j``; token ``t`` emits its output after factor ``t*n_h + n_h - 1``.
+
+* ``recurrent``: one program per (V-block, batch*head); the state tile ``[BK, BV]`` (all of K, a block of V; columns
+  of S evolve independently) stays in registers while the program walks the factors one by one:
+  ``u = v - S^T k;  S += beta k u^T``; ``o_t = scale S^T q_t``.
+* ``chunk`` (WY / UT form, chunk of ``BT = CS`` factors, dense ``tl.dot`` tiles): with
+  ``L = strict_tril(diag(b) K K^T)`` and ``M = (I + L)^-1`` (computed for all chunks in parallel by
+  ``chunk_inverse_kernel``, forward substitution in registers), the chunk's effective rows are
+  ``X = M diag(b) (V - K S0)``, outputs ``O = Q S0 + tril(Q K^T) X`` (Q holds a query only on rows that end a token)
+  and ``S1 = S0 + K^T X``. Chunks are walked sequentially per (V-block, batch*head).
+
+All arithmetic is float32 whatever the input dtype (tiles are cast before ``tl.dot``: the interpreter's bf16 dot is
+wrong). ``DOT_PREC`` picks ``tl.dot``'s input precision on a GPU ("ieee" keeps float32 exact to rounding, "tf32" is
+faster); the interpreter ignores it.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from .triton_utils import launcher
+
+_FWD_CONFIGS = [dict(num_warps=1), dict(num_warps=2), dict(num_warps=4)]
+_CHUNK_CONFIGS = [dict(num_warps=4, num_stages=2), dict(num_warps=8, num_stages=2), dict(num_warps=4, num_stages=3)]
+
+
+@launcher(_FWD_CONFIGS, key=["H", "K", "V", "NH", "BV"])
+@triton.jit
+def fwd_recurrent_kernel(
+    q, k, v, beta, o, h0, ht, ckpt,
+    scale, T, NF, H, K, V, NC,
+    NH: tl.constexpr, CS: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    USE_H0: tl.constexpr, STORE_HT: tl.constexpr, STORE_CKPT: tl.constexpr,
+):
+    """q [B,T,H,K], k [B,NF,H,K], v [B,NF,H,V], beta [B,NF,H], o [B,T,H,V], h0/ht [B,H,K,V], ckpt [B,H,NC,K,V]."""
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    o_k = tl.arange(0, BK)
+    o_v = i_v * BV + tl.arange(0, BV)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    o_kv = o_k[:, None] * V + o_v[None, :]
+
+    b_h = tl.zeros([BK, BV], dtype=tl.float32)
+    if USE_H0:
+        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+
+    p_k = k + (i_b * NF * H + i_h) * K + o_k
+    p_v = v + (i_b * NF * H + i_h) * V + o_v
+    p_beta = beta + i_b * NF * H + i_h
+    p_q = q + (i_b * T * H + i_h) * K + o_k
+    p_o = o + (i_b * T * H + i_h) * V + o_v
+    for i in range(NF):
+        if STORE_CKPT:
+            if i % CS == 0:
+                tl.store(ckpt + (i_bh * NC + i // CS) * K * V + o_kv, b_h, mask=m_kv)
+        b_k = tl.load(p_k, mask=m_k, other=0.0).to(tl.float32)
+        b_v = tl.load(p_v, mask=m_v, other=0.0).to(tl.float32)
+        b_beta = tl.load(p_beta).to(tl.float32)
+        b_u = b_v - tl.sum(b_k[:, None] * b_h, 0)
+        b_h += (b_beta * b_k)[:, None] * b_u[None, :]
+        if i % NH == NH - 1:
+            b_q = tl.load(p_q, mask=m_k, other=0.0).to(tl.float32)
+            b_o = tl.sum(b_q[:, None] * b_h, 0) * scale
+            tl.store(p_o, b_o.to(p_o.dtype.element_ty), mask=m_v)
+            p_q += H * K
+            p_o += H * V
+        p_k += H * K
+        p_v += H * V
+        p_beta += H
+    if STORE_HT:
+        tl.store(ht + i_bh * K * V + o_kv, b_h, mask=m_kv)
+
+
+@triton.jit
+def _inverse_unit_lower(b_a, BT: tl.constexpr):
+    """Given ``b_a = -L`` (L strictly lower triangular, [BT, BT] float32) return ``(I + L)^-1``.
+
+    Forward substitution: row r of the result minus the identity is ``a_r + sum_j a_r[j] row_j`` over the rows
+    ``j < r`` already done, ``a_r`` being row r of ``-L``.
+    """
+    o_r = tl.arange(0, BT)
+    for r in range(1, BT):
+        row = tl.sum(tl.where(o_r[:, None] == r, b_a, 0.0), 0)
+        row = row + tl.sum(row[:, None] * b_a, 0)
+        b_a = tl.where(o_r[:, None] == r, row[None, :], b_a)
+    return b_a + (o_r[:, None] == o_r[None, :]).to(tl.float32)
+
+
+@launcher([dict(num_warps=4), dict(num_warps=2), dict(num_warps=8)], key=["H", "K", "BT"])
+@triton.jit
+def chunk_inverse_kernel(
+    k, beta, m, NF, H, K, NC,
+    BT: tl.constexpr, BK: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    """``m[b, h, c] = (I + strict_tril(diag(beta_c) K_c K_c^T))^-1`` for the chunk c of BT factors ([B,H,NC,BT,BT]).
+
+    One program per (chunk, batch*head); rows past the end have k = 0, beta = 0 (identity rows).
+    """
+    i_c = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    o_k = tl.arange(0, BK)
+    o_t = tl.arange(0, BT)
+    rows = i_c * BT + o_t
+    m_r = rows < NF
+    b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
+                  mask=m_r[:, None] & (o_k < K)[None, :], other=0.0).to(tl.float32)
+    b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
+    b_kk = tl.dot(b_k, tl.trans(b_k), input_precision=DOT_PREC)
+    b_m = _inverse_unit_lower(tl.where(o_t[:, None] > o_t[None, :], -b_b[:, None] * b_kk, 0.0), BT)
+    tl.store(m + (i_bh * NC + i_c) * BT * BT + o_t[:, None] * BT + o_t[None, :], b_m)
+
+
+@launcher(_CHUNK_CONFIGS, key=["H", "K", "V", "NH", "BV", "BT"])
+@triton.jit
+def fwd_chunk_kernel(
+    q, k, v, beta, m, o, h0, ht, ckpt,
+    scale, T, NF, H, K, V, NC,
+    NH: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    USE_H0: tl.constexpr, STORE_HT: tl.constexpr, STORE_CKPT: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    """As :func:`fwd_recurrent_kernel` plus ``m`` [B,H,NC,BT,BT] from :func:`chunk_inverse_kernel`; the chunk size
+    ``BT`` equals the checkpoint interval."""
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    o_k = tl.arange(0, BK)
+    o_v = i_v * BV + tl.arange(0, BV)
+    o_t = tl.arange(0, BT)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    o_kv = o_k[:, None] * V + o_v[None, :]
+    causal = o_t[:, None] >= o_t[None, :]
+
+    b_h = tl.zeros([BK, BV], dtype=tl.float32)
+    if USE_H0:
+        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+
+    for c in range(NC):
+        if STORE_CKPT:
+            tl.store(ckpt + (i_bh * NC + c) * K * V + o_kv, b_h, mask=m_kv)
+        rows = c * BT + o_t  # flat factor indices of this chunk
+        m_r = rows < NF
+        is_q = m_r & (rows % NH == NH - 1)
+        t_r = rows // NH
+        b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
+                      mask=m_r[:, None] & m_k[None, :], other=0.0).to(tl.float32)
+        b_v = tl.load(v + ((i_b * NF + rows[:, None]) * H + i_h) * V + o_v[None, :],
+                      mask=m_r[:, None] & m_v[None, :], other=0.0).to(tl.float32)
+        b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
+        b_q = tl.load(q + ((i_b * T + t_r[:, None]) * H + i_h) * K + o_k[None, :],
+                      mask=is_q[:, None] & m_k[None, :], other=0.0).to(tl.float32)
+
+        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+        b_y = b_b[:, None] * (b_v - tl.dot(b_k, b_h, input_precision=DOT_PREC))
+        b_x = tl.dot(b_m, b_y, input_precision=DOT_PREC)
+        b_qk = tl.where(causal, tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
+        b_o = tl.dot(b_q, b_h, input_precision=DOT_PREC) + tl.dot(b_qk, b_x, input_precision=DOT_PREC)
+        tl.store(o + ((i_b * T + t_r[:, None]) * H + i_h) * V + o_v[None, :], (b_o * scale).to(o.dtype.element_ty),
+                 mask=is_q[:, None] & m_v[None, :])
+        b_h += tl.dot(tl.trans(b_k), b_x, input_precision=DOT_PREC)
+    if STORE_HT:
+        tl.store(ht + i_bh * K * V + o_kv, b_h, mask=m_kv)
+
+
+_STATES_CONFIGS = [dict(num_warps=4, num_stages=2), dict(num_warps=8, num_stages=2), dict(num_warps=4, num_stages=3)]
+_OUTPUT_CONFIGS = [dict(num_warps=4, num_stages=2), dict(num_warps=8, num_stages=2), dict(num_warps=4, num_stages=3)]
+
+
+@launcher(_STATES_CONFIGS, key=["H", "K", "V", "BV", "BT"])
+@triton.jit
+def fwd_states_kernel(
+    k, v, beta, m, x, h0, ht, ckpt,
+    NF, H, K, V, NC,
+    BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    USE_H0: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    """Sequential half of the split chunk forward: the chunk-boundary states and the chunks' effective rows.
+
+    One program per (V-block, batch*head) walks the chunks: ``ckpt[c] = S0``, ``X = M diag(b)(V - K S0)`` (written to
+    ``x`` [B,NF,H,V] float32), ``S0 += K^T X``; the last state goes to ``ht``. No outputs: those come from
+    :func:`fwd_output_kernel`, parallel over chunks.
+    """
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    o_k = tl.arange(0, BK)
+    o_v = i_v * BV + tl.arange(0, BV)
+    o_t = tl.arange(0, BT)
+    m_k = o_k < K
+    m_v = o_v < V
+    m_kv = m_k[:, None] & m_v[None, :]
+    o_kv = o_k[:, None] * V + o_v[None, :]
+
+    b_h = tl.zeros([BK, BV], dtype=tl.float32)
+    if USE_H0:
+        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+    for c in range(NC):
+        tl.store(ckpt + (i_bh * NC + c) * K * V + o_kv, b_h, mask=m_kv)
+        rows = c * BT + o_t
+        m_r = rows < NF
+        kv_rows = (i_b * NF + rows) * H + i_h
+        b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :],
+                      other=0.0).to(tl.float32)
+        b_v = tl.load(v + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :],
+                      other=0.0).to(tl.float32)
+        b_b = tl.load(beta + kv_rows, mask=m_r, other=0.0).to(tl.float32)
+        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+        b_y = b_b[:, None] * (b_v - tl.dot(b_k, b_h, input_precision=DOT_PREC))
+        b_x = tl.dot(b_m, b_y, input_precision=DOT_PREC)
+        tl.store(x + kv_rows[:, None] * V + o_v[None, :], b_x, mask=m_r[:, None] & m_v[None, :])
+        b_h += tl.dot(tl.trans(b_k), b_x, input_precision=DOT_PREC)
+    tl.store(ht + i_bh * K * V + o_kv, b_h, mask=m_kv)
+
+
+@launcher(_OUTPUT_CONFIGS, key=["H", "K", "V", "NH", "BV", "BT"])
+@triton.jit
+def fwd_output_kernel(
+    q, k, x, ckpt, o,
+    scale, T, NF, H, K, V, NC,
+    NH: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, DOT_PREC: tl.constexpr,
+):
+    """Parallel half of the split chunk forward: ``O = scale (Q S0 + tril(Q K^T) X)`` for one chunk.
+
+    One program per (chunk, batch*head), looping over V-blocks; Q holds a query only on the rows that end a token.
+    """
+    i_c = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    o_k = tl.arange(0, BK)
+    o_t = tl.arange(0, BT)
+    m_k = o_k < K
+    rows = i_c * BT + o_t
+    m_r = rows < NF
+    is_q = m_r & (rows % NH == NH - 1)
+    t_r = rows // NH
+    kv_rows = (i_b * NF + rows) * H + i_h
+    q_rows = (i_b * T + t_r) * H + i_h
+    b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0).to(tl.float32)
+    b_q = tl.load(q + q_rows[:, None] * K + o_k[None, :], mask=is_q[:, None] & m_k[None, :], other=0.0).to(tl.float32)
+    b_p = tl.where(o_t[:, None] >= o_t[None, :], tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
+    for i_v in range(tl.cdiv(V, BV)):
+        o_v = i_v * BV + tl.arange(0, BV)
+        m_v = o_v < V
+        b_s0 = tl.load(ckpt + (i_bh * NC + i_c) * K * V + o_k[:, None] * V + o_v[None, :],
+                       mask=m_k[:, None] & m_v[None, :], other=0.0)
+        b_x = tl.load(x + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :], other=0.0)
+        b_o = tl.dot(b_q, b_s0, input_precision=DOT_PREC) + tl.dot(b_p, b_x, input_precision=DOT_PREC)
+        tl.store(o + q_rows[:, None] * V + o_v[None, :], (b_o * scale).to(o.dtype.element_ty),
+                 mask=is_q[:, None] & m_v[None, :])

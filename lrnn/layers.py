@@ -1,0 +1,282 @@
+"""Token-mixing LRNN layers on the statetrack kernels.
+
+All layers map ``x [B, T, d_model] -> y [B, T, d_model]`` and are causal.
+
+- :class:`DeltaProductLayer`: per head a state ``S [head_dim, head_dim]``; each token applies ``num_householder``
+  generalized Householder factors ``S <- (I - beta k k^T) S + beta k v^T`` (L2-normalised keys) through
+  :func:`statetrack.kernels.householder_scan`, then reads ``o_t = scale * S_t^T q_t``.
+  ``eigenvalue_range=(0, 1)``: ``beta = sigmoid(.)`` (factor eigenvalue ``1 - beta`` in (0, 1), DeltaNet as published);
+  ``(-1, 1)``: ``beta = 2 sigmoid(.)`` (eigenvalue in (-1, 1): reflections become reachable, parity becomes learnable).
+- :class:`DeltaNetLayer`: the same with one factor per token.
+- :class:`DiagonalLayer`: Mamba-style selective diagonal recurrence ``S_t = diag(a_t) S_{t-1} + k_t v_t^T`` through
+  :func:`statetrack.kernels.diagonal_scan` with ``a = exp(-softplus(dt) * A)`` in (0, 1], or ``2a - 1`` in (-1, 1].
+- :class:`ShortConvolution`: depthwise causal convolution with SiLU, used before the projections' scans.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from statetrack.automata.errors import StatetrackError
+
+from ..kernels import householder_scan
+
+EIGENVALUE_RANGES = ((0, 1), (-1, 1))
+
+
+def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:
+    """Normalise ``eigenvalue_range`` to ``(0, 1)`` or ``(-1, 1)``; anything else is a :class:`StatetrackError`."""
+    try:
+        rng = tuple(int(x) for x in eigenvalue_range)
+        ok = rng in EIGENVALUE_RANGES and all(float(x) == int(x) for x in eigenvalue_range)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise StatetrackError(f"eigenvalue_range must be (0, 1) or (-1, 1); got {eigenvalue_range!r}")
+    return rng  # type: ignore[return-value]
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """Gates (beta, dt, a) are computed in float32, or float64 for a float64 model."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def _diagonal_scan(q, k, v, a, *, scale, initial_state=None, output_final_state=False, backend="auto"):
+    """:func:`statetrack.kernels.diagonal_scan`, imported on use."""
+    from ..kernels import diagonal_scan
+
+    return diagonal_scan(q, k, v, a, scale=scale, initial_state=initial_state,
+                         output_final_state=output_final_state, backend=backend)
+
+
+class ShortConvolution(nn.Module):
+    """Depthwise causal 1-D convolution over time: ``[B, T, C] -> [B, T, C]``.
+
+    Output at time t depends on inputs ``t - kernel_size + 1 .. t`` only (left zero padding), followed by SiLU
+    when ``activation="silu"``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 4, activation: str | None = "silu", bias: bool = False):
+        super().__init__()
+        if kernel_size < 1:
+            raise StatetrackError(f"ShortConvolution: kernel_size must be >= 1, got {kernel_size}")
+        if activation not in (None, "silu"):
+            raise StatetrackError(f"ShortConvolution: activation must be None or 'silu', got {activation!r}")
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        self.conv = nn.Conv1d(channels, channels, self.kernel_size, groups=channels, bias=bias,
+                              padding=self.kernel_size - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        y = self.conv(x.transpose(1, 2))[..., :T].transpose(1, 2)
+        return F.silu(y) if self.activation == "silu" else y
+
+
+class GatedRMSNorm(nn.Module):
+    """Per-head RMS norm of the scan output times a SiLU gate: ``norm(o) * silu(g)``, both ``[..., head_dim]``."""
+
+    def __init__(self, head_dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.norm = nn.RMSNorm(head_dim, eps=eps)
+
+    def forward(self, o: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return self.norm(o) * F.silu(g)
+
+
+class DeltaProductLayer(nn.Module):
+    """DeltaProduct token mixer: ``num_householder`` generalized Householder factors per token.
+
+    Args:
+        d_model: model width.
+        num_heads: heads H; each keeps a state ``[head_dim, head_dim]`` (K = V = head_dim).
+        head_dim: K = V per head.
+        num_householder: factors per token n_h (1 = DeltaNet).
+        eigenvalue_range: ``(0, 1)`` -> ``beta = sigmoid``; ``(-1, 1)`` -> ``beta = 2 sigmoid``.
+        use_short_conv: causal depthwise convolutions (with SiLU) on q, k, v before the scan.
+        conv_size: their width.
+        use_output_gate: per-head RMS norm of the scan output times ``silu(g_proj(x))``; otherwise a plain RMS norm.
+        backend: passed to :func:`statetrack.kernels.householder_scan` (``auto`` | ``reference`` | ``chunked`` |
+            ``triton``).
+        norm_eps: epsilon of the output norm.
+
+    Layout handed to the kernel: q ``[B, T, H, K]``; k ``[B, T*n_h, H, K]``, v ``[B, T*n_h, H, V]``,
+    beta ``[B, T*n_h, H]`` with the n_h factors of token t in rows ``t*n_h .. t*n_h + n_h - 1``. Queries and keys
+    are L2-normalised per head (so every factor has spectral norm <= 1 for beta in [0, 2]), and the kernel's
+    default scale ``head_dim ** -0.5`` is used.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int = 4,
+        head_dim: int = 32,
+        num_householder: int = 1,
+        eigenvalue_range: Sequence[float] = (-1, 1),
+        use_short_conv: bool = True,
+        conv_size: int = 4,
+        use_output_gate: bool = True,
+        backend: str = "auto",
+        norm_eps: float = 1e-5,
+    ):
+        super().__init__()
+        if num_householder < 1:
+            raise StatetrackError(f"num_householder must be >= 1, got {num_householder}")
+        self.d_model, self.num_heads, self.head_dim = int(d_model), int(num_heads), int(head_dim)
+        self.num_householder = int(num_householder)
+        self.eigenvalue_range = _check_range(eigenvalue_range)
+        self.beta_max = 2.0 if self.eigenvalue_range == (-1, 1) else 1.0
+        self.backend = backend
+        H, K, n_h = self.num_heads, self.head_dim, self.num_householder
+        self.q_proj = nn.Linear(d_model, H * K, bias=False)
+        self.k_proj = nn.Linear(d_model, n_h * H * K, bias=False)
+        self.v_proj = nn.Linear(d_model, n_h * H * K, bias=False)
+        self.b_proj = nn.Linear(d_model, n_h * H, bias=True)
+        self.use_short_conv = bool(use_short_conv)
+        if self.use_short_conv:
+            self.q_conv = ShortConvolution(H * K, conv_size)
+            self.k_conv = ShortConvolution(n_h * H * K, conv_size)
+            self.v_conv = ShortConvolution(n_h * H * K, conv_size)
+        self.use_output_gate = bool(use_output_gate)
+        if self.use_output_gate:
+            self.g_proj = nn.Linear(d_model, H * K, bias=False)
+            self.o_norm = GatedRMSNorm(K, eps=norm_eps)
+        else:
+            self.o_norm = nn.RMSNorm(K, eps=norm_eps)
+        self.o_proj = nn.Linear(H * K, d_model, bias=False)
+
+    def betas(self, x: torch.Tensor) -> torch.Tensor:
+        """``beta [B, T*n_h, H]`` in ``(0, beta_max)`` for ``x [B, T, d_model]``."""
+        B, T, _ = x.shape
+        b = torch.sigmoid(_at_least_float32(self.b_proj(x))) * self.beta_max
+        return b.view(B, T * self.num_householder, self.num_heads)
+
+    def scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The kernel's inputs ``(q [B,T,H,K], k [B,T*n_h,H,K], v [B,T*n_h,H,K], beta [B,T*n_h,H])``."""
+        B, T, _ = x.shape
+        H, K, n_h = self.num_heads, self.head_dim, self.num_householder
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.use_short_conv:
+            q, k, v = self.q_conv(q), self.k_conv(k), self.v_conv(v)
+        else:
+            v = F.silu(v)
+        q = F.normalize(q.reshape(B, T, H, K), dim=-1)
+        k = F.normalize(k.reshape(B, T * n_h, H, K), dim=-1)
+        v = v.reshape(B, T * n_h, H, K)
+        return q, k, v, self.betas(x)
+
+    def output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Norm (and gate) the scan output ``o [B, T, H, K]`` and project back to ``[B, T, d_model]``."""
+        B, T = x.shape[:2]
+        o = o.to(x.dtype)
+        if self.use_output_gate:
+            o = self.o_norm(o, self.g_proj(x).view(B, T, self.num_heads, self.head_dim))
+        else:
+            o = self.o_norm(o)
+        return self.o_proj(o.reshape(B, T, self.num_heads * self.head_dim))
+
+    def forward(self, x: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, T, d_model] -> [B, T, d_model]``; ``initial_state [B, H, K, K]`` (zeros when None)."""
+        q, k, v, beta = self.scan_inputs(x)
+        o, _ = householder_scan(q, k, v, beta, num_householder=self.num_householder, initial_state=initial_state,
+                                backend=self.backend)
+        return self.output(o, x)
+
+
+class DeltaNetLayer(DeltaProductLayer):
+    """DeltaNet token mixer: :class:`DeltaProductLayer` with one Householder factor per token."""
+
+    def __init__(self, d_model: int, num_heads: int = 4, head_dim: int = 32, num_householder: int = 1, **kwargs):
+        if num_householder != 1:
+            raise StatetrackError(f"DeltaNetLayer has one factor per token; use DeltaProductLayer for "
+                                  f"num_householder={num_householder}")
+        super().__init__(d_model, num_heads, head_dim, num_householder=1, **kwargs)
+
+
+class DiagonalLayer(nn.Module):
+    """Mamba-style selective diagonal recurrence (per head, per key channel).
+
+    ``S_t = diag(a_t) S_{t-1} + k_t v_t^T`` with ``S [K = state_dim, V = head_dim]`` per head, run through
+    :func:`statetrack.kernels.diagonal_scan`; output ``o_t = S_t^T q_t + D * v_t`` (scale 1, skip term D), per-head
+    RMS norm times ``silu(z)``, projection back to ``d_model``.
+
+    Discretisation (Mamba): ``dt = softplus(dt_proj(x) + dt_bias) [B, T, H]``, ``A = exp(A_log) > 0 [H, K]``,
+    ``a = exp(-dt * A)`` in (0, 1]; keys ``k = dt * B_proj(x)``. With ``eigenvalue_range=(-1, 1)`` the transition is
+    ``2a - 1`` in (-1, 1] (a sign flip is reachable with large ``dt``), carried with its sign by the kernel.
+
+    Wide ``dt`` initialisation: ``softplus(dt_bias)`` is log-uniform in ``[dt_min, dt_max] = [1e-3, 10]`` (Mamba uses
+    ``[1e-3, 0.1]``), so that at initialisation some channels hold memory (``a`` near 1) and some are near ``a = 0``,
+    i.e. near ``2a - 1 = -1`` in the extended range.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int = 4,
+        head_dim: int = 32,
+        state_dim: int = 16,
+        eigenvalue_range: Sequence[float] = (-1, 1),
+        use_short_conv: bool = True,
+        conv_size: int = 4,
+        dt_min: float = 1e-3,
+        dt_max: float = 10.0,
+        backend: str = "auto",
+        norm_eps: float = 1e-5,
+    ):
+        super().__init__()
+        self.d_model, self.num_heads, self.head_dim = int(d_model), int(num_heads), int(head_dim)
+        self.state_dim = int(state_dim)
+        self.eigenvalue_range = _check_range(eigenvalue_range)
+        self.backend = backend
+        H, K, V = self.num_heads, self.state_dim, self.head_dim
+        self.x_proj = nn.Linear(d_model, H * V, bias=False)
+        self.z_proj = nn.Linear(d_model, H * V, bias=False)
+        self.B_proj = nn.Linear(d_model, H * K, bias=False)
+        self.C_proj = nn.Linear(d_model, H * K, bias=False)
+        self.dt_proj = nn.Linear(d_model, H, bias=False)
+        self.use_short_conv = bool(use_short_conv)
+        if self.use_short_conv:
+            self.x_conv = ShortConvolution(H * V, conv_size)
+        # dt_bias = softplus^{-1}(dt0) with dt0 log-uniform in [dt_min, dt_max]
+        dt0 = torch.exp(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        self.dt_bias = nn.Parameter(dt0 + torch.log(-torch.expm1(-dt0)))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, K + 1, dtype=torch.float32)).repeat(H, 1))
+        self.D = nn.Parameter(torch.ones(H, V))
+        self.o_norm = GatedRMSNorm(V, eps=norm_eps)
+        self.o_proj = nn.Linear(H * V, d_model, bias=False)
+
+    def transitions(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a [B, T, H, K] in the layer's eigenvalue range, dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
+        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
+        a = torch.exp(-dt[..., None] * torch.exp(self.A_log))
+        if self.eigenvalue_range == (-1, 1):
+            a = 2 * a - 1
+        return a, dt
+
+    def scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The kernel's inputs ``(q [B,T,H,K], k [B,T,H,K], v [B,T,H,V], a [B,T,H,K])``."""
+        B, T, _ = x.shape
+        H, K, V = self.num_heads, self.state_dim, self.head_dim
+        v = self.x_proj(x)
+        v = self.x_conv(v) if self.use_short_conv else F.silu(v)
+        a, dt = self.transitions(x)
+        k = self.B_proj(x).view(B, T, H, K) * dt[..., None].to(x.dtype)
+        q = self.C_proj(x).view(B, T, H, K)
+        return q, k, v.reshape(B, T, H, V), a
+
+    def forward(self, x: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, T, d_model] -> [B, T, d_model]``; ``initial_state [B, H, K, V]`` (zeros when None)."""
+        B, T, _ = x.shape
+        q, k, v, a = self.scan_inputs(x)
+        o, _ = _diagonal_scan(q, k, v, a, scale=1.0, initial_state=initial_state, backend=self.backend)
+        o = o.to(x.dtype) + self.D * v
+        o = self.o_norm(o, self.z_proj(x).view(B, T, self.num_heads, self.head_dim))
+        return self.o_proj(o.reshape(B, T, self.num_heads * self.head_dim))
+
+
+__all__ = ["ShortConvolution", "GatedRMSNorm", "DeltaProductLayer", "DeltaNetLayer", "DiagonalLayer",
+           "EIGENVALUE_RANGES"]

@@ -1,0 +1,139 @@
+"""``statetrack monoid`` (syntactic monoid, Green's structure, groups) and ``statetrack classify`` (verdicts)."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json, add_source, emit, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monoid", help="syntactic monoid: size, idempotents, Green's D-classes, maximal subgroups",
+                       description="Syntactic monoid of the language (transition monoid of its minimal complete "
+                                   "DFA): size, idempotents, aperiodicity, D-classes and maximal subgroups.")
+    add_source(p)
+    p.add_argument("--max-elements", type=int, default=1_000_000, metavar="N",
+                   help="stop when the monoid grows beyond N elements (default 1000000)")
+    p.add_argument("--dot", metavar="FILE", help="write the egg-box picture of the D-classes as DOT")
+    p.add_argument("--elements", action="store_true", help="list every element with its shortest word")
+    add_json(p)
+    p.set_defaults(func=run_monoid)
+
+    c = sub.add_parser("classify", help="which LRNN families can recognise the language (with theorem and witness)",
+                       description="Verdict per LRNN family (impossible, impossible-unless-TC0=NC1, constructible, "
+                                   "open) with the theorem it rests on, a reason naming a witness, and the size of "
+                                   "the known construction.")
+    add_source(c)
+    c.add_argument("--precision", choices=("finite", "log"), default="finite",
+                   help="precision regime of the impossibility arguments (default: finite, as in the paper)")
+    c.add_argument("--max-elements", type=int, default=1_000_000, metavar="N",
+                   help="stop when the syntactic monoid grows beyond N elements (default 1000000)")
+    add_json(c)
+    c.set_defaults(func=run_classify)
+
+
+def _load(args: argparse.Namespace):
+    from .common import load_source
+
+    # The syntactic monoid minimises the DFA itself (statetrack.automata.monoid.minimal_complete_dfa).
+    return load_source(args, minimize=False)
+
+
+def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False) -> dict:
+    """``(report, monoid)``: the ``monoid`` JSON object of a DFA (DESIGN section 4) and the Monoid."""
+    from statetrack.automata.errors import StatetrackError
+    from statetrack.automata.groups import distinct_groups
+    from statetrack.automata.monoid import minimal_complete_dfa, transition_monoid
+
+    if max_elements < 1:
+        raise StatetrackError(f"--max-elements must be positive, got {max_elements}")
+    mdfa = minimal_complete_dfa(dfa)
+    m = transition_monoid(mdfa, max_elements=max_elements)
+    g = m.green()
+    subs = m.maximal_subgroups()
+    groups = []
+    for s in distinct_groups(subs):
+        entry = s.info.to_json()
+        entry["degree"] = len(s.points)
+        entry["idempotent_word"] = mdfa.word_str(m.word(s.idempotent))
+        groups.append(entry)
+    d_classes = []
+    for dc in range(g.n_d):
+        info = g.d_summary(dc)
+        info["representative"] = mdfa.word_str(m.word(info.pop("first")))
+        d_classes.append(info)
+    out = {
+        "states": mdfa.n_states,
+        "alphabet": list(mdfa.alphabet),
+        "monoid_size": m.size,
+        "idempotents": int(g.idempotent.sum()),
+        "aperiodic": g.is_aperiodic(),
+        "is_group": m.is_group(),
+        "r_classes": g.n_r,
+        "l_classes": g.n_l,
+        "h_classes": g.n_h,
+        "groups": groups,
+        "d_classes": d_classes,
+    }
+    if with_elements:
+        out["elements"] = [{"word": mdfa.word_str(m.word(i)), "map": m.elements[i].tolist(),
+                            "idempotent": bool(g.idempotent[i])} for i in range(m.size)]
+    return out, m
+
+
+def run_monoid(args: argparse.Namespace) -> int:
+    from statetrack.automata._io import atomic_write_text
+    from statetrack.automata.green import egg_box_dot
+
+    dfa = _load(args)
+    report, m = monoid_report(dfa, args.max_elements, args.elements)
+    if args.dot:
+        atomic_write_text(args.dot, egg_box_dot(m))
+        report["dot"] = args.dot
+
+    def text() -> str:
+        lines = [f"states {report['states']}, monoid size {report['monoid_size']}, idempotents "
+                 f"{report['idempotents']}, aperiodic {report['aperiodic']}, group {report['is_group']}",
+                 f"R-classes {report['r_classes']}, L-classes {report['l_classes']}, H-classes {report['h_classes']}, "
+                 f"D-classes {len(report['d_classes'])}"]
+        rows = [[i, d["rank"], d["size"], f"{d['r_classes']}x{d['l_classes']}", d["h_size"], d["regular"],
+                 d["representative"] or "1"] for i, d in enumerate(report["d_classes"])]
+        lines.append(table(rows, ["D", "rank", "size", "RxL", "|H|", "regular", "word"]))
+        if report["groups"]:
+            lines.append("maximal subgroups: " + ", ".join(
+                f"{gr['name']} (order {gr['order']}, {'solvable' if gr['solvable'] else 'not solvable'})"
+                for gr in report["groups"]))
+        else:
+            lines.append("maximal subgroups: all trivial")
+        if report.get("elements"):
+            lines.append(table([[e["word"] or "1", e["map"], e["idempotent"]] for e in report["elements"]],
+                               ["word", "map", "idempotent"]))
+        return "\n".join(lines)
+
+    emit(args, report, text)
+    return 0
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from statetrack.automata.errors import StatetrackError
+    from statetrack.automata.expressivity import classify
+
+    if args.max_elements < 1:
+        raise StatetrackError(f"--max-elements must be positive, got {args.max_elements}")
+    dfa = _load(args)
+    result = classify(dfa, precision=args.precision, max_elements=args.max_elements)
+
+    def text() -> str:
+        head = (f"states {result['states']}, monoid size {result['monoid_size']}, aperiodic {result['aperiodic']}, "
+                f"groups: {', '.join(g['name'] for g in result['groups']) or 'trivial'}")
+        rows = []
+        for fam, v in result["families"].items():
+            c = v["construction"]
+            size = "" if not c else "/".join("?" if c[k] is None else str(c[k])
+                                              for k in ("layers", "state_size", "factors_per_token"))
+            rows.append([fam, v["verdict"], v["theorem"], size])
+        lines = [head, table(rows, ["family", "verdict", "theorem", "layers/state/factors"]), ""]
+        lines += [f"{fam}: {v['reason']}" for fam, v in result["families"].items()]
+        return "\n".join(lines)
+
+    emit(args, result, text)
+    return 0

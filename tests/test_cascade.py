@@ -1,0 +1,166 @@
+"""The Krohn-Rhodes (holonomy) cascade compiler: decomposition, coupling, proofs, numeric runs."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from statetrack.automata.catalog import get_language
+from statetrack.automata.dfa import DFA
+from statetrack.constructions.cascade import cascade_stack, compile_cascade, holonomy
+from statetrack.constructions.cascade.coordinates import cascade_of
+from statetrack.constructions.cascade.naive import naive_errors
+from statetrack.constructions.verify_exact import prove
+
+
+def full_transformation_dfa(n: int) -> DFA:
+    """T_n: a cycle, a transposition and a collapse on n states (start 0, accept 0)."""
+    cyc = [(i + 1) % n for i in range(n)]
+    tr = [1, 0] + list(range(2, n))
+    col = [0, 0] + list(range(2, n))
+    return DFA(["c", "t", "k"], None, 0, [0], np.array([cyc, tr, col]).T)
+
+
+def simulate(stack, word: list[int]) -> list[int]:
+    """Exact float64 simulation of a stack (all entries are integers or halves): DFA states per token."""
+    H = [L.h0.copy() for L in stack.layers]
+    prev: list[int | None] = [None] * len(stack.layers)
+    out = []
+    for a in word:
+        s = a
+        for l, L in enumerate(stack.layers):
+            if L.conv is not None:
+                R = L.conv.shape[1]
+                p, prev[l] = prev[l], s
+                s = int(L.conv[R if p is None else p, s])
+            h = H[l]
+            for f in range(L.factors):
+                k = L.keys[s, f]
+                h = h - L.betas[s, f] * k * (k @ h) + L.betas[s, f] * k * L.values[s, f]
+            H[l] = h
+            c = int(np.argmin(((L.codes - h) ** 2).sum(1)))
+            assert np.array_equal(L.codes[c], h), "states stay exactly on their codes"
+            s = int(L.next[c, s])
+        out.append(s)
+    return out
+
+
+# depth of the copy-layer scheme (2h - 1) and of the convolution scheme (h)
+REFERENCE_DEPTHS = {"tomita:1": (1, 1), "tomita:2": (3, 2), "tomita:3": (9, 5), "tomita:4": (5, 3),
+                    "tomita:5": (1, 1), "tomita:6": (1, 1), "tomita:7": (9, 5)}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_DEPTHS))
+def test_tomita_depths(name):
+    d = get_language(name).minimize()
+    copy_depth, conv_depth = REFERENCE_DEPTHS[name]
+    assert len(cascade_stack(d, copy_skip=False).layers) == copy_depth
+    assert len(cascade_stack(d, coupling="conv").layers) == conv_depth
+
+
+@pytest.mark.parametrize("n,levels", [(2, 1), (3, 2), (4, 3), (5, 4)])
+def test_full_transformation_monoid_heights(n, levels):
+    d = full_transformation_dfa(n)
+    hol = holonomy([d.delta[:, a] for a in range(3)], n)
+    assert hol.depth == levels == n - 1
+    # the top level's holonomy group is S_n acting on the (n-1)-subsets
+    assert hol.holonomy_group_order(0) == int(np.prod(range(1, n + 1)))
+
+
+def test_contains_aa_reference_depth():
+    d = DFA.from_regex("(a|b)*aa(a|b)*")
+    assert len(cascade_stack(d, copy_skip=False).layers) == 3
+    assert len(cascade_stack(d, coupling="conv").layers) == 2
+
+
+@pytest.mark.parametrize("coupling", ["copy", "conv"])
+@pytest.mark.parametrize("name", ["tomita:1", "tomita:2", "tomita:3", "tomita:4", "tomita:5", "tomita:6",
+                                  "tomita:7", "parity", "mod:3", "flipflop", "dyck:1:2", "modarith:2"])
+def test_stack_simulation_matches_dfa(name, coupling):
+    d = get_language(name).minimize()
+    stack = cascade_stack(d, coupling=coupling)
+    rng = np.random.default_rng(0)
+    words = [list(w) for L in range(1, 6) for w in itertools.product(range(d.n_symbols), repeat=L)][:2000]
+    words += [list(rng.integers(0, d.n_symbols, size=60)) for _ in range(30)]
+    for w in words:
+        assert simulate(stack, w) == list(d.run_batch(np.array([w]))[0])
+
+
+@pytest.mark.parametrize("coupling", ["copy", "conv"])
+@pytest.mark.parametrize("name", ["tomita:2", "tomita:3", "tomita:4", "tomita:7", "flipflop", "mod:3"])
+def test_cascade_models_are_proved(name, coupling):
+    d = get_language(name).minimize()
+    model, report = compile_cascade(d, coupling=coupling)
+    res = prove(model)
+    assert res.proved, res.counterexample
+    assert report["layers"] == model.num_layers
+    assert report["levels"] >= 1 and report["bound"] == 2 ** d.n_states
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_full_transformation_monoid_proved(n):
+    d = full_transformation_dfa(n)
+    model, report = compile_cascade(d)
+    assert report["layers"] == 2 * (n - 1) - 1
+    assert prove(model).proved
+    model, report = compile_cascade(d, coupling="conv")
+    assert report["layers"] == n - 1
+    assert prove(model).proved
+
+
+@st.composite
+def random_dfas(draw):
+    n = draw(st.integers(3, 8))
+    k = draw(st.integers(2, 3))
+    delta = np.array(draw(st.lists(st.lists(st.integers(0, n - 1), min_size=k, max_size=k), min_size=n, max_size=n)))
+    acc = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    return DFA("abc"[:k], None, 0, np.array(acc), delta)
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_dfas(), st.sampled_from(["copy", "conv"]))
+def test_random_dfas_proved(d, coupling):
+    model, report = compile_cascade(d, coupling=coupling)
+    res = prove(model)
+    assert res.proved, res.counterexample
+    hol = cascade_of(d.complete().delta).hol
+    expected = hol.depth if coupling == "conv" else max(1, 2 * hol.depth - 1)
+    assert report["layers"] <= expected
+
+
+def test_tampered_cascade_gives_counterexample():
+    d = get_language("tomita:4").minimize()
+    model, _ = compile_cascade(d)
+    l = model.num_layers - 1
+    nxt = model.tensors[f"layers.{l}.next"].copy()
+    nxt[nxt == 0] = 1  # break the decoder of the last layer
+    model.tensors[f"layers.{l}.next"] = nxt
+    res = prove(model)
+    assert not res.proved and res.counterexample is not None
+
+
+def test_naive_coupling_is_wrong():
+    """Wiring one level per layer with the updated outputs of the layers above fails on Tomita 4."""
+    d = get_language("tomita:4").minimize()
+    wrong, total, first = naive_errors(d.delta, d.start, 10)
+    assert total == 2046 and wrong > 1000 and first is not None
+    # the copy-layer stack is right on the same words
+    stack = cascade_stack(d)
+    for L in range(1, 8):
+        for w in itertools.product(range(2), repeat=L):
+            assert simulate(stack, list(w)) == list(d.run_batch(np.array([w]))[0])
+
+
+def test_copy_skipping_drops_copies_of_pure_permutation_levels():
+    # level 0 of this DFA only permutes (letter "a" swaps the halves, "b" resets inside a half)
+    delta = np.array([[2, 0], [3, 0], [0, 2], [1, 2]])
+    d = DFA("ab", None, 0, [1], delta)
+    with_skip = cascade_stack(d, copy_skip=True)
+    without = cascade_stack(d, copy_skip=False)
+    assert len(with_skip.layers) <= len(without.layers)
+    words = [list(w) for L in range(1, 8) for w in itertools.product(range(2), repeat=L)]
+    for w in words:
+        assert simulate(with_skip, w) == list(d.run_batch(np.array([w]))[0])

@@ -1,0 +1,202 @@
+"""Suite generation: de-duplication, balance, labels, hard negatives, reproducibility, errors, CLI."""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from statetrack.automata.dfa import DFA
+from statetrack.automata.sampling import row_keys
+from statetrack.automata.suites import (
+    SuiteError,
+    SuiteOptions,
+    generate_suite,
+    parse_balance,
+    parse_length_range,
+    resolve_options,
+    write_suite,
+)
+from statetrack.cli import main
+
+PARITY = DFA(["0", "1"], ["even", "odd"], 0, [True, False], [[0, 1], [1, 0]])
+# ends with "ab" over {a, b, c}: few accepted words, many rejected
+ENDS_AB = DFA(list("abc"), ["s", "a", "ab"], 0, [False, False, True], [[1, 0, 0], [1, 2, 0], [1, 0, 0]])
+has_formats = importlib.util.find_spec("statetrack.automata.formats") is not None
+
+
+def split_words(split):
+    return [tuple(int(x) for x in row[:t]) for row, t in zip(split.words, split.lengths)]
+
+
+def test_no_duplicates_within_and_across_splits():
+    o = SuiteOptions(train_lengths=(2, 9), test_lengths=(6, 12), per_length=40, seed=1)
+    s = generate_suite(ENDS_AB, o)
+    train, test = split_words(s.splits["train"]), split_words(s.splits["test"])
+    assert len(set(train)) == len(train) and len(set(test)) == len(test)
+    assert not set(train) & set(test)
+    # small lengths: everything there is, and a note about it
+    assert s.splits["train"].per_length[2]["accepted"] == 1
+    assert any("train length 2" in n for n in s.notes)
+
+
+def test_balance_as_asked_and_labels_from_the_dfa():
+    o = SuiteOptions(train_lengths=(8, 12), test_lengths=(13, 14), per_length=50, balance=0.3, seed=2,
+                     labels="per-token")
+    s = generate_suite(ENDS_AB, o)
+    for split in s.splits.values():
+        for t, info in split.per_length.items():
+            assert (info["accepted"], info["rejected"]) == (15, 35)
+        for i, w in enumerate(split_words(split)):
+            trace = ENDS_AB.trace([ENDS_AB.alphabet[a] for a in w])
+            t = len(w)
+            assert split.states[i, :t].tolist() == trace[1:]
+            assert (split.states[i, t:] == -1).all()
+            assert split.prefix_accepted[i, :t].tolist() == [bool(ENDS_AB.accepting[q]) for q in trace[1:]]
+            assert bool(split.accepted[i]) == ENDS_AB.accepts([ENDS_AB.alphabet[a] for a in w])
+
+
+def test_one_kind_missing_is_reported():
+    only_even_len = DFA(["a"], None, 0, [True, False], [[1], [0]])  # (aa)*
+    s = generate_suite(only_even_len, SuiteOptions(train_lengths=(1, 4), test_lengths=(5, 6), per_length=3, seed=0))
+    pl = s.splits["train"].per_length
+    assert (pl[1]["accepted"], pl[1]["rejected"]) == (0, 1)
+    assert (pl[2]["accepted"], pl[2]["rejected"]) == (1, 0)
+    assert any("no accepted word exists" in n for n in s.notes)
+
+
+def test_hard_negatives_are_rejected_one_edit_from_an_accepted_word():
+    o = SuiteOptions(train_lengths=(5, 7), test_lengths=(8, 8), per_length=40, hard_negatives=1.0, seed=3)
+    s = generate_suite(ENDS_AB, o)
+    split = s.splits["train"]
+    assert split.hard.sum() > 0
+    for w, h, acc in zip(split_words(split), split.hard, split.accepted):
+        if not h:
+            continue
+        assert not acc
+        word = [ENDS_AB.alphabet[a] for a in w]
+        near = set()
+        for i in range(len(word) + 1):
+            for a in ENDS_AB.alphabet:
+                near.add(tuple(word[:i] + [a] + word[i:]))
+                if i < len(word):
+                    near.add(tuple(word[:i] + [a] + word[i + 1:]))
+            if i < len(word):
+                near.add(tuple(word[:i] + word[i + 1:]))
+        assert any(ENDS_AB.accepts(v) for v in near)
+
+
+def test_natural_balance_and_duplicates_allowed():
+    o = SuiteOptions(train_lengths=(1, 2), test_lengths=(2, 2), per_length=30, balance="natural",
+                     allow_duplicates=True, seed=4)
+    s = generate_suite(PARITY, o)
+    assert len(s.splits["train"]) == 60 and len(s.splits["test"]) == 30  # i.i.d. draws: repeats allowed
+    words = split_words(s.splits["train"])
+    assert len(set(words)) < len(words)
+
+
+def test_reproducible_for_a_seed(tmp_path):
+    o = resolve_options(None, train_lengths=(3, 9), test_lengths=(10, 14), per_length=20, seed=11,
+                        hard_negatives=0.5, labels="per-token")
+    a = write_suite(generate_suite(ENDS_AB, o), tmp_path / "a")
+    b = write_suite(generate_suite(ENDS_AB, o), tmp_path / "b")
+    for key in ("train", "test", "manifest"):
+        assert open(a[key], "rb").read() == open(b[key], "rb").read()
+    c = write_suite(generate_suite(ENDS_AB, resolve_options(None, train_lengths=(3, 9), test_lengths=(10, 14),
+                                                           per_length=20, seed=12)), tmp_path / "c")
+    assert open(a["test"], "rb").read() != open(c["test"], "rb").read()
+
+
+def test_files_and_manifest(tmp_path):
+    s = generate_suite(PARITY, resolve_options("wordproblem", per_length=20, seed=5))
+    files = write_suite(s, tmp_path / "npz", "npz", {"lang": "parity"})
+    z = np.load(files["train"])
+    assert z["words"].shape == (20, 32) and z["states"].shape == (20, 32) and z["mask"].all()
+    assert list(z["alphabet"]) == ["0", "1"]
+    assert ((z["words"].astype(int).sum(axis=1) % 2 == 0) == z["accepted"]).all()
+    man = json.loads(open(files["manifest"]).read())
+    assert man["dfa_sha256"] == PARITY.sha256() and man["seed"] == 5
+    assert man["options"]["labels"] == "per-token" and man["preset"]["name"] == "wordproblem"
+    assert man["counts"]["test"]["total"] == 20 and man["per_length"]["test"]["512"]["asked"] == 20
+    files = write_suite(s, tmp_path / "jsonl", "jsonl")
+    rec = json.loads(open(files["test"]).readline())
+    assert rec["length"] == 512 and len(rec["word"]) == 512 and len(rec["states"]) == 512
+    multi = DFA(["ab", "c"], None, 0, [True, False], [[1, 0], [0, 1]])
+    s = generate_suite(multi, SuiteOptions(train_lengths=(1, 3), test_lengths=(4, 4), per_length=4, seed=0))
+    files = write_suite(s, tmp_path / "multi")
+    rec = json.loads(open(files["train"]).readline())
+    assert isinstance(rec["word"], list) and set(rec["word"]) <= {"ab", "c"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(preset="chomsky", labels="per-token"), "conflicts with --preset chomsky"),
+        (dict(preset="chomsky", test_lengths=(10, 20)), "conflicts with --preset chomsky"),
+        (dict(preset="wordproblem", train_lengths=(64, 64)), "train lengths 32:32 or 128:128"),
+        (dict(balance="natural", hard_negatives=0.2), "numeric --balance"),
+        (dict(balance=1.0, hard_negatives=0.2), "conflicts with --balance 1"),
+        (dict(per_length=0), "--per-length"),
+        (dict(hard_negatives=1.5), "--hard-negatives"),
+        (dict(train_lengths=(5, 2)), "--train-lengths"),
+        (dict(per_length=10**6, test_lengths=(1, 1000)), "limit"),
+    ],
+)
+def test_option_errors(kwargs, message):
+    preset = kwargs.pop("preset", None)
+    with pytest.raises(SuiteError, match=message):
+        resolve_options(preset, **kwargs)
+
+
+def test_parsers():
+    assert parse_length_range("3:40") == (3, 40) and parse_length_range("32") == (32, 32)
+    assert parse_balance("natural") == "natural" and parse_balance("0.25") == 0.25
+    for bad in ("3:", "a:b", "5:2", "1:2:3"):
+        with pytest.raises(SuiteError, match="--train-lengths"):
+            parse_length_range(bad)
+    with pytest.raises(SuiteError, match="--balance"):
+        parse_balance("2")
+
+
+def test_impossible_requests():
+    empty = DFA(["0", "1"], None, 0, [False], [[0, 0]])
+    with pytest.raises(SuiteError, match="empty"):
+        generate_suite(empty, SuiteOptions(seed=0))
+    universal = DFA(["0", "1"], None, 0, [True], [[0, 0]])
+    with pytest.raises(SuiteError, match="no rejected word"):
+        generate_suite(universal, SuiteOptions(seed=0))
+    assert len(generate_suite(universal, SuiteOptions(balance=1.0, seed=0)).splits["test"]) > 0
+    with pytest.raises(SuiteError, match="test split would be empty"):  # all words of length 0..3 used by train
+        generate_suite(PARITY, SuiteOptions(train_lengths=(0, 3), test_lengths=(1, 3), per_length=100, seed=0))
+
+
+def _write_dfa(path, dfa):
+    path.write_text(json.dumps(dfa.to_json()))
+    return str(path)
+
+
+@pytest.mark.skipif(not has_formats, reason="statetrack.automata.formats not available yet")
+def test_cli_gen(tmp_path, capsys):
+    src = _write_dfa(tmp_path / "ends.json", ENDS_AB)
+    out = tmp_path / "suite"
+    code = main(["gen", "--dfa", src, "-o", str(out), "--train-lengths", "2:6", "--test-lengths", "7:9",
+                 "--per-length", "10", "--seed", "7", "--hard-negatives", "0.5", "--labels", "per-token", "--json"])
+    assert code == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["seed"] == 7 and obj["counts"]["test"]["total"] == 30
+    assert set(obj["per_length"]["test"]) == {"7", "8", "9"}
+    lines = [json.loads(x) for x in open(obj["files"]["train"])]
+    assert len(lines) == obj["counts"]["train"]["total"] and all("states" in r for r in lines)
+    man = json.loads(open(obj["files"]["manifest"]).read())
+    assert man["source"] == {"dfa": src} and "hard_negative_method" in man
+
+
+@pytest.mark.skipif(not has_formats, reason="statetrack.automata.formats not available yet")
+def test_cli_errors_write_nothing(tmp_path, capsys):
+    empty = _write_dfa(tmp_path / "empty.json", DFA(["0"], None, 0, [False], [[0]]))
+    par = _write_dfa(tmp_path / "parity.json", PARITY)
+    for argv in (["--dfa", empty], ["--dfa", par, "--preset", "chomsky", "--labels", "per-token"],
+                 ["--dfa", par, "--balance", "1", "--hard-negatives", "0.5"], ["--dfa", par, "--balance", "x"]):
+        out = tmp_path / "never"
+        assert main(["gen", *argv, "-o", str(out), "--json"]) == 2
+        assert "error" in json.loads(capsys.readouterr().out)
+        assert not out.exists()
