@@ -62,7 +62,7 @@ _SCAN_LIMIT = 100_000  # elements scanned (in shortlex order) for a shortest per
 
 @dataclass
 class Witness:
-    """A word ``u`` whose powers cycle with ``period`` and a context: ``x u^k y`` in L iff ``k mod period`` in ``accepted``.
+    """A word ``u`` whose powers cycle with ``period``, with a context ``x``, ``y`` that tells them apart.
 
     ``accepted`` lists the residues ``k mod period`` (for ``k >= index``) with ``x u^k y`` accepted.
     """
@@ -119,6 +119,7 @@ class Facts:
     odd_witness: Witness | None = None  # period not a power of 2
     odd_letter_witness: Witness | None = None  # |u| == 1, period not dividing 2
     reset_only: bool = False  # every letter is the identity or a constant map
+    action_degree: int = 0  # points of the small faithful permutation action (groups only)
 
     @property
     def two_groups_only(self) -> bool:
@@ -244,7 +245,7 @@ def _scan_witnesses(facts: Facts) -> None:
 
 def gather_facts(dfa: "DFA", max_elements: int = DEFAULT_MAX_ELEMENTS) -> Facts:
     """Minimise ``dfa``, build its syntactic monoid and everything the verdict rules need."""
-    from .groups import distinct_groups
+    from .groups import distinct_groups, small_faithful_action
 
     mdfa = minimal_complete_dfa(dfa)
     m = transition_monoid(mdfa, max_elements=max_elements)
@@ -254,8 +255,10 @@ def gather_facts(dfa: "DFA", max_elements: int = DEFAULT_MAX_ELEMENTS) -> Facts:
     facts.letter_periods = [transformation_index_period(g)[1] for g in m.generators]
     ident = np.arange(m.degree)
     facts.reset_only = all(np.unique(g).size == 1 or np.array_equal(g, ident) for g in m.generators)
-    if facts.is_group:
-        facts.letter_reflections = [_reflections(g) for g in m.generators]
+    if facts.is_group and facts.groups:
+        action = small_faithful_action(m.generators, facts.groups[0].order)
+        facts.action_degree = int(action.shape[1])
+        facts.letter_reflections = [_reflections(g) for g in action]
     if not facts.aperiodic:
         _scan_witnesses(facts)
     return facts
@@ -349,7 +352,8 @@ def _diag11(facts: Facts) -> Verdict:
     L = _two_group_layers(facts)
     return Verdict("constructible", "Theorem 1 (construction); Theorem 4; Theorem 2 (depth)",
                    f"every group in the syntactic monoid is a 2-group ({_groups_text(facts)}): its composition factors "
-                   f"are Z2, realised by a -1 diagonal entry; an element of period {2 ** L} needs at least {L} layer(s) "
+                   f"are Z2, realised by a -1 diagonal entry; an element of period {2 ** L} needs at least {L} "
+                   "layer(s) "
                    "with real eigenvalues (Theorem 2)", _two_group_construction(facts), min_layers=L,
                    witness=facts.any_witness)
 
@@ -377,7 +381,7 @@ def _deltanet01(facts: Facts) -> Verdict:
                "(Proposition 1)")
         return Verdict("impossible", "Theorem 1" + ("" if len(w.word) == 1 else "; Proposition 1"),
                        f"{w.describe(facts.show)}; {why}, so every layer's rounded state on x u^k y is eventually "
-                       "constant in t (any depth)", witness=w)
+                       "constant in k (any depth)", witness=w)
     return Verdict("open", "none",
                    f"the syntactic monoid has a non-trivial group ({_groups_text(facts)}) but every word with a "
                    f"non-trivial period has length >= 3 (shortest: {facts.show(facts.any_witness.word)!r}); a product "
@@ -388,7 +392,6 @@ def _deltanet01(facts: Facts) -> Verdict:
 def _deltanet11(facts: Facts) -> Verdict:
     if facts.aperiodic:
         return _star_free("deltanet[-1,1]", facts)
-    n = facts.dfa.n_states
     gi = facts.group_info
     ow = facts.odd_letter_witness
     min_layers = 2 if ow is not None else 1
@@ -396,12 +399,13 @@ def _deltanet11(facts: Facts) -> Verdict:
                  "has real eigenvalues)") if ow is not None else ""
     two = _two_group_construction(facts) if facts.two_groups_only else None
     transpositions = facts.is_group and max(facts.letter_reflections, default=0) <= 1
-    if transpositions and (two is None or two["layers"] is None or two["layers"] > 1 or two["state_size"] > n):
+    deg = facts.action_degree
+    if transpositions and (two is None or two["layers"] is None or two["layers"] > 1 or two["state_size"] > deg):
         return Verdict("constructible", "Theorem 3; Proposition 1",
-                       f"the syntactic monoid is a group ({_groups_text(facts)}) and every letter permutes the {n} "
-                       "states as a single transposition (or not at all): one reflection per letter",
-                       _cons(1, n, 1, "state = distinct labels per DFA state; letter = reflection with key e_i - e_j"),
-                       min_layers=1)
+                       f"the syntactic monoid is a group ({_groups_text(facts)}) acting faithfully on {deg} points "
+                       "where every letter is a single transposition (or the identity): one reflection per letter",
+                       _cons(1, deg, 1, "state = distinct labels on the points; letter = reflection with key "
+                             "e_i - e_j"), min_layers=1)
     if two is not None:
         return Verdict("constructible", "Theorem 1 (construction); Theorem 4",
                        f"every group in the syntactic monoid is a 2-group ({_groups_text(facts)}): scalar heads "
@@ -451,12 +455,13 @@ def _deltaproduct11(facts: Facts) -> Verdict:
             cons = _cons(1, size, size, "block diagonal: a scalar -1 per Z2 factor, a 2x2 rotation (two "
                          "reflections) per larger cyclic factor")
         else:
-            cons = _cons(1, n, max(facts.letter_reflections, default=0),
-                         "state = distinct labels per DFA state; each letter's permutation as points - cycles "
-                         "reflections")
+            cons = _cons(1, facts.action_degree, max(facts.letter_reflections, default=0),
+                         f"state = distinct labels on {facts.action_degree} points permuted faithfully (the DFA has "
+                         f"{n} states); each letter's permutation as points - cycles reflections")
         return Verdict("constructible", "Theorem 3; Proposition 1",
                        f"the syntactic monoid is a group ({_groups_text(facts) or 'trivial'}): one layer whose "
-                       "letters act as permutation matrices, each a product of reflections", cons, min_layers=1)
+                       "letters act as orthogonal matrices (permutations, or rotations per cyclic factor), each a "
+                       "product of reflections", cons, min_layers=1)
     return Verdict("constructible", "Theorem 4; Proposition 1",
                    "every regular language: a Krohn-Rhodes cascade of permutation-reset automata, each component a "
                    "layer of reflections (permutations) and projections (resets)",

@@ -321,7 +321,8 @@ def egg_box_dot(m: "Monoid", g: GreenStructure | None = None, max_cells: int = 4
         head = (f"D{dc}: rank {info['rank']}, {info['r_classes']}x{info['l_classes']}, |H|={info['h_size']}"
                 + ("" if info["regular"] else ", not regular"))
         if len(rows) * len(cols) > max_cells:
-            label = f'<<TABLE BORDER="0"><TR><TD>{html.escape(head)}</TD></TR><TR><TD>size {info["size"]}</TD></TR></TABLE>>'
+            label = (f'<<TABLE BORDER="0"><TR><TD>{html.escape(head)}</TD></TR>'
+                     f'<TR><TD>size {info["size"]}</TD></TR></TABLE>>')
         else:
             cell: dict[tuple[int, int], int] = {}
             idem_cell: set[tuple[int, int]] = set()

@@ -36,7 +36,7 @@ MAX_STATES: int = 1 << 23
 #: Moore rounds before handing the remaining refinement to Hopcroft.
 MOORE_ROUNDS: int = 64
 #: Transition tables with at most this many entries are refined in plain Python.
-SMALL_MOORE: int = 4096
+SMALL_MOORE: int = 480
 
 
 def bfs_order(delta: np.ndarray, start: int) -> np.ndarray:
@@ -46,6 +46,16 @@ def bfs_order(delta: np.ndarray, start: int) -> np.ndarray:
     scanned row-major and new states are kept in order of first occurrence.
     """
     n = delta.shape[0]
+    if delta.size <= SMALL_MOORE:  # plain Python BFS
+        rows = delta.tolist()
+        pos = {start: 0}
+        order = [start]
+        for q in order:
+            for t in rows[q]:
+                if t not in pos:
+                    pos[t] = len(order)
+                    order.append(t)
+        return np.asarray(order, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
     seen[start] = True
     layers = [np.array([start], dtype=np.int64)]
@@ -197,19 +207,24 @@ def refine_hopcroft(delta: np.ndarray, accepting: np.ndarray, initial: np.ndarra
 
 
 def minimize_arrays(
-    delta: np.ndarray, accepting: np.ndarray, start: int, engine: str = "auto"
+    delta: np.ndarray, accepting: np.ndarray, start: int, engine: str = "auto", *, bfs_ordered: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimal DFA of a complete ``delta [n, k]``: ``(delta_min [m, k], accepting_min [m], rep [m])``.
 
     States of the result are in breadth-first order (start = 0); ``rep[b]`` is the input
-    state id of block ``b``'s first member in breadth-first order.
+    state id of block ``b``'s first member in breadth-first order. ``bfs_ordered=True``
+    promises that every state is reachable and already numbered breadth-first from
+    ``start == 0`` (as the subset construction numbers them), which skips the renumbering.
     """
     n, k = delta.shape
-    order = bfs_order(delta, start)
-    inv = np.empty(n, dtype=np.int64)
-    inv[order] = np.arange(order.size)
-    d = inv[delta[order]]  # BFS-renumbered reachable part
-    acc = accepting[order]
+    if bfs_ordered:
+        order, d, acc = np.arange(n, dtype=np.int64), delta, accepting
+    else:
+        order = bfs_order(delta, start)
+        inv = np.empty(n, dtype=np.int64)
+        inv[order] = np.arange(order.size)
+        d = inv[delta[order]]  # BFS-renumbered reachable part
+        acc = accepting[order]
     if engine == "hopcroft":
         block, _ = refine_hopcroft(d, acc)
     elif engine == "moore":

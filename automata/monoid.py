@@ -70,10 +70,14 @@ class _Lookup:
         if (kind == "dense" and auto != "dense") or (kind == "sorted" and n > 15):
             raise StatetrackError(f"lookup {kind!r} is not possible for {n} points")
         self.kind = kind
+        self._dense_from = 0 if n ** n <= 1 << 20 else 1 << 15
         if self.kind != "bytes":
             self.powers = (np.int64(n) ** np.arange(n, dtype=np.int64)).astype(np.int64)
         if self.kind == "dense":
-            self.table = np.full(n ** n, -1, dtype=np.int32)
+            # the direct-address table is allocated once the monoid is big enough to pay for it
+            self.table = None
+            self.codes = np.empty(0, dtype=np.int64)
+            self.idx = np.empty(0, dtype=np.int64)
         elif self.kind == "sorted":
             self.codes = np.empty(0, dtype=np.int64)
             self.idx = np.empty(0, dtype=np.int64)
@@ -88,9 +92,16 @@ class _Lookup:
             codes += rows[:, q].astype(np.int64) * self.powers[q]
         return codes
 
+    def _maybe_densify(self) -> None:
+        # big tables (n = 8: 16.7M entries) are allocated only once 2^15 elements are known
+        if self.kind == "dense" and self.table is None and self.codes.size >= self._dense_from:
+            self.table = np.full(self.n ** self.n, -1, dtype=np.int32)
+            self.table[self.codes] = self.idx
+            self.codes = self.idx = None
+
     def find_codes(self, codes: np.ndarray) -> np.ndarray:
         """Indices of the transformations with these codes (-1 where unknown)."""
-        if self.kind == "dense":
+        if self.kind == "dense" and self.table is not None:
             return self.table[codes].astype(np.int64)
         if self.codes.size == 0:
             return np.full(codes.size, -1, dtype=np.int64)
@@ -102,7 +113,8 @@ class _Lookup:
 
         Returns ``(first, idx)``: positions (into ``codes``) of the new ones, and the index of every code.
         """
-        if self.kind == "dense":
+        self._maybe_densify()
+        if self.kind == "dense" and self.table is not None:
             idx = self.table[codes]
             fresh = np.flatnonzero(idx < 0)
             c = codes[fresh]
@@ -112,20 +124,24 @@ class _Lookup:
             self.table[codes[first]] = base + np.arange(first.size, dtype=np.int32)
             idx[fresh] = self.table[c]
             return first, idx
-        idx = self.find_codes(codes)
-        unknown = np.flatnonzero(idx < 0)
-        _, first_in = np.unique(codes[unknown], return_index=True)
-        first = np.sort(unknown[first_in])
-        new_codes = codes[first]
-        order = np.argsort(new_codes, kind="stable")
-        sc = new_codes[order]
-        si = (base + np.arange(first.size, dtype=np.int64))[order]
-        pos = np.searchsorted(self.codes, sc)
-        self.codes = np.insert(self.codes, pos, sc)
-        self.idx = np.insert(self.idx, pos, si)
-        if unknown.size:
-            idx[unknown] = self.find_codes(codes[unknown])
-        return first, idx
+        # sorted path: one sort of the candidates, one search with sorted needles (fast), one merge
+        u, first_pos, inv = np.unique(codes, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        if self.codes.size:
+            pos = np.searchsorted(self.codes, u)
+            pos_c = np.minimum(pos, self.codes.size - 1)
+            hit = self.codes[pos_c] == u
+            idx_u = np.where(hit, self.idx[pos_c], -1)
+        else:
+            pos = np.zeros(u.size, dtype=np.intp)
+            hit = np.zeros(u.size, dtype=bool)
+            idx_u = np.full(u.size, -1, dtype=np.int64)
+        new = np.flatnonzero(~hit)
+        by_first = new[np.argsort(first_pos[new], kind="stable")]  # new codes in order of first occurrence
+        idx_u[by_first] = base + np.arange(by_first.size, dtype=np.int64)
+        self.codes = np.insert(self.codes, pos[new], u[new])
+        self.idx = np.insert(self.idx, pos[new], idx_u[new])
+        return first_pos[by_first], idx_u[inv]
 
     # rows --------------------------------------------------------------
     def find(self, rows: np.ndarray) -> np.ndarray:
@@ -157,7 +173,7 @@ class _CodeAction:
 
     def __init__(self, gens: np.ndarray, n: int):
         h = 1
-        while h < n and n ** (h + 1) <= 1 << 16:
+        while h < n and n ** (h + 1) <= 1 << 12:  # small tables: cheap to build, cache resident
             h += 1
         self.n, self.h = n, h
         self.n_chunks = -(-n // h)
@@ -188,9 +204,34 @@ class _CodeAction:
             res += tab[j][chunks[j]]
         return res
 
+    def decode_into(self, codes: np.ndarray, out: np.ndarray) -> None:
+        """Write the rows of ``codes [F]`` into ``out [F, n]`` (directly as machine words when they align)."""
+        d = self.digits
+        width = d.shape[1] * d.itemsize
+        if (width in (1, 2, 4, 8) and self.n == self.h * self.n_chunks and out.flags.c_contiguous
+                and out.dtype == d.dtype):
+            word = np.dtype(f"u{width}")
+            flat = d.view(word).reshape(-1)
+            view = out.view(word).reshape(codes.size, self.n_chunks)
+            for j, c in enumerate(self.chunks(codes)):
+                view[:, j] = flat[c]
+        else:
+            out[:] = self.decode(codes)
+
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        parts = [self.digits[c] for c in self.chunks(codes)]
-        return np.concatenate(parts, axis=1)[:, :self.n]
+        """int64 codes ``[F]`` -> rows ``[F, n]``."""
+        chunks = self.chunks(codes)
+        d = self.digits
+        width = d.shape[1] * d.itemsize
+        if width in (1, 2, 4, 8) and d.flags.c_contiguous:
+            # gather whole digit rows as single machine words, then reinterpret the bytes
+            word = np.dtype(f"u{width}")
+            flat = d.view(word).reshape(-1)
+            out = np.empty((codes.size, self.n_chunks), dtype=word)
+            for j, c in enumerate(chunks):
+                out[:, j] = flat[c]
+            return out.view(d.dtype).reshape(codes.size, -1)[:, :self.n]
+        return np.concatenate([d[c] for c in chunks], axis=1)[:, :self.n]
 
 
 class Monoid:
@@ -449,46 +490,50 @@ def _limit_error(max_elements: int, size: int, level: int) -> StateLimitError:
 
 
 def _closure_codes(gens: np.ndarray, lookup: _Lookup, max_elements: int, bar) -> tuple[np.ndarray, ...]:
-    """BFS in code space (``n <= 15``): frontier codes are multiplied by every generator at once."""
+    """BFS in code space (``n <= 15``): frontier codes are multiplied by every generator at once.
+
+    Per-chunk results are kept as lists of blocks and concatenated once at the end.
+    """
     k, n = gens.shape
     act = _CodeAction(gens, n)
     ident = lookup.encode(np.arange(n).reshape(1, n))
     lookup.add_codes(ident, 0)
     codes, parents, letters, rights = [ident], [np.array([-1], np.int64)], [np.array([-1], np.int64)], []
     size, start, level = 1, 0, 0
-    frontier = ident
-    while frontier.size and k:
+    frontier = [ident]
+    while frontier and k:
         level += 1
-        new_c, new_p, new_l, lvl_right = [], [], [], []
-        for s in range(0, frontier.size, _CHUNK):
-            ch = act.chunks(frontier[s:s + _CHUNK])
-            F = ch[0].size
-            cand = np.empty((F, k), dtype=np.int64)
-            for a in range(k):
-                cand[:, a] = act.step(ch, a)
-            flat = cand.reshape(-1)  # (parent, letter) order: first occurrences are shortlex least
-            first, idx = lookup.add_codes(flat, size)
-            if first.size:
-                new_c.append(flat[first])
-                new_p.append(start + s + first // k)
-                new_l.append(first % k)
-                size += first.size
-                if size > max_elements:
-                    raise _limit_error(max_elements, size, level)
-            lvl_right.append(idx.astype(np.int32).reshape(F, k))
-        rights.append(np.concatenate(lvl_right))
-        start += frontier.size
-        frontier = np.concatenate(new_c) if new_c else np.empty(0, np.int64)
-        if frontier.size:
-            codes.append(frontier)
-            parents.append(np.concatenate(new_p))
-            letters.append(np.concatenate(new_l))
+        new_c = []
+        for block in frontier:
+            for s in range(0, block.size, _CHUNK):
+                ch = act.chunks(block[s:s + _CHUNK])
+                F = ch[0].size
+                cand = np.empty((F, k), dtype=np.int64)
+                for a in range(k):
+                    cand[:, a] = act.step(ch, a)
+                flat = cand.reshape(-1)  # (parent, letter) order: first occurrences are shortlex least
+                first, idx = lookup.add_codes(flat, size)
+                if first.size:
+                    new_c.append(flat[first])
+                    parent, let = np.divmod(first, k)
+                    parents.append(start + parent)
+                    letters.append(let)
+                    size += first.size
+                    if size > max_elements:
+                        raise _limit_error(max_elements, size, level)
+                rights.append(idx.astype(np.int32, copy=False).reshape(F, k))
+                start += F
+        codes.extend(new_c)
+        frontier = new_c
         if bar is not None:
-            bar.update(frontier.size)
-    all_codes = np.concatenate(codes)
+            bar.update(sum(c.size for c in new_c))
     elements = np.empty((size, n), dtype=gens.dtype)
-    for s in range(0, size, _CHUNK):
-        elements[s:s + _CHUNK] = act.decode(all_codes[s:s + _CHUNK])
+    pos = 0
+    for block in codes:
+        for s in range(0, block.size, _CHUNK):
+            part = block[s:s + _CHUNK]
+            act.decode_into(part, elements[pos:pos + part.size])
+            pos += part.size
     right = np.concatenate(rights) if rights else np.zeros((size, k), np.int32)
     return (elements, np.concatenate(parents).astype(np.int32), np.concatenate(letters).astype(np.int16),
             right.reshape(size, k))
@@ -554,13 +599,18 @@ def closure_reference(generators: np.ndarray) -> set[tuple[int, ...]]:
 def minimal_complete_dfa(dfa: "DFA") -> "DFA":
     """The minimal complete DFA of ``dfa``'s language (uses :meth:`DFA.minimize` when available).
 
-    The fallback is Moore's partition refinement on the reachable part of the completed DFA.
+    The fallback, :func:`moore_minimize`, serves builds without the minimiser module.
     """
     try:
         return dfa.minimize()
     except ModuleNotFoundError as exc:  # the minimiser module is not part of this build
         if "minimize" not in str(exc.name):
             raise
+    return moore_minimize(dfa)
+
+
+def moore_minimize(dfa: "DFA") -> "DFA":
+    """Moore's partition refinement on the reachable part of the completed DFA (states in BFS order)."""
     from .dfa import DFA
 
     d = dfa.complete()
@@ -570,9 +620,8 @@ def minimal_complete_dfa(dfa: "DFA") -> "DFA":
     while True:
         sig = np.column_stack([cls, cls[d.delta]])
         _, new = np.unique(sig, axis=0, return_inverse=True)
-        new = new.reshape(-1)
-        c = int(new.max()) + 1
-        cls = new
+        cls = new.reshape(-1)
+        c = int(cls.max()) + 1
         if c == count:
             break
         count = c
@@ -580,8 +629,7 @@ def minimal_complete_dfa(dfa: "DFA") -> "DFA":
     delta[cls] = cls[d.delta]
     acc = np.zeros(count, dtype=bool)
     acc[cls] = d.accepting
-    m = DFA(d.alphabet, None, int(cls[d.start]), acc, delta)
-    return m.renumber_bfs().relabel("")
+    return DFA(d.alphabet, None, int(cls[d.start]), acc, delta).renumber_bfs().relabel("")
 
 
 def syntactic_monoid(dfa: "DFA", max_elements: int = DEFAULT_MAX_ELEMENTS, progress: bool = False) -> Monoid:

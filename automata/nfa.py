@@ -176,17 +176,20 @@ class NFA:
         return NFA(self.alphabet, idx.size, e, new[self.starts[keep[self.starts]]], self.accepting[idx], ep, validate=False)
 
     # ------------------------------------------------------------------ determinisation
-    def determinize(self, max_states: int | None = None, *, vector_threshold: int | None = None) -> DFA:
+    def determinize(
+        self, max_states: int | None = None, *, vector_threshold: int | None = None, progress: bool = False
+    ) -> DFA:
         """Complete DFA of the reachable subsets (breadth-first ids, states named ``"0".."n-1"``).
 
         ``max_states`` (default :data:`MAX_STATES`) guards the number of subsets: past it a
         :class:`StateLimitError` is raised. ``vector_threshold`` (default
         :data:`VECTOR_THRESHOLD`) is the frontier size from which a layer advances with
-        numpy (0: always numpy; tests use it). Callers minimise the result.
+        numpy (0: always numpy; tests use it). ``progress`` shows a tqdm bar. Callers
+        minimise the result.
         """
         limit = MAX_STATES if max_states is None else int(max_states)
         thr = VECTOR_THRESHOLD if vector_threshold is None else int(vector_threshold)
-        delta, acc = subset_arrays(self.remove_epsilon(), limit, thr)
+        delta, acc = subset_arrays(self.remove_epsilon(), limit, thr, progress)
         return DFA(self.alphabet, list(map(str, range(delta.shape[0]))), 0, acc, delta, validate=False)
 
 
@@ -365,7 +368,7 @@ class _Stepper:
         self.sparse: list[list[tuple[int, int]]] | None = None  # per state: (class, successor mask) pairs
 
     def _build_tables(self) -> None:
-        n, m, W, nb = self.n, self.m, self.W, self.n_bytes
+        m, W, nb = self.m, self.W, self.n_bytes
         succ = np.zeros((m, nb * 8, W), dtype=np.uint64)
         for c in range(m):
             for q, mask in enumerate(self.masks[c]):
@@ -487,8 +490,10 @@ class _SortedStore:
         self.ids = np.insert(self.ids, pos, i)
 
 
-def subset_arrays(nfa: NFA, limit: int, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+def subset_arrays(nfa: NFA, limit: int, threshold: int, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Subset construction of an epsilon-free NFA: ``(delta [S, k] int64, accepting [S] bool)``.
+
+    ``progress=True`` shows a tqdm bar of the subsets found (one update per layer).
 
     Subsets get ids in breadth-first order (symbols in alphabet order), the start set is
     id 0, the empty subset (if reachable) is the rejecting sink.
@@ -508,6 +513,11 @@ def subset_arrays(nfa: NFA, limit: int, threshold: int) -> tuple[np.ndarray, np.
     frontier: list[int] = [start]
     frontier_rows: np.ndarray | None = None
     store: _SortedStore | None = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="subset construction", unit=" states", leave=False)
     while frontier:
         if (len(frontier) < threshold and store is None) or m == 0:
             new: list[int] = []
@@ -551,11 +561,17 @@ def subset_arrays(nfa: NFA, limit: int, threshold: int) -> tuple[np.ndarray, np.
                 new, frontier_rows = [], None
             delta_parts.append(ids.reshape(-1, m))
             frontier = new
+        if bar is not None:
+            bar.update(n_total - bar.n)
         if n_total > limit:
+            if bar is not None:
+                bar.close()
             raise StateLimitError(
                 f"subset construction exceeded max_states={limit} (at least {n_total} subsets); "
                 "raise max_states or simplify the pattern"
             )
+    if bar is not None:
+        bar.close()
     accepting = np.concatenate(acc_parts)
     if m == 0:  # empty alphabet
         return np.zeros((n_total, 0), dtype=np.int64), accepting

@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -452,7 +453,8 @@ class _Compiler:
     the full alphabet at the end.
     """
 
-    def __init__(self, alphabet: tuple[str, ...], max_states: int, pattern: str, node: Node):
+    def __init__(self, alphabet: tuple[str, ...], max_states: int, pattern: str, node: Node, progress: bool = False):
+        self.progress = progress
         self.alphabet = alphabet
         self.index = {a: i for i, a in enumerate(alphabet)}
         self.max_states = max_states
@@ -466,54 +468,54 @@ class _Compiler:
                 f"the pattern needs about {estimate} NFA states, more than the limit {self.nfa_limit} "
                 "(large repetition bounds?)"
             )
-        self.set_cache: dict[int, list[int]] = {}
+        self.set_cache: dict[int, frozenset[int]] = {}
+        self.ids_cache: dict[int, list[int]] = {}
+        self.singles = sorted((ord(a), j) for j, a in enumerate(alphabet) if len(a) == 1)
         # class of each symbol: symbols with the same membership in every set of the pattern
-        sets = [self.symbol_mask(n) for n in _walk(node) if isinstance(n, (Sym, Cls))]
         k = len(alphabet)
-        if sets:
-            sig = np.packbits(np.stack(sets, axis=1), axis=1) if k else np.zeros((0, 1), np.uint8)
-            _, first, inv = np.unique(sig, axis=0, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")
-            rank = np.empty(order.size, dtype=np.int64)
-            rank[order] = np.arange(order.size)
-            self.class_of = rank[inv.reshape(-1)]
-            reps = first[order]
-        else:
-            self.class_of = np.zeros(k, dtype=np.int64)
-            reps = np.arange(min(k, 1))
-        self.class_names = tuple(alphabet[int(r)] for r in reps)
-        self.class_index = {a: i for i, a in enumerate(self.class_names)}
+        member_of: list[list[int]] = [[] for _ in range(k)]
+        leaves = [n for n in _walk(node) if isinstance(n, (Sym, Cls))]
+        for i, leaf in enumerate(leaves):
+            for j in self.symbol_set(leaf):
+                member_of[j].append(i)
+        classes: dict[tuple[int, ...], int] = {}
+        class_of = [classes.setdefault(tuple(m), len(classes)) for m in member_of]
+        self.class_of = np.asarray(class_of, dtype=np.int64)
+        reps: dict[int, int] = {}
+        for j, c in enumerate(class_of):
+            reps.setdefault(c, j)
+        self.class_names = tuple(alphabet[reps[c]] for c in range(len(classes)))
 
     # -- symbol sets
-    def symbol_mask(self, node: Node) -> np.ndarray:
-        """Bool mask over the alphabet of the symbols a ``Sym``/``Cls``/``AnySym`` matches."""
-        k = len(self.alphabet)
-        chosen = np.zeros(k, dtype=bool)
+    def symbol_set(self, node: Node) -> frozenset[int]:
+        """Ids of the alphabet symbols a ``Sym``/``Cls``/``AnySym`` node matches (cached per node)."""
+        got = self.set_cache.get(id(node))
+        if got is not None:
+            return got
         if isinstance(node, Sym):
-            chosen[self.index[node.symbol]] = True
-            return chosen
-        if isinstance(node, AnySym):
-            chosen[:] = True
-            return chosen
-        for it in node.items:
-            if it.hi is None:
-                chosen[self.index[it.lo]] = True
-            else:
-                lo, hi = ord(it.lo), ord(it.hi)
-                for j, a in enumerate(self.alphabet):
-                    if len(a) == 1 and lo <= ord(a) <= hi:
-                        chosen[j] = True
-        return ~chosen if node.negated else chosen
+            got = frozenset((self.index[node.symbol],))
+        elif isinstance(node, AnySym):
+            got = frozenset(range(len(self.alphabet)))
+        else:
+            chosen: set[int] = set()
+            for it in node.items:
+                if it.hi is None:
+                    chosen.add(self.index[it.lo])
+                else:
+                    lo = bisect_left(self.singles, (ord(it.lo), -1))
+                    hi = bisect_right(self.singles, (ord(it.hi), len(self.alphabet)))
+                    chosen.update(j for _, j in self.singles[lo:hi])
+            got = frozenset(set(range(len(self.alphabet))) - chosen if node.negated else chosen)
+        self.set_cache[id(node)] = got
+        return got
 
     def symbol_ids(self, node: Node) -> list[int]:
         """Class ids matched by a ``Sym``/``Cls``/``AnySym`` node."""
-        got = self.set_cache.get(id(node))
+        got = self.ids_cache.get(id(node))
         if got is None:
-            if isinstance(node, AnySym):
-                got = list(range(len(self.class_names)))
-            else:
-                got = sorted(set(self.class_of[self.symbol_mask(node)].tolist()))
-            self.set_cache[id(node)] = got
+            cls = self.class_of
+            got = sorted({int(cls[j]) for j in self.symbol_set(node)})
+            self.ids_cache[id(node)] = got
         return got
 
     def expand(self, d: DFA) -> DFA:
@@ -529,6 +531,20 @@ class _Compiler:
         acc[f] = True
         return NFA(self.class_names, b.n, b.edges_array(), [s], acc, b.eps_array(), validate=False)
 
+    def minimal_arrays(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
+        """Minimal DFA of a node without ``&``/``~`` at its root: ``(delta [n, n_classes], accepting [n])``."""
+        delta, acc = subset_arrays(self.nfa(node).remove_epsilon(), self.max_states, VECTOR_THRESHOLD, self.progress)
+        delta, acc, _ = minimize_arrays(delta, acc, 0, bfs_ordered=True)
+        return delta, acc
+
+    def final(self, node: Node) -> DFA:
+        """The minimal DFA of the whole pattern over the full alphabet (one DFA object built)."""
+        if isinstance(node, (And, Not)):
+            return self.expand(self.dfa(node))
+        delta, acc = self.minimal_arrays(node)
+        full = delta[:, self.class_of] if len(self.alphabet) else np.zeros((delta.shape[0], 0), np.int64)
+        return DFA(self.alphabet, list(map(str, range(full.shape[0]))), 0, acc, full, validate=False)
+
     def dfa(self, node: Node) -> DFA:
         """Minimal complete DFA of ``node`` over the full alphabet (cached per node object)."""
         key = id(node)
@@ -542,8 +558,7 @@ class _Compiler:
         elif isinstance(node, Not):
             d = self.dfa(node.child).complement()
         else:
-            delta, acc = subset_arrays(self.nfa(node).remove_epsilon(), self.max_states, VECTOR_THRESHOLD)
-            delta, acc, _ = minimize_arrays(delta, acc, 0)
+            delta, acc = self.minimal_arrays(node)
             d = DFA(self.class_names, list(map(str, range(delta.shape[0]))), 0, acc, delta, validate=False)
         self.dfa_cache[key] = d
         return d
@@ -642,15 +657,18 @@ class _Builder:
         return s, f
 
 
-def regex_to_dfa(pattern: str, alphabet: Sequence[str] | str | None = None, max_states: int | None = None) -> DFA:
+def regex_to_dfa(
+    pattern: str, alphabet: Sequence[str] | str | None = None, max_states: int | None = None, *, progress: bool = False
+) -> DFA:
     """Minimal complete DFA of ``pattern`` (full match), states ``"0".."n-1"`` in breadth-first order.
 
     ``alphabet``: a sequence of symbols (kept in its order) or a string of one-character
     symbols; default: the pattern's literal symbols, sorted. ``max_states`` (default
-    :data:`statetrack.automata.nfa.MAX_STATES`) guards subset construction and minimisation.
+    :data:`statetrack.automata.nfa.MAX_STATES`) guards subset construction and minimisation
+    (and, scaled, the Thompson NFA). ``progress`` shows a tqdm bar during subset construction.
     """
     node = parse_regex(pattern, alphabet)
     syms = _resolve_alphabet(node, pattern, alphabet)
     limit = MAX_STATES if max_states is None else int(max_states)
-    comp = _Compiler(syms, limit, pattern, node)
-    return comp.expand(comp.dfa(node))
+    comp = _Compiler(syms, limit, pattern, node, progress)
+    return comp.final(node)

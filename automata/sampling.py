@@ -6,12 +6,16 @@ With the continuation counts ``N[t][q]`` of :mod:`statetrack.automata.counting`,
 length ``T`` accepted from the start is drawn uniformly by walking forwards: with ``r``
 symbols still to emit in state ``q``, symbol ``a`` is chosen with probability
 ``N[r-1][delta(q, a)] / N[r][q]``. Every accepted word then has probability
-``1 / N[T][start]`` (the product telescopes). The per-``(r, q)`` probabilities are turned
-into float64 cumulative tables once (ratios of correctly rounded counts: relative error a
-few units of 2**-53 per step), and the whole batch advances one position per numpy step:
-a uniform float64 per word and a binary search in its state's row (one comparison when the
-alphabet has two symbols). Words of different lengths share the walk: they are
-right-aligned, so at every step all active words have the same number of symbols left.
+``1 / N[T][start]`` (the product telescopes). Symbols that lead to the same successor are
+equally likely, so each state's symbols are grouped by successor ("classes"): the walk picks a
+class with probability ``size * N[r-1][successor] / N[r][q]``, then a symbol uniformly inside it
+(a second uniform, only for classes of several symbols). The per-``(r, q)`` class probabilities
+are turned into float64 cumulative tables once (ratios of correctly rounded counts: relative
+error a few units of 2**-53 per step), and the whole batch advances one position per numpy
+step: a uniform float64 per word and a search in its state's row (one comparison for two
+classes, a linear scan up to :data:`LINEAR_SCAN_MAX`, a binary search above). Words of
+different lengths share the walk: they are right-aligned, so at every step all active words
+have the same number of symbols left.
 
 Reference: :func:`enumerate_words` lists the words exhaustively (lexicographic order); the
 tests compare sample frequencies against it with a chi-square test.
@@ -133,7 +137,7 @@ class WordSampler:
             for a, t in enumerate(self.delta[q].tolist()):
                 by_succ.setdefault(t, []).append(a)
             groups.append(list(by_succ.values()))
-        M = max(len(g) for g in groups)
+        M = max(1, max(len(g) for g in groups))  # an empty alphabet still gets one (empty) class
         succ = np.zeros((n_full, M), dtype=np.int64)
         size = np.zeros((n_full, M), dtype=np.int64)
         first = np.zeros((n_full, M), dtype=np.intp)
@@ -148,6 +152,7 @@ class WordSampler:
         self._succ, self._size = succ, size
         self._first = first.ravel()
         self._size_flat = size.ravel().astype(np.float64)
+        self._size_int = size.ravel().astype(np.intp)
         self._syms = np.asarray(syms, dtype=np.intp)
         self._first_sym = self._syms[np.minimum(self._first, len(syms) - 1)]  # the symbol of a one-symbol class
         self._multi = size.ravel() > 1
@@ -215,65 +220,77 @@ class WordSampler:
 
     def _walk_chunks(self, lengths_desc: np.ndarray, rng: np.random.Generator) -> Iterator[tuple[int, int, np.ndarray]]:
         """Right-aligned uniform walk of ``lengths_desc`` (sorted descending), :data:`CHUNK` words
-        at a time (cache-sized buffers): yields ``(c0, c1, symbols [T_c, c1 - c0])`` where
-        ``T_c = lengths_desc[c0]`` and word ``i`` occupies the last ``lengths_desc[i]`` rows."""
+        at a time (cache-sized work arrays): yields ``(c0, c1, symbols [T_c, c1 - c0])`` where
+        ``T_c = lengths_desc[c0]`` and word ``i`` occupies the last ``lengths_desc[i]`` rows.
+
+        The yielded array is a reused buffer: copy it before resuming the iterator.
+        """
         B = lengths_desc.size
+        if B == 0:
+            return
         neg = -lengths_desc
+        store = np.empty((int(lengths_desc[0]), min(B, CHUNK)), dtype=self.dtype)  # one buffer, faulted in once
         for c0 in range(0, B, CHUNK):
             c1 = min(B, c0 + CHUNK)
-            t_c = int(lengths_desc[c0])
-            buf = np.zeros((t_c, c1 - c0), dtype=self.dtype)
+            buf = store[: int(lengths_desc[c0]), : c1 - c0]
             self._walk_chunk(neg[c0:c1], buf, rng)
             yield c0, c1, buf
 
     def _walk_chunk(self, neg: np.ndarray, out: np.ndarray, rng: np.random.Generator) -> None:
-        """Walk one chunk (``neg`` = minus the lengths, ascending) into ``out`` ``[T_c, m]``."""
+        """Walk one chunk (``neg`` = minus the lengths, ascending) into ``out`` ``[T_c, m]``
+        (rows a word does not reach are left as they are)."""
         M, size = self._M, neg.size
         t_c = out.shape[0]
         off = np.full(size, self.dfa.start * M, dtype=np.intp)  # q * M of each word
         u = np.empty(size)
-        c = np.empty(size)
-        hit = np.empty(size, dtype=bool)
-        cls = np.empty(size, dtype=np.intp)
         nxt = self._next_offset
-        for r in range(t_c, 0, -1):  # symbols left
-            m = int(np.searchsorted(neg, -r, side="right"))  # words with length >= r
+        remaining = np.arange(t_c, 0, -1)
+        active = np.searchsorted(neg, -remaining, side="right").tolist()  # words with length >= r
+        for r, m in zip(remaining.tolist(), active):  # r symbols left, m words active
             cum = self._cum(r)
-            o, uu, cc, hh, kk = off[:m], u[:m], c[:m], hit[:m], cls[:m]
+            o, uu = off[:m], u[:m]
             rng.random(out=uu)
             row = out[t_c - r, :m]
             if M == 2:  # one threshold per state: the hot path
-                np.take(cum, o, out=cc)
-                np.greater_equal(uu, cc, out=hh)
+                hit = uu >= cum.take(o)
                 if self._identity:
-                    row[:] = hh
-                np.add(o, hh, out=kk)  # flat class index q*M + c
+                    row[:] = hit
+                kk = o + hit  # flat class index q*M + c
             else:
                 if M == 1:
-                    kk[:] = 0
+                    kk = np.zeros(m, dtype=np.intp)
                 elif M <= LINEAR_SCAN_MAX:
                     # class = number of cumulative thresholds <= u (cum[.., j] read through a view)
-                    kk[:] = 0
-                    for j in range(M - 1):
-                        np.take(cum[j:], o, out=cc)
-                        np.greater_equal(uu, cc, out=hh)
-                        kk += hh
+                    kk = (uu >= cum.take(o)).astype(np.intp)
+                    for j in range(1, M - 1):
+                        kk += uu >= cum[j:].take(o)
                 else:
-                    kk[:] = self._binary_search(cum, o, uu)
+                    kk = self._binary_search(cum, o, uu)
                 if self._identity:
                     row[:] = kk
                 kk += o  # flat class index q*M + c
             if not self._identity:
-                row[:] = self._first_sym[kk]
-                multi = self._multi[kk]
-                if multi.any():  # a uniform symbol inside classes of several symbols
-                    idx = np.flatnonzero(multi)
-                    kj = kk[idx]
-                    width = self._size_flat[kj]
-                    inner = (rng.random(idx.size) * width).astype(np.intp)
-                    np.minimum(inner, width.astype(np.intp) - 1, out=inner)  # u * width may round up
-                    row[idx] = self._syms[self._first[kj] + inner]
-            np.take(nxt, kk, out=o)
+                multi = self._multi.take(kk)
+                n_multi = int(np.count_nonzero(multi))
+                if n_multi == m:  # every word is in a class of several symbols
+                    row[:] = self._syms.take(self._first.take(kk) + self._inner(kk, rng))
+                else:
+                    row[:] = self._first_sym.take(kk)
+                    if n_multi:  # a uniform symbol inside classes of several symbols
+                        idx = np.flatnonzero(multi)
+                        kj = kk[idx]
+                        row[idx] = self._syms.take(self._first.take(kj) + self._inner(kj, rng))
+            if m == size:
+                off = nxt.take(kk)
+            else:
+                off[:m] = nxt.take(kk)
+
+    def _inner(self, flat_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniform position inside each given class (``floor(u * size)``, clipped because
+        ``u * size`` may round up to ``size``)."""
+        width = self._size_flat.take(flat_class)
+        inner = (rng.random(flat_class.size) * width).astype(np.intp)
+        return np.minimum(inner, self._size_int.take(flat_class) - 1, out=inner)
 
     def _binary_search(self, cum: np.ndarray, off: np.ndarray, u: np.ndarray) -> np.ndarray:
         """First ``c`` with ``u < cum[off + c]`` (exists: the last positive entry is 2.0)."""
@@ -299,7 +316,7 @@ class WordSampler:
             raise SamplingError(f"no word of length {length} is in the language")
         out = np.empty((n, length), dtype=self.dtype)
         for c0, c1, buf in self._walk_chunks(np.full(n, length, dtype=np.int64), as_rng(seed)):
-            out[c0:c1] = buf.T
+            _transpose_into(out[c0:c1], buf)
         return out
 
     def sample_lengths(self, lengths: "np.ndarray | Iterable[int]", seed: "int | np.random.Generator | None" = None) -> np.ndarray:
@@ -375,6 +392,14 @@ class WordSampler:
                         break
             chunks.append(draw[keep])
         return np.concatenate(chunks, axis=0)
+
+
+def _transpose_into(dst: np.ndarray, src: np.ndarray, tile: int = 128) -> None:
+    """``dst[:] = src.T`` by square tiles (several times faster than one strided copy for bytes)."""
+    rows, cols = src.shape
+    for i0 in range(0, rows, tile):
+        for j0 in range(0, cols, tile):
+            dst[j0 : j0 + tile, i0 : i0 + tile] = src[i0 : i0 + tile, j0 : j0 + tile].T
 
 
 def enumerate_words(dfa: DFA, length: int, counts: ScaledCounts | None = None) -> np.ndarray:

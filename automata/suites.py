@@ -35,7 +35,7 @@ import numpy as np
 from ._io import atomic_open, atomic_write_text
 from .dfa import DFA
 from .errors import StatetrackError
-from .sampling import WordSampler, as_rng, padded_dtype, row_keys, symbol_dtype, universal_dfa, words_to_lists
+from .sampling import WordSampler, padded_dtype, row_keys, symbol_dtype, universal_dfa, words_to_lists
 
 SPLITS = ("train", "test")
 
@@ -378,8 +378,12 @@ def _check_feasible(o: SuiteOptions, pools: _Pools) -> None:
 
 
 def generate_suite(dfa: DFA, options: SuiteOptions, *, progress: bool = False) -> Suite:
-    """Build a suite in memory (nothing is written). Raises :class:`SuiteError` on impossible
-    requests before any sampling."""
+    """Build a suite in memory (nothing is written).
+
+    ``dfa`` labels the words (it is completed; its state order gives the per-token state ids).
+    Raises :class:`SuiteError` for bad options and impossible requests before sampling, and for
+    a split that comes out empty after sampling (still before anything could be written).
+    """
     validate_options(options)
     dfa = dfa.complete()
     seed = options.seed if options.seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))

@@ -86,7 +86,7 @@ def reference_time(B, T, H, n_h, backward, reps, max_rows, force_full=False):
         return run_case("reference", B, T, H, n_h, backward, reps), False
     T_part = max(1, max_rows // n_h)
     t = run_case("reference", B, T_part, H, n_h, backward, reps)
-    return t * T / T_part, True
+    return t * (T / T_part), True
 
 
 def fmt_ms(sec: float, est: bool = False) -> str:
@@ -151,6 +151,10 @@ def main() -> None:
     ap.add_argument("--ref-max-tokens", type=int, default=2048,
                     help="largest T * n_h timed in full for the reference; longer ones are extrapolated")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE (markdown)")
+    ap.add_argument("--shapes", help="comma-separated BxH pairs, e.g. 1x2,4x4 (default: the grid)")
+    ap.add_argument("--lengths", help="comma-separated T values (default: the grid)")
+    ap.add_argument("--n-h", default="1,2,4", help="comma-separated n_h values (default: 1,2,4)")
+    ap.add_argument("--no-oracle", action="store_true", help="skip the fla-core comparison")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
     if args.threads:
@@ -158,6 +162,11 @@ def main() -> None:
 
     shapes = [(1, 2)] if args.quick else [(1, 2), (4, 4)]
     lengths = (512, 2048, 4096) if args.quick else (512, 2048, 4096, 8192)
+    if args.shapes:
+        shapes = [tuple(int(x) for x in bh.split("x")) for bh in args.shapes.split(",")]
+    if args.lengths:
+        lengths = tuple(int(t) for t in args.lengths.split(","))
+    factors = tuple(int(n) for n in args.n_h.split(","))
     lines = [
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: "
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -174,7 +183,7 @@ def main() -> None:
     ]
     for B, H in shapes:
         for T in lengths:
-            for n_h in (1, 2, 4):
+            for n_h in factors:
                 reps = args.reps if T * n_h <= 8192 else max(1, args.reps // 2)
                 cf = run_case("chunked", B, T, H, n_h, False, reps)
                 cb = run_case("chunked", B, T, H, n_h, True, reps)
@@ -203,7 +212,8 @@ def main() -> None:
         lines.append(row)
 
     lines.append("")
-    oracle_fla(lines)
+    if not args.no_oracle:
+        oracle_fla(lines)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

@@ -65,13 +65,34 @@ def _join(x) -> str:
     return "+".join(str(v) for v in x) if isinstance(x, (list, tuple)) else str(x)
 
 
+def unit_keys(cm):
+    """The same model with every Householder key scaled to unit length and beta scaled by ``|k|^2``.
+
+    The matrices ``I - beta k k^T`` and the written vectors ``beta k v`` are unchanged in exact arithmetic, but
+    ``(e_i - e_j) / sqrt(2)`` with beta 2 has irrational entries where ``e_i - e_j`` with beta 1 has integers.
+    """
+    from types import SimpleNamespace
+
+    tensors = dict(cm.tensors)
+    for l, info in enumerate(cm.meta["layers"]):
+        if info["kind"] != "householder":
+            continue
+        k, b, v = (np.asarray(tensors[f"layers.{l}.{n}"], dtype=np.float64) for n in ("keys", "betas", "values"))
+        norm = np.linalg.norm(k, axis=-1)
+        safe = np.where(norm > 0, norm, 1.0)
+        tensors[f"layers.{l}.keys"] = k / safe[..., None]
+        tensors[f"layers.{l}.betas"] = b * safe**2
+        tensors[f"layers.{l}.values"] = v / safe
+    return SimpleNamespace(meta=cm.meta, tensors=tensors, dfa=cm.dfa)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-len", type=int, default=1_000_000)
     ap.add_argument("--kernels", default="reference,chunked,triton")
     ap.add_argument("--dtypes", default="float32,bfloat16,float16")
     ap.add_argument("--cases", default=",".join(f"{l}={c}" for l, c in CASES),
-                    help="comma-separated LANG=CONSTRUCTION pairs")
+                    help="comma-separated LANG=CONSTRUCTION pairs; CONSTRUCTION/unit rescales keys to unit length")
     ap.add_argument("--cap", default="reference=100000,triton=2000",
                     help="per-kernel length caps, e.g. reference=100000,triton=2000")
     ap.add_argument("--samples", type=int, default=2, help="random words per case (besides one run per symbol)")
@@ -90,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for case in args.cases.split(","):
         lang, construction = case.split("=")
+        construction, _, variant = construction.partition("/")
         dfa = get_language(lang)
         cm, report = compile_language(dfa, construction)
+        if variant == "unit":
+            cm = unit_keys(cm)
+            construction += " (unit keys)"
+        elif variant:
+            raise SystemExit(f"unknown variant {variant!r} in {case!r} (known: unit)")
         ids = words(len(dfa.alphabet), args.max_len, args.samples, args.seed)
         want = dfa.run_batch(ids)
         dims, factors = _join(report.get("dims")), _join(report.get("factors"))

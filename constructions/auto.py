@@ -54,14 +54,17 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
-def _build(name: str, dfa: DFA, group_action) -> tuple[CompiledModel, dict]:
+def _build(name: str, dfa: DFA, group_action, coupling) -> tuple[CompiledModel, dict]:
     if name == "group" and group_action is not None:
         return compile_group(dfa, action=group_action)
+    if name == "cascade" and coupling is not None:
+        return _builder(name)(dfa, coupling=coupling)
     return _builder(name)(dfa)
 
 
 def compile_language(dfa: DFA, construction: str = "auto", *,
-                     group_action: "np.ndarray | None" = None) -> tuple[CompiledModel, dict]:
+                     group_action: "np.ndarray | None" = None,
+                     coupling: str | None = None) -> tuple[CompiledModel, dict]:
     """Compile the language of ``dfa`` (made minimal and complete first).
 
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
@@ -69,13 +72,14 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     construction's own details. Raises :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named
     construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
-    catalog's generators), checked while the codes are built.
+    catalog's generators), checked while the codes are built. ``coupling`` (``copy`` | ``conv``) is handed to the
+    cascade construction when it is used.
     """
     if construction not in CONSTRUCTIONS:
         raise StatetrackError(f"unknown construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}")
     dfa = minimal_dfa(dfa)
     if construction != "auto":
-        model, extra = _build(construction, dfa, group_action)
+        model, extra = _build(construction, dfa, group_action, coupling)
         reason = f"requested: {_WHY.get(construction, construction)}"
     else:
         tried = []
@@ -87,7 +91,7 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
                     "not available (statetrack.constructions.cascade.compile_cascade is missing). "
                     "`--construction unconstrained` builds the non-GH dense baseline.")
             try:
-                model, extra = _build(name, dfa, group_action)
+                model, extra = _build(name, dfa, group_action, coupling)
             except ConstructionNotApplicable as exc:
                 tried.append(str(exc).split(":")[0])
                 continue

@@ -38,6 +38,8 @@ from .model_format import CompiledModel, ConstructionNotApplicable, build_model
 
 #: the most codes (group elements) a faithful-action layer may have before falling back to the state action
 MAX_GROUP_CODES = 100_000
+#: the most entries of a group layer's key tensor [S, F, k]
+MAX_KEY_ENTRIES = 50_000_000
 #: the largest DFA on which the block-system search runs
 MAX_SEARCH_STATES = 2_000
 
@@ -225,8 +227,12 @@ def compile_group(dfa: DFA, action: np.ndarray | None = None, search: bool = Tru
     act = choose_action(dfa, action, search)
     perms = act.perms
     S, k = perms.shape
+    F = max((transposition_count(p) for p in perms), default=0)
+    if S * F * k > MAX_KEY_ENTRIES:
+        raise ConstructionNotApplicable(
+            f"group: the action on {k} points needs keys of {S} x {F} x {k} entries (over {MAX_KEY_ENTRIES}); "
+            f"pass a smaller faithful action (e.g. the group's generator permutations) as group_action")
     facs = [permutation_factors(p) for p in perms]
-    F = max((f.count for f in facs), default=0)
     keys = np.zeros((S, F, k))
     betas = np.zeros((S, F))
     for a, f in enumerate(facs):

@@ -12,6 +12,9 @@ Tensors (``CompiledModel.tensors``), for layer ``l``:
 * dense: ``layers.l.matrices [S, n, n]``, ``layers.l.bias [S, n]``; diagonal: ``layers.l.diag [S, n]``,
   ``layers.l.bias [S, n]``
 * every kind: ``layers.l.h0 [n]``, ``layers.l.codes [C, n]``, ``layers.l.next [C, S]`` (int64).
+* optional, with ``"conv": 2`` in the layer's meta: ``layers.l.conv [R + 1, R]`` (int64), a width-2 causal
+  convolution in front of the layer: its input symbol at time t is ``conv[r_{t-1}, r_t]`` of the raw symbols ``r``
+  handed up from below (``r_0 = R``, the start row).
 
 Real tensors are stored as float64: every integer and every dyadic rational of the constructions is exact in
 float64, so the file loses nothing and the exact verifier can read the weights as the rationals they are; a runner
@@ -38,6 +41,8 @@ LAYER_KINDS = ("householder", "dense", "diagonal")
 #: the tensors of each layer kind besides the common ``h0``, ``codes``, ``next``
 KIND_TENSORS = {"householder": ("keys", "betas", "values"), "dense": ("matrices", "bias"), "diagonal": ("diag", "bias")}
 COMMON_TENSORS = ("h0", "codes", "next")
+#: integer tensors (all others are float64)
+INT_TENSORS = ("next", "conv")
 META_KEY = "statetrack"
 
 
@@ -100,9 +105,11 @@ def build_model(dfa: DFA, construction: str, layers: list[tuple[dict, dict[str, 
         info.update(n=int(codes.shape[1]), symbols=int(nxt.shape[1]), codes=int(codes.shape[0]),
                     factors=int(np.asarray(arrays["keys"]).shape[1]) if kind == "householder" else 0)
         meta["layers"].append(info)
-        for name in KIND_TENSORS[kind] + COMMON_TENSORS:
-            dt = np.int64 if name == "next" else np.float64
+        for name in KIND_TENSORS[kind] + COMMON_TENSORS + (("conv",) if "conv" in arrays else ()):
+            dt = np.int64 if name in INT_TENSORS else np.float64
             tensors[f"layers.{l}.{name}"] = np.ascontiguousarray(arrays[name], dtype=dt)
+        if "conv" in arrays:
+            info.setdefault("conv", 2)
     if extra:
         meta.update(extra)
     return CompiledModel(meta, tensors).validate()
@@ -138,7 +145,7 @@ def validate_model(model: CompiledModel) -> None:
     if not isinstance(layers, list) or not layers:
         raise ModelFormatError("compiled model: 'layers' must be a non-empty list")
     expected: set[str] = set()
-    S_in = dfa.n_symbols
+    raws: list[int] = []  # per layer: how many raw symbols it reads (S_l, or R_l through a convolution)
     for l, info in enumerate(layers):
         where = f"compiled model: layer {l}"
         if not isinstance(info, dict) or info.get("kind") not in LAYER_KINDS:
@@ -148,10 +155,8 @@ def validate_model(model: CompiledModel) -> None:
             if not isinstance(info.get(key), int) or info[key] < 0:
                 raise ModelFormatError(f"{where}: {key!r} must be a non-negative integer")
         n, S, F, C = info["n"], info["symbols"], info["factors"], info["codes"]
-        if S != S_in:
-            raise ModelFormatError(f"{where}: reads {S} symbols but the layer below emits {S_in}")
-        if n < 1 or C < 1:
-            raise ModelFormatError(f"{where}: needs n >= 1 and at least one code")
+        if n < 1 or C < 1 or S < 1:
+            raise ModelFormatError(f"{where}: needs n >= 1, at least one symbol and at least one code")
         shapes = {"h0": (n,), "codes": (C, n), "next": (C, S)}
         if kind == "householder":
             shapes.update(keys=(S, F, n), betas=(S, F), values=(S, F))
@@ -159,6 +164,21 @@ def validate_model(model: CompiledModel) -> None:
             shapes.update(matrices=(S, n, n), bias=(S, n))
         else:
             shapes.update(diag=(S, n), bias=(S, n))
+        conv_key = f"layers.{l}.conv"
+        if info.get("conv") is not None or conv_key in tensors:
+            if info.get("conv") != 2:
+                raise ModelFormatError(f"{where}: 'conv' must be 2 (a width-2 causal convolution) when "
+                                       f"{conv_key} is present")
+            arr = tensors.get(conv_key)
+            if arr is None:
+                raise ModelFormatError(f"compiled model: tensor {conv_key} is missing")
+            if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[1] < 1 or arr.shape[0] != arr.shape[1] + 1:
+                raise ModelFormatError(f"compiled model: tensor {conv_key} has shape "
+                                       f"{tuple(getattr(arr, 'shape', ()))}, expected (R + 1, R)")
+            shapes["conv"] = tuple(arr.shape)
+            raws.append(int(arr.shape[1]))
+        else:
+            raws.append(S)
         for name, shape in shapes.items():
             key = f"layers.{l}.{name}"
             expected.add(key)
@@ -168,7 +188,7 @@ def validate_model(model: CompiledModel) -> None:
             if not isinstance(arr, np.ndarray) or tuple(arr.shape) != shape:
                 got = tuple(getattr(arr, "shape", ()))
                 raise ModelFormatError(f"compiled model: tensor {key} has shape {got}, expected {shape}")
-            want = np.int64 if name == "next" else np.float64
+            want = np.int64 if name in INT_TENSORS else np.float64
             if arr.dtype != want:
                 raise ModelFormatError(f"compiled model: tensor {key} has dtype {arr.dtype}, expected {np.dtype(want)}")
             if want == np.float64 and not np.isfinite(arr).all():
@@ -176,23 +196,29 @@ def validate_model(model: CompiledModel) -> None:
         codes = tensors[f"layers.{l}.codes"]
         if np.unique(codes, axis=0).shape[0] != C:
             raise ModelFormatError(f"compiled model: layers.{l}.codes has duplicate rows (ambiguous decoder)")
-        nxt = tensors[f"layers.{l}.next"]
-        if l == len(layers) - 1:
-            S_in, what = dfa.n_states, "DFA state"
-        else:
-            up = layers[l + 1]
-            S_in = up.get("symbols") if isinstance(up, dict) and isinstance(up.get("symbols"), int) else -1
-            what = f"symbol of layer {l + 1}"
-        bad = (nxt < 0) | (nxt >= S_in)
-        if bad.any():
-            c, s = (int(x) for x in np.argwhere(bad)[0])
-            raise ModelFormatError(f"compiled model: layers.{l}.next[{c}, {s}] = {int(nxt[c, s])} is not a {what} "
-                                   f"id in [0, {S_in})")
+        if "conv" in shapes:
+            _check_range(tensors[conv_key], S, f"layers.{l}.conv", f"symbol of layer {l}")
         if "exact" in info and not isinstance(info["exact"], dict):
             raise ModelFormatError(f"{where}: 'exact' must be an object")
+    if raws[0] != dfa.n_symbols:
+        raise ModelFormatError(f"compiled model: layer 0 reads {raws[0]} symbols but the alphabet has "
+                               f"{dfa.n_symbols}")
+    for l in range(len(layers)):
+        last = l == len(layers) - 1
+        bound = dfa.n_states if last else raws[l + 1]
+        _check_range(tensors[f"layers.{l}.next"], bound, f"layers.{l}.next",
+                     "DFA state" if last else f"input symbol of layer {l + 1}")
     extra = sorted(set(tensors) - expected)
     if extra:
         raise ModelFormatError(f"compiled model: unexpected tensor {extra[0]}")
+
+
+def _check_range(table: np.ndarray, bound: int, name: str, what: str) -> None:
+    bad = (table < 0) | (table >= bound)
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        raise ModelFormatError(f"compiled model: {name}[{i}, {j}] = {int(table[i, j])} is not a {what} id "
+                               f"in [0, {bound})")
 
 
 # ---------------------------------------------------------------------------------------------------- file I/O

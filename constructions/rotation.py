@@ -24,43 +24,83 @@ from .group import letter_permutations
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
 
 
+def _perm_power(p: np.ndarray, k: int) -> np.ndarray:
+    """``p^k`` by repeated squaring (``(p q)[x] = p[q[x]]``)."""
+    out = np.arange(p.size)
+    base = p.copy()
+    while k:
+        if k & 1:
+            out = base[out]
+        base = base[base]
+        k >>= 1
+    return out
+
+
+def _cycle_order(p: np.ndarray) -> int:
+    """The order of a permutation: the lcm of its cycle lengths."""
+    seen = np.zeros(p.size, dtype=bool)
+    order = 1
+    for x in range(p.size):
+        if not seen[x]:
+            length, y = 0, x
+            while not seen[y]:
+                seen[y] = True
+                y = int(p[y])
+                length += 1
+            order = order * length // math.gcd(order, length)
+    return order
+
+
+def _prime_powers(m: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= m:
+        if m % p == 0:
+            q = 1
+            while m % p == 0:
+                m //= p
+                q *= p
+            out.append(q)
+        p += 1
+    if m > 1:
+        out.append(m)
+    return out
+
+
 def cyclic_structure(dfa: DFA) -> tuple[list[int], list[int]] | None:
     """``(order, shifts)`` when the letters act as powers of one m-cycle ``g`` on the states (m = number of states):
-    ``order[j]`` is the state ``g^j . start`` and letter ``a`` acts as ``g^{shifts[a]}``. None otherwise."""
+    ``order[j]`` is the state ``g^j . start`` and letter ``a`` acts as ``g^{shifts[a]}``. None otherwise.
+
+    A candidate ``g`` of order m is assembled prime power by prime power from powers of the letters (as in a cyclic
+    group, by the Chinese remainder theorem); the final check that every letter is a power of ``g`` on a single
+    m-cycle decides. Cost ``O(m (S + log m))``.
+    """
     perms = letter_permutations(dfa)
-    if perms is None:
-        return None
     m = dfa.n_states
-    ident = tuple(range(m))
-    # the generated group, capped at m elements (a regular cyclic group has exactly m)
-    elems = {ident}
-    frontier = [ident]
-    while frontier:
-        new = []
-        for e in frontier:
-            for p in perms:
-                c = tuple(int(p[x]) for x in e)  # first e, then p
-                if c not in elems:
-                    elems.add(c)
-                    new.append(c)
-                    if len(elems) > m:
-                        return None
-        frontier = new
-    for g in elems:
-        order = [dfa.start]
-        for _ in range(m - 1):
-            order.append(g[order[-1]])
-        if len(set(order)) != m:
-            continue
-        pos = {q: j for j, q in enumerate(order)}
-        shifts = []
-        for p in perms:
-            r = pos[int(p[dfa.start])]
-            if any(pos[int(p[order[j]])] != (j + r) % m for j in range(m)):
-                return None
-            shifts.append(r)
-        return order, shifts
-    return None
+    if perms is None or m < 2:  # one state: nothing to count
+        return None
+    orders = [_cycle_order(p) for p in perms]
+    full = [a for a, o in enumerate(orders) if o == m]
+    g = perms[full[0]] if full else np.arange(m)  # a letter of order m is itself a generator (shift 1)
+    for q in ([] if full else _prime_powers(m)):
+        a = next((a for a, o in enumerate(orders) if o % q == 0), None)
+        if a is None:
+            return None
+        g = _perm_power(perms[a], orders[a] // q)[g]
+    order = [dfa.start]
+    for _ in range(m - 1):
+        order.append(int(g[order[-1]]))
+    if len(set(order)) != m:
+        return None
+    pos = np.empty(m, dtype=np.int64)
+    pos[order] = np.arange(m)
+    idx = np.arange(m)
+    shifts = []
+    for p in perms:
+        r = int(pos[p[dfa.start]])
+        if not np.array_equal(pos[p[order]], (idx + r) % m):
+            return None
+        shifts.append(r)
+    return order, shifts
 
 
 def trig(kind: str, p: int, q: int) -> float:

@@ -2,9 +2,11 @@
 
 Method. For each layer ``l`` an exact transition table ``T_l [C_l, S_l]`` is computed: the state reached from code
 ``c`` on input symbol ``s``, as a code index, or ``-1`` when it is not exactly a code. Then a breadth-first search runs
-over the reachable tuples ``(c_0, ..., c_{L-1}, q)`` of layer codes and DFA state from ``(h0 codes, start)``: on DFA
-symbol ``a`` layer 0 reads ``a``, layer ``l`` moves to ``T_l[c_l, s_l]`` and hands ``next_l[c_l', s_l]`` to layer
-``l + 1``, and the last layer's output must equal ``delta(q, a)``. If every layer's ``h0`` is exactly a code and no
+over the reachable tuples ``(c_0, ..., c_{L-1}, p, q)`` of layer codes, the previous raw input ``p`` of each layer read
+through a width-2 convolution (``conv``; ``R`` before the first token) and the DFA state, from ``(h0 codes, R, start)``:
+on DFA symbol ``a`` layer 0 reads ``a``, layer ``l`` (after ``s_l = conv_l[p_l, s_l]`` when it has a convolution)
+moves to ``T_l[c_l, s_l]`` and hands ``next_l[c_l', s_l]`` to layer ``l + 1``, and the last layer's output must equal
+``delta(q, a)``. If every layer's ``h0`` is exactly a code and no
 reachable tuple and symbol leaves the codes or decodes to a wrong state, then by induction every run of every length
 stays exactly on codes and decodes correctly. Otherwise the search order (parents in length-lexicographic order,
 symbols in alphabet order) yields a shortest, then least, counterexample word.
@@ -431,16 +433,30 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
         tables.append(T)
         nexts.append(model.tensors[f"layers.{l}.next"])
         h0c.append(c0)
-    sizes = [t.shape[0] for t in tables] + [dfa.n_states]
+    # tuple columns: the layer codes, then the previous raw symbol of each conv layer (start row R), then the DFA state
+    convs = [model.tensors.get(f"layers.{l}.conv") for l in range(L)]
+    pcol = {}
+    sizes = [t.shape[0] for t in tables]
+    start = list(h0c)
+    for l, cv in enumerate(convs):
+        if cv is not None:
+            pcol[l] = len(sizes)
+            sizes.append(cv.shape[0])  # R + 1 values: R raw symbols and the start row
+            start.append(cv.shape[1])
+    qcol = len(sizes)
+    sizes.append(dfa.n_states)
+    start.append(dfa.start)
     if math.prod(sizes) >= 2 ** 62:
         raise StateLimitError(f"prove: {math.prod(sizes)} possible tuples do not fit the int64 packing")
-    radix = np.ones(L + 1, dtype=np.int64)
-    for i in range(L - 1, -1, -1):
+    W = len(sizes)
+    radix = np.ones(W, dtype=np.int64)
+    for i in range(W - 2, -1, -1):
         radix[i] = radix[i + 1] * sizes[i + 1]
     S = dfa.n_symbols
     delta = dfa.delta
-    front = np.array([h0c + [dfa.start]], dtype=np.int64)  # [M, L + 1]
-    seen = np.sort(front @ radix)
+    front = np.array([start], dtype=np.int64)  # [M, W]
+    seen = _Seen(math.prod(sizes))
+    seen.add(front @ radix)
     parents: list[tuple[np.ndarray, np.ndarray]] = []  # per level: parent index, symbol of each frontier tuple
     total = 1
     bar = None
@@ -458,16 +474,20 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
             s = sym.copy()
             fail_at = np.full(M * S, L + 1, dtype=np.int64)  # layer where it fails; L = wrong DFA state
             for l in range(L):
+                if convs[l] is not None:  # width-2 causal convolution over the raw symbols from below
+                    raw = s
+                    s = convs[l][cur[:, pcol[l]], raw]
+                    new[:, pcol[l]] = raw
                 c = tables[l][cur[:, l], s]
                 off = (c < 0) & (fail_at > L)
                 fail_at[off] = l
                 c = np.where(c < 0, 0, c)
                 new[:, l] = c
                 s = nexts[l][c, s]
-            q = delta[cur[:, L], sym]
+            q = delta[cur[:, qcol], sym]
             wrong = (s != q) & (fail_at > L)
             fail_at[wrong] = L
-            new[:, L] = q
+            new[:, qcol] = q
             bad = np.flatnonzero(fail_at <= L)
             if bad.size:
                 i = int(bad[0])
@@ -480,16 +500,15 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
                 else:
                     why = (f"after {w!r} (length {len(word)}) the model decodes DFA state "
                            f"{dfa.states[int(s[i])]!r} but the DFA is in {dfa.states[int(q[i])]!r}")
-                return ProofResult(False, ce, total, why)
+                warn = [n for n in notes if "instead" in n]
+                return ProofResult(False, ce, total, why + "".join(f" ({n})" for n in warn))
             keys = new @ radix
             uniq, first = np.unique(keys, return_index=True)
-            pos = np.searchsorted(seen, uniq)
-            pos = np.minimum(pos, seen.size - 1)
-            fresh = seen[pos] != uniq
+            fresh = seen.fresh(uniq)
             order = np.sort(first[fresh])  # keep first discovery, in length-lexicographic order
             front = new[order]
             parents.append((cand_par[order], sym[order]))
-            seen = np.union1d(seen, keys[order])
+            seen.add(keys[order])
             total += order.size
             if bar is not None:
                 bar.update(order.size)
@@ -503,6 +522,29 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
     return ProofResult(True, None, total,
                        f"proved for every length: {total} reachable (codes, DFA state) tuples over {L} layer(s), "
                        f"every transition lands exactly on a code that decodes to the DFA's successor ({modes})")
+
+
+class _Seen:
+    """A set of packed int64 tuple keys: a bitmap when the key space is small, else a Python set."""
+
+    BITMAP_LIMIT = 1 << 26
+
+    def __init__(self, space: int):
+        self.bitmap = np.zeros(space, dtype=bool) if space <= self.BITMAP_LIMIT else None
+        self.set: set[int] = set()
+
+    def fresh(self, keys: np.ndarray) -> np.ndarray:
+        """Mask of the (distinct) ``keys`` not seen yet."""
+        if self.bitmap is not None:
+            return ~self.bitmap[keys]
+        s = self.set
+        return np.fromiter((k not in s for k in keys.tolist()), dtype=bool, count=keys.size)
+
+    def add(self, keys: np.ndarray) -> None:
+        if self.bitmap is not None:
+            self.bitmap[keys] = True
+        else:
+            self.set.update(keys.tolist())
 
 
 def _word(parents: Sequence[tuple[np.ndarray, np.ndarray]], idx: int) -> list[int]:

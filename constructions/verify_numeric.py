@@ -5,15 +5,17 @@ matrix in the run dtype, ``[[I - beta k k^T, beta v k], [0, 1]]`` (``beta k`` ro
 ``k`` rounded, then subtracted from I; dense and diagonal layers: their matrix and bias cast to the dtype), and the
 state ``(h, 1)`` is multiplied by the factors of the token's symbol one after another (``torch.bmm`` in the dtype).
 After each token the state is decoded in float64 to the nearest code, and ``next`` gives the next layer's symbol
-(post-transition coupling); the drift is the largest distance of a state from its code.
+(post-transition coupling; a layer with a ``conv`` table reads ``conv[previous, current]`` of those symbols); the drift
+is the largest distance of a state from its code.
 
 Two implementations of the same recurrence:
 
 * :func:`run_direct_plain` -- the plain loop: every token of every word steps the batch (the reference);
 * :func:`run_direct` -- memoised: a float run is a deterministic automaton over bit patterns of states, so each
   distinct (state, symbol) pair is stepped once, with the same batched ``step`` function, and a run is a table walk.
-  Exact constructions visit only their codes and 10^5 tokens cost a few numpy look-ups per token; a drifting
-  rotation keeps producing new states and costs about what the plain loop does. Tests check the two agree bit for bit.
+  Exact constructions visit only their codes and 10^5 tokens cost one Python list look-up per token and word; a
+  drifting rotation keeps producing new states and falls back to plain chunks (about the cost of the plain loop).
+  Tests check the two agree bit for bit.
 
 ``kernel != "direct"`` runs :class:`statetrack.lrnn.compiled.CompiledLRNN` (the Householder-scan kernels) instead.
 """
@@ -158,6 +160,14 @@ class _Layer:
         self.h0 = torch.cat([tt["h0"].to(dt), torch.ones(1, dtype=dt, device=device)]).view(n + 1, 1)
         self.codes = t["codes"]
         self.next = t["next"]
+        self.conv = t.get("conv")  # [R + 1, R] or None
+
+    def inputs(self, raw: np.ndarray) -> np.ndarray:
+        """The layer's symbols ``[B, T]`` from the raw symbols handed up from below (through ``conv`` if any)."""
+        if self.conv is None:
+            return raw
+        prev = np.concatenate([np.full((raw.shape[0], 1), self.conv.shape[1], dtype=np.int64), raw[:, :-1]], axis=1)
+        return self.conv[prev, raw]
 
     def step(self, H, s):
         """``H [M, n + 1, 1]`` (run dtype), symbols ``s [M]`` -> the states after the factors of ``s``."""
@@ -202,6 +212,7 @@ def run_direct_plain(model: CompiledModel, ids: np.ndarray, dtype: Any = "float3
     drift = 0.0
     with torch.no_grad():
         for lay in _layers(model, dtype, device):
+            sym = lay.inputs(sym)
             H = lay.h0.expand(B, lay.n + 1, 1)
             hs = []
             st = torch.as_tensor(sym, device=device)
@@ -219,8 +230,10 @@ def run_direct_plain(model: CompiledModel, ids: np.ndarray, dtype: Any = "float3
 def _run_layer_memo(lay: _Layer, sym: np.ndarray, device: Any, progress: Any = None):
     """Memoised run of one layer: state ids ``[B, T]`` and the distinct states ``[K, n]`` (float64).
 
-    When most recent tokens produced new states (a drifting layer), the next tokens run in plain chunks (every
-    state gets a fresh id, no look-ups) and the memo resumes afterwards; both use the same step arithmetic.
+    Rounds: each word walks the (state id, symbol) table in plain Python until it meets a pair not computed yet; the
+    missing pairs of all words are then stepped in one batch. When rounds advance only a few tokens per word on
+    average (a drifting layer: nearly every state is new), the words run plain chunks instead (every state gets a fresh
+    id, no look-ups), and the memo resumes afterwards. Both use the same step arithmetic.
     """
     import torch
 
@@ -241,63 +254,81 @@ def _run_layer_memo(lay: _Layer, sym: np.ndarray, device: Any, progress: Any = N
 
     int_view = {2: torch.int16, 4: torch.int32, 8: torch.int64}[lay.h0.element_size()]
     index = {lay.h0.contiguous().view(int_view).view(-1).cpu().numpy().tobytes(): 0}  # state bit patterns -> id
-    table = np.full((64, S), -1, dtype=np.int64)
-    cur = np.zeros(B, dtype=np.int64)
-    out = np.empty((B, T), dtype=np.int64)
-    recent = 0  # tokens with a miss among the last 64 memo tokens (decayed)
-    t = 0
-    sym_t = torch.as_tensor(sym, device=device)
-    while t < T:
-        if recent > 48:  # drifting: a plain chunk
-            t1 = min(T, t + 2048)
-            H = buf[torch.as_tensor(cur, device=device)]
-            g_all = lay.G[sym_t[:, t:t1]].unbind(1)
+    unknown = [-1] * S  # shared row of states whose successors are not computed (never written)
+    table: list[list[int]] = [[-1] * S]
+    rows = [r.tolist() for r in sym]
+    outs: list[list[int]] = [[] for _ in range(B)]
+    pos, cur = [0] * B, [0] * B
+    rounds, rate = 0, 0.0  # rounds since the last chunk; moving average of tokens per word per round
+    while True:
+        live = [b for b in range(B) if pos[b] < T]
+        if not live:
+            break
+        if rounds >= 32 and rate < 4.0:  # drifting: plain chunks for the live words
+            Tc = min(2048, min(T - pos[b] for b in live))
+            A = len(live)
+            idx = np.array([pos[b] for b in live])[:, None] + np.arange(Tc)
+            syms = torch.as_tensor(sym[np.array(live)[:, None], idx], device=device)
+            H = buf[torch.as_tensor([cur[b] for b in live], device=device)]
+            # [A, Tc, F, n1, n1] -> one list of Tc * F batched factor matrices, in application order
+            g_all = lay.G[syms].permute(1, 2, 0, 3, 4).reshape(-1, A, n1, n1).unbind(0)
             hs = []
-            for g in g_all:
-                for f in range(lay.F):
-                    H = torch.bmm(g[:, f], H)
-                hs.append(H)
-            new = torch.stack(hs, 1).reshape(B * (t1 - t), n1, 1)  # word-major
-            ids = K + np.arange(B * (t1 - t), dtype=np.int64).reshape(B, t1 - t)
-            out[:, t:t1] = ids
-            cur = ids[:, -1].copy()
-            append(new)
-            if K > table.shape[0]:
-                table = np.concatenate([table, np.full((K - table.shape[0] + 64, S), -1, dtype=np.int64)])
+            F = lay.F
+            for i, gf in enumerate(g_all):
+                H = torch.bmm(gf, H)
+                if i % F == F - 1:
+                    hs.append(H)
+            ids = K + np.arange(A * Tc, dtype=np.int64).reshape(A, Tc)
+            append(torch.stack(hs, 1).reshape(A * Tc, n1, 1))  # word-major, as ids
+            table.extend([unknown] * (A * Tc))
+            for i, b in enumerate(live):
+                outs[b].extend(ids[i].tolist())
+                pos[b] += Tc
+                cur[b] = int(ids[i, -1])
             if progress is not None:
-                progress.update(t1 - t)
-            t, recent = t1, 0
+                progress.update(Tc)
+            rounds, rate = 0, 0.0
             continue
-        s = sym[:, t]
-        nxt = table[cur, s]
-        recent -= recent >> 6
-        if (nxt < 0).any():
-            recent += 1
-            miss = np.flatnonzero(nxt < 0)
-            pairs = np.unique(cur[miss] * S + s[miss])
-            pc, ps = pairs // S, pairs % S
-            Hout = lay.step(buf[torch.as_tensor(pc, device=device)], torch.as_tensor(ps, device=device))
-            raw = Hout.contiguous().view(int_view).view(len(pairs), -1).cpu().numpy()
-            ids = np.empty(len(pairs), dtype=np.int64)
-            fresh = []
-            for i in range(len(pairs)):
-                key = raw[i].tobytes()
-                j = index.get(key)
-                if j is None:
-                    j = index[key] = K + len(fresh)
-                    fresh.append(i)
-                ids[i] = j
-            if fresh:
-                append(Hout[torch.as_tensor(fresh, device=device)])
-                if K > table.shape[0]:
-                    table = np.concatenate([table, np.full((K + table.shape[0], S), -1, dtype=np.int64)])
-            table[pc, ps] = ids
-            nxt = table[cur, s]
-        out[:, t] = nxt
-        cur = nxt
-        t += 1
-        if progress is not None and t % 4096 == 0:
-            progress.update(4096)
+        misses: dict[tuple[int, int], None] = {}
+        advanced = 0
+        for b in live:
+            t, c, row, o = pos[b], cur[b], rows[b], outs[b]
+            start = t
+            while t < T:
+                nx = table[c][row[t]]
+                if nx < 0:
+                    misses[(c, row[t])] = None
+                    break
+                o.append(nx)
+                c = nx
+                t += 1
+            advanced += t - start
+            pos[b], cur[b] = t, c
+        if progress is not None and advanced:
+            progress.update(advanced // B)
+        if not misses:
+            continue
+        rounds += 1
+        rate = 0.9 * rate + 0.1 * advanced / len(live) if rounds > 1 else advanced / len(live)
+        pairs = list(misses)
+        pc = torch.as_tensor([p[0] for p in pairs], device=device)
+        ps = torch.as_tensor([p[1] for p in pairs], device=device)
+        Hout = lay.step(buf[pc], ps)
+        raw = Hout.contiguous().view(int_view).view(len(pairs), -1).cpu().numpy()
+        fresh = []
+        for i, (c, a) in enumerate(pairs):
+            key = raw[i].tobytes()
+            j = index.get(key)
+            if j is None:
+                j = index[key] = K + len(fresh)
+                fresh.append(i)
+                table.append([-1] * S)
+            if table[c] is unknown:
+                table[c] = [-1] * S
+            table[c][a] = j
+        if fresh:
+            append(Hout[torch.as_tensor(fresh, device=device)])
+    out = np.array(outs, dtype=np.int64).reshape(B, T)
     states = buf[:K, :lay.n, 0].to(torch.float64).cpu().numpy()
     return out, states
 
@@ -312,6 +343,7 @@ def run_direct(model: CompiledModel, ids: np.ndarray, dtype: Any = "float32", de
     drift = 0.0
     with torch.no_grad():
         for l, lay in enumerate(_layers(model, dtype, device)):
+            sym = lay.inputs(sym)
             bar = None
             if progress:
                 from tqdm.auto import tqdm
@@ -354,6 +386,9 @@ def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | 
         except ImportError as exc:
             raise StatetrackError(f"kernel {kernel!r} needs statetrack.lrnn.compiled.CompiledLRNN, which is not "
                                   f"available in this build ({exc})") from None
+        if any("conv" in info for info in model.meta["layers"]) and not getattr(CompiledLRNN, "supports_conv", False):
+            raise StatetrackError(f"kernel {kernel!r} runs through CompiledLRNN, which does not apply the layers' conv "
+                                  f"tables (width-2 convolutions) of this model; use --kernel direct")
         runner = CompiledLRNN(model, kernel=kernel, dtype=_torch_dtype(name)).to(device)
         out, drift = runner.run_states(torch.as_tensor(ids, device=device))
         pred = out.cpu().numpy()

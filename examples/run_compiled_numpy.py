@@ -31,6 +31,9 @@ def run(meta, tensors, ids):
     sym = list(ids)
     for l, info in enumerate(meta["layers"]):
         T = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"layers.{l}.")}
+        if "conv" in T:  # width-2 causal convolution: (previous symbol or start row R, current symbol)
+            R = T["conv"].shape[1]
+            sym = [int(T["conv"][p, s]) for p, s in zip([R] + sym[:-1], sym)]
         h, out = T["h0"].copy(), []
         for s in sym:
             if info["kind"] == "householder":

@@ -43,7 +43,7 @@ DTYPES = {
     "fp64": torch.float64, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
 }
 LAYER_KINDS = ("householder", "dense", "diagonal")
-# elements of the largest gathered key tensor per scan call ([B, T_seg * F, heads, K]); bounds memory
+# elements of the largest per-segment tensor (gathered keys [B, T_seg * F, n, n], code distances [B, T_seg, C])
 _SEGMENT_ELEMENTS = 1 << 24
 
 
@@ -201,7 +201,7 @@ class CompiledLRNN(nn.Module):
     def _segment(self, B: int, T: int) -> int:
         if self.segment_len is not None:
             return max(64, (int(self.segment_len) + 63) // 64 * 64)
-        widest = max(max(F, 1) * n * n for (_, F, n, _) in self.sizes)
+        widest = max(max(max(F, 1) * n * n, C) for (_, F, n, C) in self.sizes)  # gathered keys; code distances
         seg = _SEGMENT_ELEMENTS // max(1, B * widest)
         return max(64, min(seg // 64 * 64, (T + 63) // 64 * 64))
 

@@ -8,7 +8,10 @@ import pytest
 from statetrack.automata.dfa import DFA
 from statetrack.automata.errors import StatetrackError
 from statetrack.automata.expressivity import FAMILIES, VERDICTS, classify
-from test_monoid import counter, flipflop, s3, s5, tomita, word_problem
+try:  # shared hand-built languages (tests/ may or may not be a package)
+    from test_monoid import counter, flipflop, s3, s5, tomita, word_problem
+except ImportError:  # pragma: no cover
+    from tests.test_monoid import counter, flipflop, s3, s5, tomita, word_problem
 
 IMP, CON, OPEN = "impossible", "constructible", "open"
 
@@ -93,7 +96,8 @@ def test_construction_sizes(results):
     assert fam["group:S3 by transpositions"]["deltanet[-1,1]"]["construction"]["factors_per_token"] == 1
     assert fam["group:S5"]["deltanet[-1,1]"]["min_layers"] == 2  # the 5-cycle letter
     s5c = fam["group:S5"]["deltaproduct[-1,1]"]["construction"]
-    assert s5c["layers"] == 1 and s5c["factors_per_token"] == 96  # 120 points, the 5-cycle in 24 cycles
+    # a small faithful action replaces the 120 DFA states (the greedy block search finds 6 points: PGL(2,5))
+    assert s5c["layers"] == 1 and s5c["state_size"] <= 6 and s5c["factors_per_token"] <= 4
     assert fam["flipflop"]["diagonal[0,1]"]["construction"]["layers"] == 1  # a reset automaton
     assert fam["tomita:1"]["unconstrained"]["construction"]["state_size"] == 2
     assert "Merrill" in fam["group:S5"]["diagonal[-1,1]"]["theorem"]

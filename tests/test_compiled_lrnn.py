@@ -6,6 +6,7 @@ post-transition codes, resets (values), irrational rotations and segmenting; com
 """
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -30,9 +31,11 @@ def _kernel_available(name: str) -> bool:
     return True
 
 
-KERNELS = [k for k in ("reference", "chunked", "triton") if _kernel_available(k)]
-# the Triton interpreter is slow: keep its words short
-LENGTH = {"reference": 150, "chunked": 300, "triton": 24}
+KERNELS = ["reference", "chunked"]
+# the Triton kernel runs here only through its interpreter (seconds per call): a few short words in its own tests
+HAS_TRITON = _kernel_available("triton")
+needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="the Triton backend cannot run here")
+LENGTH = {"reference": 150, "chunked": 300, "triton": 16}
 
 
 def model(dfa: DFA, layers: list[dict], tensors: dict) -> SimpleNamespace:
@@ -130,11 +133,18 @@ def expected(dfa: DFA, ids: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("build", [parity_model, flipflop_model, coupled_model], ids=["parity", "flipflop", "coupled"])
 def test_exact_models_match_dfa_in_every_dtype(build, kernel, dtype):
-    if kernel == "triton" and dtype == torch.float64:
-        pytest.skip("the Triton kernel takes 16/32-bit inputs")
-    cm = build()
+    _check_exact_model(build(), kernel, dtype, B=4)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_exact_model_on_triton(dtype):
+    _check_exact_model(coupled_model(), "triton", dtype, B=2)
+
+
+def _check_exact_model(cm, kernel: str, dtype: torch.dtype, B: int) -> None:
     net = CompiledLRNN(cm, kernel=kernel, dtype=dtype)
-    ids = words(len(cm.meta["alphabet"]), 4, LENGTH[kernel])
+    ids = words(len(cm.meta["alphabet"]), B, LENGTH[kernel])
     states, drift = net.run_states(ids)
     assert states.dtype == torch.long and states.shape == ids.shape
     assert torch.equal(states, expected(cm.dfa(), ids))
@@ -164,10 +174,10 @@ def test_naive_coupling_on_previous_codes_would_differ():
     assert not torch.equal(pre, post)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + [pytest.param("triton", marks=needs_triton)])
 def test_rotation_nearest_code_and_drift(kernel):
     cm = rotation_model(3)
-    ids = words(2, 3, LENGTH[kernel], seed=3)
+    ids = words(2, 2, LENGTH[kernel], seed=3)
     states, drift = CompiledLRNN(cm, kernel=kernel, dtype=torch.float32).run_states(ids)
     assert torch.equal(states, expected(cm.dfa(), ids))
     assert 0.0 < drift < 1e-4  # irrational entries drift, far below the decoding margin (sqrt 3)
@@ -265,19 +275,46 @@ def test_constructions_run_on_kernels(construction, build, tmp_path):
         pytest.skip("statetrack.constructions.compile_language is not there yet")
     dfa = build()
     cm, _report = constructions.compile_language(dfa, construction)
+    assert tuple(cm.meta["alphabet"]) == dfa.alphabet
     ids = words(len(dfa.alphabet), 4, 200, seed=6)
-    want = expected(dfa, ids)
+    want = expected(cm.dfa(), ids)  # state ids follow the model's own DFA (it may renumber states)
+    accepted = torch.from_numpy(np.array(dfa.accepting))[expected(dfa, ids)]
     for kernel in KERNELS:
         T = LENGTH[kernel]
         for dtype in (torch.float32, torch.bfloat16):
-            states, drift = CompiledLRNN(cm, kernel=kernel, dtype=dtype).run_states(ids[:, :T])
+            net = CompiledLRNN(cm, kernel=kernel, dtype=dtype)
+            states, drift = net.run_states(ids[:, :T])
             assert torch.equal(states, want[:, :T]), (construction, kernel, dtype)
+            assert torch.equal(net(ids[:, :T]), accepted[:, :T])
             if construction in EXACT:  # integer keys e_i - e_j, beta 1: exact in every dtype and kernel
                 assert drift == 0.0, (construction, kernel, dtype)
             elif dtype == torch.float32:
                 assert drift < 1e-5, (construction, kernel, dtype)
+    if HAS_TRITON and construction == "group":  # permutations with 2 reflections per letter, via the interpreter
+        T = LENGTH["triton"]
+        states, drift = CompiledLRNN(cm, kernel="triton").run_states(ids[:2, :T])
+        assert torch.equal(states, want[:2, :T]) and drift == 0.0
     model_format = pytest.importorskip("statetrack.constructions.model_format")
     path = tmp_path / "m.safetensors"
     model_format.save_model(cm, path)
     states, _ = CompiledLRNN(str(path)).run_states(ids)
     assert torch.equal(states, want)
+
+
+def test_verify_command_runs_on_the_kernels(tmp_path, capsys):
+    """`statetrack verify MODEL --kernel K --dtype D` goes through CompiledLRNN (the precision table's path)."""
+    constructions = pytest.importorskip("statetrack.constructions")
+    from statetrack.cli import main
+
+    cm, _ = constructions.compile_language(_modsum_dfa(5), "modadd2")
+    path = tmp_path / "modsum5.safetensors"
+    constructions.save_model(cm, path)
+    for kernel, dtype in (("chunked", "float32"), ("reference", "bfloat16")):
+        rc = main(["verify", str(path), "--kernel", kernel, "--dtype", dtype, "--max-len", "300", "--samples", "4",
+                   "--json"])
+        out = json.loads(capsys.readouterr().out)
+        assert out["numeric"]["kernel"] == kernel and out["numeric"]["dtype"] == dtype
+        assert out["numeric"]["tested"] == 4 and out["numeric"]["max_len"] == 300
+        assert rc == (0 if out["numeric"]["errors"] == 0 else 1), out
+        if dtype == "float32":
+            assert rc == 0 and out["numeric"]["max_drift"] < 1e-4

@@ -15,7 +15,10 @@ from statetrack.automata.green import (
     strongly_connected,
 )
 from statetrack.automata.monoid import closure, syntactic_monoid
-from test_monoid import flipflop, full_transformation_generators, generator_sets, tomita
+try:  # shared hand-built languages (tests/ may or may not be a package)
+    from test_monoid import flipflop, full_transformation_generators, generator_sets, tomita
+except ImportError:  # pragma: no cover
+    from tests.test_monoid import flipflop, full_transformation_generators, generator_sets, tomita
 
 
 def _stirling2(n: int, k: int) -> int:

@@ -17,7 +17,10 @@ from sympy.combinatorics.named_groups import (
 
 from statetrack.automata.groups import distinct_groups, group_info, restrict_to_image
 from statetrack.automata.monoid import closure, syntactic_monoid
-from test_monoid import a5, full_transformation_generators, generator_sets, s3, s5, tomita
+try:  # shared hand-built languages (tests/ may or may not be a package)
+    from test_monoid import a5, full_transformation_generators, generator_sets, s3, s5, tomita
+except ImportError:  # pragma: no cover
+    from tests.test_monoid import a5, full_transformation_generators, generator_sets, s3, s5, tomita
 
 
 def _names(dfa) -> list[str]:

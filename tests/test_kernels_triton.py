@@ -69,7 +69,7 @@ def run_ref(q, k, v, b, h0, n_h):
 @pytest.mark.parametrize("n_h", [1, 2, 3])
 def test_forward_float32_matches_reference(fk, n_h):
     # T*n_h in {21, 42, 63}: never a multiple of the chunk; K=20, V=40 (two V-blocks of the recurrent kernel)
-    q, k, v, b, h0 = make_inputs(1, 21, 2, 20, 40, n_h, dtype=torch.float32, seed=n_h)
+    q, k, v, b, h0 = make_inputs(1, 21, 1, 20, 40, n_h, dtype=torch.float32, seed=n_h)
     o, ht = householder_scan_triton(q, k, v, b, num_householder=n_h, initial_state=h0, output_final_state=True,
                                     chunk_size=CS, forward_kernel=fk)
     o_ref, ht_ref = run_ref(q, k, v, b, h0, n_h)
@@ -92,7 +92,7 @@ def test_forward_beta_near_two(fk, keys):
 @pytest.mark.parametrize("fk", KERNELS)
 @pytest.mark.parametrize("dtype,tol", [(torch.bfloat16, 3e-2), (torch.float16, 4e-3)])
 def test_forward_half_precision(fk, dtype, tol):
-    q, k, v, b, h0 = make_inputs(1, 18, 2, 16, 24, 1, dtype=dtype, seed=3)
+    q, k, v, b, h0 = make_inputs(2, 18, 1, 16, 24, 1, dtype=dtype, seed=3)
     o, ht = householder_scan_triton(q, k, v, b, initial_state=h0, output_final_state=True, chunk_size=CS,
                                     forward_kernel=fk)
     o_ref, ht_ref = run_ref(q, k, v, b, h0, 1)  # reference on the same (rounded) inputs, in float64
@@ -134,6 +134,41 @@ def test_gradients_match_float64_reference(fk, bk, n_h, keys):
     for name, gr, gr_ref in zip(("q", "k", "v", "beta", "initial_state"), grads, grads_ref):
         assert gr.dtype == torch.float32 and not torch.isnan(gr).any(), name
         assert rel_err(gr, gr_ref) < 1e-5, name
+
+
+@pytest.mark.parametrize("kind", ["chunk", "fused"])  # recurrent: the chunk is only its checkpoint interval
+def test_default_chunk_size(kind):
+    """chunk_size 64 (the default): 80 factors, two chunks, the second partial; K = 40 pads to 64, V = 33 to 64."""
+    q, k, v, b, h0 = make_inputs(1, 40, 1, 40, 33, 2, seed=41)
+    ins64 = [x.clone().requires_grad_() for x in (q, k, v, b, h0)]
+    o_ref, ht_ref = householder_scan_reference(*ins64[:4], num_householder=2, initial_state=ins64[4],
+                                               output_final_state=True)
+    grads_ref = torch.autograd.grad(o_ref.square().sum() + ht_ref.sum(), ins64)
+    ins = [x.float().requires_grad_() for x in (q, k, v, b, h0)]
+    o, ht = householder_scan_triton(*ins[:4], num_householder=2, initial_state=ins[4], output_final_state=True,
+                                    forward_kernel=kind, backward_kernel=kind)
+    grads = torch.autograd.grad(o.square().sum() + ht.sum(), ins)
+    assert rel_err(o, o_ref) < 2e-6 and rel_err(ht, ht_ref) < 2e-6
+    for name, gr, gr_ref in zip(("q", "k", "v", "beta", "initial_state"), grads, grads_ref):
+        assert rel_err(gr, gr_ref) < 1e-5, name
+
+
+@settings(max_examples=5, deadline=None)
+@given(T=st.integers(1, 12), n_h=st.integers(1, 3), K=st.integers(1, 20), V=st.integers(1, 20),
+       fk=st.sampled_from(KERNELS), bk=st.sampled_from(KERNELS), seed=st.integers(0, 2 ** 16))
+def test_gradients_random_shapes(T, n_h, K, V, fk, bk, seed):
+    q, k, v, b, h0 = make_inputs(1, T, 1, K, V, n_h, seed=seed)
+    ins64 = [x.clone().requires_grad_() for x in (q, k, v, b, h0)]
+    o_ref, ht_ref = householder_scan_reference(*ins64[:4], num_householder=n_h, initial_state=ins64[4],
+                                               output_final_state=True)
+    w = torch.linspace(-1.0, 1.0, o_ref.numel(), dtype=torch.float64).reshape(o_ref.shape)
+    grads_ref = torch.autograd.grad((o_ref * w).sum() + ht_ref.square().sum(), ins64)
+    ins = [x.float().requires_grad_() for x in (q, k, v, b, h0)]
+    o, ht = householder_scan_triton(*ins[:4], num_householder=n_h, initial_state=ins[4], output_final_state=True,
+                                    chunk_size=CS, forward_kernel=fk, backward_kernel=bk)
+    grads = torch.autograd.grad((o * w.float()).sum() + ht.square().sum(), ins)
+    for name, gr, gr_ref in zip(("q", "k", "v", "beta", "initial_state"), grads, grads_ref):
+        assert scaled_err(gr, gr_ref) < 3e-5, name  # float32 rounding measured up to ~1e-5 on longer inputs
 
 
 def test_gradients_outputs_only_and_bfloat16():
@@ -190,6 +225,36 @@ def test_forward_random_shapes(T, n_h, K, V, fk, seed):
     assert scaled_err(o, o_ref) < 1e-5 and scaled_err(ht, ht_ref) < 1e-5
 
 
+@pytest.mark.parametrize("bt", [16, 32, 64])
+def test_blockwise_inverse_matches_row_substitution(bt):
+    """The blockwise chunk inverse equals the row-by-row one and the float64 inverse (keys clustered, beta near 2,
+    the worst case for the triangular system; a partial last chunk has identity rows)."""
+    import triton
+
+    from statetrack.kernels.householder import triton_fwd
+    from statetrack.kernels.householder.triton_utils import next_pow2
+
+    _, k, _, b, _ = make_inputs(1, bt + bt // 2, 2, 24, 4, 1, beta="near2", keys="correlated", seed=bt)
+    k32, b32 = k.float(), b.float()
+    NF, H, K = k.shape[1], k.shape[2], k.shape[3]
+    NC = triton.cdiv(NF, bt)
+    out = {}
+    for name in ("chunk_inverse_kernel", "chunk_inverse_rows_kernel"):
+        m = torch.full((1, H, NC, bt, bt), float("nan"), device=DEVICE)
+        getattr(triton_fwd, name).launch((NC, H), k32, b32, m, NF, H, K, NC, BT=bt, BK=next_pow2(K),
+                                         DOT_PREC="ieee")
+        out[name] = m.cpu().double()
+    kp = torch.nn.functional.pad(k.cpu(), (0, 0, 0, 0, 0, NC * bt - NF))  # [1, NC*bt, H, K], zero rows past the end
+    bp = torch.nn.functional.pad(b.cpu(), (0, 0, 0, NC * bt - NF))
+    for c in range(NC):
+        for h in range(H):
+            kc, bc = kp[0, c * bt:(c + 1) * bt, h], bp[0, c * bt:(c + 1) * bt, h]
+            exact = torch.linalg.inv(torch.eye(bt, dtype=torch.float64) + torch.tril(bc[:, None] * (kc @ kc.T), -1))
+            for name, m in out.items():
+                assert rel_err(m[0, h, c], exact) < 1e-5, (name, c, h)
+    assert rel_err(out["chunk_inverse_kernel"], out["chunk_inverse_rows_kernel"]) < 1e-5
+
+
 def test_empty_sequence():
     q, k, v, b, h0 = make_inputs(1, 0, 1, 4, 3, 2, dtype=torch.float32)
     o, ht = householder_scan_triton(q, k, v, b, num_householder=2, initial_state=h0, output_final_state=True)
@@ -202,6 +267,8 @@ def test_input_errors(monkeypatch):
         householder_scan_triton(q.double(), k, v, b)
     with pytest.raises(KernelInputError, match="chunk_size"):
         householder_scan_triton(q, k, v, b, chunk_size=24)
+    with pytest.raises(KernelInputError, match="chunk_size"):
+        householder_scan_triton(q, k, v, b, chunk_size=128)
     with pytest.raises(KernelInputError, match="forward_kernel"):
         householder_scan_triton(q, k, v, b, forward_kernel="fast")
     with pytest.raises(KernelInputError, match="backward_kernel"):
@@ -212,6 +279,18 @@ def test_input_errors(monkeypatch):
         monkeypatch.setenv("TRITON_INTERPRET", "0")
         with pytest.raises(KernelInputError, match="CUDA"):
             householder_scan_triton(q, k, v, b)
+
+
+def test_dispatcher_routes_to_triton():
+    from statetrack.kernels import householder_scan
+
+    q, k, v, b, h0 = make_inputs(1, 6, 1, 8, 8, 2, dtype=torch.float32, seed=9)
+    o, ht = householder_scan(q, k, v, b, num_householder=2, initial_state=h0, output_final_state=True,
+                             backend="triton")
+    o2, ht2 = householder_scan_triton(q, k, v, b, num_householder=2, initial_state=h0, output_final_state=True)
+    assert torch.equal(o, o2) and torch.equal(ht, ht2)
+    o_ref, _ = run_ref(q, k, v, b, h0, 2)
+    assert rel_err(o, o_ref) < 2e-6
 
 
 def test_kernels_package_does_not_import_triton():

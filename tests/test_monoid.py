@@ -16,6 +16,7 @@ from statetrack.automata.monoid import (
     closure,
     closure_reference,
     minimal_complete_dfa,
+    moore_minimize,
     syntactic_monoid,
     transformation_index_period,
     transition_monoid,
@@ -239,6 +240,17 @@ def test_syntactic_monoid_minimises_first():
     assert transition_monoid(big).size == 4
 
 
+@settings(max_examples=30)
+@given(st.integers(1, 7), st.integers(1, 3), st.integers(0, 10**6))
+def test_moore_fallback_is_minimal_and_equivalent(n, k, seed):
+    rng = np.random.default_rng(seed)
+    d = DFA([chr(97 + a) for a in range(k)], None, 0, rng.random(n) < 0.5, rng.integers(-1, n, (n, k)))
+    m = moore_minimize(d)
+    assert m.is_complete and m.equivalent(d)
+    assert m.n_states == minimal_complete_dfa(d).n_states
+    assert syntactic_monoid(m).size == syntactic_monoid(d).size
+
+
 @pytest.mark.parametrize("i,size", [(1, 2), (2, 6), (4, 12), (5, 4), (6, 3), (7, 9)])
 def test_tomita_syntactic_monoid_sizes(i, size):
     assert syntactic_monoid(tomita(i)).size == size
@@ -255,3 +267,21 @@ def test_progress_and_networkx_export():
     assert g.number_of_nodes() == 27 and g.number_of_edges() == 81
     with pytest.raises(StatetrackError):
         m.cayley_graph("up")
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 8, 9, 12, 15])
+def test_code_action_matches_rows(n):
+    from statetrack.automata.monoid import _CodeAction, _Lookup
+
+    rng = np.random.default_rng(n)
+    gens = rng.integers(0, n, (3, n)).astype(np.uint8)
+    rows = rng.integers(0, n, (500, n)).astype(np.uint8)
+    look, act = _Lookup(n, "sorted"), _CodeAction(gens, n)
+    codes = look.encode(rows)
+    assert np.array_equal(act.decode(codes), rows)
+    out = np.empty_like(rows)
+    act.decode_into(codes, out)
+    assert np.array_equal(out, rows)
+    chunks = act.chunks(codes)
+    for a in range(3):
+        assert np.array_equal(act.step(chunks, a), look.encode(gens[a][rows]))

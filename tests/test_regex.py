@@ -284,3 +284,8 @@ def test_fuzz_arbitrary_text_gives_dfa_or_clean_error(text, alphabet):
         return
     assert isinstance(d, DFA) and d.is_complete
     assert d.minimize() == d
+
+
+def test_progress_bar_is_optional_and_harmless(capsys):
+    d = regex_to_dfa("(a|b)*a(a|b){7}", progress=True)
+    assert d == regex_to_dfa("(a|b)*a(a|b){7}")

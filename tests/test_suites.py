@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.sampling import row_keys
 from statetrack.automata.suites import (
     SuiteError,
     SuiteOptions,
@@ -200,3 +200,61 @@ def test_cli_errors_write_nothing(tmp_path, capsys):
         assert main(["gen", *argv, "-o", str(out), "--json"]) == 2
         assert "error" in json.loads(capsys.readouterr().out)
         assert not out.exists()
+
+
+def test_float_counting_mode_gives_a_valid_suite():
+    o = SuiteOptions(train_lengths=(5, 8), test_lengths=(30, 31), per_length=20, seed=6, exact=False)
+    s = generate_suite(ENDS_AB, o)
+    assert s.counting == "float"
+    for split in s.splits.values():
+        for w, acc in zip(split_words(split), split.accepted):
+            assert ENDS_AB.accepts([ENDS_AB.alphabet[a] for a in w]) == acc
+        assert all(v["accepted"] == 10 for v in split.per_length.values())
+    assert s.splits["test"].per_length[30]["available_accepted"] == ENDS_AB.count(30)  # exact below 2**53
+
+
+@st.composite
+def suite_cases(draw):
+    n = draw(st.integers(1, 4))
+    k = draw(st.integers(1, 3))
+    delta = np.array(draw(st.lists(st.integers(-1, n - 1), min_size=n * k, max_size=n * k))).reshape(n, k)
+    acc = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    dfa = DFA([chr(97 + i) for i in range(k)], None, 0, acc, delta)
+    lo = draw(st.integers(0, 4))
+    train = (lo, lo + draw(st.integers(0, 3)))
+    test = (train[0] + draw(st.integers(0, 4)), train[1] + draw(st.integers(0, 4)))
+    balance = draw(st.sampled_from([0.0, 0.5, 0.8, 1.0, "natural"]))
+    hard = 0.0 if balance in (1.0, "natural") else draw(st.sampled_from([0.0, 0.5]))
+    return dfa, SuiteOptions(train_lengths=train, test_lengths=(min(test), max(test)), per_length=draw(st.integers(1, 12)),
+                             balance=balance, hard_negatives=hard, seed=draw(st.integers(0, 2**31)), labels="per-token")
+
+
+@settings(max_examples=30)
+@given(suite_cases())
+def test_suite_invariants_on_random_languages(case):
+    dfa, o = case
+    try:
+        s = generate_suite(dfa, o)
+    except SuiteError as exc:  # only the documented impossible requests
+        assert any(m in str(exc) for m in ("empty", "no accepted word", "no rejected word"))
+        return
+    c = s.dfa
+    seen = {}
+    for name, split in s.splits.items():
+        words = split_words(split)
+        assert len(set(words)) == len(words)
+        seen[name] = set(words)
+        for i, w in enumerate(words):
+            trace = c.trace([c.alphabet[a] for a in w])
+            assert split.states[i, : len(w)].tolist() == trace[1:]
+            assert bool(split.accepted[i]) == bool(c.accepting[trace[-1]])
+            assert not (split.hard[i] and split.accepted[i])
+        for t, info in split.per_length.items():
+            rows = split.lengths == t
+            assert info["accepted"] == int(split.accepted[rows].sum()) <= info["available_accepted"]
+            assert info["rejected"] == int((~split.accepted[rows]).sum()) <= info["available_rejected"]
+            fresh = name == "train" or t not in o.lengths("train")  # no train words excluded here
+            big = info["available_accepted"] >= o.per_length and info["available_rejected"] >= o.per_length
+            if o.balance != "natural" and fresh and big:
+                assert info["accepted"] == round(o.balance * o.per_length)
+    assert not seen["train"] & seen["test"]

@@ -34,7 +34,7 @@ import torch
 from ..householder.reference import KernelInputError, accumulation_dtype, check_scale
 from .reference import check_diagonal_inputs
 
-DEFAULT_CHUNK_SIZE = 32
+DEFAULT_CHUNK_SIZE = 64
 _SAFE_MIN, _SAFE_MAX = 1e-250, 1e250  # range of |running product| where the float64 factorisation is used
 _GATE_MIN = 1e-6  # smallest |gate| the factorised path takes (its gradient error grows like eps64 / |a|)
 
@@ -53,12 +53,12 @@ def span_products(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([ones, inclusive], dim=-2)  # column j = t + 1
 
 
-def _chunk_terms_factorised(q: torch.Tensor, k: torch.Tensor, a: torch.Tensor):
-    """Per chunk (float64 in, any leading dims; q, k, a [..., C, K]): causal scores [..., C(t), C(s)], decay
-    start->t [..., C, K], decay s->end [..., C, K], whole-chunk decay [..., K]. Needs nonzero running products."""
-    P = torch.cumprod(a, dim=-2)
-    C = a.shape[-2]
-    tri = torch.tril(torch.ones(C, C, dtype=torch.bool, device=a.device))
+def _chunk_terms_factorised(q: torch.Tensor, k: torch.Tensor, P: torch.Tensor):
+    """Per chunk (float64, any leading dims; q, k and the running products ``P = cumprod(a)`` [..., C, K]): causal
+    scores [..., C(t), C(s)], decay start->t [..., C, K], decay s->end [..., C, K], whole-chunk decay [..., K].
+    Needs running products away from 0 and overflow."""
+    C = P.shape[-2]
+    tri = torch.tril(torch.ones(C, C, dtype=torch.bool, device=P.device))
     scores = ((q * P) @ (k / P).transpose(-1, -2)) * tri
     g = P[..., -1, :]
     return scores, P, g.unsqueeze(-2) / P, g
@@ -112,13 +112,15 @@ def diagonal_scan_chunked(
     a64 = prep(a, f64, 1.0)  # padded steps keep the state
     vc = prep(v, acc)
 
+    P = torch.cumprod(a64, dim=-2)  # running products per chunk (signed; no logarithm)
     with torch.no_grad():
-        run = torch.cumprod(a64, dim=-2).abs()
-        bad = (a64.abs() < _GATE_MIN) | (run < _SAFE_MIN) | (run > _SAFE_MAX) | run.isnan()
-        unsafe = bad.any(-1).any(-1)  # [B*H*N]
+        run_lo, run_hi = torch.aminmax(P.abs().flatten(-2), dim=-1)
+        gate_lo = a64.abs().flatten(-2).amin(dim=-1)
+        unsafe = (gate_lo < _GATE_MIN) | (run_lo < _SAFE_MIN) | (run_hi > _SAFE_MAX)  # [B*H*N]
     idx = unsafe.nonzero().squeeze(-1)
-    a_fact = torch.where(unsafe[:, None, None], torch.ones((), dtype=f64, device=dev), a64) if len(idx) else a64
-    terms = _chunk_terms_factorised(q64, k64, a_fact)
+    if len(idx):  # gates of unsafe chunks -> 1 in the factorised pass, so no inf or NaN reaches autograd
+        P = torch.cumprod(torch.where(unsafe[:, None, None], torch.ones((), dtype=f64, device=dev), a64), dim=-2)
+    terms = _chunk_terms_factorised(q64, k64, P)
     if len(idx):  # exact fallback for chunks with zeros or extreme gates
         exact = _chunk_terms_span(q64[idx], k64[idx], a64[idx])
         terms = tuple(t.index_put((idx,), e) for t, e in zip(terms, exact))
@@ -134,9 +136,9 @@ def diagonal_scan_chunked(
     if initial_state is not None:
         S = S + initial_state.to(acc)
     starts = []
-    for n in range(N):
+    for g_n, D_n in zip(g.unbind(2), D.unbind(2)):  # unbind keeps the backward linear in N
         starts.append(S)
-        S = g[:, :, n] * S + D[:, :, n]
+        S = torch.addcmul(D_n, g_n, S)
     S0 = torch.stack(starts, dim=2)  # [B, H, N, K, V]
 
     o = (o_intra + q_dec @ S0) * scale

@@ -5,13 +5,14 @@ tested against); the derivation is in ``kernels/README.md``. In short, for one c
 keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the state ``S0`` at the chunk start:
 
     A  = I + strict_tril(diag(b) Kc Kc^T)              unit lower triangular [C, C]
-    Wk = A^{-1} diag(b) Kc,   Uv = A^{-1} diag(b) Vc   (one triangular solve, batched over all chunks)
-    S_end = M S0 + D,  M = I - Kc^T Wk  [K, K],  D = Kc^T Uv  [K, V]
-    o_t   = scale * (Attn_t Uv + (q_t - Attn_t Wk) S0),  Attn_t,j = q_t . k_j for rows j <= last row of token t
+    W  = A^{-1} diag(b) Kc,   U~ = A^{-1} diag(b) Vc   (one triangular solve, batched over all chunks)
+    U  = U~ - W S0                                      the chunk's new values (rows u_i)
+    S_end = S0 + Kc^T U   (= M S0 + D with M = I - Kc^T W the product of the chunk's GH factors, D = Kc^T U~)
+    o_t   = scale * (q_t^T S0 + Attn_t U),  Attn_t,j = q_t . k_j for rows j <= last row of token t
 
-Everything except ``S <- M S + D`` is computed for all chunks at once; the sequential loop over chunks does one
-``[K, K] @ [K, V]`` product per chunk. ``M`` is the product of the chunk's GH factors and ``D`` the state the chunk
-writes from zero. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens. The tail is padded
+Gram matrices and the triangular solve are computed for all chunks at once; the sequential loop over chunks does
+two small products per chunk (``W S0`` and ``Kc^T U``), and the outputs are again one batched product.
+Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens. The tail is padded
 with identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are dropped.
 Differentiable by autograd (plain torch ops). Accumulates in float64 for float64 inputs, else float32.
 """
@@ -54,47 +55,49 @@ def householder_scan_chunked(
     N = max(1, -(-T // tok))  # number of chunks
     Tp = N * tok  # padded token count
 
-    # [B, H, rows, .] in the accumulation dtype, padded with identity factors / zero queries
+    # chunk-major [N*B*H, rows per chunk, .] in the accumulation dtype, padded with identity factors / zero queries
     def prep(x: torch.Tensor, rows: int) -> torch.Tensor:
-        x = x.to(acc).transpose(1, 2)
-        pad = rows - x.shape[2]
+        x = x.to(acc)
+        if x.dim() == 3:
+            x = x.unsqueeze(-1)
+        pad = rows - x.shape[1]
         if pad:
-            x = torch.nn.functional.pad(x, (0, 0, 0, pad) if x.dim() == 4 else (0, pad))
-        return x
+            x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, pad))
+        x = x.reshape(B, N, rows // N, H, x.shape[-1]).permute(1, 0, 3, 2, 4)  # [N, B, H, rows/N, .]
+        return x.reshape(N * B * H, rows // N, x.shape[-1])
 
-    qc = prep(q, Tp).reshape(B, H, N, tok, K)
-    kc = prep(k, Tp * n_h).reshape(B, H, N, C, K)
-    vc = prep(v, Tp * n_h).reshape(B, H, N, C, V)
-    bc = prep(beta, Tp * n_h).reshape(B, H, N, C, 1)
+    qc = prep(q, Tp)  # [NBH, tok, K]
+    kc = prep(k, Tp * n_h)  # [NBH, C, K]
+    vc = prep(v, Tp * n_h)  # [NBH, C, V]
+    bc = prep(beta, Tp * n_h)  # [NBH, C, 1]
+    kT = kc.transpose(-1, -2)  # [NBH, K, C]
 
-    # UT transform, batched over all chunks: A X = diag(b) [Kc | Vc]
-    gram = kc @ kc.transpose(-1, -2)  # [B, H, N, C, C]
-    A = torch.tril(bc * gram, diagonal=-1) + torch.eye(C, dtype=acc, device=dev)
-    rhs = bc * torch.cat([kc, vc], dim=-1)
-    X = torch.linalg.solve_triangular(A, rhs, upper=False, unitriangular=True)
-    wk, uv = X[..., :K], X[..., K:]  # [B, H, N, C, K], [B, H, N, C, V]
+    # UT transform, batched over all chunks: A X = diag(b) [Kc | Vc] with A = I + strict_tril(diag(b) Kc Kc^T);
+    # solve_triangular reads only the strict lower triangle (lower, unit diagonal), so A need not be masked
+    A = bc * (kc @ kT)  # [NBH, C, C]
+    X = torch.linalg.solve_triangular(A, bc * torch.cat([kc, vc], dim=-1), upper=False, unitriangular=True)
+    # X = [W | U~]: [NBH, C, K + V]
 
-    kT = kc.transpose(-1, -2)  # [B, H, N, K, C]
-    M = torch.eye(K, dtype=acc, device=dev) - kT @ wk  # chunk transition [B, H, N, K, K]
-    D = kT @ uv  # chunk input [B, H, N, K, V]
+    W = X[..., :K].reshape(N, B * H, C, K)
+    U_tilde = X[..., K:].reshape(N, B * H, C, V)
 
-    # intra-chunk outputs; token t of a chunk sees rows j <= t*n_h + n_h - 1
+    # sequential state passing, per chunk: U = U~ - W S0 (the chunk's new values), S <- S0 + Kc^T U
+    # (= M S0 + D with M = I - Kc^T W the chunk's product, without forming the K x K matrix M)
+    S = torch.zeros(B * H, K, V, dtype=acc, device=dev)
+    if initial_state is not None:
+        S = S + initial_state.to(acc).reshape(B * H, K, V)
+    starts, news = [], []
+    for W_c, Ut_c, kT_c in zip(W.unbind(0), U_tilde.unbind(0), kT.reshape(N, B * H, K, C).unbind(0)):
+        starts.append(S)  # unbind + stack keep the backward linear in N
+        U_c = torch.baddbmm(Ut_c, W_c, S, alpha=-1.0)
+        news.append(U_c)
+        S = torch.baddbmm(S, kT_c, U_c)
+    S0 = torch.stack(starts, dim=0).reshape(N * B * H, K, V)
+    U = torch.stack(news, dim=0).reshape(N * B * H, C, V)
+
+    # outputs, all chunks at once; token t of a chunk sees rows j <= t*n_h + n_h - 1
     last_row = torch.arange(tok, device=dev) * n_h + (n_h - 1)
     mask = torch.arange(C, device=dev)[None, :] <= last_row[:, None]  # [tok, C]
-    attn = (qc @ kT) * mask  # [B, H, N, tok, C]
-    o_intra = attn @ uv  # [B, H, N, tok, V]
-    q_eff = qc - attn @ wk  # [B, H, N, tok, K]
-
-    # sequential state passing: one [K, K] @ [K, V] per chunk
-    S = torch.zeros(B, H, K, V, dtype=acc, device=dev)
-    if initial_state is not None:
-        S = S + initial_state.to(acc)
-    starts = []
-    for c in range(N):
-        starts.append(S)
-        S = M[:, :, c] @ S + D[:, :, c]
-    S0 = torch.stack(starts, dim=2)  # [B, H, N, K, V]
-
-    o = (o_intra + q_eff @ S0) * scale  # [B, H, N, tok, V]
-    o = o.reshape(B, H, Tp, V)[:, :, :T].transpose(1, 2).to(q.dtype)
-    return o, (S if output_final_state else None)
+    o = (((qc @ kT) * mask) @ U + qc @ S0) * scale  # [NBH, tok, V]
+    o = o.reshape(N, B, H, tok, V).permute(1, 0, 3, 2, 4).reshape(B, Tp, H, V)[:, :T].to(q.dtype)
+    return o, (S.reshape(B, H, K, V) if output_final_state else None)

@@ -1,8 +1,11 @@
 """Triton backward kernels of the Householder-product scan (contract: :mod:`.reference`).
 
-Both kernels walk the chunks of ``CS`` factors in reverse from the forward's checkpoints (state before each chunk),
-carrying the state gradient. ``bwd_chunk_kernel`` differentiates the chunk's WY / UT form with dense ``tl.dot`` tiles
-(formulas in its docstring); ``bwd_recurrent_kernel`` goes one factor at a time, as follows.
+Every kind walks the chunks of ``CS`` factors in reverse from the forward's checkpoints (state before each chunk),
+carrying the state gradient. ``fused`` (:func:`bwd_chunk_kernel`) differentiates the chunk's WY / UT form with dense
+``tl.dot`` tiles in one sequential kernel (formulas in its docstring); ``chunk`` splits the same algebra into a light
+sequential pass for the state gradients at chunk ends (:func:`bwd_states_kernel`) and a pass parallel over chunks for
+all input gradients (:func:`bwd_grads_kernel`); ``recurrent`` (:func:`bwd_recurrent_kernel`) goes one factor at a
+time, as follows.
 
 A factor ``S' = S + beta k u^T`` with ``u = v - S^T k`` has, for the incoming state gradient ``G = dL/dS'`` and
 ``w = G^T k``::
@@ -16,9 +19,9 @@ factors: the forward stores checkpoints (state before every ``CS``-th factor, se
 walks chunks in reverse; for each it replays the chunk forward from its checkpoint, writing the ``CS + 1`` states
 into a per-program scratch buffer, then walks the chunk's factors in reverse reading them back.
 
-Both use one program per (V-block, batch*head), state tiles ``[BK, BV]``. ``dv`` is complete per V-block; ``dq``,
-``dk`` and ``dbeta`` are sums over V, so each program writes its partial sum (leading ``NV`` axis) and the caller adds
-them up. All float32.
+``recurrent`` and ``fused`` use one program per (V-block, batch*head), state tiles ``[BK, BV]``. ``dv`` is complete
+per V-block; ``dq``, ``dk`` and ``dbeta`` are sums over V, so each program writes its partial sum (leading ``NV``
+axis) and the caller adds them up. All float32.
 """
 from __future__ import annotations
 

@@ -1,17 +1,20 @@
 """Triton forward kernels of the Householder-product scan (contract: :mod:`.reference`).
 
-Two forward kernels compute the same thing; both also write *checkpoints*, the state before every ``CS``-th factor
-(``ckpt [B, H, NC, K, V]`` float32, ``NC = ceil(T*n_h / CS)``), which the backward kernel (:mod:`.triton_bwd`) replays
+Three kinds compute the same thing; each also writes *checkpoints*, the state before every ``CS``-th factor
+(``ckpt [B, H, NC, K, V]`` float32, ``NC = ceil(T*n_h / CS)``), which the backward kernels (:mod:`.triton_bwd`) start
 from. The flat factor index is ``i = t*n_h + j``; token ``t`` emits its output after factor ``t*n_h + n_h - 1``.
 
-* ``recurrent``: one program per (V-block, batch*head); the state tile ``[BK, BV]`` (all of K, a block of V; columns
-  of S evolve independently) stays in registers while the program walks the factors one by one:
-  ``u = v - S^T k;  S += beta k u^T``; ``o_t = scale S^T q_t``.
-* ``chunk`` (WY / UT form, chunk of ``BT = CS`` factors, dense ``tl.dot`` tiles): with
-  ``L = strict_tril(diag(b) K K^T)`` and ``M = (I + L)^-1`` (computed for all chunks in parallel by
-  ``chunk_inverse_kernel``, forward substitution in registers), the chunk's effective rows are
-  ``X = M diag(b) (V - K S0)``, outputs ``O = Q S0 + tril(Q K^T) X`` (Q holds a query only on rows that end a token)
-  and ``S1 = S0 + K^T X``. Chunks are walked sequentially per (V-block, batch*head).
+* ``recurrent`` (:func:`fwd_recurrent_kernel`): one program per (V-block, batch*head); the state tile ``[BK, BV]``
+  (all of K, a block of V; columns of S evolve independently) stays in registers while the program walks the
+  factors one by one: ``u = v - S^T k;  S += beta k u^T``; ``o_t = scale S^T q_t``.
+* WY / UT form, chunks of ``BT = CS`` factors, dense ``tl.dot`` tiles: with ``L = strict_tril(diag(b) K K^T)`` and
+  ``M = (I + L)^-1`` (all chunks in parallel by :func:`chunk_inverse_kernel`, blockwise forward substitution),
+  the chunk's effective rows are ``X = M diag(b) (V - K S0)``, outputs ``O = scale (Q S0 + tril(Q K^T) X)`` (Q holds
+  a query only on rows that end a token) and ``S1 = S0 + K^T X``.
+
+  - ``fused`` (:func:`fwd_chunk_kernel`): one program per (V-block, batch*head) walks the chunks doing all of it;
+  - ``chunk`` (:func:`fwd_states_kernel` then :func:`fwd_output_kernel`): the sequential walk only produces the
+    checkpoints and ``X``; the outputs follow in a kernel parallel over chunks.
 
 All arithmetic is float32 whatever the input dtype (tiles are cast before ``tl.dot``: the interpreter's bf16 dot is
 wrong). ``DOT_PREC`` picks ``tl.dot``'s input precision on a GPU ("ieee" keeps float32 exact to rounding, "tf32" is
@@ -94,15 +97,113 @@ def _inverse_unit_lower(b_a, BT: tl.constexpr):
     return b_a + (o_r[:, None] == o_r[None, :]).to(tl.float32)
 
 
-@launcher([dict(num_warps=4), dict(num_warps=2), dict(num_warps=8)], key=["H", "K", "BT"])
+@triton.jit
+def _load_rows(k, beta, i_b, i_h, NF, H, K, r0, BS: tl.constexpr, BK: tl.constexpr):
+    """Keys [BS, BK] and betas [BS] of factors r0 .. r0+BS-1 (zeros past the end), float32."""
+    rows = r0 + tl.arange(0, BS)
+    m_r = rows < NF
+    o_k = tl.arange(0, BK)
+    b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
+                  mask=m_r[:, None] & (o_k < K)[None, :], other=0.0).to(tl.float32)
+    b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
+    return b_k, b_b
+
+
+@triton.jit
+def _block_l(b_ki, b_bi, b_kj, DOT_PREC: tl.constexpr):
+    """Off-diagonal block ``L_ij = diag(b_i) K_i K_j^T`` ([16, 16])."""
+    return b_bi[:, None] * tl.dot(b_ki, tl.trans(b_kj), input_precision=DOT_PREC)
+
+
+@triton.jit
+def _block_inv(b_k, b_b, DOT_PREC: tl.constexpr):
+    """Diagonal block ``(I + strict_tril(diag(b) K K^T))^-1`` ([16, 16]) by row-by-row substitution."""
+    o = tl.arange(0, 16)
+    b_l = tl.where(o[:, None] > o[None, :], _block_l(b_k, b_b, b_k, DOT_PREC), 0.0)
+    return _inverse_unit_lower(-b_l, 16)
+
+
+@triton.jit
+def _mm(a, b, DOT_PREC: tl.constexpr):
+    return tl.dot(a, b, input_precision=DOT_PREC)
+
+
+@triton.jit
+def _store_block(m, base, i: tl.constexpr, j: tl.constexpr, blk, BT: tl.constexpr):
+    o = tl.arange(0, 16)
+    tl.store(m + base + (i * 16 + o[:, None]) * BT + j * 16 + o[None, :], blk)
+
+
+@launcher([dict(num_warps=2), dict(num_warps=1), dict(num_warps=4)], key=["H", "K", "BT"])
 @triton.jit
 def chunk_inverse_kernel(
     k, beta, m, NF, H, K, NC,
     BT: tl.constexpr, BK: tl.constexpr, DOT_PREC: tl.constexpr,
 ):
+    """``m[b, h, c] = (I + strict_tril(diag(beta_c) K_c K_c^T))^-1`` for the chunk c of BT in {16, 32, 64} factors
+    ([B,H,NC,BT,BT] float32), blockwise: the 16x16 diagonal blocks by substitution (15 steps each instead of BT - 1
+    steps over the whole chunk), then the blocks below them by block forward substitution with ``tl.dot``:
+    ``M_ij = -M_ii sum_{j <= l < i} L_il M_lj``. One program per (chunk, batch*head); rows past the end have k = 0,
+    beta = 0 (identity rows). Checked against :func:`chunk_inverse_rows_kernel`.
+    """
+    i_c = tl.program_id(0)
+    i_bh = tl.program_id(1).to(tl.int64)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    base = (i_bh * NC + i_c) * BT * BT
+    r0 = i_c * BT
+    k0, b0 = _load_rows(k, beta, i_b, i_h, NF, H, K, r0, 16, BK)
+    m00 = _block_inv(k0, b0, DOT_PREC)
+    _store_block(m, base, 0, 0, m00, BT)
+    if BT >= 32:
+        zero = tl.zeros([16, 16], dtype=tl.float32)
+        k1, b1 = _load_rows(k, beta, i_b, i_h, NF, H, K, r0 + 16, 16, BK)
+        m11 = _block_inv(k1, b1, DOT_PREC)
+        l10 = _block_l(k1, b1, k0, DOT_PREC)
+        m10 = -_mm(m11, _mm(l10, m00, DOT_PREC), DOT_PREC)
+        _store_block(m, base, 0, 1, zero, BT)
+        _store_block(m, base, 1, 0, m10, BT)
+        _store_block(m, base, 1, 1, m11, BT)
+        if BT >= 64:
+            k2, b2 = _load_rows(k, beta, i_b, i_h, NF, H, K, r0 + 32, 16, BK)
+            k3, b3 = _load_rows(k, beta, i_b, i_h, NF, H, K, r0 + 48, 16, BK)
+            m22 = _block_inv(k2, b2, DOT_PREC)
+            m33 = _block_inv(k3, b3, DOT_PREC)
+            l20 = _block_l(k2, b2, k0, DOT_PREC)
+            l21 = _block_l(k2, b2, k1, DOT_PREC)
+            l30 = _block_l(k3, b3, k0, DOT_PREC)
+            l31 = _block_l(k3, b3, k1, DOT_PREC)
+            l32 = _block_l(k3, b3, k2, DOT_PREC)
+            m21 = -_mm(m22, _mm(l21, m11, DOT_PREC), DOT_PREC)
+            m20 = -_mm(m22, _mm(l20, m00, DOT_PREC) + _mm(l21, m10, DOT_PREC), DOT_PREC)
+            m32 = -_mm(m33, _mm(l32, m22, DOT_PREC), DOT_PREC)
+            m31 = -_mm(m33, _mm(l31, m11, DOT_PREC) + _mm(l32, m21, DOT_PREC), DOT_PREC)
+            m30 = -_mm(m33, _mm(l30, m00, DOT_PREC) + _mm(l31, m10, DOT_PREC) + _mm(l32, m20, DOT_PREC),
+                       DOT_PREC)
+            for j in tl.static_range(2):
+                _store_block(m, base, j, 2, zero, BT)
+                _store_block(m, base, j, 3, zero, BT)
+            _store_block(m, base, 2, 3, zero, BT)
+            _store_block(m, base, 2, 0, m20, BT)
+            _store_block(m, base, 2, 1, m21, BT)
+            _store_block(m, base, 2, 2, m22, BT)
+            _store_block(m, base, 3, 0, m30, BT)
+            _store_block(m, base, 3, 1, m31, BT)
+            _store_block(m, base, 3, 2, m32, BT)
+            _store_block(m, base, 3, 3, m33, BT)
+
+
+@launcher([dict(num_warps=4), dict(num_warps=2), dict(num_warps=8)], key=["H", "K", "BT"])
+@triton.jit
+def chunk_inverse_rows_kernel(
+    k, beta, m, NF, H, K, NC,
+    BT: tl.constexpr, BK: tl.constexpr, DOT_PREC: tl.constexpr,
+):
     """``m[b, h, c] = (I + strict_tril(diag(beta_c) K_c K_c^T))^-1`` for the chunk c of BT factors ([B,H,NC,BT,BT]).
 
-    One program per (chunk, batch*head); rows past the end have k = 0, beta = 0 (identity rows).
+    The plain form (row-by-row substitution over the whole chunk), kept beside :func:`chunk_inverse_kernel` as the
+    reference the tests compare it with. One program per (chunk, batch*head); rows past the end have k = 0, beta = 0
+    (identity rows).
     """
     i_c = tl.program_id(0)
     i_bh = tl.program_id(1).to(tl.int64)

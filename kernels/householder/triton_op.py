@@ -13,6 +13,7 @@ forgets to write shows up in the result (the tests do this).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -22,6 +23,7 @@ from .reference import KernelInputError, check_householder_inputs, check_scale
 _WHERE = "householder_scan_triton"
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 KERNEL_KINDS = ("chunk", "fused", "recurrent")
+CHUNK_SIZES = (16, 32, 64)  # the blockwise triangular inverse works on 16x16 blocks, up to 4 x 4 of them
 
 
 def _debug() -> bool:
@@ -33,6 +35,11 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> 
     if _debug():
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
+
+
+def _on_device(x: torch.Tensor):
+    """Launch on ``x``'s GPU (Triton launches on the current CUDA device), or nothing for CPU tensors."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def _blocks(K: int, V: int, kind: str) -> tuple[int, int]:
@@ -52,7 +59,8 @@ DOT_PRECISIONS = ("ieee", "tf32")
 
 def _dot_precision(choice: str | None, *xs: torch.Tensor) -> str:
     """``tl.dot`` input precision: ``choice`` if given, else exact float32 ("ieee") when any input is float32 and
-    "tf32" for 16-bit inputs (whose tiles are not exact in float32 after the first chunk anyway)."""
+    "tf32" for 16-bit inputs (their values are exact in tf32; rounding the float32 intermediates to tf32 stays
+    below the error the 16-bit inputs already carry)."""
     if choice is not None:
         return choice
     return "ieee" if any(x.dtype == torch.float32 for x in xs) else "tf32"
@@ -172,7 +180,9 @@ class HouseholderScanTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, beta, h0, scale, n_h, cs, fwd_kernel, bwd_kernel, prec):
         needs_grad = any(ctx.needs_input_grad[:5])
-        o, ht, ckpt, m = _forward(q, k, v, beta, h0, scale, n_h, cs, fwd_kernel, store_ckpt=needs_grad, prec=prec)
+        with _on_device(q):
+            o, ht, ckpt, m = _forward(q, k, v, beta, h0, scale, n_h, cs, fwd_kernel, store_ckpt=needs_grad,
+                                      prec=prec)
         if needs_grad:
             keep_m = m if bwd_kernel != "recurrent" else None
             ctx.save_for_backward(q, k, v, beta, ckpt, keep_m)
@@ -183,8 +193,9 @@ class HouseholderScanTriton(torch.autograd.Function):
     def backward(ctx, do, dht):
         q, k, v, beta, ckpt, m = ctx.saved_tensors
         scale, n_h, cs, bwd_kernel, h0_dtype, prec = ctx.cfg
-        dq, dk, dv, dbeta, dh0 = _backward(q, k, v, beta, ckpt, m, do.contiguous(), dht.contiguous(), scale, n_h,
-                                           cs, bwd_kernel, need_dh0=h0_dtype is not None, prec=prec)
+        with _on_device(q):
+            dq, dk, dv, dbeta, dh0 = _backward(q, k, v, beta, ckpt, m, do.contiguous(), dht.contiguous(), scale,
+                                               n_h, cs, bwd_kernel, need_dh0=h0_dtype is not None, prec=prec)
         return (dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), dbeta.to(beta.dtype),
                 None if dh0 is None else dh0.to(h0_dtype), None, None, None, None, None, None)
 
@@ -209,13 +220,12 @@ def householder_scan_triton(
     Shapes as :func:`~statetrack.kernels.householder.reference.householder_scan_reference`: q [B,T,H,K],
     k [B,T*n_h,H,K], v [B,T*n_h,H,V], beta [B,T*n_h,H], initial_state [B,H,K,V]. Returns
     ``(o [B,T,H,V] in q.dtype, final_state [B,H,K,V] float32 or None)``; differentiable in q, k, v, beta and
-    initial_state. ``chunk_size`` (power of two >= 16) is the chunk of factors of the ``chunk`` forward and the
+    initial_state. ``chunk_size`` (16, 32 or 64) is the chunk of factors of the ``chunk`` forward and the
     checkpoint interval of the backward; ``forward_kernel`` and ``backward_kernel`` are each ``"chunk"`` (WY/UT
     tiles with ``tl.dot``, split into a sequential pass over chunk states and a pass parallel over chunks),
     ``"fused"`` (the same algebra in one sequential kernel) or ``"recurrent"`` (one factor at a time); any pairing
-    works. ``dot_precision``
-    ("ieee" or "tf32") overrides the chunk kernels' ``tl.dot`` precision (default: "ieee" when any input is
-    float32, else "tf32"; "tf32" trades float32 exactness for tensor-core speed on a GPU).
+    works. ``dot_precision`` ("ieee" or "tf32") overrides the chunk kernels' ``tl.dot`` precision (default: "ieee"
+    when any input is float32, else "tf32"; "tf32" trades float32 exactness for tensor-core speed on a GPU).
     """
     B, T, H, K, V, n_h = check_householder_inputs(q, k, v, beta, num_householder, initial_state, _WHERE)
     scale = check_scale(scale, K, _WHERE)
@@ -230,9 +240,13 @@ def householder_scan_triton(
     if dot_precision is not None and dot_precision not in DOT_PRECISIONS:
         raise KernelInputError(
             f"{_WHERE}: dot_precision must be None or one of {DOT_PRECISIONS}, got {dot_precision!r}")
+    if chunk_size not in CHUNK_SIZES or isinstance(chunk_size, bool):
+        raise KernelInputError(f"{_WHERE}: chunk_size must be one of {CHUNK_SIZES}, got {chunk_size!r}")
     cs = int(chunk_size)
-    if cs < 16 or cs & (cs - 1):
-        raise KernelInputError(f"{_WHERE}: chunk_size must be a power of two >= 16, got {chunk_size!r}")
+    try:
+        import triton  # noqa: F401
+    except ImportError as exc:
+        raise KernelInputError(f"{_WHERE}: triton is not importable ({exc}); use backend='chunked'") from None
     if q.device.type != "cuda":
         from .triton_utils import interpreting
 
@@ -251,4 +265,4 @@ def householder_scan_triton(
     return o, (ht if output_final_state else None)
 
 
-__all__ = ["householder_scan_triton", "HouseholderScanTriton", "KERNEL_KINDS", "DOT_PRECISIONS"]
+__all__ = ["householder_scan_triton", "HouseholderScanTriton", "KERNEL_KINDS", "DOT_PRECISIONS", "CHUNK_SIZES"]

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_source(p)
     p.add_argument("--construction", choices=CONSTRUCTION_CHOICES, default="auto",
                    help="which construction (default: auto)")
+    p.add_argument("--coupling", choices=["copy", "conv"], default=None,
+                   help="cascade only: how a level reads the previous coordinates of the levels above "
+                        "(copy layers, or a width-2 causal convolution); default: the cascade's own")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
     p.set_defaults(func=_cmd_compile)
@@ -66,7 +69,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from statetrack.constructions import compile_language, save_model
 
     dfa = load_source(args)
-    model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa))
+    model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
+                                     coupling=args.coupling)
     save_model(model, args.output)
     report = dict(report, output=args.output)
 
@@ -79,7 +83,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    import sys
+
     from statetrack.constructions import load_model, prove, run_numeric
+
+    bars = sys.stderr.isatty()
 
     model = load_model(args.model)
     out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,
@@ -92,7 +100,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                            "counterexample": None if eq.counterexample is None else dfa.word_str(eq.counterexample)}
         ok &= eq.equivalent
     if args.exact:
-        res = prove(model)
+        res = prove(model, progress=bars)
         d = model.dfa()
         out["exact"] = {"proved": res.proved,
                         "counterexample": None if res.counterexample is None else d.word_str(res.counterexample),
@@ -100,7 +108,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         ok &= res.proved
     if args.samples > 0:
         num = run_numeric(model, args.dtype, max_len=args.max_len, samples=args.samples, kernel=args.kernel,
-                          device=args.device, seed=args.seed)
+                          device=args.device, seed=args.seed, progress=bars)
         out["numeric"] = num.to_json()
         ok &= num.errors == 0
     out["ok"] = bool(ok)
@@ -116,9 +124,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             lines.append(("exact: PROVED. " if ex["proved"] else "exact: FAILED. ") + ex["detail"])
         if out["numeric"] is not None:
             nm = out["numeric"]
+            drift = nm["max_drift"] if isinstance(nm["max_drift"], str) else f"{nm['max_drift']:.3g}"
             lines.append(f"numeric ({nm['dtype']}, {nm['kernel']}): {nm['errors']} of {nm['tested']} words wrong "
                          f"(first at length {nm['first_fail_length']}), max length {nm['max_len']}, "
-                         f"max drift {nm['max_drift']:.3g}")
+                         f"max drift {drift}")
         lines.append("verdict: ok" if ok else "verdict: FAILED")
         return "\n".join(lines)
 

@@ -27,14 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
-def demo_rows(steps: int = 100_000, seed: int = 0) -> list[dict]:
+def demo_rows(steps: int = 100_000, seed: int = 0, progress: bool = False) -> list[dict]:
     """One dict per language: compile report fields, the proof and the numeric results per dtype."""
+    from tqdm.auto import tqdm
+
     from statetrack.automata.catalog import get_language
     from statetrack.constructions import compile_language, prove, run_numeric
     from statetrack.constructions.verify_numeric import sample_words
 
     rows = []
-    for name, construction in DEMO:
+    for name, construction in tqdm(DEMO, desc="demo", unit="language", disable=not progress):
         dfa = get_language(name)
         model, rep = compile_language(dfa, construction, group_action=_generators(name, dfa))
         proof = prove(model)
@@ -71,7 +73,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     t0 = time.perf_counter()
-    rows = demo_rows(args.steps, args.seed)
+    import sys
+
+    rows = demo_rows(args.steps, args.seed, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - t0
 
     def text() -> str:
@@ -79,7 +83,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                  "+".join(map(str, r["factors"])), "yes" if r["proved"] else "NO",
                  _cell(r["float32"]), _cell(r["bfloat16"])] for r in rows]
         head = ["language", "construction", "layers", "dims", "factors", "proved",
-                f"float32 errors/words, drift", f"bfloat16 errors/words, drift"]
+                "float32 errors/words, drift", "bfloat16 errors/words, drift"]
         return (table(body, head) + f"\n\n{args.steps} tokens per word; words: one random, one run of each symbol, "
                 f"one cycled short word. 'errors' counts words with a wrong per-token state (@ first failing "
                 f"length); drift is the largest distance of a state from its code. {elapsed:.1f} s.")

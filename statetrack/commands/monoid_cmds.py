@@ -38,7 +38,7 @@ def _load(args: argparse.Namespace):
     return load_source(args, minimize=False)
 
 
-def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False) -> dict:
+def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False, progress: bool = False):
     """``(report, monoid)``: the ``monoid`` JSON object of a DFA (DESIGN section 4) and the Monoid."""
     from statetrack.automata.errors import StatetrackError
     from statetrack.automata.groups import distinct_groups
@@ -47,7 +47,7 @@ def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = Fals
     if max_elements < 1:
         raise StatetrackError(f"--max-elements must be positive, got {max_elements}")
     mdfa = minimal_complete_dfa(dfa)
-    m = transition_monoid(mdfa, max_elements=max_elements)
+    m = transition_monoid(mdfa, max_elements=max_elements, progress=progress)
     g = m.green()
     subs = m.maximal_subgroups()
     groups = []
@@ -85,7 +85,9 @@ def run_monoid(args: argparse.Namespace) -> int:
     from statetrack.automata.green import egg_box_dot
 
     dfa = _load(args)
-    report, m = monoid_report(dfa, args.max_elements, args.elements)
+    import sys
+
+    report, m = monoid_report(dfa, args.max_elements, args.elements, progress=sys.stderr.isatty())
     if args.dot:
         atomic_write_text(args.dot, egg_box_dot(m))
         report["dot"] = args.dot

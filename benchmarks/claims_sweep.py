@@ -1,0 +1,57 @@
+"""Family sweep of the impossibility claims (run by hand): family x range x dtype -> witness rate, settle steps.
+
+    python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision paper float
+
+For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.constructions.claims.families) are run on
+1^t until their state repeats (at most ``--max-steps`` tokens). Printed as a markdown table: witness rate (parity,
+Theorem 1), median / max settle step over the members that settled, how many did not settle within the budget, the
+periods met, and the seconds per member. There is no peer implementation of these checks to compare against; the
+column "predicted" says where Theorem 1 predicts a witness for every member.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import time
+
+from statetrack.constructions.claims.sweep import DTYPES, sweep_cell
+
+FAMILIES = ("diagonal", "deltanet", "deltaproduct")
+RANGES = ("0,1", "-1,1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--claim", default="parity", choices=["parity", "modcount"])
+    ap.add_argument("--m", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--max-steps", type=int, default=1 << 15)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--precision", nargs="+", default=["paper", "float"], choices=["paper", "float"])
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES))
+    ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
+    args = ap.parse_args()
+    date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
+    print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
+          f"N={args.samples}, L={args.layers}, max steps {args.max_steps}\n")
+    print("| precision | family | range | dtype | predicted | witness rate | median settle | max settle | "
+          "unsettled | periods | s/member |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for prec in args.precision:
+        for fam in args.families:
+            for rng in RANGES:
+                for dt in args.dtypes:
+                    t0 = time.perf_counter()
+                    c = sweep_cell(args.claim, fam, rng, dt, args.samples, precision=prec, layers=args.layers,
+                                   m=args.m, max_steps=args.max_steps)
+                    sec = (time.perf_counter() - t0) / args.samples
+                    med = c["settle_step"]["median"]
+                    print(f"| {prec} | {fam} | [{rng}] | {dt} | {'yes' if c['predicted'] else 'no'} | "
+                          f"{c['witness_rate']:.2f} | {'-' if med is None else int(med)} | "
+                          f"{c['settle_step']['max'] or '-'} | {c['unsettled']} | "
+                          f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {sec:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Impossibility claims as executable checks (arXiv 2411.12537, DESIGN section 1).
+
+* :mod:`.precision` -- the two finite-precision models (``paper``: exact products, each rounded to the dtype grid with
+  ties to the smaller value, exact sum rounded; ``float``: torch arithmetic in the dtype).
+* :mod:`.families` -- random members of the ``diagonal`` / ``deltanet`` / ``deltaproduct`` (n_h = 2) families in
+  ``[0, 1]`` and ``[-1, 1]``, the per-symbol transitions ``A(x)``, ``B(x)``, and the layer stages that run a model.
+* :mod:`.parity` -- Theorem 1: the run on ``1^t``, settle step and period, the parity witness; the parity construction.
+* :mod:`.modcount` -- Theorem 2: the eventual period (divides ``2^L`` for real spectra), the mod-m witness; the rotation
+  construction.
+* :mod:`.spectra` -- Proposition 1 checks and the spectra of ``A(x)`` and of products of ``2^(i-1)`` transitions.
+* :mod:`.sweep` -- witness rates over random family members.
+
+Example:
+    >>> from statetrack.constructions.claims import random_member, check_parity
+    >>> res = check_parity(random_member("deltanet", "0,1", seed=0), "bfloat16")
+    >>> res.witness is not None
+    True
+"""
+from .families import FAMILIES, RANGES, random_member, symbol_transitions
+from .modcount import ModCheck, check_modcount, rotation_construction, theorem2_predicts
+from .parity import (OnesRunner, ParityCheck, Settling, check_parity, load_any_model, parity_construction,
+                     run_construction, settle)
+from .precision import PRECISION_MODELS, Stepper, round_to_grid
+from .spectra import product_spectra, proposition1_checks, symbol_spectra
+from .sweep import sweep_cell, sweep_table
+
+__all__ = [
+    "FAMILIES", "RANGES", "random_member", "symbol_transitions", "ModCheck", "check_modcount", "rotation_construction",
+    "theorem2_predicts", "OnesRunner", "ParityCheck", "Settling", "check_parity", "load_any_model",
+    "parity_construction", "run_construction", "settle", "PRECISION_MODELS", "Stepper", "round_to_grid",
+    "product_spectra", "proposition1_checks", "symbol_spectra", "sweep_cell", "sweep_table",
+]

@@ -1,0 +1,419 @@
+"""Training LRNNs (and baselines) on formal languages, with bit-exact resumable checkpoints.
+
+One run: a :class:`~statetrack.lrnn.tasks.Task` (language, labels, train lengths), a model
+(``deltanet | deltaproduct | diagonal`` from :mod:`statetrack.lrnn.model`, ``lstm | transformer`` from
+:mod:`statetrack.lrnn.baselines`) and a :class:`TrainConfig`. Each step draws a fresh batch from the task with the
+generator ``numpy.random.default_rng([seed, step])`` (so the data of a step never depends on the past, and a resumed
+run sees the same batches), computes cross-entropy on the labelled positions, clips the gradient norm and takes an
+AdamW step at the learning rate of :func:`learning_rate` (linear warmup, then cosine to ``min_lr_ratio * lr``).
+
+Weight decay applies only to matrices of the projections and MLPs: embeddings, norms, biases, and every gate
+parameter (the beta projection ``b_proj`` of Householder layers; ``dt_proj``, ``dt_bias``, ``A_log``, ``D`` of
+diagonal layers) are excluded. Decaying the gates pulls beta/Delta back towards the middle of their range, where the
+eigenvalues are not near -1 or 1, and made accuracy at long lengths decay after training had converged.
+
+Run directory ``RUN_DIR``:
+
+- ``run.json``: the task (its DFA), the model kind and config, the training config, the final metrics;
+- ``model.safetensors``: final weights (LRNN models in the :func:`~statetrack.lrnn.model.save_model` format;
+  baselines with their config under the ``statetrack_baseline`` header key);
+- ``metrics.jsonl``: one JSON object per logged step;
+- ``checkpoint.json`` -> ``ckpt-STEP/`` with ``model.safetensors``, ``optimizer.safetensors`` (AdamW moments and
+  step counts as tensors, the torch RNG state as a uint8 tensor) and ``state.json`` (step, param groups, configs).
+  A checkpoint directory is written under a temporary name and renamed; ``checkpoint.json`` is replaced atomically
+  afterwards, so an interrupted write leaves the previous checkpoint in force. No pickle anywhere.
+
+``resume=True`` restores weights, optimizer state and RNG state and continues; on the CPU the result is bit-identical
+to an uninterrupted run (tests/test_train.py checks it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from statetrack.automata._io import atomic_write_bytes, atomic_write_text
+from statetrack.automata.errors import ModelFormatError, StatetrackError
+
+from .baselines import BASELINES
+from .model import LAYER_KINDS, LRNNConfig, LRNNModel, load_model, save_model
+from .tasks import IGNORE, Batch, Task
+
+MODEL_KINDS = LAYER_KINDS + tuple(BASELINES)
+BASELINE_KEY = "statetrack_baseline"
+RUN_FORMAT = 1
+#: parameter-name fragments excluded from weight decay (gates: beta and Delta projections)
+NO_DECAY_FRAGMENTS = ("b_proj", "dt_proj", "dt_bias", "A_log", ".D", "embedding", "norm")
+
+
+@dataclass
+class TrainConfig:
+    """Model and optimisation hyper-parameters of a run (all JSON-serialisable)."""
+
+    model: str = "deltanet"
+    eigenvalue_range: tuple[int, int] = (-1, 1)
+    layers: int = 1
+    dim: int = 64
+    heads: int = 2
+    num_householder: int = 2
+    state_dim: int = 16
+    steps: int = 1000
+    batch: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: int = 50
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 0  # 0: only at the end
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise StatetrackError(f"--model {self.model!r}: choose one of {', '.join(MODEL_KINDS)}")
+        self.eigenvalue_range = tuple(int(x) for x in self.eigenvalue_range)  # type: ignore[assignment]
+        if self.eigenvalue_range not in ((0, 1), (-1, 1)):
+            raise StatetrackError(f"--range {self.eigenvalue_range}: choose 0,1 or -1,1")
+        if self.schedule not in ("cosine", "constant"):
+            raise StatetrackError(f"--schedule {self.schedule!r}: choose cosine or constant")
+        for name in ("layers", "dim", "heads", "num_householder", "steps", "batch"):
+            if int(getattr(self, name)) < 1:
+                raise StatetrackError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        if self.dim % self.heads:
+            raise StatetrackError(f"--dim {self.dim} must be a multiple of --heads {self.heads}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.warmup < 0 or self.grad_clip <= 0:
+            raise StatetrackError("need --lr > 0, --weight-decay >= 0, --warmup >= 0 and a positive clip")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["eigenvalue_range"] = list(self.eigenvalue_range)
+        return d
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
+        return cls(**{k: (tuple(v) if k == "eigenvalue_range" else v) for k, v in obj.items()})
+
+
+# ----------------------------------------------------------------------------------------------------- models
+def build_model(cfg: TrainConfig, task: Task) -> nn.Module:
+    """A fresh model for ``task`` (vocabulary = symbols + padding id, classes = the task's)."""
+    if cfg.model in BASELINES:
+        return BASELINES[cfg.model](task.vocab_size, task.n_classes, d_model=cfg.dim, n_layers=cfg.layers,
+                                    num_heads=cfg.heads)
+    return LRNNModel(LRNNConfig(vocab_size=task.vocab_size, n_classes=task.n_classes, d_model=cfg.dim,
+                                n_layers=cfg.layers, layer=cfg.model, num_heads=cfg.heads,
+                                head_dim=cfg.dim // cfg.heads, num_householder=cfg.num_householder,
+                                eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim))
+
+
+def model_features(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The head's input ``[B, T, d_model]`` (after the final norm) for ``ids [B, T]``."""
+    if isinstance(model, LRNNModel):
+        x = model.embedding(ids)
+        for block in model.blocks:
+            x = block(x)
+        return model.norm(x)
+    return model.features(ids)
+
+
+def save_any(model: nn.Module, path: "str | os.PathLike") -> None:
+    """Weights of an LRNN or baseline model as one safetensors file (config in the header), atomically."""
+    model = unwrap(model)
+    if isinstance(model, LRNNModel):
+        save_model(model, path)
+        return
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {BASELINE_KEY: json.dumps({"kind": model.kind, "config": model.config}, sort_keys=True)}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def load_any(path: "str | os.PathLike") -> nn.Module:
+    """Inverse of :func:`save_any` (on the CPU)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = os.fspath(path)
+    try:
+        with safe_open(path, framework="pt") as f:
+            header = f.metadata() or {}
+            if BASELINE_KEY not in header:
+                return load_model(path)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})") from None
+    meta = json.loads(header[BASELINE_KEY])
+    if meta.get("kind") not in BASELINES:
+        raise ModelFormatError(f"{path}: unknown baseline kind {meta.get('kind')!r}")
+    model = BASELINES[meta["kind"]](**meta["config"])
+    model.load_state_dict(tensors)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return getattr(model, "module", model)
+
+
+# -------------------------------------------------------------------------------------------- optimisation
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay on matrices of projections/MLPs; none on vectors, embeddings, norms and gates."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        skip = p.dim() < 2 or any(f in name for f in NO_DECAY_FRAGMENTS)
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """LR at ``step`` (0-based): linear warmup over ``warmup`` steps, then cosine to ``min_lr_ratio * lr``."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def loss_and_accuracy(logits: torch.Tensor, batch: Batch, labels: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over labelled positions and the accuracy (a 0-dim tensor).
+
+    ``final``: the logits at each word's last symbol ``[B, C]`` against ``targets [B]``; ``per-token``: every real
+    position against ``targets [B, T]`` (-100 on padding).
+    """
+    logits = logits.float()
+    if labels == "final":
+        last = logits[torch.arange(logits.shape[0], device=logits.device), batch.lengths - 1]
+        loss = nn.functional.cross_entropy(last, batch.targets)
+        acc = (last.argmax(-1) == batch.targets).float().mean()
+        return loss, acc
+    flat, tgt = logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1)
+    loss = nn.functional.cross_entropy(flat, tgt, ignore_index=IGNORE)
+    real = tgt != IGNORE
+    acc = (flat.argmax(-1)[real] == tgt[real]).float().mean()
+    return loss, acc
+
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    """The data generator of one step (independent of every other step)."""
+    return np.random.default_rng([int(seed), int(step)])
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, st in sd["state"].items():
+        for name, value in st.items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"state.{idx}.{name}"] = t.detach().cpu().contiguous()
+    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, groups
+
+
+def _optimizer_load(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]],
+                    device: torch.device) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, t in tensors.items():
+        if not key.startswith("state."):
+            continue
+        _, idx, name = key.split(".", 2)
+        # AdamW keeps "step" on the CPU unless capturable/fused; moments live with the parameters
+        state.setdefault(int(idx), {})[name] = t if name == "step" else t.to(device)
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_checkpoint(run_dir: Path, step: int, model: nn.Module, opt: torch.optim.Optimizer,
+                    extra: dict[str, Any], keep: int = 1) -> Path:
+    """Write ``ckpt-STEP/`` (under a temporary name, then renamed) and point ``checkpoint.json`` at it."""
+    from safetensors.torch import save
+
+    name = f"ckpt-{step:08d}"
+    final = run_dir / name
+    tmp = run_dir / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_any(model, tmp / "model.safetensors")
+    tensors, groups = _optimizer_tensors(opt)
+    tensors["rng.torch"] = torch.get_rng_state()
+    atomic_write_bytes(tmp / "optimizer.safetensors", save(tensors))
+    atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra},
+                                                     indent=1, sort_keys=True))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_text(run_dir / "checkpoint.json", json.dumps({"dir": name, "step": step}))
+    old = sorted(p for p in run_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
+    for p in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """``(state.json contents, checkpoint directory)`` of the checkpoint in force."""
+    pointer = run_dir / "checkpoint.json"
+    if not pointer.is_file():
+        raise StatetrackError(f"--resume: {run_dir} has no checkpoint.json")
+    ck = run_dir / json.loads(pointer.read_text())["dir"]
+    try:
+        state = json.loads((ck / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise StatetrackError(f"--resume: cannot read {ck / 'state.json'} ({exc})") from None
+    return state, ck
+
+
+# ------------------------------------------------------------------------------------------------- training
+def evaluate_batch(model: nn.Module, batch: Batch, labels: str) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``model`` on ``batch`` without gradients."""
+    with torch.no_grad():
+        loss, acc = loss_and_accuracy(model(batch.ids), batch, labels)
+    return float(loss), float(acc)
+
+
+def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume: bool = False,
+          progress: bool = True, dist: "Any | None" = None, stop_at: int | None = None,
+          on_step: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a run and return its summary ``{steps, loss, accuracy, seconds, ...}``.
+
+    ``dist``: a :class:`~statetrack.lrnn.distributed.DistContext` (DDP); each rank takes its slice of the global
+    batch of the step, so the global batch does not depend on the number of processes; only rank 0 writes.
+    ``stop_at``: stop (with a checkpoint) after this many steps, as an interruption would (used by tests).
+    """
+    run_dir = Path(run_dir)
+    rank0 = dist is None or dist.rank == 0
+    device = dist.device if dist is not None else resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    start = 0
+    if resume:
+        state, ck = load_checkpoint(run_dir)
+        cfg = TrainConfig.from_json(state["train"])
+        task = Task.from_json(state["task"])
+        model = load_any(ck / "model.safetensors").to(device)
+        start = int(state["step"])
+    else:
+        model = build_model(cfg, task).to(device)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+    if resume:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(ck / "optimizer.safetensors"))
+        _optimizer_load(opt, tensors, state["param_groups"], device)
+        torch.set_rng_state(tensors["rng.torch"])
+    net = dist.wrap(model) if dist is not None else model
+    extra = {"task": task.to_json(), "train": cfg.to_json()}
+    if rank0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _trim_metrics(run_dir / "metrics.jsonl", start)
+        atomic_write_text(run_dir / "run.json", json.dumps({"format_version": RUN_FORMAT, "model": cfg.model,
+                                                            **extra, "status": "running"}, indent=1))
+    autocast = device.type == "cuda"
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = None
+    if progress and rank0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"train {cfg.model}", unit="step", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    loss_v = acc_v = float("nan")
+    metrics_lines: list[str] = []
+    for step in range(start, end):
+        batch = task.batch(cfg.batch, step_rng(cfg.seed, step))
+        if dist is not None:
+            batch = dist.shard(batch)
+        batch = batch.to(device)
+        lr = learning_rate(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits = net(batch.ids)
+        loss, acc = loss_and_accuracy(logits, batch, task.labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        if dist is not None:
+            loss, acc = dist.mean(loss.detach()), dist.mean(acc.detach())
+        loss_v, acc_v = float(loss.detach()), float(acc)
+        rec = {"step": step + 1, "loss": loss_v, "accuracy": acc_v, "lr": lr, "grad_norm": float(gnorm)}
+        if on_step is not None:
+            on_step(step + 1, rec)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_v:.3f}", acc=f"{acc_v:.3f}")
+        if rank0 and ((step + 1) % cfg.log_every == 0 or step + 1 == end):
+            metrics_lines.append(json.dumps({**rec, "seconds": round(time.perf_counter() - t0, 3)}))
+        if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
+            _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
+            save_checkpoint(run_dir, step + 1, model, opt, extra)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    summary = {"steps": end, "loss": loss_v, "accuracy": acc_v, "seconds": round(seconds, 3),
+               "parameters": sum(p.numel() for p in model.parameters())}
+    if rank0:
+        _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
+        save_checkpoint(run_dir, end, model, opt, extra)
+        save_any(model, run_dir / "model.safetensors")
+        atomic_write_text(run_dir / "run.json", json.dumps({"format_version": RUN_FORMAT, "model": cfg.model, **extra,
+                                                            "status": "done" if end == cfg.steps else "stopped",
+                                                            "summary": summary}, indent=1))
+    if dist is not None:
+        dist.barrier()
+    return summary
+
+
+def _flush_metrics(path: Path, lines: list[str]) -> None:
+    if lines:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        lines.clear()
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep the metric lines up to ``step`` (a resumed run rewrites what came after its checkpoint)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+def load_run(run_dir: "str | os.PathLike") -> tuple[nn.Module, Task, dict[str, Any]]:
+    """``(model on the CPU in eval mode, task, run.json)`` of a finished (or stopped) run."""
+    run_dir = Path(run_dir)
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise StatetrackError(f"{run_dir}: not a run directory (no run.json)")
+    info = json.loads(info_path.read_text())
+    model_path = run_dir / "model.safetensors"
+    if not model_path.is_file():
+        raise StatetrackError(f"{run_dir}: no model.safetensors (the run has not finished)")
+    model = load_any(model_path).eval()
+    return model, Task.from_json(info["task"]), info
+
+
+__all__ = ["TrainConfig", "train", "build_model", "model_features", "save_any", "load_any", "load_run",
+           "param_groups", "learning_rate", "loss_and_accuracy", "step_rng", "save_checkpoint", "load_checkpoint",
+           "MODEL_KINDS", "NO_DECAY_FRAGMENTS"]

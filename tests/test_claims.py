@@ -1,0 +1,225 @@
+"""Impossibility claims (issue 6): precision models, Theorem 1 / 2 witnesses, spectra, sweeps and the CLI."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from statetrack.cli import main
+from statetrack.constructions.claims import (check_modcount, check_parity, parity_construction, random_member,
+                                             rotation_construction, sweep_cell)
+from statetrack.constructions.claims.families import gh_affine
+from statetrack.constructions.claims.parity import OnesRunner, first_repeat
+from statetrack.constructions.claims.precision import (FORMATS, Stepper, exact_sum_rounded, paper_step,
+                                                       round_fraction_to_grid, round_to_grid)
+from statetrack.constructions.claims.spectra import gh_norm_check, three_factor_example, two_factor_check
+
+TINY16 = 2.0 ** -24  # the smallest positive float16
+
+
+# ------------------------------------------------------------------------------------------------ precision
+def test_paper_rounding_hand_example():
+    """Hand-computed float16 steps where the two precision models differ."""
+    f16 = FORMATS["float16"]
+    paper, plain = Stepper("float16", "paper"), Stepper("float16", "float")
+    # a tie: 0.5 * 3 tiny = 1.5 tiny lies halfway between tiny and 2 tiny -> paper takes the smaller, float the even
+    A, H, B = np.array([[0.5]]), np.array([[3 * TINY16]]), np.zeros((1, 1))
+    assert paper(A, H, B)[0, 0] == TINY16
+    assert plain(A, H, B)[0, 0] == 2 * TINY16
+    # each product rounded first: 0.375 tiny -> 0 twice, sum 0; plain float sums 0.75 tiny and rounds to tiny
+    A, H = np.array([[0.375, 0.375]]), np.array([[TINY16], [TINY16]])
+    assert paper(A, H, np.zeros((1, 1)))[0, 0] == 0.0
+    assert plain(A, H, np.zeros((1, 1)))[0, 0] == TINY16
+    # a negative tie goes down: -1 - 2^-11 -> -1 - 2^-10 (paper), -1 (ties to even)
+    A, H = np.array([[-1.0, -1.0]]), np.array([[1.0], [2.0 ** -11]])
+    assert paper_step(A, H, np.zeros((1, 1)), f16)[0, 0] == -1 - 2.0 ** -10
+    assert plain(A, H, np.zeros((1, 1)))[0, 0] == -1.0
+    # the overflow tie 65520 goes down to the largest finite value; beyond it, +-inf
+    assert round_to_grid(np.array([65520.0, 65536.0, -1e6]), f16).tolist() == [65504.0, np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_round_to_grid_matches_torch_off_ties(name):
+    """Away from ties, nearest rounding agrees with torch's cast (float32 inputs: one rounding)."""
+    fmt = FORMATS[name]
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(20000) * np.exp(rng.uniform(-25, 10, 20000))).astype(np.float32).astype(np.float64)
+    ours = round_to_grid(x, fmt)
+    theirs = torch.from_numpy(x).to(getattr(torch, name)).double().numpy()
+    tie = np.abs(x - ours) == np.abs(x - theirs)
+    assert np.array_equal(ours[~tie], theirs[~tie])
+    assert np.array_equal(round_to_grid(ours, fmt), ours)  # grid values are fixed points
+
+
+grid_values = st.tuples(st.integers(-(1 << 24), 1 << 24), st.integers(-40, 10)).map(lambda t: float(t[0]) * 2.0 ** t[1])
+
+
+@settings(max_examples=150)
+@given(st.lists(grid_values, min_size=2, max_size=6), st.sampled_from(["float16", "bfloat16", "float32"]))
+def test_exact_sum_matches_rationals(vals, name):
+    """The float64 fast path of the exact sum agrees with Fractions, ties and cancellations included."""
+    fmt = FORMATS[name]
+    terms = round_to_grid(np.array(vals), fmt)
+    terms = np.concatenate([terms, [-terms[0], terms[0]]])  # force cancellations
+    got = exact_sum_rounded(terms[None], fmt)[0]
+    want = round_fraction_to_grid(sum((Fraction(float(v)) for v in terms if np.isfinite(v)), Fraction(0)), fmt) \
+        if np.isfinite(terms).all() else got
+    assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+def test_gh_affine_is_the_factor_by_factor_update():
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal((3, 2, 4))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    v, beta, S = rng.standard_normal((3, 2, 5)), rng.uniform(0, 2, (3, 2)), rng.standard_normal((3, 4, 5))
+    A, B = gh_affine(k, v, beta)
+    want = S.copy()
+    for j in range(2):
+        kj = k[:, j]
+        want = want - beta[:, j, None, None] * kj[:, :, None] * np.einsum("si,sij->sj", kj, want)[:, None, :] \
+            + beta[:, j, None, None] * kj[:, :, None] * v[:, j, None, :]
+    np.testing.assert_allclose(A @ S + B, want, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ the run
+@pytest.mark.parametrize("family", ["diagonal", "deltanet", "deltaproduct"])
+def test_simulation_matches_the_model_forward(family):
+    """The layer-by-layer simulation (float model, float32) reproduces the LRNNModel's own logits on 1^t."""
+    m = random_member(family, "-1,1", seed=2)
+    for block in m.blocks:
+        block.mixer.backend = "reference"
+    T = 10
+    r = OnesRunner(m, "float32", "float")
+    tr = r.run(T)
+    with torch.no_grad():
+        ref = m(torch.ones(1, T, dtype=torch.long))[0].double().numpy()
+    sim = np.stack([r.logits(o) for o in tr.outputs])
+    np.testing.assert_allclose(sim, ref, atol=2e-5)
+
+
+def test_first_repeat():
+    assert first_repeat(np.array([5, 6, 7, 6, 7])) == (1, 3)
+    assert first_repeat(np.array([1, 2, 3])) is None
+
+
+# ------------------------------------------------------------------------------------------------ Theorem 1
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("family", ["diagonal", "deltanet", "deltaproduct"])
+def test_parity_witness_for_01_families(family, dtype):
+    """Theorem 1: every [0, 1] member settles and two words of different parity reach the same state."""
+    res = check_parity(random_member(family, "0,1", seed=3), dtype, "paper", max_steps=1 << 14)
+    assert res.witness is not None, res
+    a, b = res.witness["lengths"]
+    assert (b - a) % 2 == 1 and res.witness["outputs"][0] == res.witness["outputs"][1]
+    if res.witness["kind"] == "state":
+        assert a == res.settle_step and b == a + res.period
+
+
+def test_witness_outputs_agree_with_the_model():
+    """The witness words really get the same logits from a float32 LRNN run (float model = torch arithmetic)."""
+    m = random_member("diagonal", "0,1", seed=0)
+    res = check_parity(m, "float32", "float")
+    a, b = res.witness["lengths"]
+    for blk in m.blocks:
+        blk.mixer.backend = "reference"
+    with torch.no_grad():
+        z = m(torch.ones(1, b, dtype=torch.long))[0]
+    np.testing.assert_allclose(z[a - 1].numpy(), z[b - 1].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_no_witness_for_the_constructions(dtype):
+    from statetrack.automata.catalog import get_language
+    from statetrack.constructions import compile_language
+
+    par, _ = compile_language(get_language("parity"), "parity")
+    res = check_parity(par, dtype)
+    assert res.witness is None and res.period == 2
+    rot, _ = compile_language(get_language("mod:3"), "rotation")
+    res = check_modcount(rot, 3, dtype)
+    assert res.witness is None and res.period % 3 == 0
+    assert parity_construction(10 ** 5, dtype)["alternates"]
+    assert rotation_construction(3, 10 ** 5, dtype)["counts"]
+
+
+# ------------------------------------------------------------------------------------------------ Theorem 2
+def test_modcount_period_divides_2L_and_mod3_witness():
+    res = check_modcount(random_member("diagonal", "-1,1", seed=0, layers=2), 3, "bfloat16")
+    assert res.divides_2L and res.period in (1, 2, 4)
+    w = res.witness
+    assert w is not None and w["residues"][0] == 0 and w["residues"][1] != 0
+    assert w["labels"][0] == w["labels"][1]
+
+
+# ------------------------------------------------------------------------------------------------ spectra
+def test_proposition1_checks():
+    assert gh_norm_check(n=3, samples=300)["holds"]
+    assert two_factor_check(n=3, samples=500)["holds"]
+    ex = three_factor_example()
+    keys, betas = np.array(ex["keys"]), np.array(ex["betas"])
+    assert ((0 <= betas) & (betas <= 1)).all()
+    M = np.eye(2)
+    for k, b in zip(keys, betas):
+        M = (np.eye(2) - b * np.outer(k, k)) @ M
+    assert np.abs(np.linalg.eigvals(M).imag).max() > 1e-3
+
+
+# ------------------------------------------------------------------------------------------------ sweeps, CLI
+def test_sweep_cell_predicts_and_finds():
+    cell = sweep_cell("parity", "diagonal", "0,1", "bfloat16", 3, max_steps=1 << 13)
+    assert cell["predicted"] and cell["witness_rate"] == 1.0 and cell["violations"] == 0
+    assert cell["settle_step"]["median"] is not None and len(cell["members"]) == 3
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    return code, json.loads(out) if "--json" in argv else out
+
+
+def test_cli_parity_on_compiled_model_alternates(tmp_path, capsys):
+    from statetrack.automata.catalog import get_language
+    from statetrack.constructions import compile_language, save_model
+
+    model, _ = compile_language(get_language("parity"), "parity")
+    path = tmp_path / "parity.safetensors"
+    save_model(model, path)
+    code, out = _cli(capsys, "claims", "parity", "--model", str(path), "--dtype", "bfloat16", "--steps", "20000",
+                     "--json")
+    assert code == 0 and out["construction"]["alternates"] is True and out["witness"] is None
+    assert out["period"] == 2 and out["predicted"] is False
+
+
+def test_cli_family_and_errors(tmp_path, capsys):
+    code, out = _cli(capsys, "claims", "modcount", "--m", "3", "--family", "diagonal", "--range", "-1,1",
+                     "--dtype", "bfloat16", "--samples", "2", "--steps", "1000", "--json")
+    assert code == 0 and out["witness_rate"] == 1.0 and out["construction"]["counts"] is True
+    assert set(out) >= {"claim", "family", "range", "dtype", "samples", "witness_rate", "settle_step", "witness",
+                        "construction", "periods"}
+    code, out = _cli(capsys, "claims", "parity", "--dtype", "float64", "--json")
+    assert code == 2 and "float64" in out["error"]
+    code, out = _cli(capsys, "claims", "parity", "--range", "0,2", "--samples", "1", "--json")
+    assert code == 2 and "range" in out["error"]
+
+
+def test_spectra_of_compiled_models(tmp_path, capsys):
+    from statetrack.automata.catalog import get_language
+    from statetrack.constructions import compile_language, save_model
+    from statetrack.constructions.claims.spectra import product_spectra, symbol_spectra
+
+    rot, _ = compile_language(get_language("mod:3"), "rotation")
+    by_symbol = {r["symbol"]: r for r in symbol_spectra(rot)}
+    assert by_symbol["0"]["nonnegative_real"] and not by_symbol["1"]["real"]
+    assert abs(by_symbol["1"]["max_abs_imag"] - np.sin(2 * np.pi / 3)) < 1e-12
+    assert not product_spectra(rot)[0]["real"]
+    par, _ = compile_language(get_language("parity"), "parity")
+    assert {r["symbol"]: r["min_real"] for r in symbol_spectra(par)}["1"] == -1.0
+    path = tmp_path / "rot.safetensors"
+    save_model(rot, path)
+    code, out = _cli(capsys, "claims", "spectrum", "--model", str(path), "--json")
+    assert code == 0 and out["proposition1"]["three_factors"]["found"] and len(out["symbols"]) == 2
