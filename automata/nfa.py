@@ -43,8 +43,9 @@ MAX_STATES: int = 1 << 22
 VECTOR_THRESHOLD: int = 48
 #: Largest byte table (bytes, all symbol classes together) the numpy step may build.
 TABLE_BYTES: int = 32 << 20
-#: Graphs with at most this many edges are searched in plain Python (numpy's fixed costs dominate below).
-SMALL_GRAPH: int = 4096
+#: Graphs with at most this many edges are searched in plain Python (linear in the edges, whatever the depth;
+#: numpy's per-layer costs dominate on deep graphs).
+SMALL_GRAPH: int = 1 << 18
 
 
 class NFA:

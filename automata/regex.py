@@ -41,6 +41,10 @@ from .nfa import MAX_STATES, NFA, VECTOR_THRESHOLD, subset_arrays
 METACHARACTERS = frozenset("\\()[]{}|*+?.&~^$")
 #: Largest repetition bound accepted in ``{m,n}``.
 MAX_REPEAT: int = 100_000
+#: Deepest nesting of groups and complements accepted (the parser recurses on them).
+MAX_NESTING: int = 100
+#: Deepest AST accepted (the compiler recurses on it; stacked postfix operators count too).
+MAX_AST_DEPTH: int = 200
 #: Guard on the number of Thompson-NFA states built for one pattern.
 MAX_NFA_STATES: int = 1_000_000
 
@@ -142,6 +146,12 @@ class _Parser:
         self.i = 0
         self.multi = sorted((s for s in symbols or () if len(s) > 1), key=len, reverse=True)
         self.skip_ws = skip_ws
+        self.depth = 0  # open groups and complements (bounded: the compiler recurses on the AST)
+
+    def enter(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"groups and '~' nested deeper than {MAX_NESTING}", pos)
 
     def error(self, reason: str, pos: int) -> RegexSyntaxError:
         return RegexSyntaxError(reason, self.p, pos)
@@ -199,7 +209,10 @@ class _Parser:
             c = self.peek()
             if c is None or c in "|)&":
                 raise self.error("'~' needs an operand", pos)
-            return Not(self.factor(), pos)
+            self.enter(pos)
+            node = Not(self.factor(), pos)
+            self.depth -= 1
+            return node
         node = self.atom()
         while True:
             c = self.peek()
@@ -273,10 +286,12 @@ class _Parser:
         pos = self.i
         if c == "(":
             self.i += 1
+            self.enter(pos)
             inner = self.alt()
             if self.peek() != ")":
                 raise self.error("missing ')' to close '('", pos)
             self.i += 1
+            self.depth -= 1
             return Eps(pos) if isinstance(inner, Eps) else inner
         if c == "[":
             return self.char_class()
@@ -348,7 +363,29 @@ def parse_regex(pattern: str, alphabet: Sequence[str] | str | None = None) -> No
     multi = symbols is not None and any(len(s) > 1 for s in symbols)
     skip_ws = multi and not any(ch.isspace() for s in symbols for ch in s)
     node = _Parser(pattern, symbols if multi else None, skip_ws).parse()
+    depth, pos = _ast_depth(node)
+    if depth > MAX_AST_DEPTH:
+        raise RegexSyntaxError(f"expression nested deeper than {MAX_AST_DEPTH} levels", pattern, max(pos, 0))
     return Eps(0) if isinstance(node, Eps) else node
+
+
+def _ast_depth(node: Node) -> tuple[int, int]:
+    """Height of the AST and the position of the first node (with a position) found past
+    :data:`MAX_AST_DEPTH` along the deepest path (iterative: safe on any depth)."""
+    best, best_pos = 0, -1
+    stack = [(node, 1, -1)]
+    while stack:
+        n, d, pos = stack.pop()
+        pos = getattr(n, "pos", pos) if getattr(n, "pos", -1) >= 0 else pos
+        if d > best:
+            best = d
+            if d == MAX_AST_DEPTH + 1:
+                best_pos = pos
+        if isinstance(n, (Cat, Alt, And)):
+            stack.extend((p, d + 1, pos) for p in n.parts)
+        elif isinstance(n, (Not, Rep)):
+            stack.append((n.child, d + 1, pos))
+    return best, best_pos
 
 
 # ---------------------------------------------------------------------- alphabet

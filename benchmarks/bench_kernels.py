@@ -2,16 +2,17 @@
 
 Run by hand (not a test):
 
-    python benchmarks/bench_kernels.py            # full grid, a few minutes on 2 cores
-    python benchmarks/bench_kernels.py --quick    # smaller grid
-    python benchmarks/bench_kernels.py --markdown results.md   # also write the tables as markdown
+    python benchmarks/bench_kernels.py --threads 1 --markdown results.md   # full grid, ~10 minutes on 2 cores
+    python benchmarks/bench_kernels.py --quick                           # smaller grid
+    python benchmarks/bench_kernels.py --shapes 4x4 --lengths 4096 --n-h 1 --no-oracle   # one row
 
 Grid: (B, H) in {(1, 2), (4, 4)}, K = V = 64, T in {512, 2048, 4096, 8192}, n_h in {1, 2, 4}, float32, unit keys,
-beta uniform in [0, 2]. Forward and forward+backward (``sum(o * w)`` backward to q, k, v, beta). Medians of
-``--reps`` runs. The reference is a Python loop over T * n_h factors whose cost is linear in T: it is timed in full up
-to ``--ref-max-tokens`` factor rows and, above that, on a prefix of that many rows and scaled linearly; such figures
-are marked ``~`` (estimates). The forward at T = 4096, n_h = 1 (the target: chunked >= 10x faster) is always
-measured in full.
+beta uniform in [0, 2]. Forward and forward+backward (``sum(o * w)`` backward to q, k, v, beta). Each figure is the
+median of ``--reps`` runs of the process CPU time (robust when other jobs share the machine) beside the wall-time
+ratio. The reference is a Python loop over T * n_h factors whose cost is linear in T: it is timed in full up to
+``--ref-max-tokens`` factor rows (half that for forward+backward) and, above that, on a prefix and scaled linearly;
+such figures are marked ``~`` (estimates). The forward at T = 4096, n_h = 1 (the target: chunked >= 10x faster) is
+always measured in full. A short table for the diagonal scan follows.
 
 External oracle: when ``fla-core`` is installed (``pip install fla-core``, the ``bench`` extra; its naive
 references are plain PyTorch and run on a CPU), the chunked outputs are compared with fla's
@@ -137,10 +138,14 @@ def oracle_fla(lines: list[str]) -> None:
                          f"{(o_r - o_d).abs().max().item():.2e} | {o_d.abs().max().item():.1f} |")
 
 
-def _has_loadavg() -> bool:
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or 'n/a' where the platform has none."""
     import os
 
-    return os.path.exists("/proc/loadavg")
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
 
 
 def main() -> None:
@@ -172,7 +177,7 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}.",
         "",
-        f"Load average at start: {' '.join(open('/proc/loadavg').read().split()[:3]) if _has_loadavg() else 'n/a'}.",
+        f"Load average at start: {_load_average()}.",
         "",
         "Times: medians of process CPU time in ms (wall-time speedups in parentheses; wall times depend on the load",
         "of the machine, CPU times do not). `~` = reference estimated from a prefix (linear in T). float32,",
@@ -197,7 +202,7 @@ def main() -> None:
                 lines.append(row)
 
     # the diagonal scan, for reference (no target)
-    lines += ["", "Diagonal scan (`diagonal_scan`, gates uniform in [-1, 1]), forward, float32, K = V = 64:", "",
+    lines += ["", "Diagonal scan (`diagonal_scan`, gates tanh(N(0, 1)) in (-1, 1)), forward, float32, K = V = 64:", "",
               "| B | H | T | ref | chunked | speedup |", "|---|---|---|---|---|---|"]
     for B, H in shapes:
         g = torch.Generator().manual_seed(1)

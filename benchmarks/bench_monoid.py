@@ -11,8 +11,8 @@ Run by hand (not a test)::
     python benchmarks/bench_monoid.py            # everything (FroidurePin on T8 takes about a minute)
     python benchmarks/bench_monoid.py --quick    # skip T8 for the peer
 
-Prints a table of medians (wall clock, plus CPU time for our side because shared machines are
-noisy) and the ratio peer / ours (> 1: we are faster).
+Prints a table of medians (wall clock and CPU time, because shared machines are noisy) and the
+ratios peer / ours (> 1: we are faster).
 """
 from __future__ import annotations
 
@@ -126,23 +126,25 @@ def main() -> None:
     ReportGuard(False)
     rows = []
 
-    def row(case, what, ours, ours_cpu, peer, note=""):
+    def row(case, what, ours, ours_cpu, peer, note="", peer_cpu=None):
         ratio = f"{peer / ours:.2f}" if peer is not None and ours > 0 else "-"
-        rows.append([case, what, f"{ours:.4f}", f"{ours_cpu:.4f}", "-" if peer is None else f"{peer:.4f}", ratio, note])
+        ratio_cpu = f"{peer_cpu / ours_cpu:.2f}" if peer_cpu is not None and ours_cpu > 0 else "-"
+        rows.append([case, what, f"{ours:.4f}", f"{ours_cpu:.4f}", "-" if peer is None else f"{peer:.4f}",
+                     "-" if peer_cpu is None else f"{peer_cpu:.4f}", ratio, ratio_cpu, note])
 
     # ---- sizes: closure vs FroidurePin
     for n in (5, 6, 7):
         g = t_n(n)
         w, c, m = timed(lambda: closure(g, max_elements=10**8), args.repeat)
-        pw, _, ps = timed(lambda: peer_size(g), args.repeat)
+        pw, pc, ps = timed(lambda: peer_size(g), args.repeat)
         assert m.size == ps == n ** n
-        row(f"T{n}", "size (FroidurePin)", w, c, pw, f"{m.size} elements")
+        row(f"T{n}", "size (FroidurePin)", w, c, pw, f"{m.size} elements", pc)
     wall, cpu, rss = t8_in_subprocess()
-    peer = None
+    peer = peer_cpu = None
     if not args.quick:
-        peer, _, ps = timed(lambda: peer_size(t_n(8)), 1)
+        peer, peer_cpu, ps = timed(lambda: peer_size(t_n(8)), 1)
         assert ps == 8 ** 8
-    row("T8", "size (FroidurePin)", wall, cpu, peer, f"16777216 elements, peak RSS {rss:.2f} GiB")
+    row("T8", "size (FroidurePin)", wall, cpu, peer, f"16777216 elements, peak RSS {rss:.2f} GiB", peer_cpu)
 
     # ---- random DFAs (5-12 states): size and Green's structure
     for n in (5, 6, 8, 10, 12):
@@ -150,29 +152,29 @@ def main() -> None:
             d = random_dfa(n, 3, 1000 * n + seed)
             gens = d.complete().delta.T
             w, c, m = timed(lambda: transition_monoid(d, max_elements=10**7), args.repeat)
-            pw, _, ps = timed(lambda: peer_size(gens), args.repeat)
+            pw, pc, ps = timed(lambda: peer_size(gens), args.repeat)
             assert m.size == ps
-            row(f"random n={n} s={seed}", "size (FroidurePin)", w, c, pw, f"{m.size} elements")
+            row(f"random n={n} s={seed}", "size (FroidurePin)", w, c, pw, f"{m.size} elements", pc)
             w, c, ours = timed(lambda: classify_all(gens), 1 if m.size > 10**5 else args.repeat)
-            pw, _, theirs = timed(lambda: peer_green(gens), 1 if m.size > 10**5 else args.repeat)
+            pw, pc, theirs = timed(lambda: peer_green(gens), 1 if m.size > 10**5 else args.repeat)
             assert tuple(ours[:5]) == tuple(theirs), (ours, theirs)
-            row(f"random n={n} s={seed}", "Green + groups (Konieczny)", w, c, pw, f"{ours[1]} D-classes")
+            row(f"random n={n} s={seed}", "Green + groups (Konieczny)", w, c, pw, f"{ours[1]} D-classes", pc)
 
     # ---- full classification of T5..T7
     for n in (5, 6, 7):
         g = t_n(n)
         w, c, ours = timed(lambda: classify_all(g), 1 if n == 7 else args.repeat)
-        pw, _, theirs = timed(lambda: peer_green(g), 1 if n == 7 else args.repeat)
+        pw, pc, theirs = timed(lambda: peer_green(g), 1 if n == 7 else args.repeat)
         assert tuple(ours[:5]) == tuple(theirs)
-        row(f"T{n}", "Green + groups (Konieczny)", w, c, pw, f"{ours[4]} H-classes; groups S1..S{n}")
+        row(f"T{n}", "Green + groups (Konieczny)", w, c, pw, f"{ours[4]} H-classes; groups S1..S{n}", pc)
 
     # ---- S5 word problem (degree 120: Konieczny refuses degree > 64)
     d = s5_dfa()
     gens = d.delta.T
     w, c, m = timed(lambda: transition_monoid(d), args.repeat)
-    pw, _, ps = timed(lambda: peer_size(gens), args.repeat)
+    pw, pc, ps = timed(lambda: peer_size(gens), args.repeat)
     assert m.size == ps == 120
-    row("S5 word problem", "size (FroidurePin)", w, c, pw, "degree 120")
+    row("S5 word problem", "size (FroidurePin)", w, c, pw, "degree 120", pc)
     w, c, ours = timed(lambda: classify_all(gens), args.repeat)
     assert ours[5] == [False]
     row("S5 word problem", "Green + groups", w, c, None, "Konieczny: degree > 64 refused; not solvable")
@@ -189,7 +191,8 @@ def main() -> None:
             assert info.solvable is False and info.name == f"{name}{n}"
             row(f"{name}{n}", "group_info (solvable, name)", w, c, None, "")
 
-    header = ["case", "task (peer)", "ours wall s", "ours CPU s", "peer wall s", "peer/ours", "note"]
+    header = ["case", "task (peer)", "ours wall s", "ours CPU s", "peer wall s", "peer CPU s", "peer/ours wall",
+              "peer/ours CPU", "note"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     print(f"# bench_monoid  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"{platform.processor() or platform.machine()}  {os.cpu_count()} CPUs")

@@ -60,6 +60,18 @@ def kernel_available(kernel: str) -> str | None:
     return None
 
 
+def drift_curve(net, cm, ids: torch.Tensor, checkpoints: list[int]) -> list[float]:
+    """Largest distance of any layer state from its nearest code over the first L tokens, for each L."""
+    worst = torch.zeros(ids.shape[1], dtype=torch.float64)
+    for l, h in enumerate(net.layer_states(ids)):
+        codes = torch.as_tensor(np.asarray(cm.tensors[f"layers.{l}.codes"], dtype=np.float64))
+        d = torch.cdist(h.to(torch.float64), codes[None].expand(h.shape[0], -1, -1),
+                        compute_mode="donot_use_mm_for_euclid_dist").min(-1).values  # [B, T]
+        worst = torch.maximum(worst, d.max(0).values)
+    cum = torch.cummax(worst, 0).values
+    return [float(cum[min(c, len(cum)) - 1]) for c in checkpoints]
+
+
 def _join(x) -> str:
     """A per-layer list as ``a+b``; a scalar as itself."""
     return "+".join(str(v) for v in x) if isinstance(x, (list, tuple)) else str(x)
@@ -98,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=2, help="random words per case (besides one run per symbol)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the rows as one JSON object")
+    ap.add_argument("--curve", default="", help="comma-separated lengths: also report the largest drift within the "
+                                               "first L tokens for each L (runs layer_states; keep lengths modest)")
     args = ap.parse_args(argv)
 
     from statetrack.automata.catalog import get_language
@@ -136,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
                 states, drift = net.run_states(torch.from_numpy(ids[:, :length]))
                 seconds = time.perf_counter() - t0
                 err = first_error(states.numpy(), want[:, :length])
+                if args.curve:
+                    checkpoints = [int(c) for c in args.curve.split(",") if int(c) <= length]
+                    row["drift_curve"] = dict(zip(checkpoints, drift_curve(
+                        net, cm, torch.from_numpy(ids[:, :length]), checkpoints)))
                 rows.append({**row, "tested": length, "zero_errors_up_to": length if err is None else err,
                              "first_error": err, "max_drift": drift, "seconds": round(seconds, 2),
                              "note": "capped" if length < args.max_len else ""})
@@ -164,6 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['language']} | {r['construction']} | {r['dims']} | {r['factors']} | {r['kernel']} | "
               f"{r['dtype']} | {r['tested']:,}{' (cap)' if r['note'] == 'capped' else ''} | {ok} | "
               f"{r['max_drift']:.2e} | {r['seconds']} |")
+    curves = [r for r in rows if r.get("drift_curve")]
+    if curves:
+        lengths = sorted({c for r in curves for c in r["drift_curve"]})
+        print("\nLargest drift within the first L tokens:\n")
+        print("| language | construction | kernel | dtype | " + " | ".join(f"L = {c:,}" for c in lengths) + " |")
+        print("|---|---|---|---|" + "---:|" * len(lengths))
+        for r in curves:
+            cells = " | ".join(f"{r['drift_curve'][c]:.2e}" if c in r["drift_curve"] else "-" for c in lengths)
+            print(f"| {r['language']} | {r['construction']} | {r['kernel']} | {r['dtype']} | {cells} |")
     return 0
 
 

@@ -107,7 +107,8 @@ class Task:
         s = self._samplers.get(accepted)
         if s is None or s.max_length < max_length:
             dfa = self.dfa if accepted else self.dfa.complement()
-            s = WordSampler(dfa, max(max_length, self.train_lengths[1]))
+            grown = 2 * s.max_length if s is not None else 0  # grow geometrically over rising test lengths
+            s = WordSampler(dfa, max(max_length, self.train_lengths[1], grown))
             self._samplers[accepted] = s
         return s
 
@@ -186,8 +187,7 @@ class Task:
                 raise StatetrackError("per-token chance needs the evaluation targets")
             real = samples[samples >= 0]
             return float(np.bincount(real).max() / real.size) if real.size else 0.0
-        acc = self._sampler(True, length)
-        n_acc = acc.count(length)
+        n_acc = self.dfa.count(length)
         total = self.n_symbols ** length
         if self.balance == "natural":
             p = n_acc / total

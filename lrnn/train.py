@@ -79,6 +79,10 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 0  # 0: only at the end
     device: str = "auto"
+    #: scan kernel of the LRNN layers; ``auto`` picks the kernels' default, except for diagonal models on the CPU,
+    #: which use the sequential reference scan: the chunked diagonal backward returned NaN gradients mid-training
+    #: (gates |a| ~ 1e-4 over a 64-step chunk; reported), the reference does not
+    kernel: str = "auto"
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
@@ -112,10 +116,13 @@ def build_model(cfg: TrainConfig, task: Task) -> nn.Module:
     if cfg.model in BASELINES:
         return BASELINES[cfg.model](task.vocab_size, task.n_classes, d_model=cfg.dim, n_layers=cfg.layers,
                                     num_heads=cfg.heads)
+    backend = cfg.kernel
+    if backend == "auto" and cfg.model == "diagonal" and resolve_device(cfg.device).type == "cpu":
+        backend = "reference"
     return LRNNModel(LRNNConfig(vocab_size=task.vocab_size, n_classes=task.n_classes, d_model=cfg.dim,
                                 n_layers=cfg.layers, layer=cfg.model, num_heads=cfg.heads,
                                 head_dim=cfg.dim // cfg.heads, num_householder=cfg.num_householder,
-                                eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim))
+                                eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim, backend=backend))
 
 
 def model_features(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -353,6 +360,12 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if not (torch.isfinite(loss) and torch.isfinite(gnorm)):
+            if bar is not None:
+                bar.close()
+            raise StatetrackError(f"training diverged at step {step + 1} (loss {float(loss.detach())}, gradient norm "
+                                  f"{float(gnorm)}); the last checkpoint in {run_dir} is intact: lower --lr or change "
+                                  f"--kernel")
         opt.step()
         if dist is not None:
             loss, acc = dist.mean(loss.detach()), dist.mean(acc.detach())
@@ -365,6 +378,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
             bar.set_postfix(loss=f"{loss_v:.3f}", acc=f"{acc_v:.3f}")
         if rank0 and ((step + 1) % cfg.log_every == 0 or step + 1 == end):
             metrics_lines.append(json.dumps({**rec, "seconds": round(time.perf_counter() - t0, 3)}))
+            _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
         if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
             _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
             save_checkpoint(run_dir, step + 1, model, opt, extra)

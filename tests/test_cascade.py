@@ -83,8 +83,8 @@ def test_stack_simulation_matches_dfa(name, coupling):
     d = get_language(name).minimize()
     stack = cascade_stack(d, coupling=coupling)
     rng = np.random.default_rng(0)
-    words = [list(w) for L in range(1, 6) for w in itertools.product(range(d.n_symbols), repeat=L)][:2000]
-    words += [list(rng.integers(0, d.n_symbols, size=60)) for _ in range(30)]
+    words = [list(w) for L in range(1, 5) for w in itertools.product(range(d.n_symbols), repeat=L)][:400]
+    words += [list(rng.integers(0, d.n_symbols, size=60)) for _ in range(20)]
     for w in words:
         assert simulate(stack, w) == list(d.run_batch(np.array([w]))[0])
 
@@ -154,13 +154,33 @@ def test_naive_coupling_is_wrong():
             assert simulate(stack, list(w)) == list(d.run_batch(np.array([w]))[0])
 
 
-def test_copy_skipping_drops_copies_of_pure_permutation_levels():
-    # level 0 of this DFA only permutes (letter "a" swaps the halves, "b" resets inside a half)
-    delta = np.array([[2, 0], [3, 0], [0, 2], [1, 2]])
-    d = DFA("ab", None, 0, [1], delta)
+def test_copy_skipping_drops_a_copy_layer_and_stays_correct():
+    # a random 5-state DFA (found by search) where the previous context below level 0 is recoverable
+    d = DFA.from_json({"alphabet": ["a", "b", "c"], "states": ["0", "2", "1", "4", "3"], "start": "0",
+                       "accepting": ["0", "1", "3"],
+                       "transitions": {"0": {"a": "2", "b": "1", "c": "4"}, "2": {"a": "3", "b": "0", "c": "2"},
+                                       "1": {"a": "3", "b": "1", "c": "4"}, "4": {"a": "1", "b": "2", "c": "2"},
+                                       "3": {"a": "2", "b": "3", "c": "2"}}})
     with_skip = cascade_stack(d, copy_skip=True)
     without = cascade_stack(d, copy_skip=False)
-    assert len(with_skip.layers) <= len(without.layers)
-    words = [list(w) for L in range(1, 8) for w in itertools.product(range(2), repeat=L)]
+    assert with_skip.copies_skipped and len(with_skip.layers) < len(without.layers)
+    model, report = compile_cascade(d)
+    assert report["copies_skipped"] == with_skip.copies_skipped
+    assert prove(model).proved
+    words = [list(w) for L in range(1, 6) for w in itertools.product(range(3), repeat=L)]
     for w in words:
         assert simulate(with_skip, w) == list(d.run_batch(np.array([w]))[0])
+
+
+def test_classify_reports_cascade_sizes(capsys):
+    import json
+
+    from statetrack.cli import main
+
+    assert main(["classify", "--lang", "tomita:4", "--json"]) == 0
+    fams = json.loads(capsys.readouterr().out)["families"]
+    cons = fams["deltaproduct[-1,1]"]["construction"]
+    assert (cons["layers"], cons["factors_per_token"]) == (3, 1)  # aperiodic: h = 3 levels of resets
+    assert main(["classify", "--lang", "tomita:3", "--json"]) == 0
+    fams = json.loads(capsys.readouterr().out)["families"]
+    assert fams["deltaproduct[-1,1]"]["construction"]["layers"] == 5  # h = 5 with the convolution coupling

@@ -112,11 +112,33 @@ def generator_sets(draw, max_n: int = 6, max_k: int = 3):
 @given(generator_sets())
 def test_closure_matches_bruteforce_for_every_lookup(gens):
     ref = closure_reference(gens)
-    for kind in ("dense", "sorted", "bytes"):
+    first = None
+    for kind in ("translate", "dense", "sorted", "bytes", None):
         m = closure(gens, lookup=kind)
         assert m.size == len(ref)
         assert set(map(tuple, m.elements.tolist())) == ref
         assert m.elements[0].tolist() == list(range(gens.shape[1]))
+        if first is None:
+            first = m
+        else:  # every method numbers the elements identically (BFS, first occurrence in (parent, letter) order)
+            for attr in ("elements", "parent", "letter", "right", "left"):
+                assert np.array_equal(getattr(m, attr), getattr(first, attr))
+
+
+@settings(max_examples=30)
+@given(generator_sets(), st.sampled_from([1, 2, 7, 40]))
+def test_byte_bfs_hands_over_to_the_vectorised_bfs(gens, small):
+    import statetrack.automata.monoid as mod
+
+    saved = mod._SMALL
+    try:
+        mod._SMALL = small
+        mixed = closure(gens)
+    finally:
+        mod._SMALL = saved
+    pure = closure(gens, lookup="translate")
+    for attr in ("elements", "parent", "letter", "right", "left"):
+        assert np.array_equal(getattr(mixed, attr), getattr(pure, attr))
 
 
 @settings(max_examples=25)
@@ -162,11 +184,11 @@ def test_full_transformation_monoid_sizes(n):
 
 def test_t6_all_lookups_agree():
     gens = full_transformation_generators(6)
-    a, b = closure(gens, lookup="dense"), closure(gens, lookup="sorted")
-    assert a.size == b.size == 6 ** 6
-    assert np.array_equal(a.elements, b.elements)
-    assert np.array_equal(a.right, b.right)
-    assert np.array_equal(a.left, b.left)
+    a, b, c = closure(gens, lookup="dense"), closure(gens, lookup="sorted"), closure(gens, lookup="translate")
+    assert a.size == b.size == c.size == 6 ** 6
+    for attr in ("elements", "right", "left", "parent", "letter"):
+        assert np.array_equal(getattr(a, attr), getattr(b, attr))
+        assert np.array_equal(getattr(a, attr), getattr(c, attr))
 
 
 def test_degree_above_fifteen_uses_bytes_and_matches_reference():
@@ -195,6 +217,8 @@ def test_bad_input_is_a_statetrack_error():
         closure(np.array([[0, 3]]))
     with pytest.raises(StatetrackError):
         closure(full_transformation_generators(3), lookup="hash")
+    with pytest.raises(StatetrackError):
+        closure(np.zeros((1, 300), dtype=np.int64), lookup="translate")
     m = closure(full_transformation_generators(3))
     with pytest.raises(StatetrackError):
         m.index_of([0, 1])

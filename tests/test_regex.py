@@ -180,6 +180,10 @@ def test_multi_character_symbols_greedy():
         ("~", 0, "'~' needs an operand"),
         ("a(~)", 2, "'~' needs an operand"),
         ("[a[]", 2, "unescaped '['"),
+        ("(" * 101 + "a" + ")" * 101, 100, "nested deeper than 100"),
+        ("~" * 101 + "a", 100, "nested deeper than 100"),
+        ("a" + "?" * 250, 50, "nested deeper than 200 levels"),  # the 201st operator from the outside
+        ("(" * 99 + "a" + ")***" * 99, 229, "nested deeper than 200 levels"),
     ],
 )
 def test_syntax_errors_name_their_position(pattern, position, words):
@@ -258,6 +262,11 @@ def test_thompson_size_estimate_is_exact_without_and_not():
     for p in ["a", "(a|b)*a(a|b){5}", "a{3,7}b?c+", "(ab|)*{2,}", "[ab]{0,3}"]:
         node = parse_regex(p)
         assert _Compiler(("a", "b", "c"), 1000, p, node).nfa(node).n_states == thompson_size(node)
+
+
+def test_deep_but_allowed_nesting():
+    d = regex_to_dfa("(" * 100 + "a" + ")" * 100 + "~" * 98 + "b", "ab")  # even: ~~b is b
+    assert d.accepts("ab") and not d.accepts("aa")
 
 
 def test_long_repetition_stays_linear():

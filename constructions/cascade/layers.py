@@ -13,9 +13,9 @@ the same time step, i.e. the *updated* states. The stack built here fixes that w
   coordinate): two scalar buffers; at position ``t`` the buffer ``t mod 2`` is reset to the new
   coordinate ``y_j`` (one projection, value ``y_j``) and the other still holds ``y_j`` of ``t - 1``,
   which is the previous coordinate ``x_j``.
-* **copy skipping**: a level that is never reset along any reachable step is a pure permutation
-  given the symbol, so ``x_j = g^{-1}(y_j)`` is computed in that layer's ``next`` table and the copy
-  layer is dropped.
+* **copy skipping**: when, on every reachable step, the old context below level ``j`` is determined
+  by the layer's symbol and its new coordinate (always so for a level that is only permuted:
+  ``x_j = g^{-1}(y_j)``), that layer's ``next`` table hands it down and the copy layer is dropped.
 
 Symbols passed between layers carry ``(letter, parity, old context, new context)`` of
 :mod:`.coordinates`; the ``next`` tables are built from a breadth-first search over the reachable
@@ -143,11 +143,11 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                 queue.append(y)
             entered[y].add(a)
         steps[x] = row
-    never_reset = [all(info[j][2][0] == "perm" for row in steps.values() for _, info in row) for j in range(d)]
+    recoverable = [_previous_context_recoverable(cascade, steps, j) for j in range(d)]
     if coupling == "conv":
         needs_copy = [False] * d
     else:
-        needs_copy = [j < d - 1 and not (copy_skip and never_reset[j]) for j in range(d)]
+        needs_copy = [j < d - 1 and not (copy_skip and recoverable[j]) for j in range(d)]
     parity = any(needs_copy)
     used = _used_level_states(steps, d)
     local = [{c: k for k, c in enumerate(u)} for u in used]
@@ -288,6 +288,22 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
         level_widths=[len(u) for u in used],
         holonomy_groups=groups,
     )
+
+
+def _previous_context_recoverable(cascade: Cascade, steps: dict, j: int) -> bool:
+    """True when, on every reachable step, the old context below level ``j`` is a function of what level
+    ``j``'s layer knows after its update: its input (letter, old and new contexts above) and its new
+    coordinate. Then ``next`` can hand the lower levels their old context and level ``j`` needs no copy
+    layer. This always holds for a level that is only permuted (``x_j = g^{-1}(y_j)``)."""
+    seen: dict[tuple, Context] = {}
+    for x, row in steps.items():
+        for a, (y, info) in enumerate(row):
+            old, new, _ = info[j]
+            key = (a, old, new, y[j])
+            below = cascade.descend(old, j, x[j])
+            if seen.setdefault(key, below) is not below:
+                return False
+    return True
 
 
 def _used_level_states(steps: dict, d: int) -> list[list[int]]:

@@ -267,7 +267,12 @@ class CompiledStage:
 
 
 class BlockStage:
-    """One residual block of an ``LRNNModel`` (in the run dtype) on a sequence of interned input rows."""
+    """One residual block of an ``LRNNModel`` on a sequence of interned input rows.
+
+    The block's weights lie on the run dtype's grid and it computes in float32; every value it hands on is rounded to
+    the run dtype. The recurrence ``S_t = A_t S_{t-1} + B_t`` (state ``[H, K, V]``, starting at 0) follows the
+    stepper's precision model; the read-out ``o_t`` is formed in float64 and rounded to the dtype.
+    """
 
     def __init__(self, block, rows: Interner, stepper: Stepper):
         import torch

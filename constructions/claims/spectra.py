@@ -5,7 +5,7 @@
 * :func:`product_spectra` -- eigenvalues of products of ``2^(i-1)`` consecutive transitions of layer ``i`` (Theorem 2's
   quantity). Compiled models: every word of that length over the layer's input symbols (at most ``max_words``; a
   seeded random sample beyond). LRNN models: the products met on ``1^t`` once the run has settled (every position of
-  the final cycle).
+  the final cycle, at most 256), or at the last 256 positions of a run that did not settle (``settled: False``).
 * :func:`gh_norm_check` -- products of GH factors with ``beta`` in ``[0, 2]`` (unit keys) have spectral norm <= 1.
 * :func:`two_factor_check` -- one or two GH factors with ``beta`` in ``[0, 1]`` have real eigenvalues in ``[0, 1]``
   (the product of two positive semi-definite matrices is similar to a positive semi-definite one).
@@ -173,10 +173,11 @@ def product_spectra(model: Any, dtype: str = "float32", precision: str = "float"
         return out
     runner = OnesRunner(model, dtype, precision, symbol)
     s = settle(runner, max_steps)
-    if not s.settled:
-        return [{"layer": i + 1, "product_length": 2 ** i, "products": 0, "settled": False}
-                for i in range(runner.num_layers)]
-    start, p = s.settle_step - 1, s.period
+    if s.settled:
+        start, p = s.settle_step - 1, s.period
+    else:  # no cycle within max_steps: the last positions of the run
+        p = min(256, s.steps)
+        start = s.steps - p
     for l, (stage, run) in enumerate(zip(runner.stages, s.trace.runs)):
         length = 2 ** l
         ev, count = [], 0
@@ -190,7 +191,7 @@ def product_spectra(model: Any, dtype: str = "float32", precision: str = "float"
             ev.append(np.linalg.eigvals(P).reshape(-1))
             count += 1
         ev = np.concatenate(ev) if ev else np.zeros(0, dtype=complex)
-        out.append({"layer": l + 1, "product_length": length, "products": count,
+        out.append({"layer": l + 1, "product_length": length, "products": count, "settled": s.settled,
                     **_summary(ev, 1e-6), "eigenvalues": _pairs(ev[:256])})
     return out
 

@@ -1,9 +1,9 @@
 """CLI command ``claims``: impossibility claims as executable checks (Theorems 1 and 2, Proposition 1).
 
 ``statetrack claims parity|modcount|spectrum [--family F --range R | --model FILE] [--dtype D] ...``.
-Exit codes: 0 the check ran and nothing contradicts the claim; 1 a negative answer (a member for which the theorem
-predicts a witness has none within ``--max-steps``, a construction that stops alternating / counting, or a failed
-Proposition-1 check); 2 bad usage or input.
+Exit codes: 0 the check ran and confirmed the claim; 1 a negative answer: a member for which the theorem predicts a
+witness settled without one (``violations``), or did not settle within ``--max-steps`` (``unsettled``: not confirmed),
+a construction that stops alternating / counting, or a failed Proposition-1 check; 2 bad usage or input.
 """
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   "<= 2 factors with beta in [0,1]; a 3-factor example with non-real eigenvalues) "
                                   "and report the spectra of a model's or of sampled members' transitions.")
     _common(q, sampling=False)
-    q.add_argument("--max-steps", type=int, default=1 << 16, metavar="T", help="longest run for product spectra")
+    q.add_argument("--max-steps", type=int, default=1 << 13, metavar="T",
+                   help="longest run 1^T for the product spectra of LRNN layers (default 8192)")
     q.set_defaults(func=run_spectrum)
 
 
@@ -137,7 +138,8 @@ def _check_model(args, claim: str) -> tuple[dict, bool]:
            "witness_rate": 1.0 if res["witness"] is not None else 0.0,
            "settle_step": {"median": res["settle_step"], "max": res["settle_step"]}, "period": res["period"],
            "steps_run": res["steps"], "unsettled": int(res["settle_step"] is None), "predicted": predicted,
-           "violations": int(predicted and res["witness"] is None), "witness": res["witness"]}
+           "violations": int(predicted and res["witness"] is None and res["settle_step"] is not None),
+           "witness": res["witness"]}
     if claim == "modcount":
         out["m"] = m
     if is_compiled(model):
@@ -189,8 +191,23 @@ def _check_family(args, claim: str) -> dict:
 
 
 def _ok(out: dict, claim: str) -> bool:
+    """The claim is confirmed: no predicted member settled without a witness, none stayed unsettled, and the
+    construction ran correctly."""
     key = "alternates" if claim == "parity" else "counts"
-    return out["violations"] == 0 and bool(out["construction"].get(key, True))
+    unconfirmed = out["predicted"] and out["unsettled"] > 0
+    return out["violations"] == 0 and not unconfirmed and bool(out["construction"].get(key, True))
+
+
+def _verdict(out: dict, claim: str) -> str:
+    key = "alternates" if claim == "parity" else "counts"
+    if out["violations"]:
+        return f"CLAIM VIOLATED: {out['violations']} member(s) settled without a witness"
+    if not out["construction"].get(key, True):
+        return f"CONSTRUCTION FAILED: {out['construction']['name']} stopped being correct"
+    if out["predicted"] and out["unsettled"]:
+        return (f"NOT CONFIRMED: {out['unsettled']} member(s) did not settle within the step budget "
+                f"(raise --max-steps)")
+    return "ok"
 
 
 def _text(out: dict, claim: str) -> str:
@@ -204,7 +221,7 @@ def _text(out: dict, claim: str) -> str:
                  f"{w['words'][0]} vs {w['words'][1]} ({w['kind']}; labels {w['labels']})"])
     c = out["construction"]
     rows.append(["construction", ", ".join(f"{k}={v}" for k, v in c.items())])
-    rows.append(["verdict", "ok" if out["ok"] else "CLAIM VIOLATED (see violations / construction)"])
+    rows.append(["verdict", _verdict(out, claim)])
     return table(rows, ["field", "value"])
 
 
@@ -218,6 +235,7 @@ def _run(args, claim: str) -> int:
     else:
         out = _check_family(args, claim)
     out["ok"] = _ok(out, claim)
+    out["verdict"] = _verdict(out, claim)
     emit(args, out, lambda: _text(out, claim))
     return 0 if out["ok"] else 1
 

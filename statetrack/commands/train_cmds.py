@@ -1,0 +1,216 @@
+"""``statetrack train``, ``evaluate`` and ``extract``: learn a language, measure length generalisation, and read an
+automaton back out of the trained state (see docs/training.md)."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json, add_source, describe_source, emit, load_source, source_given, table
+
+PRESETS = {
+    # Deletang et al. 2023 / Grazzi et al. 2025: train 3..40, one label per word, uniform words
+    "chomsky": {"train_lengths": "3:40", "labels": "final"},
+    # Merrill et al. 2024 / DeltaProduct: state at every token, words of length 32
+    "wordproblem": {"train_lengths": "32:32", "labels": "per-token"},
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train an LRNN (or a baseline) on a language",
+                              description="Train on fresh uniform samples of a language every step; writes weights, "
+                                          "metrics and resumable checkpoints to RUN_DIR.")
+    add_source(p, required=False)
+    p.add_argument("--labels", choices=["final", "per-token"], help="one label per word, or the DFA state per symbol")
+    p.add_argument("--train-lengths", metavar="A:B", help="train lengths, inclusive (default 3:40)")
+    p.add_argument("--balance", metavar="F", help="fraction of accepted words, or 'natural' (default natural)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="published protocol (lengths and labels)")
+    p.add_argument("--model", choices=["deltanet", "deltaproduct", "diagonal", "lstm", "transformer"],
+                   default="deltanet")
+    p.add_argument("--range", dest="eig_range", default="-1,1", metavar="R",
+                   help="eigenvalue range of the LRNN transitions: 0,1 or -1,1 (default -1,1)")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--num-householder", type=int, default=2, help="factors per token (deltaproduct)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=128, help="global batch size")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="checkpoint every N steps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--kernel", default="auto", choices=["auto", "reference", "chunked", "triton"],
+                   help="scan kernel of the LRNN layers (auto: the kernels' choice; diagonal models on the CPU use "
+                        "the reference scan)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
+    add_json(p)
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("evaluate", help="accuracy per length of a run (or a compiled model)",
+                              description="Per-length accuracy, scaled accuracy (acc - chance) / (1 - chance) and, for "
+                                          "per-token tasks, sequence accuracy; a PNG plot with the train range shaded.")
+    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory or a compiled model file")
+    add_source(e, required=False)
+    e.add_argument("--labels", choices=["final", "per-token"], help="label kind for a compiled model (default final)")
+    e.add_argument("--test-lengths", default="40:256", metavar="A:B")
+    e.add_argument("--per-length", type=int, default=100, metavar="N")
+    e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--plot", metavar="PNG", help="plot file (default RUN_DIR/accuracy.png for runs)")
+    e.add_argument("--kernel", default="auto", help="kernel of a compiled model")
+    e.add_argument("--threads", type=int)
+    add_json(e)
+    e.set_defaults(func=run_evaluate)
+
+    x = subparsers.add_parser("extract", help="extract an automaton from a trained run",
+                              description="Cluster the model's states in the readout-relevant subspace (k by "
+                                          "description length), minimise, and decide equivalence with the task.")
+    x.add_argument("run", metavar="RUN_DIR")
+    add_source(x, required=False)
+    x.add_argument("--words", type=int, default=256, help="random words whose prefixes are probed")
+    x.add_argument("--max-length", type=int, help="longest probed prefix (default: longest train length)")
+    x.add_argument("--lookahead", type=int, default=1, help="suffix length of the output signature")
+    x.add_argument("--subspace", choices=["readout", "pca"], default="readout")
+    x.add_argument("--k-max", type=int, default=16)
+    x.add_argument("--test-lengths", default="40:256", metavar="A:B")
+    x.add_argument("--test-words", type=int, default=200)
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--dot", metavar="FILE", help="DOT picture (default RUN_DIR/extracted.dot)")
+    x.add_argument("--threads", type=int)
+    add_json(x)
+    x.set_defaults(func=run_extract)
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+
+
+def _range(text: str):
+    from statetrack.automata.errors import StatetrackError
+
+    try:
+        r = tuple(int(float(x)) for x in text.split(","))
+    except ValueError:
+        r = ()
+    if r not in ((0, 1), (-1, 1)):
+        raise StatetrackError(f"--range {text!r}: choose 0,1 or -1,1")
+    return r
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from statetrack.automata.errors import StatetrackError
+    from statetrack.automata.suites import parse_balance, parse_length_range
+    from statetrack.lrnn import distributed
+    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.train import TrainConfig, train
+
+    _threads(args)
+    task = None
+    if not args.resume:
+        if not source_given(args):
+            raise StatetrackError("train: give a language source (--regex, --dfa or --lang)")
+        preset = PRESETS.get(args.preset, {})
+        labels = args.labels or preset.get("labels", "final")
+        if args.preset and args.labels and args.labels != preset["labels"]:
+            raise StatetrackError(f"--labels {args.labels} conflicts with --preset {args.preset}")
+        lengths = parse_length_range(args.train_lengths or preset.get("train_lengths", "3:40"), "--train-lengths")
+        balance = parse_balance(args.balance) if args.balance is not None else "natural"
+        task = Task(load_source(args), labels, lengths, balance, describe_source(args))
+    cfg = TrainConfig(model=args.model, eigenvalue_range=_range(args.eig_range), layers=args.layers, dim=args.dim,
+                      heads=args.heads, num_householder=args.num_householder, steps=args.steps, batch=args.batch,
+                      lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+                      grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                      device=args.device, kernel=args.kernel)
+    ctx = distributed.from_env() if distributed.launched() else None
+    try:
+        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx)  # type: ignore[arg-type]
+    finally:
+        if ctx is not None:
+            distributed.shutdown()
+    if ctx is not None and ctx.rank != 0:
+        return 0
+    obj = {"run_dir": args.out, **summary}
+    emit(args, obj, lambda: table([[k, v] for k, v in obj.items()], ["field", "value"]))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import os
+
+    from statetrack.automata.suites import parse_length_range
+    from statetrack.lrnn.evaluate import compiled_predictor, evaluate, model_predictor, plot
+    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.train import load_run
+
+    _threads(args)
+    lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    if os.path.isdir(args.run):
+        model, task, info = load_run(args.run)
+        predict = model_predictor(model)
+        train_lengths = task.train_lengths
+        plot_path = args.plot or os.path.join(args.run, "accuracy.png")
+    else:
+        from statetrack.lrnn.evaluate import compiled_task
+
+        task = compiled_task(args.run, args.labels or "final")
+        if source_given(args):
+            task = Task(load_source(args), args.labels or "final", (1, 1))
+        predict = compiled_predictor(args.run, task, kernel=args.kernel)
+        train_lengths = None
+        plot_path = args.plot
+    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
+    if plot_path:
+        plot(result, plot_path, train_lengths)
+        result["plot"] = plot_path
+
+    def text() -> str:
+        seq = task.labels == "per-token"
+        rows = [[t, f"{r['accuracy']:.4f}", f"{r['scaled_accuracy']:.4f}"]
+                + ([f"{r['sequence_accuracy']:.4f}"] if seq else []) for t, r in result["per_length"].items()]
+        head = ["length", "accuracy", "scaled"] + (["sequence"] if seq else [])
+        return (table(rows, head) + f"\naccuracy {result['accuracy']:.4f}, scaled accuracy "
+                f"{result['scaled_accuracy']:.4f}" + (f"\nplot: {plot_path}" if plot_path else ""))
+
+    emit(args, result, text)
+    return 0
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    import os
+
+    from statetrack.automata._io import atomic_write_text
+    from statetrack.automata.formats import dfa_to_dot
+    from statetrack.automata.suites import parse_length_range
+    from statetrack.lrnn.extract import extract
+    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.train import load_run
+
+    _threads(args)
+    model, task, _ = load_run(args.run)
+    if source_given(args):
+        other = load_source(args)
+        task = Task(other, task.labels, task.train_lengths, task.balance, describe_source(args))
+    res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
+                  subspace=args.subspace, k_max=args.k_max, test_lengths=parse_length_range(args.test_lengths,
+                                                                                             "--test-lengths"),
+                  test_words=args.test_words, seed=args.seed)
+    dot_path = args.dot or os.path.join(args.run, "extracted.dot")
+    atomic_write_text(dot_path, dfa_to_dot(res.dfa, "extracted"))
+    obj = {**res.to_json(), "dot": dot_path}
+
+    def text() -> str:
+        verdict = ("the extracted automaton is the language" if res.equivalent else
+                   f"not the language; shortest counterexample: {obj['counterexample']!r}")
+        return (f"{verdict}\nstates {res.states} (k = {res.k} clusters over {res.prefixes} prefixes)\n"
+                f"agreement with the model on long words {res.agreement:.4f}, accuracy {res.accuracy:.4f}\n"
+                f"DOT: {dot_path}")
+
+    emit(args, obj, text)
+    return 0 if res.equivalent else 1

@@ -1,0 +1,146 @@
+"""Training, resume and evaluation (CPU, tiny models, pinned seeds)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from statetrack.automata.catalog import get_language
+from statetrack.cli import main
+from statetrack.lrnn.evaluate import compiled_predictor, evaluate, model_predictor, plot
+from statetrack.lrnn.tasks import Task, task_from_dfa
+from statetrack.lrnn.train import TrainConfig, learning_rate, load_run, param_groups, build_model, train
+
+torch.set_num_threads(1)
+
+PARITY_LENGTHS = (3, 12)
+
+
+def parity_run(base: Path, eig_range: tuple[int, int]) -> Path:
+    """A 1-layer DeltaNet trained on parity (shared across test modules through the session's base temp dir)."""
+    run = base / f"parity-deltanet-{eig_range[0]}{eig_range[1]}"
+    if not (run / "model.safetensors").exists():
+        task = task_from_dfa(get_language("parity"), train_lengths=PARITY_LENGTHS)
+        cfg = TrainConfig(model="deltanet", eigenvalue_range=eig_range, layers=1, dim=32, heads=1, steps=150,
+                          batch=32, lr=1e-2, warmup=20, seed=0)
+        train(task, cfg, run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp()
+
+
+def test_negative_range_learns_parity_and_positive_range_does_not(base):
+    scores = {}
+    for rng in ((-1, 1), (0, 1)):
+        model, task, info = load_run(parity_run(base, rng))
+        assert info["status"] == "done"
+        scores[rng] = evaluate(model_predictor(model), task, PARITY_LENGTHS, per_length=64, seed=3)
+    assert scores[(-1, 1)]["accuracy"] >= 0.9
+    assert scores[(0, 1)]["scaled_accuracy"] <= 0.3
+    metrics = [json.loads(x) for x in (parity_run(base, (-1, 1)) / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["step"] == 150 and metrics[-1]["accuracy"] >= 0.9
+
+
+def _tensors(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "model.safetensors"))
+
+
+@pytest.mark.parametrize("model", ["deltanet", "diagonal"])
+def test_resume_is_bit_exact(tmp_path, model):
+    task = task_from_dfa(get_language("mod:3"), train_lengths=(2, 9))
+    cfg = TrainConfig(model=model, layers=1, dim=16, heads=2, state_dim=4, steps=12, batch=16, lr=3e-3,
+                      warmup=3, seed=5, log_every=1)
+    train(task, cfg, tmp_path / "full", progress=False)
+    train(task, cfg, tmp_path / "part", progress=False, stop_at=7)
+    assert json.loads((tmp_path / "part" / "run.json").read_text())["status"] == "stopped"
+    train(None, cfg, tmp_path / "part", progress=False, resume=True)  # type: ignore[arg-type]
+    full, part = _tensors(tmp_path / "full"), _tensors(tmp_path / "part")
+    assert full.keys() == part.keys()
+    for k in full:
+        assert torch.equal(full[k], part[k]), k
+    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "seconds"}  # noqa: E731
+                       for x in (p / "metrics.jsonl").read_text().splitlines()]
+    assert strip(tmp_path / "full") == strip(tmp_path / "part")
+
+
+def test_baselines_train_and_reload(tmp_path):
+    task = task_from_dfa(get_language("parity"), train_lengths=(2, 6))
+    for kind in ("lstm", "transformer"):
+        cfg = TrainConfig(model=kind, layers=1, dim=16, heads=2, steps=3, batch=8, seed=1)
+        train(task, cfg, tmp_path / kind, progress=False)
+        model, _, info = load_run(tmp_path / kind)
+        assert info["model"] == kind
+        ids = task.batch(4, np.random.default_rng(0)).ids
+        assert model(ids).shape == (4, ids.shape[1], 2)
+
+
+def test_schedule_and_weight_decay_groups():
+    cfg = TrainConfig(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(0.1)
+    assert learning_rate(cfg, 9) == pytest.approx(1.0)
+    assert learning_rate(cfg, 10) == pytest.approx(1.0)
+    assert learning_rate(cfg, 100) == pytest.approx(0.1)
+    assert 0.1 < learning_rate(cfg, 55) < 1.0
+    task = task_from_dfa(get_language("parity"))
+    for kind in ("deltanet", "diagonal"):
+        model = build_model(TrainConfig(model=kind, dim=16, heads=2, state_dim=4), task)
+        decay, no_decay = param_groups(model, 0.1)
+        names = {id(p): n for n, p in model.named_parameters()}
+        decayed = {names[id(p)] for p in decay["params"]}
+        assert decayed and not any(f in n for n in decayed for f in ("b_proj", "dt_proj", "A_log", "dt_bias"))
+        assert no_decay["weight_decay"] == 0.0
+
+
+def test_task_labels_match_the_dfa():
+    dfa = get_language("mod:3")
+    for balance in ("natural", 0.5):
+        task = Task(dfa.minimize(), "final", (1, 12), balance)
+        b = task.batch(200, np.random.default_rng(1))
+        for row, n, y in zip(b.ids.numpy(), b.lengths.numpy(), b.targets.numpy()):
+            assert task.dfa.accepts(task.dfa.decode(row[:n])) == bool(y)
+        if balance == 0.5:
+            assert 60 < int(b.targets.sum()) < 140
+    pt = Task(dfa.minimize(), "per-token", (5, 5))
+    b = pt.batch(10, np.random.default_rng(2))
+    assert (b.targets.numpy() == pt.states(b.ids.numpy())).all()
+    assert pt.n_classes == pt.dfa.n_states
+
+
+def test_evaluate_scores_a_compiled_parity_model_perfectly(tmp_path):
+    from statetrack.constructions.model_format import save_model
+    from statetrack.constructions.parity import compile_parity
+
+    path = tmp_path / "parity.safetensors"
+    cm, _ = compile_parity(get_language("parity"))
+    save_model(cm, path)
+    for labels in ("final", "per-token"):
+        task = task_from_dfa(get_language("parity"), labels=labels)
+        res = evaluate(compiled_predictor(path, task, kernel="chunked"), task, (1, 80), per_length=16)
+        assert res["accuracy"] == 1.0 and res["scaled_accuracy"] == 1.0
+        if labels == "per-token":
+            assert res["sequence_accuracy"] == 1.0
+    plot(res, tmp_path / "acc.png", (3, 40))
+    assert (tmp_path / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_train_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--lang", "parity", "--train-lengths", "2:6", "--dim", "16", "--heads", "2",
+                 "--steps", "4", "--batch", "8", "--no-progress", "-o", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 4 and (run / "checkpoint.json").exists()
+    assert main(["evaluate", str(run), "--test-lengths", "7:9", "--per-length", "8", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["per_length"]) == {"7", "8", "9"}
+    assert {"accuracy", "scaled_accuracy"} <= set(res["per_length"]["8"])
+    assert (run / "accuracy.png").exists()
+    assert main(["train", "--lang", "parity", "--range", "0,2", "-o", str(tmp_path / "x"), "--json"]) == 2
+    assert "range" in json.loads(capsys.readouterr().out)["error"]
