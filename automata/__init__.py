@@ -13,7 +13,28 @@ from .errors import (
     StatetrackError,
 )
 
+# Heavier parts load on first use (so that `statetrack dfa` stays fast).
+_LAZY = {
+    "get_language": "catalog", "list_languages": "catalog",
+    "transition_monoid": "monoid", "syntactic_monoid": "monoid",
+    "classify": "expressivity",
+    "count_table": "counting",
+    "WordSampler": "sampling", "sample_accepted": "sampling", "sample_rejected": "sampling",
+    "enumerate_words": "sampling",
+    "generate_suite": "suites", "write_suite": "suites", "SuiteOptions": "suites",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    *_LAZY,
     "DFA",
     "Equivalence",
     "AlphabetError",

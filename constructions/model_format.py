@@ -314,6 +314,8 @@ def summarize(model: CompiledModel) -> dict:
             live = (t["betas"] != 0) & (np.abs(t["keys"]).sum(-1) > 0)
             ev = factor_eigenvalues(t["keys"], t["betas"])[live]
             eig += [float(ev.min()), float(ev.max())] if ev.size else [1.0]
+            if info["n"] >= 2:  # a GH factor on n >= 2 dims also has the eigenvalue 1 (n - 1 times)
+                eig.append(1.0)
         elif info["kind"] != "householder":
             A, _ = layer_matrices(model, l)
             ev = np.linalg.eigvals(A)

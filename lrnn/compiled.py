@@ -35,7 +35,7 @@ from torch import nn
 
 from statetrack.automata.errors import AlphabetError, ModelFormatError, StatetrackError
 
-from .layers import _diagonal_scan
+from ..kernels import diagonal_scan, householder_scan
 
 KERNELS = ("reference", "chunked", "triton", "auto")
 DTYPES = {
@@ -217,8 +217,6 @@ class CompiledLRNN(nn.Module):
 
     def _householder(self, l: int, sym: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """States ``h [B, T, n]`` (run dtype) of layer l on symbols ``sym [B, T]``, and the final state."""
-        from statetrack.kernels import householder_scan
-
         B, T = sym.shape
         _, F, n, _ = self.sizes[l]
         if F == 0:  # every symbol is the identity
@@ -240,7 +238,7 @@ class CompiledLRNN(nn.Module):
         k = getattr(self, f"bias{l}")[sym].view(B, T, n, 1)
         ones = torch.ones(B, T, n, 1, dtype=self.dtype, device=sym.device)
         backend = self.kernel if self.kernel in ("reference", "chunked") else "auto"
-        o, final = _diagonal_scan(ones, k, ones, a, scale=1.0, initial_state=state, output_final_state=True,
+        o, final = diagonal_scan(ones, k, ones, a, scale=1.0, initial_state=state, output_final_state=True,
                                   backend=backend)
         return o[..., 0], final
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from statetrack.automata.errors import StatetrackError
 
-from ..kernels import householder_scan
+from ..kernels import diagonal_scan, householder_scan
 
 EIGENVALUE_RANGES = ((0, 1), (-1, 1))
 
@@ -43,14 +43,6 @@ def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
     """Gates (beta, dt, a) are computed in float32, or float64 for a float64 model."""
     return x.to(torch.promote_types(x.dtype, torch.float32))
-
-
-def _diagonal_scan(q, k, v, a, *, scale, initial_state=None, output_final_state=False, backend="auto"):
-    """:func:`statetrack.kernels.diagonal_scan`, imported on use."""
-    from ..kernels import diagonal_scan
-
-    return diagonal_scan(q, k, v, a, scale=scale, initial_state=initial_state,
-                         output_final_state=output_final_state, backend=backend)
 
 
 class ShortConvolution(nn.Module):
@@ -272,7 +264,7 @@ class DiagonalLayer(nn.Module):
         """``x [B, T, d_model] -> [B, T, d_model]``; ``initial_state [B, H, K, V]`` (zeros when None)."""
         B, T, _ = x.shape
         q, k, v, a = self.scan_inputs(x)
-        o, _ = _diagonal_scan(q, k, v, a, scale=1.0, initial_state=initial_state, backend=self.backend)
+        o, _ = diagonal_scan(q, k, v, a, scale=1.0, initial_state=initial_state, backend=self.backend)
         o = o.to(x.dtype) + self.D * v
         o = self.o_norm(o, self.z_proj(x).view(B, T, self.num_heads, self.head_dim))
         return self.o_proj(o.reshape(B, T, self.num_heads * self.head_dim))

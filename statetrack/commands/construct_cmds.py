@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compile", help="build LRNN weights (GH products) that recognise a language",
         description="Compile a language into a compiled-model file (safetensors + JSON metadata): parity, rotation "
-                    "(Z_m counters), group (Theorem 3), modadd2 (Theorem 6), cascade (Krohn-Rhodes, when available) "
+                    "(Z_m counters), group (Theorem 3), modadd2 (Theorem 6), cascade (Krohn-Rhodes) "
                     "or the unconstrained dense baseline. 'auto' picks the cheapest that applies.")
     add_source(p)
     p.add_argument("--construction", choices=CONSTRUCTION_CHOICES, default="auto",
