@@ -79,7 +79,8 @@ class DFA:
         n = delta.shape[0]
         if states is None:
             states = tuple(str(i) for i in range(n))
-        states = tuple(str(s) for s in states)
+        if validate or not isinstance(states, tuple):
+            states = tuple(str(s) for s in states)
         acc = np.asarray(accepting)
         if acc.dtype != np.bool_:
             # interpreted as a list of accepting state ids
@@ -369,7 +370,11 @@ class DFA:
         return DFA(self.alphabet, [self.states[q] for q in perm], 0, self.accepting[perm], d)
 
     def minimize(self) -> "DFA":
-        """The minimal complete DFA of the same language (states in BFS order, named ``0..n-1``)."""
+        """The minimal complete DFA of the same language.
+
+        States are in breadth-first order from the start (symbols in alphabet order), each named after the
+        first of its original members in that order; a missing transition becomes a rejecting sink.
+        """
         from .minimize import minimize
 
         return minimize(self)
@@ -503,13 +508,47 @@ class DFA:
         return removed == idx.size
 
     def equivalent(self, other: "DFA") -> Equivalence:
-        """Language equivalence with a shortest (then lexicographically least) counterexample."""
-        x = self.product(other, "xor")
-        w = x.shortest_accepted()
-        if w is None:
+        """Language equivalence with a shortest (then lexicographically least) counterexample.
+
+        A breadth-first search over pairs of states, frontier by frontier with numpy, that stops at the
+        first pair whose acceptance differs; symbols are explored in alphabet order, so the first such pair
+        is reached by the length-lexicographically least distinguishing word.
+        """
+        a, b = self._aligned(other)
+        nb = b.n_states
+        k = a.n_symbols
+        start = a.start * nb + b.start
+        differs = lambda codes: a.accepting[codes // nb] != b.accepting[codes % nb]  # noqa: E731
+        parent: dict[int, tuple[int, int]] = {start: (-1, -1)}
+        hit = start if bool(differs(np.array([start]))[0]) else -1
+        frontier = np.array([start], dtype=np.int64)
+        while hit < 0 and frontier.size:
+            # successors in (parent order, symbol order): the discovery order of length-lex BFS
+            succ = (a.delta[frontier // nb] * nb + b.delta[frontier % nb]).ravel()
+            src = np.repeat(frontier, k)
+            sym = np.tile(np.arange(k), frontier.size)
+            uniq, first = np.unique(succ, return_index=True)
+            order = np.sort(first)
+            new_codes = []
+            for i in order:
+                c = int(succ[i])
+                if c not in parent:
+                    parent[c] = (int(src[i]), int(sym[i]))
+                    new_codes.append(c)
+            frontier = np.array(new_codes, dtype=np.int64)
+            if frontier.size:
+                bad = np.flatnonzero(differs(frontier))
+                if bad.size:
+                    hit = int(frontier[bad[0]])
+        if hit < 0:
             return Equivalence(True)
-        in_left = all(s in self._sym_index for s in w) and self.accepts(w)
-        side = "left" if in_left else "right"
+        word = []
+        c = hit
+        while parent[c][0] >= 0:
+            c, s = parent[c]
+            word.append(a.alphabet[s])
+        w = tuple(reversed(word))
+        side = "left" if bool(a.accepting[hit // nb]) else "right"
         return Equivalence(False, w, side)
 
     def __eq__(self, other: object) -> bool:  # structural equality (same arrays and names)

@@ -10,14 +10,17 @@ Conventions
   ``q`` is bit ``q % 64`` of word ``q // 64`` (little-endian bit order). The plain
   reference represents the same subset as one Python ``int`` (bit ``q``).
 
-Subset construction (:meth:`NFA.determinize`) works breadth-first, one layer at a
-time. Small frontiers advance in plain Python on ``int`` bitsets; large frontiers
-advance all at once with numpy (a byte-indexed table of successor masks per symbol
-class, or, when that table would be too large, a sparse expansion of set bits).
-Every subset is deduplicated through one dictionary keyed by its bitset as an ``int``,
-so both paths assign the same ids in the same (breadth-first) order. The result is
-complete: the empty subset is the rejecting sink. :func:`determinize_reference` is the
-plain one-state-at-a-time construction the fast path is tested against.
+Subset construction (:meth:`NFA.determinize`, :func:`subset_arrays`) works breadth-first,
+one layer at a time, over classes of symbols with identical columns. Small frontiers
+advance in plain Python on ``int`` bitsets; large frontiers advance all at once with numpy
+(a byte-indexed table of successor masks per symbol class, or, when that table would be
+too large, a sparse expansion of set bits). Subsets are deduplicated through a dictionary
+keyed by the bitset as an ``int``; once a layer goes to numpy with one-word subsets (at
+most 64 NFA states), a sorted ``uint64`` key array with vectorised lookup and insert takes
+over. Ids are assigned in order of first occurrence (frontier order, then symbol order),
+so every path yields the same breadth-first numbering. The result is complete: the empty
+subset is the rejecting sink. :func:`determinize_reference` is the plain
+one-subset-at-a-time construction the fast paths are tested against.
 
 Example:
     >>> from statetrack.automata.dfa import DFA

@@ -446,17 +446,25 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
     qcol = len(sizes)
     sizes.append(dfa.n_states)
     start.append(dfa.start)
-    if math.prod(sizes) >= 2 ** 62:
-        raise StateLimitError(f"prove: {math.prod(sizes)} possible tuples do not fit the int64 packing")
     W = len(sizes)
-    radix = np.ones(W, dtype=np.int64)
-    for i in range(W - 2, -1, -1):
-        radix[i] = radix[i + 1] * sizes[i + 1]
+    space = math.prod(sizes)
+    if space < 2 ** 62:  # tuples packed into one int64 key
+        radix = np.ones(W, dtype=np.int64)
+        for i in range(W - 2, -1, -1):
+            radix[i] = radix[i + 1] * sizes[i + 1]
+
+        def pack(rows: np.ndarray) -> np.ndarray:
+            return rows @ radix
+    else:  # deep stacks: the tuple's bytes are the key
+        space = 2 ** 62
+
+        def pack(rows: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(rows, dtype=np.int64).view(np.dtype((np.void, 8 * W))).ravel()
     S = dfa.n_symbols
     delta = dfa.delta
     front = np.array([start], dtype=np.int64)  # [M, W]
-    seen = _Seen(math.prod(sizes))
-    seen.add(front @ radix)
+    seen = _Seen(space)
+    seen.add(pack(front))
     parents: list[tuple[np.ndarray, np.ndarray]] = []  # per level: parent index, symbol of each frontier tuple
     total = 1
     bar = None
@@ -502,7 +510,7 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
                            f"{dfa.states[int(s[i])]!r} but the DFA is in {dfa.states[int(q[i])]!r}")
                 warn = [n for n in notes if "instead" in n]
                 return ProofResult(False, ce, total, why + "".join(f" ({n})" for n in warn))
-            keys = new @ radix
+            keys = pack(new)
             uniq, first = np.unique(keys, return_index=True)
             fresh = seen.fresh(uniq)
             order = np.sort(first[fresh])  # keep first discovery, in length-lexicographic order
@@ -525,7 +533,8 @@ def prove(model: CompiledModel, max_tuples: int = DEFAULT_MAX_TUPLES, progress: 
 
 
 class _Seen:
-    """A set of packed int64 tuple keys: a bitmap when the key space is small, else a Python set."""
+    """A set of packed tuple keys (int64, or bytes for deep stacks): a bitmap when the key space is small, else a
+    Python set."""
 
     BITMAP_LIMIT = 1 << 26
 

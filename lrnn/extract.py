@@ -207,8 +207,8 @@ def extract(model: nn.Module, task: Task, *, n_words: int = 256, max_length: int
     """Extract, minimise and compare an automaton from ``model`` on ``task`` (see the module docstring).
 
     ``max_length``: longest sampled prefix (default: the task's longest training length). ``min_length``: words
-    shorter than this are never given to the model (default: the shortest training length, lowered until at most
-    4096 words are that short); they form a prefix tree that follows the task, and the model's states take over
+    shorter than this are never given to the model (default: the shortest training length for final labels, 1 for
+    per-token labels; lowered until at most 4096 words are that short); they form a prefix tree that follows the task, and the model's states take over
     from there on.
     """
     if subspace not in SUBSPACES:
@@ -219,7 +219,9 @@ def extract(model: nn.Module, task: Task, *, n_words: int = 256, max_length: int
     rng = np.random.default_rng([int(seed), 0xE7])
     n_sym = task.n_symbols
     L = int(max_length or task.train_lengths[1])
-    m0 = max(1, int(min_length if min_length is not None else task.train_lengths[0]))
+    if min_length is None:  # per-token training labels every prefix: the model answers from length 1 on
+        min_length = 1 if task.labels == "per-token" else task.train_lengths[0]
+    m0 = max(1, int(min_length))
     while m0 > 1 and n_sym ** m0 > 4096:
         m0 -= 1
     if L < m0:
