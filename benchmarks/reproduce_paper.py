@@ -54,7 +54,7 @@ def one_run(job: dict) -> dict:
             "in_dist_scaled": ind["scaled_accuracy"], "test_scaled": ood["scaled_accuracy"],
             "test_accuracy": ood["accuracy"], "extracted_equivalent": ex.equivalent,
             "extracted_states": ex.states, "counterexample": "".join(ex.counterexample or ()) or None,
-            "agreement": ex.agreement, "seconds": time.perf_counter() - t0}
+            "fit": ex.prefix_agreement.get(ex.k), "agreement": ex.agreement, "seconds": time.perf_counter() - t0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{PAPER.get((model, rng), float('nan')):.3f} | {eq}/{len(rs)} | "
                   f"{statistics.mean(r['train_s'] for r in rs):.0f} |")
     print("\n| model | range | seed | in-dist scaled | test scaled | extracted states | equivalent | "
-          "counterexample | agreement (40..256) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "counterexample | fit | agreement (40..256) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['model']} | [{r['range']}] | {r['seed']} | {r['in_dist_scaled']:.3f} | {r['test_scaled']:.3f} | "
               f"{r['extracted_states']} | {r['extracted_equivalent']} | {r['counterexample'] or '-'} | "
-              f"{r['agreement']:.3f} |")
+              f"{r['fit']:.3f} | {r['agreement']:.3f} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"args": vars(args), "wall_s": wall, "results": results}, f, indent=1)

@@ -94,6 +94,9 @@ class CompiledLRNN(nn.Module):
     (the DFA's accepting flag of the state after each prefix). Move to a GPU with ``.to("cuda")``.
     """
 
+    #: layers read through a width-2 causal convolution (``layers.l.conv``) are run
+    supports_conv = True
+
     def __init__(self, model: Any, kernel: str = "reference", dtype: "torch.dtype | str" = torch.float32,
                  segment_len: int | None = None, progress: bool = False):
         super().__init__()
@@ -113,7 +116,8 @@ class CompiledLRNN(nn.Module):
         self.sizes: list[tuple[int, int, int, int]] = []  # (S_l symbols, F_l factors, n_l, C_l codes)
         for l, info in enumerate(layers):
             self._add_layer(l, info, cm.tensors)
-        self.n_symbols = self.sizes[0][0]
+        conv0 = getattr(self, "conv0")
+        self.n_symbols = conv0.shape[1] if conv0 is not None else self.sizes[0][0]
         accepting = self._dfa_accepting(cm)
         last_next = getattr(self, f"next{len(layers) - 1}")
         if int(last_next.max()) >= accepting.numel():
@@ -141,11 +145,19 @@ class CompiledLRNN(nn.Module):
         if codes.shape != (C, n):
             raise ModelFormatError(f"compiled model: layers.{l}.codes has shape {tuple(codes.shape)}, "
                                    f"expected ({C}, {n})")
+        conv = None
+        if f"layers.{l}.conv" in tensors:  # (previous raw symbol | start row R, raw symbol) -> this layer's symbol
+            conv = get("conv", 2).long()
+            R = conv.shape[1]
+            if conv.shape != (R + 1, R) or (conv.numel() and (int(conv.min()) < 0 or int(conv.max()) >= S)):
+                raise ModelFormatError(f"compiled model: layers.{l}.conv must be [R + 1, R] with entries in [0, {S})")
+        self.register_buffer(f"conv{l}", conv)
         if l > 0:
             emitted = int(getattr(self, f"next{l - 1}").max())
-            if emitted >= S:
+            read = conv.shape[1] if conv is not None else S
+            if emitted >= read:
                 raise ModelFormatError(f"compiled model: layer {l - 1} emits symbol {emitted} but layer {l} reads "
-                                       f"only {S} symbols")
+                                       f"only {read} symbols")
         if nxt.numel() and int(nxt.min()) < 0:
             raise ModelFormatError(f"compiled model: layers.{l}.next has negative entries")
         run = self.dtype
@@ -281,10 +293,19 @@ class CompiledLRNN(nn.Module):
             starts = tqdm(starts, desc=f"CompiledLRNN {self.kernel}/{str(self.dtype).replace('torch.', '')}",
                           unit="seg")
         runners = {"householder": self._householder, "diagonal": self._diagonal, "dense": self._dense}
+        # last raw symbol seen by each convolution layer (the start row R before the first token)
+        prev_raw = [None if getattr(self, f"conv{l}") is None else
+                    torch.full((B, 1), getattr(self, f"conv{l}").shape[1], dtype=torch.long, device=device)
+                    for l in range(self.num_layers)]
         with torch.no_grad():
             for t0 in starts:
                 sym = ids[:, t0:t0 + seg]
                 for l, kind in enumerate(self.kinds):
+                    conv = getattr(self, f"conv{l}")
+                    if conv is not None:
+                        raw = sym
+                        sym = conv[torch.cat([prev_raw[l], raw[:, :-1]], 1), raw]
+                        prev_raw[l] = raw[:, -1:]
                     h, states[l] = runners[kind](l, sym, states[l])
                     c, d = self._decode(l, h)
                     drift = max(drift, d)

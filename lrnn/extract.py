@@ -21,7 +21,10 @@ Pipeline (:func:`extract`):
 4. **Minimise and decide.** The chosen automaton is minimised and compared with the task's DFA
    (:meth:`~statetrack.automata.dfa.DFA.equivalent`): either "the extracted automaton is the language" or the
    shortest word on which they differ.
-5. **Agreement on long words.** On ``test_words`` fresh words of lengths ``test_lengths``, the fraction of words
+5. **Fit.** ``fit`` is the fraction of probed prefixes on which the chosen automaton and the model agree. An
+   equivalent automaton with a fit well below 1 is the closest finite-state description of a model that does not
+   (yet) behave like any small automaton; "the model tracks the language" needs both.
+6. **Agreement on long words.** On ``test_words`` fresh words of lengths ``test_lengths``, the fraction of words
    whose final verdict the automaton and the model share (``agreement``), and the automaton's accuracy against the
    language (``accuracy``).
 
@@ -73,7 +76,7 @@ class Extraction:
         return {"equivalent": self.equivalent,
                 "counterexample": None if self.counterexample is None else "".join(self.counterexample)
                 if all(len(s) == 1 for s in self.counterexample) else " ".join(self.counterexample),
-                "states": self.states, "k": self.k, "agreement": self.agreement, "accuracy": self.accuracy,
+                "states": self.states, "k": self.k, "fit": self.prefix_agreement.get(self.k), "agreement": self.agreement, "accuracy": self.accuracy,
                 "prefixes": self.prefixes, "min_length": self.min_length,
                 "description_bits": {str(k): v for k, v in self.description_bits.items()},
                 "prefix_agreement": {str(k): v for k, v in self.prefix_agreement.items()},

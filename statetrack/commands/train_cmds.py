@@ -208,7 +208,8 @@ def run_extract(args: argparse.Namespace) -> int:
     def text() -> str:
         verdict = ("the extracted automaton is the language" if res.equivalent else
                    f"not the language; shortest counterexample: {obj['counterexample']!r}")
-        return (f"{verdict}\nstates {res.states} (k = {res.k} clusters over {res.prefixes} prefixes)\n"
+        return (f"{verdict}\nstates {res.states} (k = {res.k} clusters over {res.prefixes} prefixes, fit "
+                f"{obj['fit']:.4f})\n"
                 f"agreement with the model on long words {res.agreement:.4f}, accuracy {res.accuracy:.4f}\n"
                 f"DOT: {dot_path}")
 
