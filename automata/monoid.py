@@ -663,20 +663,15 @@ def closure_reference(generators: np.ndarray) -> set[tuple[int, ...]]:
 
 
 def minimal_complete_dfa(dfa: "DFA") -> "DFA":
-    """The minimal complete DFA of ``dfa``'s language (uses :meth:`DFA.minimize` when available).
-
-    The fallback, :func:`moore_minimize`, serves builds without the minimiser module.
-    """
-    try:
-        return dfa.minimize()
-    except ModuleNotFoundError as exc:  # the minimiser module is not part of this build
-        if "minimize" not in str(exc.name):
-            raise
-    return moore_minimize(dfa)
+    """The minimal complete DFA of ``dfa``'s language (:meth:`DFA.minimize`)."""
+    return dfa.minimize()
 
 
 def moore_minimize(dfa: "DFA") -> "DFA":
-    """Moore's partition refinement on the reachable part of the completed DFA (states in BFS order)."""
+    """Moore's partition refinement on the reachable part of the completed DFA (states in BFS order).
+
+    A plain, independent minimiser kept as a cross-check of :mod:`statetrack.automata.minimize` in the tests.
+    """
     from .dfa import DFA
 
     d = dfa.complete()

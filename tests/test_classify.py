@@ -130,7 +130,6 @@ def _write(tmp_path, dfa: DFA):
 
 
 def test_cli_monoid_and_classify(tmp_path, capsys):
-    pytest.importorskip("statetrack.automata.formats")
     from statetrack.cli import main
 
     src = _write(tmp_path, tomita(5))
@@ -153,7 +152,6 @@ def test_cli_monoid_and_classify(tmp_path, capsys):
 
 
 def test_cli_guard_exits_2(tmp_path, capsys):
-    pytest.importorskip("statetrack.automata.formats")
     from statetrack.cli import main
 
     src = _write(tmp_path, s5())
@@ -162,7 +160,7 @@ def test_cli_guard_exits_2(tmp_path, capsys):
 
 
 def test_catalog_languages_agree_when_available():
-    catalog = pytest.importorskip("statetrack.automata.catalog")
+    from statetrack.automata import catalog
     from statetrack.automata.monoid import syntactic_monoid
 
     s5m = syntactic_monoid(catalog.get_language("group:S5"))

@@ -1,7 +1,6 @@
 """CLI commands dfa, accepts, equiv, langs: output, --json, exit codes 0 / 1 / 2, errors without tracebacks."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,8 +13,6 @@ from statetrack.automata.dfa import DFA
 from statetrack.automata.formats import dfa_to_jff, load_dfa
 from statetrack.cli import main
 
-HAS_REGEX = importlib.util.find_spec("statetrack.automata.regex") is not None
-needs_regex = pytest.mark.skipif(not HAS_REGEX, reason="statetrack.automata.regex not available yet")
 
 PARITY = {"alphabet": ["0", "1"], "states": ["even", "odd"], "start": "even", "accepting": ["even"],
           "transitions": {"even": {"0": "even", "1": "odd"}, "odd": {"0": "odd", "1": "even"}}}
@@ -193,7 +190,6 @@ def test_missing_file_exit_2(capsys, tmp_path):
 
 
 # ---------------------------------------------------------------------------- regex sources
-@needs_regex
 def test_regex_sources(capsys):
     code, obj = run_json(capsys, "dfa", "--regex", "(ab)*")
     assert code == 0 and len(obj["states"]) == 3 and obj["alphabet"] == ["a", "b"]
@@ -212,7 +208,7 @@ def test_regex_sources(capsys):
 # ---------------------------------------------------------------------------- the console script
 def test_console_script_is_fast_and_does_not_import_torch(tmp_path):
     exe = shutil.which("statetrack")
-    argv = ["dfa", "--regex", "(ab)*", "--json"] if HAS_REGEX else ["dfa", "--lang", "parity", "--json"]
+    argv = ["dfa", "--regex", "(ab)*", "--json"]
     cmd = [exe, *argv] if exe else [sys.executable, "-m", "statetrack", *argv]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

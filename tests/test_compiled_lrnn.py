@@ -270,9 +270,8 @@ CASES = [
 
 @pytest.mark.parametrize("construction,build", CASES, ids=[c for c, _ in CASES])
 def test_constructions_run_on_kernels(construction, build, tmp_path):
-    constructions = pytest.importorskip("statetrack.constructions")
-    if not hasattr(constructions, "compile_language"):
-        pytest.skip("statetrack.constructions.compile_language is not there yet")
+    from statetrack import constructions
+
     dfa = build()
     cm, _report = constructions.compile_language(dfa, construction)
     assert tuple(cm.meta["alphabet"]) == dfa.alphabet
@@ -294,7 +293,8 @@ def test_constructions_run_on_kernels(construction, build, tmp_path):
         T = LENGTH["triton"]
         states, drift = CompiledLRNN(cm, kernel="triton").run_states(ids[:2, :T])
         assert torch.equal(states, want[:2, :T]) and drift == 0.0
-    model_format = pytest.importorskip("statetrack.constructions.model_format")
+    from statetrack.constructions import model_format
+
     path = tmp_path / "m.safetensors"
     model_format.save_model(cm, path)
     states, _ = CompiledLRNN(str(path)).run_states(ids)
@@ -303,7 +303,7 @@ def test_constructions_run_on_kernels(construction, build, tmp_path):
 
 def test_verify_command_runs_on_the_kernels(tmp_path, capsys):
     """`statetrack verify MODEL --kernel K --dtype D` goes through CompiledLRNN (the precision table's path)."""
-    constructions = pytest.importorskip("statetrack.constructions")
+    from statetrack import constructions
     from statetrack.cli import main
 
     cm, _ = constructions.compile_language(_modsum_dfa(5), "modadd2")

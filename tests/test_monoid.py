@@ -266,7 +266,7 @@ def test_syntactic_monoid_minimises_first():
 
 @settings(max_examples=30)
 @given(st.integers(1, 7), st.integers(1, 3), st.integers(0, 10**6))
-def test_moore_fallback_is_minimal_and_equivalent(n, k, seed):
+def test_moore_reference_agrees_with_the_minimiser(n, k, seed):
     rng = np.random.default_rng(seed)
     d = DFA([chr(97 + a) for a in range(k)], None, 0, rng.random(n) < 0.5, rng.integers(-1, n, (n, k)))
     m = moore_minimize(d)

@@ -1,5 +1,4 @@
 """Suite generation: de-duplication, balance, labels, hard negatives, reproducibility, errors, CLI."""
-import importlib.util
 import json
 
 import numpy as np
@@ -21,7 +20,6 @@ from statetrack.cli import main
 PARITY = DFA(["0", "1"], ["even", "odd"], 0, [True, False], [[0, 1], [1, 0]])
 # ends with "ab" over {a, b, c}: few accepted words, many rejected
 ENDS_AB = DFA(list("abc"), ["s", "a", "ab"], 0, [False, False, True], [[1, 0, 0], [1, 2, 0], [1, 0, 0]])
-has_formats = importlib.util.find_spec("statetrack.automata.formats") is not None
 
 
 def split_words(split):
@@ -174,7 +172,6 @@ def _write_dfa(path, dfa):
     return str(path)
 
 
-@pytest.mark.skipif(not has_formats, reason="statetrack.automata.formats not available yet")
 def test_cli_gen(tmp_path, capsys):
     src = _write_dfa(tmp_path / "ends.json", ENDS_AB)
     out = tmp_path / "suite"
@@ -190,7 +187,6 @@ def test_cli_gen(tmp_path, capsys):
     assert man["source"] == {"dfa": src} and "hard_negative_method" in man
 
 
-@pytest.mark.skipif(not has_formats, reason="statetrack.automata.formats not available yet")
 def test_cli_errors_write_nothing(tmp_path, capsys):
     empty = _write_dfa(tmp_path / "empty.json", DFA(["0"], None, 0, [False], [[0]]))
     par = _write_dfa(tmp_path / "parity.json", PARITY)

@@ -192,7 +192,6 @@ def test_numeric_reports_errors_first_failure_and_drift():
 
 
 def test_numeric_through_the_kernel_runner():
-    pytest.importorskip("statetrack.lrnn.compiled")
     model, _ = compile_language(get_language("group:S3"))
     res = run_numeric(model, "float32", max_len=50, samples=3, kernel="reference")
     assert res.errors == 0 and res.kernel == "reference"
@@ -284,7 +283,6 @@ def test_convolution_layers_are_proved_and_run(tmp_path):
 
 
 def test_cli_compile_cascade_with_convolution(tmp_path, capsys):
-    pytest.importorskip("statetrack.constructions.cascade")
     path = str(tmp_path / "c.st")
     assert main(["compile", "--lang", "tomita:3", "--construction", "cascade", "--coupling", "conv", "-o", path,
                  "--json"]) == 0
