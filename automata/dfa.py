@@ -26,14 +26,11 @@ import json
 import os
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import AlphabetError, DFAFormatError, StatetrackError
-
-Word = "str | Sequence[str]"
+from .errors import AlphabetError, DFAFormatError
 
 
 @dataclass(frozen=True)

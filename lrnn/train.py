@@ -79,9 +79,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 0  # 0: only at the end
     device: str = "auto"
-    #: scan kernel of the LRNN layers; ``auto`` picks the kernels' default, except for diagonal models on the CPU,
-    #: which use the sequential reference scan: the chunked diagonal backward returned NaN gradients mid-training
-    #: (gates |a| ~ 1e-4 over a 64-step chunk; reported), the reference does not
+    #: scan kernel of the LRNN layers (``auto``: the kernels' choice, chunked on a CPU and Triton on a GPU)
     kernel: str = "auto"
 
     def __post_init__(self) -> None:
@@ -117,8 +115,6 @@ def build_model(cfg: TrainConfig, task: Task) -> nn.Module:
         return BASELINES[cfg.model](task.vocab_size, task.n_classes, d_model=cfg.dim, n_layers=cfg.layers,
                                     num_heads=cfg.heads)
     backend = cfg.kernel
-    if backend == "auto" and cfg.model == "diagonal" and resolve_device(cfg.device).type == "cpu":
-        backend = "reference"
     return LRNNModel(LRNNConfig(vocab_size=task.vocab_size, n_classes=task.n_classes, d_model=cfg.dim,
                                 n_layers=cfg.layers, layer=cfg.model, num_heads=cfg.heads,
                                 head_dim=cfg.dim // cfg.heads, num_householder=cfg.num_householder,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 
 from statetrack import __version__
@@ -29,7 +30,12 @@ COMMAND_MODULES = [
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with exit code 2 and a one-line message for usage errors."""
+    """argparse with exit code 2 and a one-line message for usage errors; values such as ``-1,1`` (an eigenvalue
+    range) are read as values, not as options."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)?$|^-\d*\.\d+$")
 
     def error(self, message: str):  # noqa: D401
         self.print_usage(sys.stderr)

@@ -192,3 +192,20 @@ def test_bad_inputs_raise_named_errors(change, needle):
     change(args)
     with pytest.raises(KernelInputError, match=needle):
         diagonal_scan(**args)
+
+
+def test_small_gates_give_finite_gradients_matching_the_reference():
+    """Gates of size ~1e-4 over a chunk drive the running product to ~1e-250: the factorised backward would divide by
+    its square (inf, then NaN); such chunks must take the exact span-product path."""
+    torch.manual_seed(0)
+    B, T, H, K, V = 2, 200, 2, 4, 4
+    q, k, v = (torch.randn(B, T, H, d, dtype=torch.float64, requires_grad=True) for d in (K, K, V))
+    sign = torch.where(torch.rand(B, T, H, K) < 0.5, -1.0, 1.0).double()
+    a = ((torch.rand(B, T, H, K, dtype=torch.float64) * 2e-4 + 5e-5) * sign).requires_grad_(True)
+    grads = []
+    for backend in ("chunked", "reference"):
+        o, _ = diagonal_scan(q, k, v, a, backend=backend)
+        grads.append(torch.autograd.grad(o.square().sum(), (q, k, v, a)))
+    for g_chunked, g_ref in zip(*grads):
+        assert torch.isfinite(g_chunked).all()
+        torch.testing.assert_close(g_chunked, g_ref, rtol=1e-6, atol=1e-8)

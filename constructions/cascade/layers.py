@@ -30,7 +30,7 @@ import numpy as np
 
 from statetrack.automata.errors import StateLimitError
 
-from .coordinates import STAR, Cascade, Context
+from .coordinates import Cascade, Context
 
 #: Guard on the number of reachable cascade configurations explored while building the tables.
 MAX_CONFIGS = 2_000_000

@@ -18,7 +18,7 @@ Inside a chunk of ``C`` steps the decay from source step ``s`` to target ``t >= 
 A chunk takes the fallback when some gate has ``|a| < 1e-6`` (an exact zero, or a gate so small that the
 factorised gradient would suffer: ``d(P_t / P_s) / d a_r`` for ``r <= s`` is a difference of two terms of size
 ``|P_t / P_s| / |a_r|`` that cancel, so float64 rounding is amplified by ``1 / |a_r|``) or when its running product
-leaves ``[1e-250, 1e250]`` (overflow of ``1 / P``, or gates above 1 in magnitude); its gates are replaced by 1 in
+leaves ``[1e-150, 1e150]`` (overflow of ``1 / P^2`` in the backward, or gates above 1 in magnitude); its gates are replaced by 1 in
 the factorised pass so no inf or NaN reaches autograd. With ``S0`` the state at the chunk start:
 
     o_t   = scale * ( sum_{s <= t} (q_t . (k_s * decay(s -> t))) v_s + (q_t * decay(start -> t))^T S0 )
@@ -35,7 +35,9 @@ from ..householder.reference import KernelInputError, accumulation_dtype, check_
 from .reference import check_diagonal_inputs
 
 DEFAULT_CHUNK_SIZE = 64
-_SAFE_MIN, _SAFE_MAX = 1e-250, 1e250  # range of |running product| where the float64 factorisation is used
+# range of |running product| where the float64 factorisation is used: the backward of ``k / P`` divides by
+# ``P^2``, so ``P`` must stay within 1e+-150 for ``1 / P^2`` not to overflow float64 (NaN gradients otherwise)
+_SAFE_MIN, _SAFE_MAX = 1e-150, 1e150
 _GATE_MIN = 1e-6  # smallest |gate| the factorised path takes (its gradient error grows like eps64 / |a|)
 
 

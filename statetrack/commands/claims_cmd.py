@@ -8,22 +8,13 @@ a construction that stops alternating / counting, or a failed Proposition-1 chec
 from __future__ import annotations
 
 import argparse
-import re
 
 from statetrack.commands.common import add_json, emit, table
 
 FAMILY_CHOICES = ["diagonal", "deltanet", "deltaproduct"]
 
 
-def _allow_negative_ranges(p: argparse.ArgumentParser) -> None:
-    """Let ``--range -1,1`` parse: argparse takes ``-1,1`` for an option unless it looks like a negative number."""
-    matcher = getattr(p, "_negative_number_matcher", None)
-    if matcher is not None:
-        p._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)?$|^-\d*\.\d+$")
-
-
 def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
-    _allow_negative_ranges(p)
     g = p.add_argument_group("what to check")
     g.add_argument("--family", choices=FAMILY_CHOICES, default="deltanet",
                    help="family of random members (default deltanet; deltaproduct has n_h = 2)")

@@ -42,8 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="checkpoint every N steps")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--kernel", default="auto", choices=["auto", "reference", "chunked", "triton"],
-                   help="scan kernel of the LRNN layers (auto: the kernels' choice; diagonal models on the CPU use "
-                        "the reference scan)")
+                   help="scan kernel of the LRNN layers (auto: chunked on a CPU, Triton on a GPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
     p.add_argument("--no-progress", action="store_true")
