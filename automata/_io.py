@@ -16,6 +16,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     reader never sees a half-written file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode

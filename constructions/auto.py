@@ -34,22 +34,11 @@ _WHY = {
 }
 
 
-def _cascade() -> Callable[[DFA], tuple[CompiledModel, dict]] | None:
-    try:
-        from .cascade import compile_cascade  # provided by the Krohn-Rhodes issue
-    except ImportError:
-        return None
-    return compile_cascade
-
-
 def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
     if name == "cascade":
-        fn = _cascade()
-        if fn is None:
-            raise ConstructionNotApplicable(
-                "the cascade construction (Krohn-Rhodes, Theorem 4) is not available in this build "
-                "(statetrack.constructions.cascade.compile_cascade is missing)")
-        return fn
+        from .cascade import compile_cascade
+
+        return compile_cascade
     return {"parity": compile_parity, "rotation": compile_rotation, "group": compile_group,
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
@@ -84,12 +73,6 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     else:
         tried = []
         for name in AUTO_ORDER:
-            if name == "cascade" and _cascade() is None:
-                raise ConstructionNotApplicable(
-                    "no construction of this build covers this language: its transition monoid is not a group "
-                    f"({'; '.join(tried)}); it needs the Krohn-Rhodes cascade construction (Theorem 4), which is "
-                    "not available (statetrack.constructions.cascade.compile_cascade is missing). "
-                    "`--construction unconstrained` builds the non-GH dense baseline.")
             try:
                 model, extra = _build(name, dfa, group_action, coupling)
             except ConstructionNotApplicable as exc:

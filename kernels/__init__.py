@@ -35,6 +35,22 @@ def _triton_householder():
     return householder_scan_triton
 
 
+def _triton_importable() -> bool:
+    """True when the Triton package imports (checked once)."""
+    global _TRITON_OK
+    if _TRITON_OK is None:
+        try:
+            import triton  # noqa: F401
+
+            _TRITON_OK = True
+        except ImportError:
+            _TRITON_OK = False
+    return _TRITON_OK
+
+
+_TRITON_OK: bool | None = None
+
+
 def householder_scan(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -65,7 +81,9 @@ def householder_scan(
                                f"got {backend!r}")
     if backend == "auto":
         float64 = any(x is not None and x.dtype == torch.float64 for x in (q, k, v, beta, initial_state))
-        backend = "triton" if q.is_cuda and not float64 else "chunked"  # the Triton kernels refuse float64
+        # the Triton kernels refuse float64 and are tuned for head sizes up to 128
+        use_triton = q.is_cuda and not float64 and q.shape[-1] <= 128 and v.shape[-1] <= 128 and _triton_importable()
+        backend = "triton" if use_triton else "chunked"
     kwargs = dict(num_householder=num_householder, scale=scale, initial_state=initial_state,
                   output_final_state=output_final_state)
     if backend == "reference":

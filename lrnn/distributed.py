@@ -39,6 +39,16 @@ class DistContext:
         sl = slice(self.rank, None, self.world_size)
         return Batch(batch.ids[sl], batch.lengths[sl], batch.targets[sl], batch.mask[sl])
 
+    def global_mean_weight(self, n_local: int, device: torch.device) -> float:
+        """Factor that turns this rank's mean loss over ``n_local`` labelled positions into its share of the mean
+        over all ranks' positions, given that DDP averages the ranks' gradients: ``n_local * world_size / n_global``.
+        """
+        import torch.distributed as dist
+
+        n = torch.tensor([float(n_local)], device=device)
+        dist.all_reduce(n)
+        return float(n_local) * self.world_size / max(float(n.item()), 1.0)
+
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         """The mean of a scalar over the ranks (for logging)."""
         import torch.distributed as dist

@@ -354,7 +354,11 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
             logits = net(batch.ids)
         loss, acc = loss_and_accuracy(logits, batch, task.labels)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if dist is not None:  # the gradient of the mean over all ranks' labelled positions, whatever the shards hold
+            n_local = batch.targets.shape[0] if task.labels == "final" else int((batch.targets != IGNORE).sum())
+            (loss * dist.global_mean_weight(n_local, device)).backward()
+        else:
+            loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not (torch.isfinite(loss) and torch.isfinite(gnorm)):
             if bar is not None:

@@ -48,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a command module not present in this build
-            if exc.name == name:
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -70,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(code or 0)
     except StatetrackError as exc:
         return _fail(str(exc), want_json)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        return _fail(f"{exc.strerror}: {exc.filename}", want_json)
+    except UnicodeDecodeError as exc:
+        return _fail(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", want_json)
+    except OSError as exc:  # a file the user named: missing, a directory, not writable, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", want_json)
     except KeyboardInterrupt:
         print("statetrack: interrupted", file=sys.stderr)
         return 130

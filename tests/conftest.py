@@ -13,6 +13,6 @@ os.environ.setdefault("STATETRACK_NO_AUTOTUNE", "1")
 
 from hypothesis import settings  # noqa: E402
 
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=False)
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -19,21 +19,19 @@ from statetrack.automata.errors import AlphabetError, ModelFormatError, Statetra
 from statetrack.lrnn.compiled import CompiledLRNN
 
 
-def _kernel_available(name: str) -> bool:
-    """Whether ``householder_scan(backend=name)`` runs here (the Triton one only through its interpreter)."""
-    from statetrack.kernels import householder_scan
+def _triton_runs_here() -> bool:
+    """Triton is installed and can run: on a GPU, or on the CPU through its interpreter."""
+    import importlib.util
+    import os
 
-    q = torch.zeros(1, 1, 1, 2)
-    try:
-        householder_scan(q, torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1), backend=name)
-    except Exception:  # noqa: BLE001 - any failure means "not usable here"
+    if importlib.util.find_spec("triton") is None:
         return False
-    return True
+    return torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
 
 
 KERNELS = ["reference", "chunked"]
 # the Triton kernel runs here only through its interpreter (seconds per call): a few short words in its own tests
-HAS_TRITON = _kernel_available("triton")
+HAS_TRITON = _triton_runs_here()
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="the Triton backend cannot run here")
 LENGTH = {"reference": 150, "chunked": 300, "triton": 16}
 

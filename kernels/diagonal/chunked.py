@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ..householder.reference import KernelInputError, accumulation_dtype, check_scale
+from ..householder.reference import KernelInputError, accumulation_dtype, check_scale, no_autocast
 from .reference import check_diagonal_inputs
 
 DEFAULT_CHUNK_SIZE = 64
@@ -76,6 +76,7 @@ def _chunk_terms_span(q: torch.Tensor, k: torch.Tensor, a: torch.Tensor):
     return scores, R[..., 0, 1:, :], R[..., 1:, C, :], R[..., 0, C, :]
 
 
+@no_autocast
 def diagonal_scan_chunked(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -18,6 +18,7 @@ from ..householder.reference import (
     accumulation_dtype,
     check_initial_state,
     check_scale,
+    no_autocast,
 )
 
 
@@ -46,6 +47,7 @@ def check_diagonal_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a: 
     return B, T, H, K, V
 
 
+@no_autocast
 def diagonal_scan_reference(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import torch
 
-from .reference import KernelInputError, accumulation_dtype, check_householder_inputs, check_scale
+from .reference import (KernelInputError, accumulation_dtype, check_householder_inputs, check_scale,
+                        no_autocast)
 
 DEFAULT_CHUNK_SIZE = 64
 
 
+@no_autocast
 def householder_scan_chunked(
     q: torch.Tensor,
     k: torch.Tensor,

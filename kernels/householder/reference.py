@@ -15,6 +15,7 @@ and :class:`KernelInputError`, the user-facing error of all kernels.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -25,6 +26,18 @@ from ...automata.errors import StatetrackError
 
 class KernelInputError(StatetrackError, ValueError):
     """Tensors handed to a kernel with a wrong shape, dtype, device or option; the message names the argument."""
+
+
+def no_autocast(fn):
+    """Run a scan with autocast disabled: the scans choose their own accumulation dtype (float32 or float64), and an
+    enclosing ``torch.autocast`` region would otherwise run their matmuls in bfloat16/float16."""
+
+    @functools.wraps(fn)
+    def wrapper(q, *args, **kwargs):
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            return fn(q, *args, **kwargs)
+
+    return wrapper
 
 
 def accumulation_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
@@ -102,6 +115,7 @@ def check_householder_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     return B, T, H, K, V, n_h
 
 
+@no_autocast
 def householder_scan_reference(
     q: torch.Tensor,
     k: torch.Tensor,

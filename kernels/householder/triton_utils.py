@@ -3,8 +3,8 @@
 * ``interpreting()``: True under ``TRITON_INTERPRET=1`` (kernels then run on CPU tensors through numpy).
 * ``autotune_enabled()``: False when ``STATETRACK_NO_AUTOTUNE=1`` or when interpreting; the autotuner benchmarks
   configurations on a GPU, which the interpreter cannot do, so a fixed configuration is used instead.
-* ``maybe_autotune(configs, key)``: decorator that wraps a ``triton.jit`` kernel in ``triton.autotune`` only when
-  autotuning is on; otherwise the kernel is launched with the first config's ``num_warps`` / ``num_stages``.
+* ``launcher(configs, key)`` / :class:`Launcher`: launches a ``triton.jit`` kernel through ``triton.autotune`` only
+  when autotuning is on; otherwise with the first config's ``num_warps`` / ``num_stages``.
 """
 from __future__ import annotations
 

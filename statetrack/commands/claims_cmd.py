@@ -110,7 +110,7 @@ def _model_predicts(model, claim: str, m: int, dtype: str, precision: str, symbo
         fam, rng, L = _lrnn_family(model)
         return predicts(claim, fam, rng, L, m)
     if claim == "parity":
-        return all(s["nonnegative_real"] for s in symbol_spectra(model))
+        return all(s["nonnegative_real"] for s in symbol_spectra(model, dtype, precision))
     from statetrack.constructions.claims.modcount import is_power_of_two
 
     return not is_power_of_two(m) and all(s.get("real", False) for s in product_spectra(model, dtype, precision, symbol))
@@ -272,6 +272,10 @@ def run_spectrum(args: argparse.Namespace) -> int:
                 groups.setdefault(f"products of {r['product_length']}, layer {r['layer']}", []).extend(
                     complex(*z) for z in r["eigenvalues"])
     else:
+        if args.samples < 1:
+            from statetrack.automata.errors import StatetrackError
+
+            raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
         summary = []
         for sd in range(args.seed, args.seed + args.samples):
             model = random_member(args.family, args.eig_range, seed=sd, layers=args.layers)

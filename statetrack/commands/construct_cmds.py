@@ -66,8 +66,11 @@ def _catalog_action(args: argparse.Namespace, dfa):
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    from statetrack.automata.errors import StatetrackError
     from statetrack.constructions import compile_language, save_model
 
+    if args.coupling is not None and args.construction not in ("cascade", "auto"):
+        raise StatetrackError(f"--coupling applies to the cascade construction, not to {args.construction!r}")
     dfa = load_source(args)
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
                                      coupling=args.coupling)
@@ -87,7 +90,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     from statetrack.constructions import load_model, prove, run_numeric
 
+    from statetrack.automata.errors import StatetrackError
+
     bars = sys.stderr.isatty()
+    if not (args.exact or args.samples > 0 or source_given(args)):
+        raise StatetrackError("nothing to check: give --exact, a language source, or --samples N > 0")
+    if args.samples > 0 and args.device != "cpu":
+        import torch
+
+        try:
+            torch.empty(0, device=args.device)
+        except (RuntimeError, AssertionError) as exc:
+            raise StatetrackError(f"--device {args.device!r} is not usable here: {str(exc).splitlines()[0]}") from None
 
     model = load_model(args.model)
     out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,

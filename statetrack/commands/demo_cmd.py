@@ -72,6 +72,10 @@ def _cell(res: dict) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import time
 
+    from statetrack.automata.errors import StatetrackError
+
+    if args.steps < 1:
+        raise StatetrackError(f"--steps must be at least 1, got {args.steps}")
     t0 = time.perf_counter()
     import sys
 

@@ -92,15 +92,9 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def _range(text: str):
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.constructions.claims.families import parse_range
 
-    try:
-        r = tuple(int(float(x)) for x in text.split(","))
-    except ValueError:
-        r = ()
-    if r not in ((0, 1), (-1, 1)):
-        raise StatetrackError(f"--range {text!r}: choose 0,1 or -1,1")
-    return r
+    return parse_range(text)
 
 
 def run_train(args: argparse.Namespace) -> int:
