@@ -19,8 +19,8 @@ Three refinement engines compute the same partition:
   the "smaller half" rule, O(n k log n) total, in plain Python over inverse edges.
 
 At 524,288 states and two symbols (``(a|b)*a(a|b){18}``, already minimal, 20 rounds) numpy
-Moore takes about 0.4 s of CPU time on the 2-core test machine against 3.6 s for Hopcroft in
-Python and 4.5 s for Moore in Python (``benchmarks/results_automata.md``).
+Moore takes 0.36 s on the 2-core test machine against 3.3 s for Hopcroft in Python and 4.3 s
+for Moore in Python (``benchmarks/RESULTS.md``).
 
 Result conventions: states in breadth-first order from the start (symbols in alphabet
 order); each block is named after its first member in that order (so a DFA whose states

@@ -12,7 +12,7 @@ Usage::
 
     python benchmarks/bench_automata.py                  # full run (several minutes)
     python benchmarks/bench_automata.py --quick          # practical patterns, k <= 12
-    python benchmarks/bench_automata.py --out benchmarks/results_automata.md
+    python benchmarks/bench_automata.py --out FILE.md
 
 Times are medians in milliseconds; "ratio" is the fastest peer's median divided by
 statetrack's (above 1: statetrack is faster).
