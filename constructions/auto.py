@@ -81,8 +81,9 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
             reason = f"auto: {_WHY[name]}" + (f" (not {', '.join(tried)})" if tried else "")
             break
     report = summarize(model)
-    report["reason"] = reason
+    detail = extra.pop("reason", None)  # a construction's own account of itself goes after the choice
     report.update(extra)
+    report["reason"] = reason + (f"; {detail}" if detail else "")
     return model, report
 
 

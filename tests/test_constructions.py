@@ -8,7 +8,6 @@ from statetrack.automata.catalog import get_language, list_languages
 from statetrack.automata.dfa import DFA
 from statetrack.automata.errors import StatetrackError
 from statetrack.constructions import ConstructionNotApplicable, compile_language, prove, run_numeric
-from statetrack.constructions import auto as auto_mod
 from statetrack.constructions.group import is_group_dfa, minimal_dfa
 from statetrack.constructions.householder import factor_eigenvalues, transposition_count
 from statetrack.constructions.model_format import active_factors
@@ -75,12 +74,10 @@ def test_s5_uses_the_five_point_action_with_minimum_factors():
     assert list(active_factors(model, 0)) == [1, 4]
 
 
-def test_auto_names_the_missing_cascade(monkeypatch):
-    monkeypatch.setattr(auto_mod, "_cascade", lambda: None)
-    with pytest.raises(ConstructionNotApplicable, match="Krohn-Rhodes cascade"):
-        compile_language(get_language("tomita:3"))
-    with pytest.raises(ConstructionNotApplicable, match="cascade"):
-        compile_language(get_language("tomita:3"), "cascade")
+def test_auto_falls_back_to_the_cascade_and_rejects_unknown_names():
+    model, rep = compile_language(get_language("tomita:3"))  # not a group: only Theorem 4 applies
+    assert rep["construction"] == "cascade" and rep["reason"].startswith("auto:")
+    assert "not group" in rep["reason"] or "not a group" in rep["reason"]
     with pytest.raises(StatetrackError, match="unknown construction"):
         compile_language(get_language("parity"), "magic")
 
