@@ -11,8 +11,34 @@ if not _has_cuda:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("STATETRACK_NO_AUTOTUNE", "1")
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+#: train lengths of the shared parity runs
+PARITY_LENGTHS = (3, 12)
+
+
+@pytest.fixture(scope="session")
+def parity_run(tmp_path_factory):
+    """``parity_run(eig_range) -> run dir``: a 1-layer DeltaNet trained on parity, once per range and session."""
+    base = tmp_path_factory.mktemp("parity-runs")
+
+    def get(eig_range: tuple[int, int]):
+        from statetrack.automata.catalog import get_language
+        from statetrack.lrnn.tasks import task_from_dfa
+        from statetrack.lrnn.train import TrainConfig, train
+
+        run = base / f"deltanet-{eig_range[0]}{eig_range[1]}"
+        if not (run / "model.safetensors").exists():
+            task = task_from_dfa(get_language("parity"), train_lengths=PARITY_LENGTHS)
+            cfg = TrainConfig(model="deltanet", eigenvalue_range=eig_range, layers=1, dim=32, heads=1, steps=150,
+                              batch=32, lr=1e-2, warmup=20, seed=0)
+            train(task, cfg, run, progress=False)
+        return run
+
+    return get

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from strategies import dfas
 from statetrack.automata.counting import (
     count_table,
     count_words,
@@ -13,17 +14,6 @@ from statetrack.automata.counting import (
 )
 from statetrack.automata.dfa import DFA
 from statetrack.automata.errors import StatetrackError
-
-
-@st.composite
-def dfas(draw, max_states=5, max_symbols=3):
-    """Random (possibly partial) DFAs."""
-    n = draw(st.integers(1, max_states))
-    k = draw(st.integers(1, max_symbols))
-    delta = draw(st.lists(st.integers(-1, n - 1), min_size=n * k, max_size=n * k))
-    acc = draw(st.lists(st.booleans(), min_size=n, max_size=n))
-    start = draw(st.integers(0, n - 1))
-    return DFA([chr(97 + i) for i in range(k)], None, start, np.array(acc, dtype=bool), np.array(delta).reshape(n, k))
 
 
 def brute_counts(d: DFA, t: int) -> list[int]:

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -13,43 +11,29 @@ from statetrack.automata.catalog import get_language
 from statetrack.cli import main
 from statetrack.lrnn.extract import extract, kmeans
 from statetrack.lrnn.tasks import Task, task_from_dfa
-from statetrack.lrnn.train import TrainConfig, load_run, train
+from statetrack.lrnn.train import load_run
 
 torch.set_num_threads(1)
 
-PARITY_LENGTHS = (3, 12)
+PARITY_LENGTHS = (3, 12)  # as the shared `parity_run` fixture of conftest.py
 
 
-def parity_run(base: Path, eig_range: tuple[int, int]) -> Path:
-    """The same run as tests/test_train.py's helper (shared through the session's base temp dir)."""
-    run = base / f"parity-deltanet-{eig_range[0]}{eig_range[1]}"
-    if not (run / "model.safetensors").exists():
-        task = task_from_dfa(get_language("parity"), train_lengths=PARITY_LENGTHS)
-        cfg = TrainConfig(model="deltanet", eigenvalue_range=eig_range, layers=1, dim=32, heads=1, steps=150,
-                          batch=32, lr=1e-2, warmup=20, seed=0)
-        train(task, cfg, run, progress=False)
-    return run
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp()
-
-
-def test_extracted_automaton_is_parity_only_for_the_negative_range(base):
-    model, task, _ = load_run(parity_run(base, (-1, 1)))
+def test_extracted_automaton_is_parity_only_for_the_negative_range(parity_run):
+    model, task, _ = load_run(parity_run((-1, 1)))
     res = extract(model, task, test_lengths=(20, 60), test_words=64)
     assert res.equivalent and res.counterexample is None
     assert res.states == 2 and res.k == 2
-    model, task, _ = load_run(parity_run(base, (0, 1)))
+    model, task, _ = load_run(parity_run((0, 1)))
     res = extract(model, task, test_lengths=(20, 60), test_words=64)
     assert not res.equivalent and res.counterexample is not None
     assert task.dfa.accepts(res.counterexample) != res.dfa.accepts(res.counterexample)
 
 
-def test_cli_extract_json_and_dot(base, capsys):
-    run = parity_run(base, (-1, 1))
-    dot = base / "parity.dot"
+def test_cli_extract_json_and_dot(parity_run, tmp_path, capsys):
+    run = parity_run((-1, 1))
+    dot = tmp_path / "parity.dot"
     code = main(["extract", str(run), "--test-lengths", "20:40", "--test-words", "32", "--dot", str(dot), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["equivalent"] is True and out["counterexample"] is None

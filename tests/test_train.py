@@ -16,34 +16,20 @@ from statetrack.lrnn.train import TrainConfig, learning_rate, load_run, param_gr
 
 torch.set_num_threads(1)
 
-PARITY_LENGTHS = (3, 12)
+PARITY_LENGTHS = (3, 12)  # as the shared `parity_run` fixture of conftest.py
 
 
-def parity_run(base: Path, eig_range: tuple[int, int]) -> Path:
-    """A 1-layer DeltaNet trained on parity (shared across test modules through the session's base temp dir)."""
-    run = base / f"parity-deltanet-{eig_range[0]}{eig_range[1]}"
-    if not (run / "model.safetensors").exists():
-        task = task_from_dfa(get_language("parity"), train_lengths=PARITY_LENGTHS)
-        cfg = TrainConfig(model="deltanet", eigenvalue_range=eig_range, layers=1, dim=32, heads=1, steps=150,
-                          batch=32, lr=1e-2, warmup=20, seed=0)
-        train(task, cfg, run, progress=False)
-    return run
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp()
-
-
-def test_negative_range_learns_parity_and_positive_range_does_not(base):
+def test_negative_range_learns_parity_and_positive_range_does_not(parity_run):
     scores = {}
     for rng in ((-1, 1), (0, 1)):
-        model, task, info = load_run(parity_run(base, rng))
+        model, task, info = load_run(parity_run(rng))
         assert info["status"] == "done"
         scores[rng] = evaluate(model_predictor(model), task, PARITY_LENGTHS, per_length=64, seed=3)
     assert scores[(-1, 1)]["accuracy"] >= 0.9
     assert scores[(0, 1)]["scaled_accuracy"] <= 0.3
-    metrics = [json.loads(x) for x in (parity_run(base, (-1, 1)) / "metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(x) for x in (parity_run((-1, 1)) / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 150 and metrics[-1]["accuracy"] >= 0.9
 
 
