@@ -139,9 +139,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if out["numeric"] is not None:
             nm = out["numeric"]
             drift = nm["max_drift"] if isinstance(nm["max_drift"], str) else f"{nm['max_drift']:.3g}"
-            lines.append(f"numeric ({nm['dtype']}, {nm['kernel']}): {nm['errors']} of {nm['tested']} words wrong "
-                         f"(first at length {nm['first_fail_length']}), max length {nm['max_len']}, "
-                         f"max drift {drift}")
+            first = "" if nm["first_fail_length"] is None else f" (first at length {nm['first_fail_length']})"
+            lines.append(f"numeric ({nm['dtype']}, {nm['kernel']}): {nm['errors']} of {nm['tested']} words wrong"
+                         f"{first}, max length {nm['max_len']}, max drift {drift}")
         lines.append("verdict: ok" if ok else "verdict: FAILED")
         return "\n".join(lines)
 
