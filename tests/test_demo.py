@@ -3,20 +3,21 @@ import json
 
 from statetrack.cli import main
 
-EXACT = {"parity", "group:S3", "group:S5", "tomita:5"}
+EXACT = {"parity", "group:S3", "group:S5", "tomita:5", "tomita:3"}
 
 
 def test_demo_json(capsys):
     assert main(["demo", "--steps", "3000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     rows = {r["language"]: r for r in out["rows"]}
-    assert list(rows) == ["parity", "mod:3", "group:S3", "group:S5", "modsum:5", "tomita:5"]
+    assert list(rows) == ["parity", "mod:3", "group:S3", "group:S5", "modsum:5", "tomita:5", "tomita:3"]
+    assert rows["tomita:3"]["construction"] == "cascade" and rows["tomita:3"]["layers"] == 9
     assert all(r["proved"] for r in rows.values())
     assert rows["mod:3"]["construction"] == "rotation" and rows["modsum:5"]["layers"] == 2
     assert rows["group:S5"]["dims"] == [5] and rows["group:S5"]["factors"] == [4]
     for name, r in rows.items():
         assert r["float32"]["errors"] == 0 and r["float32"]["max_len"] == 3000, name
-        if name in EXACT:  # permutation constructions: bit-exact in bfloat16
+        if name in EXACT:  # permutations and resets with integer keys: bit-exact in bfloat16
             assert r["bfloat16"]["errors"] == 0 and r["bfloat16"]["max_drift"] == 0.0, name
         else:  # irrational rotations drift in float32 but stay decodable
             assert 0 < r["float32"]["max_drift"] < 0.5, name

@@ -1,7 +1,7 @@
 """CLI command ``demo``: compile, prove and run the showcase languages, one table.
 
-Languages: parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (modadd2, two layers) and tomita:5 (the Klein
-four-group language). Each is compiled, proved exactly, and run in float32 and bfloat16 for ``--steps`` tokens
+Languages: parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (modadd2, two layers), tomita:5 (the Klein
+four-group language) and tomita:3 (not a group: the Krohn-Rhodes cascade of Theorem 4, nine layers). Each is compiled, proved exactly, and run in float32 and bfloat16 for ``--steps`` tokens
 (default 10^5) on a random word, one long run of each symbol and one cycled short word.
 """
 from __future__ import annotations
@@ -12,15 +12,15 @@ from statetrack.commands.common import add_json, emit, table
 
 #: (catalog name, construction)
 DEMO = [("parity", "auto"), ("mod:3", "rotation"), ("group:S3", "auto"), ("group:S5", "auto"),
-        ("modsum:5", "modadd2"), ("tomita:5", "auto")]
+        ("modsum:5", "modadd2"), ("tomita:5", "auto"), ("tomita:3", "auto")]
 DTYPES = ("float32", "bfloat16")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="the built-in tour: compile, prove and run the showcase languages",
-        description="Compile parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (two layers) and tomita:5, "
-                    "prove each exactly, run each in float32 and bfloat16 for --steps tokens, print one table.")
+        description="Compile parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (two layers), tomita:5 and "
+                    "tomita:3 (not a group: the Krohn-Rhodes cascade), prove each exactly, run each in float32 and bfloat16 for --steps tokens, print one table.")
     p.add_argument("--steps", type=int, default=100_000, help="tokens per numeric run (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random words")
     add_json(p)
