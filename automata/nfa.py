@@ -39,6 +39,7 @@ import numpy as np
 
 from .dfa import DFA
 from .errors import AlphabetError, StateLimitError
+from .graphs import strongly_connected
 
 #: Default guard on the number of subset-construction states.
 MAX_STATES: int = 1 << 22
@@ -224,10 +225,9 @@ def _eps_closures(n: int, eps: np.ndarray, keep: np.ndarray) -> list[frozenset[i
     topological order (a component's closure is its kept members plus its successors'
     closures); memory is the total size of the closures.
     """
-    adj: list[list[int]] = [[] for _ in range(n)]
-    for p, q in eps.tolist():
-        adj[p].append(q)
-    comp = _scc(n, adj)  # components numbered in reverse topological order (sinks first)
+    edges = np.asarray(eps, dtype=np.int64).reshape(-1, 2)
+    # Tarjan numbers the components in reverse topological order (sinks first)
+    comp = strongly_connected(n, edges[:, 0], edges[:, 1]).tolist()
     n_comp = max(comp) + 1 if n else 0
     members: list[list[int]] = [[] for _ in range(n_comp)]
     succ_comps: list[set[int]] = [set() for _ in range(n_comp)]
@@ -235,9 +235,9 @@ def _eps_closures(n: int, eps: np.ndarray, keep: np.ndarray) -> list[frozenset[i
     for q in range(n):
         if kl[q]:
             members[comp[q]].append(q)
-        for t in adj[q]:
-            if comp[t] != comp[q]:
-                succ_comps[comp[q]].add(comp[t])
+    for p, t in edges.tolist():
+        if comp[t] != comp[p]:
+            succ_comps[comp[p]].add(comp[t])
     clo_c: list[frozenset[int]] = []
     for c in range(n_comp):  # successors have smaller numbers: already done
         succ = succ_comps[c]
@@ -251,52 +251,6 @@ def _eps_closures(n: int, eps: np.ndarray, keep: np.ndarray) -> list[frozenset[i
                 s.update(clo_c[d])
             clo_c.append(frozenset(s))
     return [clo_c[comp[q]] for q in range(n)]
-
-
-def _scc(n: int, adj: list[list[int]]) -> list[int]:
-    """Tarjan's algorithm (iterative); components are numbered in reverse topological order."""
-    index = [-1] * n
-    low = [0] * n
-    on = [False] * n
-    comp = [-1] * n
-    stack: list[int] = []
-    counter = 0
-    n_comp = 0
-    for root in range(n):
-        if index[root] >= 0:
-            continue
-        work = [(root, 0)]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on[root] = True
-        while work:
-            v, i = work[-1]
-            if i < len(adj[v]):
-                work[-1] = (v, i + 1)
-                w = adj[v][i]
-                if index[w] < 0:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on[w] = True
-                    work.append((w, 0))
-                elif on[w]:
-                    low[v] = min(low[v], index[w])
-            else:
-                work.pop()
-                if work:
-                    u = work[-1][0]
-                    low[u] = min(low[u], low[v])
-                if low[v] == index[v]:
-                    while True:
-                        w = stack.pop()
-                        on[w] = False
-                        comp[w] = n_comp
-                        if w == v:
-                            break
-                    n_comp += 1
-    return comp
 
 
 def _reach(n: int, src: np.ndarray, dst: np.ndarray, seeds: np.ndarray) -> np.ndarray:
