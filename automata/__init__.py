@@ -4,7 +4,7 @@ The stable surface is :class:`DFA` (``DFA.from_regex``, ``DFA.from_json``, ``DFA
 ``accepts``, ``minimize``, ``to_json``, boolean operators, ``equivalent``).
 """
 from .dfa import DFA, Equivalence
-from .errors import (
+from statetrack.errors import (
     AlphabetError,
     DFAFormatError,
     ModelFormatError,

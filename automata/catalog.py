@@ -23,7 +23,7 @@ from typing import Callable, Hashable, Sequence
 import numpy as np
 
 from .dfa import DFA
-from .errors import StatetrackError, StateLimitError
+from statetrack.errors import StatetrackError, StateLimitError
 from .groups_catalog import group_dfa, group_generators, group_of
 
 __all__ = [

@@ -212,6 +212,6 @@ def scaled_count_table(dfa: DFA, max_length: int, exact: bool | None = None) -> 
 
 def _check_length(t: int) -> None:
     if int(t) != t or t < 0:
-        from .errors import StatetrackError
+        from statetrack.errors import StatetrackError
 
         raise StatetrackError(f"a word length must be a non-negative integer, got {t!r}")

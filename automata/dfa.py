@@ -30,7 +30,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import AlphabetError, DFAFormatError
+from statetrack.errors import AlphabetError, DFAFormatError
 
 
 @dataclass(frozen=True)

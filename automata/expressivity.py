@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import StatetrackError
+from statetrack.errors import StatetrackError
 from .monoid import DEFAULT_MAX_ELEMENTS, Monoid, minimal_complete_dfa, transformation_index_period, transition_monoid
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -41,9 +41,9 @@ from xml.parsers import expat
 
 import numpy as np
 
-from ._io import atomic_write_text
+from statetrack.fileio import atomic_write_text
 from .dfa import DFA
-from .errors import DFAFormatError
+from statetrack.errors import DFAFormatError
 
 FORMATS = ("json", "dot", "jff")
 _SUFFIXES = {".json": "json", ".dot": "dot", ".gv": "dot", ".jff": "jff"}

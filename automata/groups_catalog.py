@@ -47,7 +47,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .dfa import DFA
-from .errors import StatetrackError, StateLimitError
+from statetrack.errors import StatetrackError, StateLimitError
 
 Perm = tuple[int, ...]
 

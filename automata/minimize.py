@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dfa import DFA
-from .errors import StateLimitError
+from statetrack.errors import StateLimitError
 
 #: Default guard on the number of states a minimisation accepts.
 MAX_STATES: int = 1 << 23

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
-from .errors import StateLimitError, StatetrackError
+from statetrack.errors import StateLimitError, StatetrackError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dfa import DFA

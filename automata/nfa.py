@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .dfa import DFA
-from .errors import AlphabetError, StateLimitError
+from statetrack.errors import AlphabetError, StateLimitError
 from .graphs import strongly_connected
 
 #: Default guard on the number of subset-construction states.

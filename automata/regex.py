@@ -33,7 +33,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from .dfa import DFA
-from .errors import AlphabetError, RegexSyntaxError, StateLimitError
+from statetrack.errors import AlphabetError, RegexSyntaxError, StateLimitError
 from .minimize import minimize, minimize_arrays
 from .nfa import MAX_STATES, NFA, VECTOR_THRESHOLD, subset_arrays
 

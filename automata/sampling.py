@@ -40,7 +40,7 @@ import numpy as np
 
 from .counting import ZERO_EXPONENT, ScaledCounts, completed_delta, count_table, scaled_count_table, scaled_from_exact
 from .dfa import DFA
-from .errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 #: Cumulative tables for all lengths are kept when they hold at most this many float64 entries.
 TABLE_BUDGET = 1 << 22

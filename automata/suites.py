@@ -32,9 +32,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._io import atomic_open, atomic_write_text
+from statetrack.fileio import atomic_open, atomic_write_text
 from .dfa import DFA
-from .errors import StatetrackError
+from statetrack.errors import StatetrackError
 from .sampling import WordSampler, padded_dtype, row_keys, symbol_dtype, universal_dfa, words_to_lists
 
 SPLITS = ("train", "test")

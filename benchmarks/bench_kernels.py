@@ -222,7 +222,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
-        from statetrack.automata._io import atomic_write_text
+        from statetrack.fileio import atomic_write_text
 
         atomic_write_text(args.markdown, text)
 

@@ -2,7 +2,7 @@
 
     python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision paper float
 
-For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.constructions.claims.families) are run on
+For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.claims.families) are run on
 1^t until their state repeats (at most ``--max-steps`` tokens). Printed as a markdown table: witness rate (parity,
 Theorem 1), median / max settle step over the members that settled, how many did not settle within the budget, the
 periods met, and the seconds per member. There is no peer implementation of these checks to compare against; the
@@ -15,7 +15,7 @@ import platform
 import subprocess
 import time
 
-from statetrack.constructions.claims.sweep import DTYPES, sweep_cell
+from statetrack.lrnn.claims.sweep import DTYPES, sweep_cell
 
 FAMILIES = ("diagonal", "deltanet", "deltaproduct")
 RANGES = ("0,1", "-1,1")

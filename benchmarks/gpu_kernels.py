@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     import triton
 
     how = ensure_statetrack()
-    from statetrack.automata._io import atomic_write_text
+    from statetrack.fileio import atomic_write_text
     from statetrack.kernels.householder.reference import householder_scan_reference
     from statetrack.kernels.householder.triton_op import householder_scan_triton
     from statetrack.kernels.householder.triton_utils import autotune_enabled

@@ -18,10 +18,9 @@ from .householder import GHFactors, contraction_factors, orthogonal_factors, per
 from .model_format import (CompiledModel, ConstructionNotApplicable, build_model, load_model, save_model,
                            summarize)
 from .verify_exact import ProofResult, prove
-from .verify_numeric import NumericResult, run_numeric
 
 __all__ = [
     "compile_language", "CONSTRUCTIONS", "GHFactors", "permutation_factors", "orthogonal_factors",
     "contraction_factors", "CompiledModel", "ConstructionNotApplicable", "build_model", "load_model", "save_model",
-    "summarize", "ProofResult", "prove", "NumericResult", "run_numeric",
+    "summarize", "ProofResult", "prove",
 ]

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .group import compile_group, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 #: absolute tolerance of the reproduction check of the float factorisations (orthogonal, contraction)
 CHECK_TOL = 1e-9

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from statetrack.automata._io import atomic_write_bytes
+from statetrack.fileio import atomic_write_bytes
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import ModelFormatError, StatetrackError
+from statetrack.errors import ModelFormatError, StatetrackError
 
 FORMAT_VERSION = 1
 LAYER_KINDS = ("householder", "dense", "diagonal")

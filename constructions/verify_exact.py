@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from statetrack.automata.errors import ModelFormatError, StateLimitError
+from statetrack.errors import ModelFormatError, StateLimitError
 
 from .model_format import CompiledModel
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 
 class LSTMModel(nn.Module):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from statetrack.automata.errors import AlphabetError, ModelFormatError, StatetrackError
+from statetrack.errors import AlphabetError, ModelFormatError, StatetrackError
 
 from ..kernels import diagonal_scan, householder_scan
 

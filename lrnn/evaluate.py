@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from statetrack.automata._io import atomic_write_bytes
+from statetrack.fileio import atomic_write_bytes
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .tasks import IGNORE, Task
 

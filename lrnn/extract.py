@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .tasks import Task
 from .train import model_features

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from ..kernels import diagonal_scan, householder_scan
 

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from statetrack.automata._io import atomic_write_bytes
-from statetrack.automata.errors import ModelFormatError, StatetrackError
+from statetrack.fileio import atomic_write_bytes
+from statetrack.errors import ModelFormatError, StatetrackError
 
 from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, _check_range
 

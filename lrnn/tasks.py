@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 from statetrack.automata.sampling import WordSampler
 
 LABELS = ("final", "per-token")

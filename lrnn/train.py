@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from statetrack.automata._io import atomic_write_bytes, atomic_write_text
-from statetrack.automata.errors import ModelFormatError, StatetrackError
+from statetrack.fileio import atomic_write_bytes, atomic_write_text
+from statetrack.errors import ModelFormatError, StatetrackError
 
 from .baselines import BASELINES
 from .model import LAYER_KINDS, LRNNConfig, LRNNModel, load_model, save_model

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "DFA": ("statetrack.automata.dfa", "DFA"),
     "Equivalence": ("statetrack.automata.dfa", "Equivalence"),
-    "StatetrackError": ("statetrack.automata.errors", "StatetrackError"),
-    "RegexSyntaxError": ("statetrack.automata.errors", "RegexSyntaxError"),
+    "StatetrackError": ("statetrack.errors", "StatetrackError"),
+    "RegexSyntaxError": ("statetrack.errors", "RegexSyntaxError"),
 }
 
 __all__ = ["__version__", *_LAZY]

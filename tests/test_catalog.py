@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from statetrack.automata import catalog, groups_catalog
 from statetrack.automata.catalog import get_language, list_languages
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError, StateLimitError
+from statetrack.errors import StatetrackError, StateLimitError
 from statetrack.automata.groups_catalog import group_dfa, group_elements, group_generators, group_of
 
 

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statetrack.cli import main
-from statetrack.constructions.claims import (check_modcount, check_parity, parity_construction, random_member,
+from statetrack.lrnn.claims import (check_modcount, check_parity, parity_construction, random_member,
                                              rotation_construction, sweep_cell)
-from statetrack.constructions.claims.families import gh_affine
-from statetrack.constructions.claims.parity import OnesRunner, first_repeat
-from statetrack.constructions.claims.precision import (FORMATS, Stepper, exact_sum_rounded, paper_step,
+from statetrack.lrnn.claims.families import gh_affine
+from statetrack.lrnn.claims.parity import OnesRunner, first_repeat
+from statetrack.lrnn.claims.precision import (FORMATS, Stepper, exact_sum_rounded, paper_step,
                                                        round_fraction_to_grid, round_to_grid)
-from statetrack.constructions.claims.spectra import gh_norm_check, three_factor_example, two_factor_check
+from statetrack.lrnn.claims.spectra import gh_norm_check, three_factor_example, two_factor_check
 
 TINY16 = 2.0 ** -24  # the smallest positive float16
 
@@ -210,7 +210,7 @@ def test_cli_family_and_errors(tmp_path, capsys):
 def test_spectra_of_compiled_models(tmp_path, capsys):
     from statetrack.automata.catalog import get_language
     from statetrack.constructions import compile_language, save_model
-    from statetrack.constructions.claims.spectra import product_spectra, symbol_spectra
+    from statetrack.lrnn.claims.spectra import product_spectra, symbol_spectra
 
     rot, _ = compile_language(get_language("mod:3"), "rotation")
     by_symbol = {r["symbol"]: r for r in symbol_spectra(rot)}

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 from statetrack.automata.expressivity import FAMILIES, VERDICTS, classify
 try:  # shared hand-built languages (tests/ may or may not be a package)
     from test_monoid import counter, flipflop, s3, s5, tomita, word_problem

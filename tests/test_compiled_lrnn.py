@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import AlphabetError, ModelFormatError, StatetrackError
+from statetrack.errors import AlphabetError, ModelFormatError, StatetrackError
 from statetrack.lrnn.compiled import CompiledLRNN
 
 
@@ -286,7 +286,7 @@ def test_constructions_run_on_kernels(construction, build, tmp_path):
             if construction in EXACT:  # integer keys e_i - e_j, beta 1: exact in every dtype and kernel
                 assert drift == 0.0, (construction, kernel, dtype)
             elif dtype == torch.float32:
-                assert drift < 1e-5, (construction, kernel, dtype)
+                assert drift < 1e-4, (construction, kernel, dtype)  # irrational keys: rounding only, far inside the decoder's margin
     if HAS_TRITON and construction == "group":  # permutations with 2 reflections per letter, via the interpreter
         T = LENGTH["triton"]
         states, drift = CompiledLRNN(cm, kernel="triton").run_states(ids[:2, :T])

@@ -6,12 +6,13 @@ from hypothesis import strategies as st
 
 from statetrack.automata.catalog import get_language, list_languages
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
-from statetrack.constructions import ConstructionNotApplicable, compile_language, prove, run_numeric
+from statetrack.errors import StatetrackError
+from statetrack.constructions import ConstructionNotApplicable, compile_language, prove
+from statetrack.lrnn.verify_numeric import run_numeric
 from statetrack.constructions.group import is_group_dfa, minimal_dfa
 from statetrack.constructions.householder import factor_eigenvalues, transposition_count
 from statetrack.constructions.model_format import active_factors
-from statetrack.constructions.verify_numeric import sample_words
+from statetrack.lrnn.verify_numeric import sample_words
 
 OWN = ("parity", "rotation", "group", "modadd2", "unconstrained")
 INSTANCES = {

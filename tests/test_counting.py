@@ -13,7 +13,7 @@ from statetrack.automata.counting import (
     scaled_count_table,
 )
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 
 def brute_counts(d: DFA, t: int) -> list[int]:

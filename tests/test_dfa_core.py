@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import AlphabetError, DFAFormatError
+from statetrack.errors import AlphabetError, DFAFormatError
 
 
 @st.composite

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import DFAFormatError, StatetrackError
+from statetrack.errors import DFAFormatError, StatetrackError
 from statetrack.automata.formats import (
     dfa_from_dot,
     dfa_from_jff,

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 from statetrack.constructions.householder import (contraction_factors, cycles, factor_eigenvalues, factors_matrix,
                                                   orthogonal_factors, permutation_factors, permutation_matrix,
                                                   transposition_count)

@@ -14,7 +14,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statetrack.automata.errors import StatetrackError
 from statetrack.kernels import KernelInputError, householder_scan
 from statetrack.kernels.householder.chunked import householder_scan_chunked
 from statetrack.kernels.householder.reference import householder_scan_reference
@@ -253,4 +252,4 @@ def test_bad_inputs_raise_named_errors(change, needle, backend):
     change(args)
     with pytest.raises(KernelInputError, match=needle) as info:
         householder_scan(**args)
-    assert isinstance(info.value, StatetrackError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError)  # kernels know nothing of statetrack's error classes

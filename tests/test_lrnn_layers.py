@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from statetrack.automata.errors import ModelFormatError, StatetrackError
+from statetrack.errors import ModelFormatError, StatetrackError
 from statetrack.lrnn import (DeltaNetLayer, DeltaProductLayer, DiagonalLayer, LRNNConfig, LRNNModel,
                              ShortConvolution, load_model)
 

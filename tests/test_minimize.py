@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import statetrack.automata.minimize as mz
 import statetrack.automata.nfa as nfa_mod
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StateLimitError
+from statetrack.errors import StateLimitError
 from statetrack.automata.minimize import minimize, refine_hopcroft, refine_moore
 from statetrack.automata.nfa import NFA, determinize_reference
 from statetrack.automata.regex import _Compiler, parse_regex, regex_to_dfa

@@ -11,10 +11,10 @@ import pytest
 from safetensors.numpy import save
 
 from statetrack.automata.catalog import get_language
-from statetrack.automata.errors import ModelFormatError
+from statetrack.errors import ModelFormatError
 from statetrack.constructions import compile_language, load_model, save_model
 from statetrack.constructions.model_format import CompiledModel, model_from_bytes, model_to_bytes
-from statetrack.constructions.verify_numeric import dfa_states, sample_words
+from statetrack.lrnn.verify_numeric import dfa_states, sample_words
 
 ROOT = Path(__file__).resolve().parents[1]
 # runs a script with statetrack (and torch) made unimportable: the example must need numpy only

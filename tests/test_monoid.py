@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StateLimitError, StatetrackError
+from statetrack.errors import StateLimitError, StatetrackError
 from statetrack.automata.monoid import (
     closure,
     closure_reference,

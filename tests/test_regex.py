@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import AlphabetError, RegexSyntaxError, StateLimitError, StatetrackError
+from statetrack.errors import AlphabetError, RegexSyntaxError, StateLimitError, StatetrackError
 from statetrack.automata.regex import (
     Alt,
     And,

@@ -11,12 +11,13 @@ import sympy
 from statetrack.automata.catalog import get_language
 from statetrack.automata.dfa import DFA
 from statetrack.cli import main
-from statetrack.constructions import compile_language, prove, run_numeric, save_model
+from statetrack.constructions import compile_language, prove, save_model
+from statetrack.lrnn.verify_numeric import run_numeric
 from statetrack.constructions import verify_exact
 from statetrack.constructions.householder import permutation_factors
 from statetrack.constructions.model_format import CompiledModel, build_model
 from statetrack.constructions.verify_exact import CyclotomicField, _cyclotomic_poly
-from statetrack.constructions.verify_numeric import run_direct, run_direct_plain, sample_words
+from statetrack.lrnn.verify_numeric import run_direct, run_direct_plain, sample_words
 
 
 # ------------------------------------------------------------------------------------------ cyclotomic arithmetic

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from statetrack.automata.errors import StateLimitError
+from statetrack.errors import StateLimitError
 
 #: Default guard on the size of the extended image set.
 MAX_IMAGE_SETS = 200_000

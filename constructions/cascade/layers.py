@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from statetrack.automata.errors import StateLimitError
+from statetrack.errors import StateLimitError
 
 from .coordinates import Cascade, Context
 

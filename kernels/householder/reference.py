@@ -21,10 +21,8 @@ import operator
 
 import torch
 
-from ...automata.errors import StatetrackError
 
-
-class KernelInputError(StatetrackError, ValueError):
+class KernelInputError(ValueError):
     """Tensors handed to a kernel with a wrong shape, dtype, device or option; the message names the argument."""
 
 

@@ -57,7 +57,7 @@ def describe_source(args: argparse.Namespace, suffix: str = "") -> dict:
 
 def load_source(args: argparse.Namespace, suffix: str = "", minimize: bool = True):
     """The DFA of the language source (minimal and complete unless ``minimize=False``)."""
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
 
     given = [k for k in ("regex", "dfa", "lang") if getattr(args, f"{k}{suffix}", None) is not None]
     if len(given) != 1:

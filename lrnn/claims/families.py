@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .precision import Stepper
 

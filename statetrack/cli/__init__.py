@@ -1,6 +1,6 @@
 """The ``statetrack`` command line.
 
-Each command lives in a module of :mod:`statetrack.commands` that exposes
+Each command lives in a module of :mod:`statetrack.cli` that exposes
 ``register(subparsers)``; registration only touches argparse, and every command
 imports its heavy dependencies (torch, sympy, ...) inside its handler, so that
 ``statetrack dfa ...`` starts fast.
@@ -19,13 +19,13 @@ from statetrack import __version__
 
 # Command modules, in the order their commands are listed in --help.
 COMMAND_MODULES = [
-    "statetrack.commands.automata_cmds",  # dfa, accepts, equiv, langs
-    "statetrack.commands.monoid_cmds",  # monoid, classify
-    "statetrack.commands.construct_cmds",  # compile, verify
-    "statetrack.commands.claims_cmd",  # claims
-    "statetrack.commands.gen_cmd",  # gen
-    "statetrack.commands.train_cmds",  # train, evaluate, extract
-    "statetrack.commands.demo_cmd",  # demo
+    "statetrack.cli.automata",  # dfa, accepts, equiv, langs
+    "statetrack.cli.monoid",  # monoid, classify
+    "statetrack.cli.construct",  # compile, verify
+    "statetrack.cli.claims",  # claims
+    "statetrack.cli.gen",  # gen
+    "statetrack.cli.train",  # train, evaluate, extract
+    "statetrack.cli.demo",  # demo
 ]
 
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(code or 0)
     except StatetrackError as exc:
         return _fail(str(exc), want_json)
+    except ValueError as exc:  # kernels raise their own KernelInputError (a ValueError): they import nothing of ours
+        kernels = sys.modules.get("statetrack.kernels")
+        if kernels is not None and isinstance(exc, kernels.KernelInputError):
+            return _fail(str(exc), want_json)
+        raise
     except UnicodeDecodeError as exc:
         return _fail(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", want_json)
     except OSError as exc:  # a file the user named: missing, a directory, not writable, ...

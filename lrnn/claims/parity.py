@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .families import BlockStage, CompiledStage, Interner
 from .precision import Stepper, check_precision_model, grid_format

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from statetrack.commands.common import add_json, add_source, emit, load_source, table
+from statetrack.cli.common import add_json, add_source, emit, load_source, table
 
 #: Rows of the transition table printed by ``statetrack dfa`` before it abbreviates.
 SUMMARY_ROWS = 200
@@ -115,7 +115,7 @@ def _read_words_file(path: str) -> list[str]:
 
 
 def _cmd_accepts(args: argparse.Namespace) -> int:
-    from statetrack.automata.errors import AlphabetError, StatetrackError
+    from statetrack.errors import AlphabetError, StatetrackError
 
     d = load_source(args, minimize=False)
     items: list[tuple[str, str]] = [(w, f"word {i + 1} {w!r}") for i, w in enumerate(args.words)]

@@ -1,6 +1,6 @@
 """Family sweeps: N random members of a family in one range, dtype and precision model, checked for a claim.
 
-:func:`sweep_cell` samples members ``seed, seed + 1, ...`` (:func:`statetrack.constructions.claims.families.random_member`),
+:func:`sweep_cell` samples members ``seed, seed + 1, ...`` (:func:`statetrack.lrnn.claims.families.random_member`),
 runs the Theorem-1 (``parity``) or Theorem-2 (``modcount``) check on each, and summarises: the fraction with a witness,
 the settle steps (median and max over the members that settled within ``max_steps``), the periods met, whether the
 theorem predicts a witness for every member, and how many predicted members settled without one (``violations``:
@@ -56,7 +56,7 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
                collect_eigenvalues: bool = False, progress: bool = False) -> dict:
     """Check ``samples`` random members (seeds ``seed ..``); see the module docstring for the summary fields."""
     if claim not in CLAIMS:
-        from statetrack.automata.errors import StatetrackError
+        from statetrack.errors import StatetrackError
 
         raise StatetrackError(f"unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
     if claim == "modcount":

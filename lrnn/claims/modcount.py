@@ -1,6 +1,6 @@
 """Theorem 2 as an executable check: the eventual period on ``1^t`` and the witness that counting mod m fails.
 
-The run on ``1^t`` (:func:`statetrack.constructions.claims.parity.settle`) ends in a cycle of period ``p``. Theorem 2
+The run on ``1^t`` (:func:`statetrack.lrnn.claims.parity.settle`) ends in a cycle of period ``p``. Theorem 2
 (arXiv 2411.12537): when, for every layer ``i`` (1-based), the products of ``2^(i-1)`` transition matrices have real
 eigenvalues only, ``p`` divides ``2^L`` (L layers), because each layer at most doubles the period of its input. The
 theorem therefore predicts ``p | 2^L`` for
@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 from .parity import (CONSTRUCTION_STEPS, DEFAULT_MAX_STEPS, OnesRunner, Settling, run_construction, settle)
 

@@ -11,7 +11,7 @@
 * :mod:`.sweep` -- witness rates over random family members.
 
 Example:
-    >>> from statetrack.constructions.claims import random_member, check_parity
+    >>> from statetrack.lrnn.claims import random_member, check_parity
     >>> res = check_parity(random_member("deltanet", "0,1", seed=0), "bfloat16")
     >>> res.witness is not None
     True

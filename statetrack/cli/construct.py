@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.commands.common import add_json, add_source, emit, load_source, source_given, table
+from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
 
 CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained"]
 
@@ -66,7 +66,7 @@ def _catalog_action(args: argparse.Namespace, dfa):
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
     from statetrack.constructions import compile_language, save_model
 
     if args.coupling is not None and args.construction not in ("cascade", "auto"):
@@ -88,9 +88,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import sys
 
-    from statetrack.constructions import load_model, prove, run_numeric
+    from statetrack.constructions import load_model, prove
+    from statetrack.lrnn.verify_numeric import run_numeric
 
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
 
     bars = sys.stderr.isatty()
     if not (args.exact or args.samples > 0 or source_given(args)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.commands.common import add_json, emit, table
+from statetrack.cli.common import add_json, emit, table
 
 FAMILY_CHOICES = ["diagonal", "deltanet", "deltaproduct"]
 
@@ -73,7 +73,7 @@ def _label_run(model, steps: int, dtype: str, precision: str, symbol):
     """Labels of ``1^t`` for ``t = 1..steps`` of a model (numpy bool/int array) and the run's correctness."""
     import numpy as np
 
-    from statetrack.constructions.claims.parity import OnesRunner, single_thread
+    from statetrack.lrnn.claims.parity import OnesRunner, single_thread
 
     runner = OnesRunner(model, dtype, precision, symbol)
     with single_thread():
@@ -102,23 +102,23 @@ def _lrnn_family(model):
 
 
 def _model_predicts(model, claim: str, m: int, dtype: str, precision: str, symbol) -> bool:
-    from statetrack.constructions.claims.parity import is_compiled
-    from statetrack.constructions.claims.spectra import product_spectra, symbol_spectra
-    from statetrack.constructions.claims.sweep import predicts
+    from statetrack.lrnn.claims.parity import is_compiled
+    from statetrack.lrnn.claims.spectra import product_spectra, symbol_spectra
+    from statetrack.lrnn.claims.sweep import predicts
 
     if not is_compiled(model):
         fam, rng, L = _lrnn_family(model)
         return predicts(claim, fam, rng, L, m)
     if claim == "parity":
         return all(s["nonnegative_real"] for s in symbol_spectra(model, dtype, precision))
-    from statetrack.constructions.claims.modcount import is_power_of_two
+    from statetrack.lrnn.claims.modcount import is_power_of_two
 
     return not is_power_of_two(m) and all(s.get("real", False) for s in product_spectra(model, dtype, precision, symbol))
 
 
 def _check_model(args, claim: str) -> tuple[dict, bool]:
-    from statetrack.constructions.claims.parity import is_compiled, load_any_model
-    from statetrack.constructions.claims.sweep import check_member
+    from statetrack.lrnn.claims.parity import is_compiled, load_any_model
+    from statetrack.lrnn.claims.sweep import check_member
 
     m = getattr(args, "m", 3)
     model = load_any_model(args.model)
@@ -140,8 +140,8 @@ def _check_model(args, claim: str) -> tuple[dict, bool]:
     if args.plot:
         import numpy as np
 
-        from statetrack.constructions.claims.spectra import plot_eigenvalues
-        from statetrack.constructions.claims.sweep import cycle_eigenvalues
+        from statetrack.lrnn.claims.spectra import plot_eigenvalues
+        from statetrack.lrnn.claims.sweep import cycle_eigenvalues
 
         groups = {f"layer {l + 1}": ev for l, ev in enumerate(cycle_eigenvalues(s))}
         plot_eigenvalues(groups or {"none": np.zeros(0)}, args.plot, f"{claim}: {args.model} ({args.dtype})")
@@ -150,8 +150,8 @@ def _check_model(args, claim: str) -> tuple[dict, bool]:
 
 
 def _builtin_construction(args, claim: str) -> dict:
-    from statetrack.constructions.claims.modcount import rotation_construction
-    from statetrack.constructions.claims.parity import parity_construction
+    from statetrack.lrnn.claims.modcount import rotation_construction
+    from statetrack.lrnn.claims.parity import parity_construction
 
     if claim == "parity":
         return parity_construction(args.steps, args.dtype, args.precision, progress=args.progress)
@@ -159,10 +159,10 @@ def _builtin_construction(args, claim: str) -> dict:
 
 
 def _check_family(args, claim: str) -> dict:
-    from statetrack.constructions.claims.sweep import sweep_cell
+    from statetrack.lrnn.claims.sweep import sweep_cell
 
     if args.samples < 1:
-        from statetrack.automata.errors import StatetrackError
+        from statetrack.errors import StatetrackError
 
         raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
     cell = sweep_cell(claim, args.family, args.eig_range, args.dtype, args.samples, precision=args.precision,
@@ -174,7 +174,7 @@ def _check_family(args, claim: str) -> dict:
                                "witness": r["witness"] is not None} for r in members]
     cell["construction"] = _builtin_construction(args, claim)
     if args.plot:
-        from statetrack.constructions.claims.spectra import plot_eigenvalues
+        from statetrack.lrnn.claims.spectra import plot_eigenvalues
 
         plot_eigenvalues(eig, args.plot, f"{args.family} [{cell['range']}] {args.dtype}: final-cycle transitions")
         cell["plot"] = args.plot
@@ -217,7 +217,7 @@ def _text(out: dict, claim: str) -> str:
 
 
 def _run(args, claim: str) -> int:
-    from statetrack.constructions.claims.precision import check_precision_model, grid_format
+    from statetrack.lrnn.claims.precision import check_precision_model, grid_format
 
     grid_format(args.dtype)
     check_precision_model(args.precision)
@@ -236,7 +236,7 @@ def run_parity(args: argparse.Namespace) -> int:
 
 
 def run_modcount(args: argparse.Namespace) -> int:
-    from statetrack.constructions.claims.modcount import check_modulus
+    from statetrack.lrnn.claims.modcount import check_modulus
 
     check_modulus(args.m)
     return _run(args, "modcount")
@@ -245,10 +245,10 @@ def run_modcount(args: argparse.Namespace) -> int:
 def run_spectrum(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from statetrack.constructions.claims.families import random_member
-    from statetrack.constructions.claims.parity import load_any_model
-    from statetrack.constructions.claims.precision import grid_format
-    from statetrack.constructions.claims.spectra import (plot_eigenvalues, product_spectra, proposition1_checks,
+    from statetrack.lrnn.claims.families import random_member
+    from statetrack.lrnn.claims.parity import load_any_model
+    from statetrack.lrnn.claims.precision import grid_format
+    from statetrack.lrnn.claims.spectra import (plot_eigenvalues, product_spectra, proposition1_checks,
                                                          symbol_spectra)
 
     grid_format(args.dtype)
@@ -273,7 +273,7 @@ def run_spectrum(args: argparse.Namespace) -> int:
                     complex(*z) for z in r["eigenvalues"])
     else:
         if args.samples < 1:
-            from statetrack.automata.errors import StatetrackError
+            from statetrack.errors import StatetrackError
 
             raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
         summary = []

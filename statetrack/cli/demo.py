@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.commands.common import add_json, emit, table
+from statetrack.cli.common import add_json, emit, table
 
 #: (catalog name, construction)
 DEMO = [("parity", "auto"), ("mod:3", "rotation"), ("group:S3", "auto"), ("group:S5", "auto"),
@@ -32,8 +32,9 @@ def demo_rows(steps: int = 100_000, seed: int = 0, progress: bool = False) -> li
     from tqdm.auto import tqdm
 
     from statetrack.automata.catalog import get_language
-    from statetrack.constructions import compile_language, prove, run_numeric
-    from statetrack.constructions.verify_numeric import sample_words
+    from statetrack.constructions import compile_language, prove
+    from statetrack.lrnn.verify_numeric import run_numeric
+    from statetrack.lrnn.verify_numeric import sample_words
 
     rows = []
     for name, construction in tqdm(DEMO, desc="demo", unit="language", disable=not progress):
@@ -72,7 +73,7 @@ def _cell(res: dict) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
 
     if args.steps < 1:
         raise StatetrackError(f"--steps must be at least 1, got {args.steps}")

@@ -205,12 +205,12 @@ def plot_eigenvalues(groups: dict[str, np.ndarray], path: str, title: str = "") 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from statetrack.automata.errors import StatetrackError
+        from statetrack.errors import StatetrackError
 
         raise StatetrackError("--plot needs matplotlib: pip install 'statetrack[plot]'") from None
     import io
 
-    from statetrack.automata._io import atomic_write_bytes
+    from statetrack.fileio import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     th = np.linspace(0, 2 * np.pi, 512)

@@ -27,9 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from statetrack.automata.dfa import DFA
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
-from .model_format import CompiledModel
+from statetrack.constructions.model_format import CompiledModel
 
 DTYPE_NAMES = {"float64": "float64", "fp64": "float64", "float32": "float32", "fp32": "float32",
                "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from statetrack.automata.errors import StatetrackError
+from statetrack.errors import StatetrackError
 
 PRECISION_MODELS = ("paper", "float")
 

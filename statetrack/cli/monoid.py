@@ -40,7 +40,7 @@ def _load(args: argparse.Namespace):
 
 def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False, progress: bool = False):
     """``(report, monoid)``: the ``monoid`` JSON object of a DFA (DESIGN section 4) and the Monoid."""
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
     from statetrack.automata.groups import distinct_groups
     from statetrack.automata.monoid import minimal_complete_dfa, transition_monoid
 
@@ -81,7 +81,7 @@ def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = Fals
 
 
 def run_monoid(args: argparse.Namespace) -> int:
-    from statetrack.automata._io import atomic_write_text
+    from statetrack.fileio import atomic_write_text
     from statetrack.automata.green import egg_box_dot
 
     dfa = _load(args)
@@ -116,7 +116,7 @@ def run_monoid(args: argparse.Namespace) -> int:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
     from statetrack.automata.expressivity import classify
 
     if args.max_elements < 1:

@@ -92,13 +92,13 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def _range(text: str):
-    from statetrack.constructions.claims.families import parse_range
+    from statetrack.lrnn.claims.families import parse_range
 
     return parse_range(text)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from statetrack.automata.errors import StatetrackError
+    from statetrack.errors import StatetrackError
     from statetrack.automata.suites import parse_balance, parse_length_range
     from statetrack.lrnn import distributed
     from statetrack.lrnn.tasks import Task
@@ -178,7 +178,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_extract(args: argparse.Namespace) -> int:
     import os
 
-    from statetrack.automata._io import atomic_write_text
+    from statetrack.fileio import atomic_write_text
     from statetrack.automata.formats import dfa_to_dot
     from statetrack.automata.suites import parse_length_range
     from statetrack.lrnn.extract import extract
