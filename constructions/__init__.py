@@ -13,14 +13,19 @@ Example:
     >>> report["construction"], prove(model).proved
     ('parity', True)
 """
-from .auto import CONSTRUCTIONS, compile_language
-from .householder import GHFactors, contraction_factors, orthogonal_factors, permutation_factors
-from .model_format import (CompiledModel, ConstructionNotApplicable, build_model, load_model, save_model,
-                           summarize)
-from .verify_exact import ProofResult, prove
+if __name__ == "constructions":  # imported by its bare name from the repository root: see statetrack/_shadow.py
+    from statetrack._shadow import defer_to_installed
 
-__all__ = [
-    "compile_language", "CONSTRUCTIONS", "GHFactors", "permutation_factors", "orthogonal_factors",
-    "contraction_factors", "CompiledModel", "ConstructionNotApplicable", "build_model", "load_model", "save_model",
-    "summarize", "ProofResult", "prove",
-]
+    defer_to_installed(__name__, __path__[0])
+else:
+    from .auto import CONSTRUCTIONS, compile_language
+    from .householder import GHFactors, contraction_factors, orthogonal_factors, permutation_factors
+    from .model_format import (CompiledModel, ConstructionNotApplicable, build_model, load_model, save_model,
+                               summarize)
+    from .verify_exact import ProofResult, prove
+
+    __all__ = [
+        "compile_language", "CONSTRUCTIONS", "GHFactors", "permutation_factors", "orthogonal_factors",
+        "contraction_factors", "CompiledModel", "ConstructionNotApplicable", "build_model", "load_model", "save_model",
+        "summarize", "ProofResult", "prove",
+    ]

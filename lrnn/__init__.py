@@ -6,9 +6,14 @@
   safetensors persistence.
 - :mod:`.compiled`: :class:`CompiledLRNN`, a compiled model file run through the kernels in a chosen backend and dtype.
 """
-from .compiled import CompiledLRNN
-from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, ShortConvolution
-from .model import LRNNConfig, LRNNModel, load_model, save_model
+if __name__ == "lrnn":  # imported by its bare name from the repository root: see statetrack/_shadow.py
+    from statetrack._shadow import defer_to_installed
 
-__all__ = ["CompiledLRNN", "DeltaNetLayer", "DeltaProductLayer", "DiagonalLayer", "ShortConvolution",
-           "LRNNConfig", "LRNNModel", "load_model", "save_model"]
+    defer_to_installed(__name__, __path__[0])
+else:
+    from .compiled import CompiledLRNN
+    from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, ShortConvolution
+    from .model import LRNNConfig, LRNNModel, load_model, save_model
+
+    __all__ = ["CompiledLRNN", "DeltaNetLayer", "DeltaProductLayer", "DiagonalLayer", "ShortConvolution",
+               "LRNNConfig", "LRNNModel", "load_model", "save_model"]

@@ -116,14 +116,13 @@ def run_monoid(args: argparse.Namespace) -> int:
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from statetrack.constructions.sizing import classify_language
     from statetrack.errors import StatetrackError
-    from statetrack.automata.expressivity import classify
 
     if args.max_elements < 1:
         raise StatetrackError(f"--max-elements must be positive, got {args.max_elements}")
     dfa = _load(args)
-    result = classify(dfa, precision=args.precision, max_elements=args.max_elements)
-    _fill_cascade_sizes(dfa, result)
+    result = classify_language(dfa, precision=args.precision, max_elements=args.max_elements).to_json()
 
     def text() -> str:
         head = (f"states {result['states']}, monoid size {result['monoid_size']}, aperiodic {result['aperiodic']}, "
@@ -140,39 +139,3 @@ def run_classify(args: argparse.Namespace) -> int:
 
     emit(args, result, text)
     return 0
-
-
-#: largest minimal DFA for which ``classify`` builds the cascade to report its size
-CASCADE_SIZE_LIMIT = 12
-
-
-def _fill_cascade_sizes(dfa, result: dict) -> None:
-    """Give the Krohn-Rhodes cascade verdicts their real size by compiling the cascade (small DFAs only).
-
-    The cascade is built with the convolution coupling (``h`` layers; DeltaNet, DeltaProduct and Mamba
-    layers have the short convolution it needs). Aperiodic languages: resets only, so every one-hot
-    coordinate can be a scalar head with one GH projection per token; filled for every family with a
-    pending cascade verdict. Otherwise only ``deltaproduct[-1,1]`` is filled (reflections and projections
-    in one head: the factors per token are the largest count of a symbol).
-    """
-    fams = result["families"]
-    pending = [f for f, v in fams.items()
-               if v["verdict"] == "constructible" and v["construction"] and v["construction"]["layers"] is None
-               and "cascade" in v["construction"].get("note", "")]
-    if not result["aperiodic"]:
-        pending = [f for f in pending if f == "deltaproduct[-1,1]"]
-    if not pending or result["states"] > CASCADE_SIZE_LIMIT:
-        return
-    from statetrack.constructions.cascade import cascade_stack
-
-    stack = cascade_stack(dfa.minimize(), coupling="conv")
-    size = {"layers": len(stack.layers), "state_size": max(L.n for L in stack.layers),
-            "factors_per_token": 1 if result["aperiodic"] else max(L.factors for L in stack.layers)}
-    note = (f"holonomy cascade with {stack.depth} levels, each layer reading its input through a width-2 causal "
-            "convolution (`statetrack compile --construction cascade --coupling conv`; without the convolution "
-            f"the copy-layer coupling needs up to {max(1, 2 * stack.depth - 1)} layers)"
-            + ("; resets only: each one-hot coordinate is a scalar head with one projection per token"
-               if result["aperiodic"] else ""))
-    for f in pending:
-        fams[f]["construction"].update(size)
-        fams[f]["construction"]["note"] = note
