@@ -1,6 +1,6 @@
 """Family sweep of the impossibility claims (run by hand): family x range x dtype -> witness rate, settle steps.
 
-    python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision paper float
+    python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision per-step float
 
 For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.claims.families) are run on
 1^t until their state repeats (at most ``--max-steps`` tokens). Printed as a markdown table: witness rate (parity,
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--max-steps", type=int, default=1 << 15)
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--precision", nargs="+", default=["paper", "float"], choices=["paper", "float"])
+    ap.add_argument("--precision", nargs="+", default=["per-step", "float"], choices=["per-step", "float"])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
     args = ap.parse_args()

@@ -1,4 +1,4 @@
-"""Impossibility claims (issue 6): precision models, Theorem 1 / 2 witnesses, spectra, sweeps and the CLI."""
+"""Impossibility claims (issues 6, 13): precision models, Theorem 1 / 2 witnesses, spectra, sweeps and the CLI."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from statetrack.lrnn.claims import (check_modcount, check_parity, parity_constru
                                              rotation_construction, sweep_cell)
 from statetrack.lrnn.claims.families import gh_affine
 from statetrack.lrnn.claims.parity import OnesRunner, first_repeat
-from statetrack.lrnn.claims.precision import (FORMATS, Stepper, exact_sum_rounded, paper_step,
+from statetrack.lrnn.claims.precision import (FORMATS, Stepper, exact_sum_rounded, per_step,
                                                        round_fraction_to_grid, round_to_grid)
 from statetrack.lrnn.claims.spectra import gh_norm_check, three_factor_example, two_factor_check
 
@@ -23,10 +23,10 @@ TINY16 = 2.0 ** -24  # the smallest positive float16
 
 
 # ------------------------------------------------------------------------------------------------ precision
-def test_paper_rounding_hand_example():
-    """Hand-computed float16 steps where the two precision models differ."""
+def test_per_step_rounding_hand_example():
+    """Hand-computed float16 steps where the two step models differ."""
     f16 = FORMATS["float16"]
-    paper, plain = Stepper("float16", "paper"), Stepper("float16", "float")
+    paper, plain = Stepper("float16", "per-step"), Stepper("float16", "float")
     # a tie: 0.5 * 3 tiny = 1.5 tiny lies halfway between tiny and 2 tiny -> paper takes the smaller, float the even
     A, H, B = np.array([[0.5]]), np.array([[3 * TINY16]]), np.zeros((1, 1))
     assert paper(A, H, B)[0, 0] == TINY16
@@ -37,7 +37,7 @@ def test_paper_rounding_hand_example():
     assert plain(A, H, np.zeros((1, 1)))[0, 0] == TINY16
     # a negative tie goes down: -1 - 2^-11 -> -1 - 2^-10 (paper), -1 (ties to even)
     A, H = np.array([[-1.0, -1.0]]), np.array([[1.0], [2.0 ** -11]])
-    assert paper_step(A, H, np.zeros((1, 1)), f16)[0, 0] == -1 - 2.0 ** -10
+    assert per_step(A, H, np.zeros((1, 1)), f16)[0, 0] == -1 - 2.0 ** -10
     assert plain(A, H, np.zeros((1, 1)))[0, 0] == -1.0
     # the overflow tie 65520 goes down to the largest finite value; beyond it, +-inf
     assert round_to_grid(np.array([65520.0, 65536.0, -1e6]), f16).tolist() == [65504.0, np.inf, -np.inf]
@@ -112,12 +112,11 @@ def test_first_repeat():
 @pytest.mark.parametrize("family", ["diagonal", "deltanet", "deltaproduct"])
 def test_parity_witness_for_01_families(family, dtype):
     """Theorem 1: every [0, 1] member settles and two words of different parity reach the same state."""
-    res = check_parity(random_member(family, "0,1", seed=3), dtype, "paper", max_steps=1 << 14)
-    assert res.witness is not None, res
+    res = check_parity(random_member(family, "0,1", seed=3), dtype, "per-step", max_steps=1 << 14, predicted=True)
+    assert res.witness is not None and res.finding is None, res
     a, b = res.witness["lengths"]
     assert (b - a) % 2 == 1 and res.witness["outputs"][0] == res.witness["outputs"][1]
-    if res.witness["kind"] == "state":
-        assert a == res.settle_step and b == a + res.period
+    assert res.witness["kind"] == "state" and a == res.settle_step and b == a + res.period
 
 
 def test_witness_outputs_agree_with_the_model():
@@ -139,7 +138,7 @@ def test_no_witness_for_the_constructions(dtype):
 
     par, _ = compile_language(get_language("parity"), "parity")
     res = check_parity(par, dtype)
-    assert res.witness is None and res.period == 2
+    assert res.witness is None and res.period == 2 and res.output_coincidence is None
     rot, _ = compile_language(get_language("mod:3"), "rotation")
     res = check_modcount(rot, 3, dtype)
     assert res.witness is None and res.period % 3 == 0
@@ -172,7 +171,7 @@ def test_proposition1_checks():
 # ------------------------------------------------------------------------------------------------ sweeps, CLI
 def test_sweep_cell_predicts_and_finds():
     cell = sweep_cell("parity", "diagonal", "0,1", "bfloat16", 3, max_steps=1 << 13)
-    assert cell["predicted"] and cell["witness_rate"] == 1.0 and cell["violations"] == 0
+    assert cell["predicted"] and cell["witness_rate"] == 1.0 and cell["findings"] == []
     assert cell["settle_step"]["median"] is not None and len(cell["members"]) == 3
 
 
@@ -192,19 +191,24 @@ def test_cli_parity_on_compiled_model_alternates(tmp_path, capsys):
     code, out = _cli(capsys, "claims", "parity", "--model", str(path), "--dtype", "bfloat16", "--steps", "20000",
                      "--json")
     assert code == 0 and out["construction"]["alternates"] is True and out["witness"] is None
-    assert out["period"] == 2 and out["predicted"] is False
+    assert out["period"] == 2 and out["predicted"] is False and out["verdict"] == "nothing predicted"
 
 
 def test_cli_family_and_errors(tmp_path, capsys):
     code, out = _cli(capsys, "claims", "modcount", "--m", "3", "--family", "diagonal", "--range", "-1,1",
                      "--dtype", "bfloat16", "--samples", "2", "--steps", "1000", "--json")
     assert code == 0 and out["witness_rate"] == 1.0 and out["construction"]["counts"] is True
+    assert out["verdict"] == "confirmed" and out["precision"] == "per-step"
     assert set(out) >= {"claim", "family", "range", "dtype", "samples", "witness_rate", "settle_step", "witness",
                         "construction", "periods"}
     code, out = _cli(capsys, "claims", "parity", "--dtype", "float64", "--json")
     assert code == 2 and "float64" in out["error"]
     code, out = _cli(capsys, "claims", "parity", "--range", "0,2", "--samples", "1", "--json")
     assert code == 2 and "range" in out["error"]
+    for argv, flag in ((["--steps", "-5"], "--steps"), (["--max-steps", "0"], "--max-steps"),
+                       (["--symbol", "0"], "--symbol"), (["--samples", "0"], "--samples")):
+        code, out = _cli(capsys, "claims", "parity", *argv, "--json")
+        assert code == 2 and out["error"].startswith(flag), out
 
 
 def test_spectra_of_compiled_models(tmp_path, capsys):
@@ -223,3 +227,41 @@ def test_spectra_of_compiled_models(tmp_path, capsys):
     save_model(rot, path)
     code, out = _cli(capsys, "claims", "spectrum", "--model", str(path), "--json")
     assert code == 0 and out["proposition1"]["three_factors"]["found"] and len(out["symbols"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ issue 13
+def test_seed6_per_step_cycle_is_a_finding_not_a_witness(capsys):
+    """deltanet [0,1] seed 6 in bfloat16 ends in a 2-cycle under per-step rounding: no decoder-free witness, the
+    argmax decoder's coincidence is reported apart, and the verdict is a finding (not confirmed), never ``ok``."""
+    code, out = _cli(capsys, "claims", "parity", "--family", "deltanet", "--range", "0,1", "--dtype", "bfloat16",
+                     "--samples", "1", "--seed", "6", "--steps", "100", "--json")
+    assert code == 1 and out["verdict"] == "not confirmed" and out["ok"] is False
+    assert out["witness_rate"] == 0.0 and out["witness"] is None and out["output_coincidences"] == 1
+    (f,) = out["findings"]
+    assert f["seed"] == 6 and f["period"] == 2 and f["precision"] == "per-step" and "paper" in f["note"]
+    # the layer-2 transition of the cycle has an eigenvalue above 1 (gridded weights), as the issue reports
+    assert max(z[0] for z in f["eigenvalues"][1]) > 1.0
+
+
+def test_verdict_rules():
+    from statetrack.lrnn.claims.verdict import decide
+
+    base = dict(precision="per-step", members=4, witnesses=4, unsettled=0, findings=0, construction_ok=True,
+                construction_name="parity")
+    assert decide("parity", predicted=True, **base).verdict == "confirmed"
+    assert decide("parity", predicted=False, **dict(base, witnesses=0)).ok
+    assert decide("parity", predicted=True, **dict(base, witnesses=3, findings=1)).verdict == "not confirmed"
+    assert decide("parity", predicted=True, **dict(base, witnesses=3, unsettled=1)).verdict == "not confirmed"
+    assert decide("parity", predicted=True, **dict(base, witnesses=3, precision="paper")).verdict == "violated"
+    v = decide("modcount", predicted=True, **dict(base, construction_ok=False))
+    assert v.verdict == "construction failed" and not v.ok and v.to_json()["ok"] is False
+
+
+def test_library_errors_name_the_parameter():
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.claims.verdict import claim_report
+
+    for kw, name in ((dict(steps=0), "steps"), (dict(max_steps=-1), "max_steps"), (dict(symbol="1"), "symbol"),
+                     (dict(precision="paper"), "precision"), (dict(family="rnn"), "family")):
+        with pytest.raises(StatetrackError, match=f"^{name}"):
+            claim_report("parity", **kw)

@@ -1,7 +1,9 @@
 """Impossibility claims as executable checks (arXiv 2411.12537, DESIGN section 1).
 
-* :mod:`.precision` -- the two finite-precision models (``paper``: exact products, each rounded to the dtype grid with
-  ties to the smaller value, exact sum rounded; ``float``: torch arithmetic in the dtype).
+* :mod:`.precision` -- the finite-precision models, named for what they compute: ``paper`` (App. B of the paper:
+  exact products of transitions, each term cast once, exact sum cast once; :mod:`.paper_model`), ``per-step`` (exact
+  products rounded to the grid with ties to the smaller value, exact sum rounded, after every step) and ``float``
+  (torch arithmetic in the dtype).
 * :mod:`.families` -- random members of the ``diagonal`` / ``deltanet`` / ``deltaproduct`` (n_h = 2) families in
   ``[0, 1]`` and ``[-1, 1]``, the per-symbol transitions ``A(x)``, ``B(x)``, and the layer stages that run a model.
 * :mod:`.parity` -- Theorem 1: the run on ``1^t``, settle step and period, the parity witness; the parity construction.
@@ -9,10 +11,11 @@
   construction.
 * :mod:`.spectra` -- Proposition 1 checks and the spectra of ``A(x)`` and of products of ``2^(i-1)`` transitions.
 * :mod:`.sweep` -- witness rates over random family members.
+* :mod:`.verdict` -- the verdict (predicted, findings, confirmed or not) as a typed result.
 
 Example:
     >>> from statetrack.lrnn.claims import random_member, check_parity
-    >>> res = check_parity(random_member("deltanet", "0,1", seed=0), "bfloat16")
+    >>> res = check_parity(random_member("deltanet", "0,1", seed=0), "bfloat16", "per-step")
     >>> res.witness is not None
     True
 """
@@ -23,10 +26,12 @@ from .parity import (OnesRunner, ParityCheck, Settling, check_parity, load_any_m
 from .precision import PRECISION_MODELS, Stepper, round_to_grid
 from .spectra import product_spectra, proposition1_checks, symbol_spectra
 from .sweep import sweep_cell, sweep_table
+from .verdict import ClaimReport, Verdict, claim_report, decide
 
 __all__ = [
     "FAMILIES", "RANGES", "random_member", "symbol_transitions", "ModCheck", "check_modcount", "rotation_construction",
     "theorem2_predicts", "OnesRunner", "ParityCheck", "Settling", "check_parity", "load_any_model",
     "parity_construction", "run_construction", "settle", "PRECISION_MODELS", "Stepper", "round_to_grid",
     "product_spectra", "proposition1_checks", "symbol_spectra", "sweep_cell", "sweep_table",
+    "ClaimReport", "Verdict", "claim_report", "decide",
 ]

@@ -8,13 +8,13 @@ there are a least ``t*`` (the **settle step**, a length >= 1) and a least ``p`` 
 ``state(t* + p) = state(t*)``, and then ``state(t + p) = state(t)`` for every ``t >= t*``. Both are found exactly by
 interning the state's bits and looking for the first repeat (the run length doubles from 256 up to ``max_steps``).
 
-**Parity witness.** Equal states give equal outputs, whatever the decoder. If ``p`` is odd, the words ``1^{t*}`` and
-``1^{t*+p}`` (``1^{t*+1}`` when the state is eventually constant, the case Theorem 1 predicts for non-negative real
-eigenvalues) reach the same state although their parities differ: the model labels them alike, so it does not
-recognise parity. If ``p`` is even, states of equal value have lengths of equal parity and no state witness exists;
-we then look in one period of the outputs for two lengths of different parity with the same output (an *output*
-witness: the decoder merges states that parity separates). With neither, the model may alternate: the parity
-construction does (``A = -1``, period 2).
+**Parity witness (decoder-free).** Equal states give equal outputs, whatever the decoder. If ``p`` is odd, the words
+``1^{t*}`` and ``1^{t*+p}`` (``1^{t*+1}`` when the state is eventually constant, the case Theorem 1 predicts for
+non-negative real eigenvalues) reach the same full state although their parities differ: no decoder on these states
+recognises parity. If ``p`` is even, states of equal value have lengths of equal parity and no witness exists. Two
+lengths of different parity whose *decoded labels* agree are reported apart as an ``output_coincidence``: it says that
+this model's decoder merges states that parity separates, and never confirms the theorem. Where the theorem predicts
+a witness and a step model ends in an even cycle, the check reports a ``finding`` (:func:`forbidden_cycle`).
 
 Theorem 1 predicts a witness for every member of a ``[0, 1]`` family (all transition eigenvalues are non-negative
 reals), in every dtype; for ``[-1, 1]`` families it predicts nothing.
@@ -31,7 +31,7 @@ import numpy as np
 from statetrack.errors import StatetrackError
 
 from .families import BlockStage, CompiledStage, Interner
-from .precision import Stepper, check_precision_model, grid_format
+from .precision import STEP_MODELS, Stepper, check_precision_model, grid_format
 
 DEFAULT_MAX_STEPS = 1 << 16
 CONSTRUCTION_STEPS = 10 ** 6
@@ -105,9 +105,12 @@ def single_thread():
 class OnesRunner:
     """Runs one model on ``1^T`` in a dtype and precision model; keeps its memo tables between calls."""
 
-    def __init__(self, model: Any, dtype: str = "float32", precision: str = "paper", symbol: "str | int | None" = None):
+    def __init__(self, model: Any, dtype: str = "float32", precision: str = "per-step", symbol: "str | int | None" = None):
         self.fmt = grid_format(dtype)
         self.precision = check_precision_model(precision)
+        if self.precision not in STEP_MODELS:
+            raise StatetrackError("precision: the run on 1^t steps the state; the paper model (App. B) is not a step "
+                                  "model -- use statetrack.lrnn.claims.paper_model for it")
         self.stepper = Stepper(self.fmt.name, self.precision)
         self.compiled = is_compiled(model)
         self.symbol = symbol_id(model, symbol)
@@ -249,55 +252,90 @@ def settle(runner: OnesRunner, max_steps: int = DEFAULT_MAX_STEPS, start: int = 
 
 
 # ------------------------------------------------------------------------------------------------ Theorem 1
-def parity_witness(s: Settling) -> dict | None:
-    """The witness pair as JSON (``kind`` state or output, ``lengths``, ``words``, ``outputs``), or None."""
-    if not s.settled:
-        return None
-    t, p = s.settle_step, s.period
-    pair = None
-    kind = "state"
-    if p % 2 == 1:
-        pair = (t, t + p)
-    else:  # even period: an output witness inside one period?
-        seen: dict[Any, int] = {}
-        for i in range(min(p, 1 << 16)):
-            key = (s.runner.label(s.output_at(t + i)), (t + i) % 2)
-            other = (key[0], 1 - key[1])
-            if other in seen:
-                pair, kind = (seen[other], t + i), "output"
-                break
-            seen.setdefault(key, t + i)
-    if pair is None:
-        return None
-    a, b = pair
+def _pair_json(s: Settling, a: int, b: int, kind: str) -> dict:
     return {"kind": kind, "lengths": [a, b], "words": [f"1^{a}", f"1^{b}"],
             "outputs": [s.runner.output(s.output_at(a)), s.runner.output(s.output_at(b))],
             "labels": [s.runner.label(s.output_at(a)), s.runner.label(s.output_at(b))]}
 
 
+def parity_witness(s: Settling) -> dict | None:
+    """The decoder-free witness as JSON (``kind`` "state", ``lengths``, ``words``, ``outputs``, ``labels``): two
+    lengths of different parity that reach the same full state (every layer, every convolution window). Exists iff the
+    run settled with an odd period; None otherwise."""
+    if not s.settled or s.period % 2 == 0:
+        return None
+    return _pair_json(s, s.settle_step, s.settle_step + s.period, "state")
+
+
+def parity_output_coincidence(s: Settling) -> dict | None:
+    """Two lengths of different parity inside the final cycle whose *decoded labels* agree (``kind`` "output"), when
+    the state period is even; None otherwise. This says only that this model's decoder merges states that parity
+    separates: another decoder on the same states could separate them, so it never confirms Theorem 1."""
+    if not s.settled or s.period % 2 == 1:
+        return None
+    t, p = s.settle_step, s.period
+    seen: dict[Any, int] = {}
+    for i in range(min(p, 1 << 16)):
+        key = (s.runner.label(s.output_at(t + i)), (t + i) % 2)
+        other = (key[0], 1 - key[1])
+        if other in seen:
+            return _pair_json(s, seen[other], t + i, "output")
+        seen.setdefault(key, t + i)
+    return None
+
+
+def forbidden_cycle(s: Settling, predicted: bool, precision: str) -> dict | None:
+    """A *finding*: the theorem predicts a state witness (``predicted``) but the run settled in a cycle of even
+    period, whose states never coincide at lengths of different parity. In a step model (``per-step``, ``float``) this
+    is not a counterexample to Theorem 1: the theorem's hypothesis is the ``paper`` arithmetic (App. B), and the
+    finding shows that the step arithmetic is not that model. Returns ``{precision, settle_step, period,
+    eigenvalues, note}`` (``eigenvalues``: per layer, those of the transitions applied in the cycle), or None."""
+    if not predicted or not s.settled or s.period % 2 == 1:
+        return None
+    eig = []
+    for stage, run in zip(s.runner.stages, s.trace.runs):
+        pos = range(s.settle_step - 1, min(s.settle_step - 1 + min(s.period, 8), run.steps.size))
+        ev = np.concatenate([np.linalg.eigvals(stage.transition(run.steps[t])).reshape(-1) for t in pos]) \
+            if len(pos) else np.zeros(0, dtype=complex)
+        ev = np.unique(np.round(ev, 6))
+        eig.append([[float(z.real), float(z.imag)] for z in ev[:16]])
+    return {"precision": precision, "settle_step": s.settle_step, "period": s.period, "eigenvalues": eig,
+            "note": f"the {precision} arithmetic ends in a cycle of even period {s.period} that Theorem 1's conclusion "
+                    "forbids for the paper model (App. B); the theorem's hypothesis is not this arithmetic"}
+
+
 @dataclass
 class ParityCheck:
-    """One model's Theorem-1 check."""
+    """One model's Theorem-1 check in one precision model: the run's settle step and period, the decoder-free
+    ``witness`` (or None), an ``output_coincidence`` (never a witness) and a ``finding`` (see :func:`forbidden_cycle`)."""
 
+    precision: str
     settle_step: int | None
     period: int | None
     steps: int
     witness: dict | None
+    output_coincidence: dict | None = None
+    finding: dict | None = None
 
     def to_json(self) -> dict:
-        return {"settle_step": self.settle_step, "period": self.period, "steps": self.steps, "witness": self.witness}
+        return {"precision": self.precision, "settle_step": self.settle_step, "period": self.period,
+                "steps": self.steps, "witness": self.witness, "output_coincidence": self.output_coincidence,
+                "finding": self.finding}
 
 
-def check_parity(model: Any, dtype: str = "float32", precision: str = "paper", *, symbol: "str | int | None" = None,
-                 max_steps: int = DEFAULT_MAX_STEPS, progress: bool = False) -> ParityCheck:
-    """Theorem 1 on one model: settle step, period and witness (None when the state period is even and no two
-    lengths of different parity share an output, or when the run did not settle within ``max_steps``)."""
+def check_parity(model: Any, dtype: str = "float32", precision: str = "per-step", *,
+                 symbol: "str | int | None" = None, max_steps: int = DEFAULT_MAX_STEPS, predicted: bool = False,
+                 progress: bool = False) -> ParityCheck:
+    """Theorem 1 on one model in a step model (``per-step`` or ``float``): settle step, period and the decoder-free
+    witness (None when the state period is even or the run did not settle within ``max_steps``); with
+    ``predicted=True`` (the theorem covers this model) an even final cycle is reported as a ``finding``."""
     s = settle(OnesRunner(model, dtype, precision, symbol), max_steps, progress=progress)
-    return ParityCheck(s.settle_step, s.period, s.steps, parity_witness(s))
+    return ParityCheck(precision, s.settle_step, s.period, s.steps, parity_witness(s), parity_output_coincidence(s),
+                       forbidden_cycle(s, predicted, precision))
 
 
 # ------------------------------------------------------------------------------------------------ constructions
-def run_construction(model: Any, steps: int, dtype: str = "float32", precision: str = "paper",
+def run_construction(model: Any, steps: int, dtype: str = "float32", precision: str = "per-step",
                      symbol: "str | int | None" = None, progress: bool = False) -> dict:
     """Run a compiled model on ``1^steps`` and compare its DFA state after every prefix with its DFA.
 
@@ -316,7 +354,7 @@ def run_construction(model: Any, steps: int, dtype: str = "float32", precision: 
             "states_visited": [len(st.states.items) for st in runner.stages]}
 
 
-def parity_construction(steps: int = CONSTRUCTION_STEPS, dtype: str = "float32", precision: str = "paper",
+def parity_construction(steps: int = CONSTRUCTION_STEPS, dtype: str = "float32", precision: str = "per-step",
                         progress: bool = False) -> dict:
     """The compiled parity construction (one reflection, ``A = -1``) on ``1^steps``: ``{name, steps, alternates}``."""
     from statetrack.automata.catalog import get_language
@@ -328,5 +366,5 @@ def parity_construction(steps: int = CONSTRUCTION_STEPS, dtype: str = "float32",
 
 
 __all__ = ["OnesRunner", "Trace", "Settling", "settle", "first_repeat", "parity_witness", "ParityCheck",
-           "check_parity", "run_construction", "parity_construction", "load_any_model", "is_compiled", "symbol_id",
+           "check_parity", "parity_output_coincidence", "forbidden_cycle", "run_construction", "parity_construction", "load_any_model", "is_compiled", "symbol_id",
            "DEFAULT_MAX_STEPS", "CONSTRUCTION_STEPS"]

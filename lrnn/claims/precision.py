@@ -1,12 +1,20 @@
-"""Two finite-precision models of one affine LRNN step ``H' = A H + B`` (``A [..., n, n]``, ``H, B [..., n, d]``).
+"""Finite-precision models of an affine LRNN recurrence ``H_t = A_t H_{t-1} + B_t`` (``A [..., n, n]``,
+``H, B [..., n, d]``), named for what they compute.
 
-Both take ``A``, ``B`` and ``H`` whose entries already lie on the grid of a dtype (``float16``, ``bfloat16`` or
+* ``paper`` -- the arithmetic of App. B of arXiv 2411.12537 (after Merrill et al. 2024): every product of transitions
+  is exact, each term of the closed form is rounded once, the rounded terms are summed exactly and the sum is rounded
+  once: for a constant input ``Hhat_k = cast(sum_{i<k} cast(A^i B) + cast(A^k H_0))``. ``Hhat_k`` is *not* a function
+  of ``Hhat_{k-1}``; it is implemented in :mod:`.paper_model`, not as a step.
+* ``per-step`` and ``float`` -- step models below: ``H_t`` is computed from the stored ``H_{t-1}``.
+
+The step models take ``A``, ``B`` and ``H`` whose entries already lie on the grid of a dtype (``float16``, ``bfloat16`` or
 ``float32``) and return ``H'`` on that grid.
 
-* ``paper`` -- the finite-precision arithmetic of the impossibility proofs (arXiv 2411.12537): every product
+* ``per-step`` -- exact products rounded after every step (not the paper's model; see above): every product
   ``A[i, j] * H[j, c]`` is computed exactly, each product is rounded to the dtype's grid, the rounded products and
   ``B[i, c]`` are summed exactly and the sum is rounded once more. Rounding is to the nearest grid point, and a tie
-  goes to the *smaller* value (towards minus infinity). Values beyond the largest finite number become +-inf.
+  goes to the *smaller* value (towards minus infinity), as in the ``paper`` model's ``cast``. Values beyond the
+  largest finite number become +-inf.
   Implementation: products of two grid values are exact in float64 (at most 2 x 24 significand bits); the exact sum
   is the float64 sum whenever a cascade of error-free TwoSum steps reports no rounding error (always the case for
   float16, whose grid values are integer multiples of 2^-24 below 2^16); otherwise that entry is summed again with
@@ -16,10 +24,10 @@ Both take ``A``, ``B`` and ``H`` whose entries already lie on the grid of a dtyp
   CPU (round to nearest, ties to even; torch's CPU matmul accumulates 16-bit inputs in float32 and rounds the
   product once, float32 inputs are summed in float32 in the order and blocking of the BLAS), then ``+ B`` rounded.
 
-When they differ: (1) a product below half a grid step of the sum is rounded on its own in ``paper`` but merged into
-a wider accumulator in ``float``, so a small update ``a*h`` that ``paper`` keeps can vanish in ``float`` or the other
-way round; (2) exact ties go down in ``paper`` and to the even neighbour in ``float`` (a state sitting on a tie moves
-differently, e.g. ``0.5 * 3 * 2^-24`` in float16); (3) ``float`` rounds ``A H`` and then ``+ B`` separately, ``paper``
+When they differ: (1) a product below half a grid step of the sum is rounded on its own in ``per-step`` but merged into
+a wider accumulator in ``float``, so a small update ``a*h`` that ``per-step`` keeps can vanish in ``float`` or the other
+way round; (2) exact ties go down in ``per-step`` and to the even neighbour in ``float`` (a state sitting on a tie moves
+differently, e.g. ``0.5 * 3 * 2^-24`` in float16); (3) ``float`` rounds ``A H`` and then ``+ B`` separately, ``per-step``
 rounds the whole sum once. Both are deterministic maps on a finite set of states, so every run on ``1^t`` becomes
 eventually periodic in either model; they can settle at different steps and, for matrices with negative entries,
 in principle with different periods. The claim checkers report which model they used.
@@ -34,7 +42,9 @@ import numpy as np
 
 from statetrack.errors import StatetrackError
 
-PRECISION_MODELS = ("paper", "float")
+PRECISION_MODELS = ("paper", "per-step", "float")
+#: the models that are a step ``H_{t-1} -> H_t`` (:class:`Stepper`)
+STEP_MODELS = ("per-step", "float")
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,9 @@ def grid_format(dtype: Any) -> GridFormat:
 
 
 def check_precision_model(name: str) -> str:
+    """``name`` if it is one of :data:`PRECISION_MODELS`, else a :class:`StatetrackError` naming ``precision``."""
     if name not in PRECISION_MODELS:
-        raise StatetrackError(f"unknown precision model {name!r}; choose one of {', '.join(PRECISION_MODELS)}")
+        raise StatetrackError(f"precision: unknown precision model {name!r}; choose one of {', '.join(PRECISION_MODELS)}")
     return name
 
 
@@ -121,12 +132,12 @@ def round_fraction_to_grid(x: Fraction, fmt: GridFormat) -> float:
 
 
 def to_grid(x: Any, dtype: Any, model: str) -> np.ndarray:
-    """Values (array-like, float64) put on the dtype's grid the way ``model`` stores weights: ``paper`` rounds
-    nearest with ties to the smaller value, ``float`` casts through torch (nearest, ties to even; torch casts float64
+    """Values (array-like, float64) put on the dtype's grid the way ``model`` stores weights: ``paper`` and
+    ``per-step`` round nearest with ties to the smaller value, ``float`` casts through torch (nearest, ties to even; torch casts float64
     to float16 / bfloat16 through float32, so a value within 2^-29 relative of a tie can be rounded twice)."""
     fmt = grid_format(dtype)
     x = np.asarray(x, dtype=np.float64)
-    if check_precision_model(model) == "paper":
+    if check_precision_model(model) in ("paper", "per-step"):
         return round_to_grid(x, fmt)
     import torch
 
@@ -180,8 +191,8 @@ def _exact_sum_rounded(terms: np.ndarray, fmt: GridFormat) -> np.ndarray:
     return out
 
 
-def paper_step(A: np.ndarray, H: np.ndarray, B: np.ndarray, fmt: GridFormat) -> np.ndarray:
-    """One step of the ``paper`` model: ``A [..., n, n]``, ``H, B [..., n, d]`` (float64 grid values) -> ``[..., n, d]``.
+def per_step(A: np.ndarray, H: np.ndarray, B: np.ndarray, fmt: GridFormat) -> np.ndarray:
+    """One step of the ``per-step`` model: ``A [..., n, n]``, ``H, B [..., n, d]`` (float64 grid values) -> ``[..., n, d]``.
 
     ``H'[i, c] = round( sum_j round(A[i, j] H[j, c]) + B[i, c] )`` with an exact sum.
     """
@@ -192,11 +203,15 @@ def paper_step(A: np.ndarray, H: np.ndarray, B: np.ndarray, fmt: GridFormat) -> 
 
 
 class Stepper:
-    """The step ``H -> A H + B`` of one precision model in one dtype, on float64 numpy arrays of grid values."""
+    """The step ``H -> A H + B`` of a step model (``per-step`` or ``float``) in one dtype, on float64 numpy arrays
+    of grid values."""
 
-    def __init__(self, dtype: Any, model: str = "paper"):
+    def __init__(self, dtype: Any, model: str = "per-step"):
         self.fmt = grid_format(dtype)
         self.model = check_precision_model(model)
+        if self.model not in STEP_MODELS:
+            raise StatetrackError(f"precision: the {model!r} model is not a step H_(t-1) -> H_t; step models are "
+                                  f"{', '.join(STEP_MODELS)} (the paper model lives in claims.paper_model)")
         if self.model == "float":
             import torch
 
@@ -208,12 +223,12 @@ class Stepper:
         return to_grid(x, self.fmt.name, self.model)
 
     def __call__(self, A: np.ndarray, H: np.ndarray, B: np.ndarray) -> np.ndarray:
-        if self.model == "paper":
-            return paper_step(A, H, B, self.fmt)
+        if self.model == "per-step":
+            return per_step(A, H, B, self.fmt)
         t = self._torch
         At, Ht, Bt = (t.from_numpy(np.ascontiguousarray(x)).to(self._dt) for x in (A, H, B))
         return (t.matmul(At, Ht) + Bt).to(t.float64).numpy() + 0.0  # + 0.0: one zero (-0.0 -> +0.0), one key
 
 
 __all__ = ["PRECISION_MODELS", "GridFormat", "FORMATS", "grid_format", "round_to_grid", "round_fraction_to_grid",
-           "to_grid", "exact_sum_rounded", "paper_step", "Stepper", "check_precision_model"]
+           "to_grid", "exact_sum_rounded", "per_step", "Stepper", "check_precision_model", "STEP_MODELS"]

@@ -128,7 +128,7 @@ def symbol_spectra(model: Any, dtype: str = "float32", precision: str = "float")
     from .families import symbol_transitions
     from .precision import Stepper
 
-    stepper = Stepper(dtype, precision)
+    stepper = Stepper(dtype, _step_model(precision))
     import copy
 
     import torch
@@ -143,6 +143,12 @@ def symbol_spectra(model: Any, dtype: str = "float32", precision: str = "float")
     return out
 
 
+def _step_model(precision: str) -> str:
+    """The step model whose weight grid a spectrum uses: ``paper`` stores weights like ``per-step`` (nearest, ties to
+    the smaller value); its runs on ``1^t`` for product spectra use the ``per-step`` arithmetic."""
+    return "per-step" if precision == "paper" else precision
+
+
 def _pairs(ev: np.ndarray) -> list:
     return [[float(z.real), float(z.imag)] for z in np.asarray(ev).reshape(-1)]
 
@@ -151,6 +157,7 @@ def product_spectra(model: Any, dtype: str = "float32", precision: str = "float"
                     max_steps: int = DEFAULT_MAX_STEPS, max_words: int = 4096, seed: int = 0) -> list[dict]:
     """Per layer ``i``, eigenvalue summary of products of ``2^(i-1)`` consecutive transitions (see module doc)."""
     out = []
+    precision = _step_model(precision)
     if is_compiled(model):
         runner = OnesRunner(model, dtype, precision, symbol)
         rng = np.random.default_rng(seed)

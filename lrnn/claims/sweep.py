@@ -3,9 +3,11 @@
 :func:`sweep_cell` samples members ``seed, seed + 1, ...`` (:func:`statetrack.lrnn.claims.families.random_member`),
 runs the Theorem-1 (``parity``) or Theorem-2 (``modcount``) check on each, and summarises: the fraction with a witness,
 the settle steps (median and max over the members that settled within ``max_steps``), the periods met, whether the
-theorem predicts a witness for every member, and how many predicted members settled without one (``violations``:
-these contradict the theorem's mechanism); members that did not settle within ``max_steps`` are counted apart as
-``unsettled`` (inconclusive: a longer run may still find their witness).
+theorem predicts a witness for every member, and the predicted members that settled without one: in a step model
+(``per-step``, ``float``) these are ``findings`` about that arithmetic (the theorems' hypothesis is the ``paper``
+model), listed with the member's seed and cycle. Witnesses are decoder-free (two lengths of different residue, one
+full state); ``output_coincidences`` counts members whose decoder merely merges such lengths (never a witness).
+Members that did not settle within ``max_steps`` are counted apart as ``unsettled`` (inconclusive).
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from .families import FAMILIES, parse_range, random_member, range_name
-from .modcount import check_modulus, is_power_of_two, modcount_witness, theorem2_predicts
-from .parity import DEFAULT_MAX_STEPS, OnesRunner, Settling, parity_witness, settle
+from .modcount import (check_modulus, is_power_of_two, modcount_finding, modcount_output_coincidence,
+                       modcount_witness, theorem2_predicts)
+from .parity import (DEFAULT_MAX_STEPS, OnesRunner, Settling, forbidden_cycle, parity_output_coincidence,
+                     parity_witness, settle)
 
 CLAIMS = ("parity", "modcount")
 DTYPES = ("float16", "bfloat16", "float32")
@@ -44,24 +48,33 @@ def cycle_eigenvalues(s: Settling, positions: int = 8) -> list[np.ndarray]:
 
 
 def check_member(model: Any, claim: str, dtype: str, precision: str, m: int = 3,
-                 max_steps: int = DEFAULT_MAX_STEPS, symbol: "str | int | None" = None) -> tuple[dict, Settling]:
-    """One model: ``{settle_step, period, steps, witness}`` and its :class:`Settling`."""
+                 max_steps: int = DEFAULT_MAX_STEPS, symbol: "str | int | None" = None,
+                 predicted: bool = False) -> tuple[dict, Settling]:
+    """One model in a step model: ``{precision, settle_step, period, steps, witness, output_coincidence, finding}``
+    and its :class:`Settling` (``predicted``: the theorem predicts a witness, so an even / ``m``-multiple final cycle
+    is reported as a finding)."""
     s = settle(OnesRunner(model, dtype, precision, symbol), max_steps)
-    w = parity_witness(s) if claim == "parity" else modcount_witness(s, m)
-    return {"settle_step": s.settle_step, "period": s.period, "steps": s.steps, "witness": w}, s
+    if claim == "parity":
+        w, oc, f = parity_witness(s), parity_output_coincidence(s), forbidden_cycle(s, predicted, precision)
+    else:
+        w, oc, f = modcount_witness(s, m), modcount_output_coincidence(s, m), modcount_finding(s, m, predicted,
+                                                                                                 precision)
+    return {"precision": precision, "settle_step": s.settle_step, "period": s.period, "steps": s.steps,
+            "witness": w, "output_coincidence": oc, "finding": f}, s
 
 
-def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, samples: int, *, precision: str = "paper",
+def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, samples: int, *, precision: str = "per-step",
                seed: int = 0, layers: int = 2, m: int = 3, max_steps: int = DEFAULT_MAX_STEPS,
                collect_eigenvalues: bool = False, progress: bool = False) -> dict:
     """Check ``samples`` random members (seeds ``seed ..``); see the module docstring for the summary fields."""
     if claim not in CLAIMS:
         from statetrack.errors import StatetrackError
 
-        raise StatetrackError(f"unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
+        raise StatetrackError(f"claim: unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
     if claim == "modcount":
         m = check_modulus(m)
     rng = parse_range(eigenvalue_range)
+    predicted = predicts(claim, family, rng, layers, m)
     members, eigs = [], []
     seeds: Iterable[int] = range(int(seed), int(seed) + int(samples))
     if progress:
@@ -71,7 +84,7 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     example = None
     for sd in seeds:
         model = random_member(family, rng, seed=sd, layers=layers)
-        res, s = check_member(model, claim, dtype, precision, m, max_steps)
+        res, s = check_member(model, claim, dtype, precision, m, max_steps, predicted=predicted)
         res["seed"] = sd
         members.append(res)
         if example is None and res["witness"] is not None:
@@ -84,7 +97,6 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     settled = [r for r in members if r["settle_step"] is not None]
     steps = [r["settle_step"] for r in settled]
     n_w = sum(r["witness"] is not None for r in members)
-    predicted = predicts(claim, family, rng, layers, m)
     out = {
         "claim": claim, "family": family, "range": range_name(rng), "dtype": dtype, "precision": precision,
         "layers": int(layers), "samples": int(samples), "max_steps": int(max_steps),
@@ -93,7 +105,8 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
         "periods": {str(k): v for k, v in sorted(Counter(r["period"] for r in settled).items())},
         "unsettled": len(members) - len(settled),
         "predicted": predicted,
-        "violations": sum(r["witness"] is None and r["settle_step"] is not None for r in members) if predicted else 0,
+        "output_coincidences": sum(r["output_coincidence"] is not None for r in members),
+        "findings": [dict(r["finding"], seed=r["seed"]) for r in members if r["finding"] is not None],
         "witness": example,
         "members": members,
     }

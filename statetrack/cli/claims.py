@@ -1,9 +1,9 @@
 """CLI command ``claims``: impossibility claims as executable checks (Theorems 1 and 2, Proposition 1).
 
 ``statetrack claims parity|modcount|spectrum [--family F --range R | --model FILE] [--dtype D] ...``.
-Exit codes: 0 the check ran and confirmed the claim; 1 a negative answer: a member for which the theorem predicts a
-witness settled without one (``violations``), or did not settle within ``--max-steps`` (``unsettled``: not confirmed),
-a construction that stops alternating / counting, or a failed Proposition-1 check; 2 bad usage or input.
+Every result is computed by :func:`statetrack.lrnn.claims.verdict.claim_report`; this module parses and formats.
+Exit codes: 0 the claim is confirmed or predicts nothing; 1 a negative answer (verdict ``not confirmed``,
+``violated`` or ``construction failed``, or a failed Proposition-1 check); 2 bad usage or input.
 """
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the first member (members use seed, seed+1, ...)")
     g.add_argument("--layers", type=int, default=2, metavar="L", help="layers of a random member (default 2)")
     p.add_argument("--dtype", default="float32", help="float16 | bfloat16 | float32 (default float32)")
-    p.add_argument("--precision", choices=["paper", "float"], default="paper",
-                   help="paper: exact products rounded to the grid with ties to the smaller value, exact sum rounded; "
-                        "float: plain torch arithmetic in the dtype (default paper)")
+    p.add_argument("--precision", choices=["per-step", "float"], default="per-step",
+                   help="per-step: exact products, each rounded to the grid (ties to the smaller value), exact sum "
+                        "rounded, after every step; float: plain torch arithmetic in the dtype (default per-step). "
+                        "The paper's App. B model is not a step model: see docs/claims.md")
     p.add_argument("--symbol", default=None, help="the repeated symbol (default '1')")
     p.add_argument("--plot", metavar="FILE.png", help="draw the transition eigenvalues on the complex plane")
     if sampling:
@@ -69,166 +70,55 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _label_run(model, steps: int, dtype: str, precision: str, symbol):
-    """Labels of ``1^t`` for ``t = 1..steps`` of a model (numpy bool/int array) and the run's correctness."""
-    import numpy as np
+def _validate(args: argparse.Namespace) -> None:
+    """Option checks that name the option (the library checks the same values by parameter name)."""
+    from statetrack.errors import StatetrackError
 
-    from statetrack.lrnn.claims.parity import OnesRunner, single_thread
-
-    runner = OnesRunner(model, dtype, precision, symbol)
-    with single_thread():
-        trace = runner.run(int(steps))
-    uniq, inv = np.unique(trace.outputs, return_inverse=True)
-    labels = np.array([runner.label(int(u)) for u in uniq])[inv.reshape(-1)]
-    return labels
-
-
-def _model_construction(model, claim: str, steps: int, dtype: str, precision: str, symbol, m: int = 3) -> dict:
-    """A compiled model's own run on ``1^steps``: do its labels alternate (parity) / mark ``t = 0 mod m``?"""
-    import numpy as np
-
-    labels = _label_run(model, steps, dtype, precision, symbol)
-    t = np.arange(1, steps + 1)
-    if claim == "parity":
-        ok = bool(steps < 2 or (labels[1:] != labels[:-1]).all())
-        return {"name": model.construction, "steps": int(steps), "alternates": ok}
-    target = (t % m == 0)
-    ok = bool((labels.astype(bool) == target).all() or (labels.astype(bool) == ~target).all())
-    return {"name": model.construction, "steps": int(steps), "counts": ok}
+    for flag, name in (("--steps", "steps"), ("--max-steps", "max_steps"), ("--samples", "samples"),
+                       ("--layers", "layers")):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise StatetrackError(f"{flag} must be at least 1; got {value}")
+    if args.symbol is not None and not args.model:
+        raise StatetrackError("--symbol has no effect on random members (they read the symbol '1'); it applies "
+                              "with --model")
+    if getattr(args, "m", 3) < 2:
+        raise StatetrackError(f"--m must be at least 2; got {args.m}")
 
 
-def _lrnn_family(model):
-    return model.config.layer, tuple(model.config.eigenvalue_range), model.config.n_layers
-
-
-def _model_predicts(model, claim: str, m: int, dtype: str, precision: str, symbol) -> bool:
-    from statetrack.lrnn.claims.parity import is_compiled
-    from statetrack.lrnn.claims.spectra import product_spectra, symbol_spectra
-    from statetrack.lrnn.claims.sweep import predicts
-
-    if not is_compiled(model):
-        fam, rng, L = _lrnn_family(model)
-        return predicts(claim, fam, rng, L, m)
-    if claim == "parity":
-        return all(s["nonnegative_real"] for s in symbol_spectra(model, dtype, precision))
-    from statetrack.lrnn.claims.modcount import is_power_of_two
-
-    return not is_power_of_two(m) and all(s.get("real", False) for s in product_spectra(model, dtype, precision, symbol))
-
-
-def _check_model(args, claim: str) -> tuple[dict, bool]:
-    from statetrack.lrnn.claims.parity import is_compiled, load_any_model
-    from statetrack.lrnn.claims.sweep import check_member
-
-    m = getattr(args, "m", 3)
-    model = load_any_model(args.model)
-    res, s = check_member(model, claim, args.dtype, args.precision, m, args.max_steps, args.symbol)
-    predicted = _model_predicts(model, claim, m, args.dtype, args.precision, args.symbol)
-    out = {"claim": claim, "model": args.model, "kind": "compiled" if is_compiled(model) else "lrnn",
-           "dtype": args.dtype, "precision": args.precision, "samples": 1,
-           "witness_rate": 1.0 if res["witness"] is not None else 0.0,
-           "settle_step": {"median": res["settle_step"], "max": res["settle_step"]}, "period": res["period"],
-           "steps_run": res["steps"], "unsettled": int(res["settle_step"] is None), "predicted": predicted,
-           "violations": int(predicted and res["witness"] is None and res["settle_step"] is not None),
-           "witness": res["witness"]}
-    if claim == "modcount":
-        out["m"] = m
-    if is_compiled(model):
-        out["construction"] = _model_construction(model, claim, args.steps, args.dtype, args.precision, args.symbol, m)
-    else:
-        out["construction"] = _builtin_construction(args, claim)
-    if args.plot:
-        import numpy as np
-
-        from statetrack.lrnn.claims.spectra import plot_eigenvalues
-        from statetrack.lrnn.claims.sweep import cycle_eigenvalues
-
-        groups = {f"layer {l + 1}": ev for l, ev in enumerate(cycle_eigenvalues(s))}
-        plot_eigenvalues(groups or {"none": np.zeros(0)}, args.plot, f"{claim}: {args.model} ({args.dtype})")
-        out["plot"] = args.plot
-    return out, True
-
-
-def _builtin_construction(args, claim: str) -> dict:
-    from statetrack.lrnn.claims.modcount import rotation_construction
-    from statetrack.lrnn.claims.parity import parity_construction
-
-    if claim == "parity":
-        return parity_construction(args.steps, args.dtype, args.precision, progress=args.progress)
-    return rotation_construction(args.m, args.steps, args.dtype, args.precision, progress=args.progress)
-
-
-def _check_family(args, claim: str) -> dict:
-    from statetrack.lrnn.claims.sweep import sweep_cell
-
-    if args.samples < 1:
-        from statetrack.errors import StatetrackError
-
-        raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
-    cell = sweep_cell(claim, args.family, args.eig_range, args.dtype, args.samples, precision=args.precision,
-                      seed=args.seed, layers=args.layers, m=getattr(args, "m", 3), max_steps=args.max_steps,
-                      collect_eigenvalues=bool(args.plot), progress=args.progress)
-    members = cell.pop("members")
-    eig = cell.pop("_eigenvalues", None)
-    cell["member_results"] = [{"seed": r["seed"], "settle_step": r["settle_step"], "period": r["period"],
-                               "witness": r["witness"] is not None} for r in members]
-    cell["construction"] = _builtin_construction(args, claim)
-    if args.plot:
-        from statetrack.lrnn.claims.spectra import plot_eigenvalues
-
-        plot_eigenvalues(eig, args.plot, f"{args.family} [{cell['range']}] {args.dtype}: final-cycle transitions")
-        cell["plot"] = args.plot
-    return cell
-
-
-def _ok(out: dict, claim: str) -> bool:
-    """The claim is confirmed: no predicted member settled without a witness, none stayed unsettled, and the
-    construction ran correctly."""
-    key = "alternates" if claim == "parity" else "counts"
-    unconfirmed = out["predicted"] and out["unsettled"] > 0
-    return out["violations"] == 0 and not unconfirmed and bool(out["construction"].get(key, True))
-
-
-def _verdict(out: dict, claim: str) -> str:
-    key = "alternates" if claim == "parity" else "counts"
-    if out["violations"]:
-        return f"CLAIM VIOLATED: {out['violations']} member(s) settled without a witness"
-    if not out["construction"].get(key, True):
-        return f"CONSTRUCTION FAILED: {out['construction']['name']} stopped being correct"
-    if out["predicted"] and out["unsettled"]:
-        return (f"NOT CONFIRMED: {out['unsettled']} member(s) did not settle within the step budget "
-                f"(raise --max-steps)")
-    return "ok"
-
-
-def _text(out: dict, claim: str) -> str:
+def _text(out: dict) -> str:
     rows = []
     for k in ("family", "range", "model", "dtype", "precision", "samples", "layers", "m", "witness_rate",
-              "settle_step", "period", "periods", "unsettled", "predicted", "violations"):
+              "settle_step", "period", "periods", "unsettled", "predicted", "output_coincidences"):
         if k in out:
             rows.append([k, out[k]])
     w = out.get("witness")
     rows.append(["witness", "none" if w is None else
-                 f"{w['words'][0]} vs {w['words'][1]} ({w['kind']}; labels {w['labels']})"])
+                 f"{w['words'][0]} vs {w['words'][1]} (same full state; labels {w['labels']})"])
+    oc = out.get("output_coincidence")
+    if oc:
+        rows.append(["output coincidence (not a witness)", f"{oc['words'][0]} vs {oc['words'][1]}"])
+    for f in out.get("findings", []):
+        who = f"seed {f['seed']}: " if "seed" in f else ""
+        rows.append(["finding", f"{who}settle {f['settle_step']}, period {f['period']} ({f['precision']}): "
+                                f"{f['note']}"])
     c = out["construction"]
     rows.append(["construction", ", ".join(f"{k}={v}" for k, v in c.items())])
-    rows.append(["verdict", _verdict(out, claim)])
+    rows.append(["verdict", f"{out['verdict']}: {out['verdict_message']}"])
     return table(rows, ["field", "value"])
 
 
 def _run(args, claim: str) -> int:
-    from statetrack.lrnn.claims.precision import check_precision_model, grid_format
+    from statetrack.lrnn.claims.verdict import claim_report
 
-    grid_format(args.dtype)
-    check_precision_model(args.precision)
-    if args.model:
-        out, _ = _check_model(args, claim)
-    else:
-        out = _check_family(args, claim)
-    out["ok"] = _ok(out, claim)
-    out["verdict"] = _verdict(out, claim)
-    emit(args, out, lambda: _text(out, claim))
-    return 0 if out["ok"] else 1
+    _validate(args)
+    report = claim_report(claim, model_path=args.model, family=args.family, eigenvalue_range=args.eig_range,
+                          dtype=args.dtype, precision=args.precision, samples=args.samples, seed=args.seed,
+                          layers=args.layers, m=getattr(args, "m", 3), max_steps=args.max_steps, steps=args.steps,
+                          symbol=args.symbol, plot=args.plot, progress=args.progress)
+    out = report.to_json()
+    emit(args, out, lambda: _text(out))
+    return 0 if report.ok else 1
 
 
 def run_parity(args: argparse.Namespace) -> int:
@@ -236,9 +126,6 @@ def run_parity(args: argparse.Namespace) -> int:
 
 
 def run_modcount(args: argparse.Namespace) -> int:
-    from statetrack.lrnn.claims.modcount import check_modulus
-
-    check_modulus(args.m)
     return _run(args, "modcount")
 
 
