@@ -18,10 +18,21 @@ Two implementations of the same recurrence:
   Tests check the two agree bit for bit.
 
 ``kernel != "direct"`` runs :class:`statetrack.lrnn.compiled.CompiledLRNN` (the Householder-scan kernels) instead.
+
+**Every available kernel** (``kernel="all"``, the default of ``verify``). Each kernel sums in its own order (the
+direct runner factor by factor in the run dtype; the reference and chunked scans accumulate in float32 and round
+their outputs; chunked blocks the sum by chunks; Triton in its tiles), and in 16-bit dtypes the order changes the
+answer: the mod:5 rotation model in bfloat16 is correct at length 1000 with the direct runner and wrong from length
+253 with the reference or chunked scan. ``all`` therefore runs every kernel available for the model and device and
+reports the worst one: a model is "ok in bfloat16" only if it is ok in every summation order tried. Available:
+``direct``, ``reference`` and ``chunked`` everywhere (the two scans only for models without width-2 convolution
+tables, which :class:`~statetrack.lrnn.compiled.CompiledLRNN` does not apply; skipped kernels are listed with the
+reason), ``triton`` only on a CUDA device with Triton importable (on the CPU it would run in the Triton interpreter,
+far too slow for runs of thousands of tokens).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,6 +45,8 @@ from statetrack.constructions.model_format import CompiledModel
 DTYPE_NAMES = {"float64": "float64", "fp64": "float64", "float32": "float32", "fp32": "float32",
                "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
 KERNELS = ("direct", "reference", "chunked", "triton", "auto")
+#: ``kernel`` values of :func:`run_numeric`: one kernel, or ``all`` (every available kernel, the worst reported)
+KERNEL_CHOICES = KERNELS + ("all",)
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,9 @@ class NumericResult:
     ``tested``: words run; ``errors``: words with at least one wrong per-token DFA state; ``first_fail_length``: the
     shortest prefix length at which some word went wrong (None when none did); ``max_len``: the longest word;
     ``max_drift``: the largest distance of a layer state from its nearest code; ``token_errors``: wrong tokens in
-    all; ``dtype``, ``kernel``: what ran.
+    all; ``dtype``, ``kernel``: what ran. With ``kernel == "all"``: the counts are those of ``worst_kernel`` (most
+    wrong words, then the shortest failure, then the largest drift), ``max_drift`` the largest over the kernels,
+    ``per_kernel`` every kernel's own result and ``skipped`` the kernels not run with the reason.
     """
 
     tested: int
@@ -54,13 +69,21 @@ class NumericResult:
     token_errors: int = 0
     dtype: str = "float32"
     kernel: str = "direct"
+    per_kernel: tuple = ()
+    skipped: dict = field(default_factory=dict)
+    worst_kernel: str | None = None
 
     def to_json(self) -> dict:
-        """A JSON-able dict (a non-finite drift becomes the string ``"inf"`` / ``"nan"``)."""
-        return {"tested": self.tested, "errors": self.errors, "first_fail_length": self.first_fail_length,
-                "max_len": self.max_len,
-                "max_drift": self.max_drift if np.isfinite(self.max_drift) else str(self.max_drift), "token_errors": self.token_errors,
-                "dtype": self.dtype, "kernel": self.kernel}
+        """A JSON-able dict (a non-finite drift becomes the string ``"inf"`` / ``"nan"``); with ``kernel == "all"``
+        also ``worst_kernel``, ``kernels`` (one dict per kernel run) and ``skipped`` (kernel -> reason)."""
+        out = {"tested": self.tested, "errors": self.errors, "first_fail_length": self.first_fail_length,
+               "max_len": self.max_len,
+               "max_drift": self.max_drift if np.isfinite(self.max_drift) else str(self.max_drift),
+               "token_errors": self.token_errors, "dtype": self.dtype, "kernel": self.kernel}
+        if self.kernel == "all":
+            out.update(worst_kernel=self.worst_kernel, kernels=[r.to_json() for r in self.per_kernel],
+                       skipped=dict(self.skipped))
+        return out
 
 
 def dtype_name(dtype: Any) -> str:
@@ -358,15 +381,68 @@ def run_direct(model: CompiledModel, ids: np.ndarray, dtype: Any = "float32", de
     return sym, drift
 
 
+def available_kernels(model: CompiledModel, device: Any = "cpu") -> tuple[list[str], dict[str, str]]:
+    """The kernels ``kernel="all"`` runs for ``model`` on ``device`` and the skipped ones with the reason (see the
+    module docstring)."""
+    kernels, skipped = ["direct"], {}
+    has_conv = any("conv" in info for info in model.meta["layers"])
+    try:
+        from statetrack.lrnn.compiled import CompiledLRNN
+    except ImportError as exc:  # pragma: no cover - part of every install
+        return kernels, {k: f"CompiledLRNN not importable ({exc})" for k in ("reference", "chunked", "triton")}
+    conv_ok = not has_conv or getattr(CompiledLRNN, "supports_conv", False)
+    for k in ("reference", "chunked"):
+        if conv_ok:
+            kernels.append(k)
+        else:
+            skipped[k] = "the model has width-2 convolution tables, which CompiledLRNN does not apply"
+    if not str(device).startswith("cuda"):
+        skipped["triton"] = "runs only on a CUDA device (the CPU interpreter is too slow for long runs)"
+    elif not conv_ok:
+        skipped["triton"] = skipped["reference"]
+    else:
+        try:
+            import triton  # noqa: F401
+
+            kernels.append("triton")
+        except ImportError:
+            skipped["triton"] = "triton is not installed"
+    return kernels, skipped
+
+
+def _worst(results: list[NumericResult]) -> NumericResult:
+    def badness(r: NumericResult):
+        first = r.first_fail_length if r.first_fail_length is not None else float("inf")
+        drift = r.max_drift if np.isfinite(r.max_drift) else float("inf")
+        return (r.errors, -first, drift)
+
+    return max(results, key=badness)
+
+
 def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | np.ndarray | None = None, *,
                 max_len: int = 256, samples: int = 64, kernel: str = "direct", device: Any = "cpu", seed: int = 0,
                 progress: bool = False) -> NumericResult:
     """Run ``model`` in ``dtype`` on ``words`` (or on :func:`sample_words` of ``max_len`` x ``samples``) and compare the
-    per-token DFA states. ``kernel``: ``direct`` (this module) or a Householder-scan backend through
-    :class:`statetrack.lrnn.compiled.CompiledLRNN` (``reference`` | ``chunked`` | ``triton`` | ``auto``)."""
+    per-token DFA states. ``kernel``: ``direct`` (this module), a Householder-scan backend through
+    :class:`statetrack.lrnn.compiled.CompiledLRNN` (``reference`` | ``chunked`` | ``triton`` | ``auto``), or ``all``:
+    every kernel of :func:`available_kernels` on the same words, the worst reported (see the module docstring)."""
+    if kernel not in KERNEL_CHOICES:
+        raise StatetrackError(f"kernel: unknown kernel {kernel!r}; choose one of {', '.join(KERNEL_CHOICES)}")
+    if kernel != "all":
+        return _run_one(model, dtype, words, max_len, samples, kernel, device, seed, progress)
     name = dtype_name(dtype)
-    if kernel not in KERNELS:
-        raise StatetrackError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    kernels, skipped = available_kernels(model, device)
+    results = [_run_one(model, name, words, max_len, samples, k, device, seed, progress) for k in kernels]
+    w = _worst(results)
+    return NumericResult(tested=w.tested, errors=w.errors, first_fail_length=w.first_fail_length, max_len=w.max_len,
+                         max_drift=max(r.max_drift for r in results), token_errors=w.token_errors, dtype=name,
+                         kernel="all", per_kernel=tuple(results), skipped=skipped, worst_kernel=w.kernel)
+
+
+def _run_one(model: CompiledModel, dtype: Any, words: Sequence | np.ndarray | None, max_len: int, samples: int,
+             kernel: str, device: Any, seed: int, progress: bool) -> NumericResult:
+    """:func:`run_numeric` with one kernel."""
+    name = dtype_name(dtype)
     if max_len < 0 or samples < 0:
         raise StatetrackError("max_len and samples must be non-negative")
     dfa = model.dfa()
@@ -388,7 +464,7 @@ def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | 
                                   f"available in this build ({exc})") from None
         if any("conv" in info for info in model.meta["layers"]) and not getattr(CompiledLRNN, "supports_conv", False):
             raise StatetrackError(f"kernel {kernel!r} runs through CompiledLRNN, which does not apply the layers' conv "
-                                  f"tables (width-2 convolutions) of this model; use --kernel direct")
+                                  f"tables (width-2 convolutions) of this model; use kernel direct or all")
         runner = CompiledLRNN(model, kernel=kernel, dtype=_torch_dtype(name)).to(device)
         out, drift = runner.run_states(torch.as_tensor(ids, device=device))
         pred = out.cpu().numpy()
@@ -402,5 +478,5 @@ def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | 
                          token_errors=int(wrong.sum()), dtype=name, kernel=kernel)
 
 
-__all__ = ["NumericResult", "run_numeric", "run_direct", "run_direct_plain", "sample_words", "encode_words",
+__all__ = ["NumericResult", "run_numeric", "available_kernels", "KERNEL_CHOICES", "KERNELS", "run_direct", "run_direct_plain", "sample_words", "encode_words",
            "dfa_states", "dtype_name"]

@@ -291,3 +291,44 @@ def test_cli_compile_cascade_with_convolution(tmp_path, capsys):
     assert main(["verify", path, "--exact", "--lang", "tomita:3", "--max-len", "300", "--samples", "4", "--json"]) == 0
     out = _json(capsys)
     assert out["exact"]["proved"] and out["numeric"]["errors"] == 0
+
+
+# ------------------------------------------------------------------------------------------ every kernel (issue 13)
+def test_all_kernels_report_the_worst_order():
+    """mod:5 rotation in bfloat16: the direct runner is right, the float32-accumulating scans go wrong from 253."""
+    model, _ = compile_language(get_language("mod:5"), "rotation")
+    words = np.full((1, 400), model.dfa().alphabet.index("1"), dtype=np.int64)
+    each = {k: run_numeric(model, "bfloat16", words=words, kernel=k) for k in ("direct", "reference", "chunked")}
+    res = run_numeric(model, "bfloat16", words=words, kernel="all")
+    assert [r.kernel for r in res.per_kernel] == ["direct", "reference", "chunked"] and "triton" in res.skipped
+    for r in res.per_kernel:  # the same numbers as one kernel at a time
+        assert (r.errors, r.first_fail_length, r.token_errors) == \
+            (each[r.kernel].errors, each[r.kernel].first_fail_length, each[r.kernel].token_errors)
+    assert each["direct"].errors == 0 and each["reference"].first_fail_length == 253
+    assert res.errors == 1 and res.first_fail_length == 253 and res.worst_kernel in ("reference", "chunked")
+    assert res.max_drift == max(r.max_drift for r in res.per_kernel)
+    js = res.to_json()
+    assert js["kernel"] == "all" and len(js["kernels"]) == 3 and js["skipped"]["triton"]
+    ok = run_numeric(model, "float32", words=words[:, :100], kernel="all")
+    assert ok.errors == 0 and ok.worst_kernel is not None
+
+
+def test_all_kernels_skip_the_scans_for_convolution_models(capsys, tmp_path, monkeypatch):
+    from statetrack.lrnn.compiled import CompiledLRNN
+    from statetrack.lrnn.verify_numeric import available_kernels
+
+    model = _last_two_equal()
+    assert available_kernels(model)[0] == (["direct", "reference", "chunked"] if
+                                           getattr(CompiledLRNN, "supports_conv", False) else ["direct"])
+    assert run_numeric(model, "bfloat16", max_len=50, samples=2, kernel="all").errors == 0
+    monkeypatch.setattr(CompiledLRNN, "supports_conv", False, raising=False)
+    kernels, skipped = available_kernels(model)
+    assert kernels == ["direct"] and set(skipped) == {"reference", "chunked", "triton"}
+    assert run_numeric(model, "bfloat16", max_len=50, samples=2, kernel="all").per_kernel[0].kernel == "direct"
+    monkeypatch.undo()
+    path = tmp_path / "mod5.st"
+    save_model(compile_language(get_language("mod:5"), "rotation")[0], path)
+    assert main(["verify", str(path), "--dtype", "bfloat16", "--max-len", "300", "--samples", "6", "--json"]) == 1
+    nm = _json(capsys)["numeric"]
+    assert nm["kernel"] == "all" and nm["first_fail_length"] == 253
+    assert {r["kernel"]: r["errors"] for r in nm["kernels"]}["direct"] == 0

@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-len", type=int, default=1000, metavar="L", help="length of the numeric test words")
     p.add_argument("--samples", type=int, default=32, metavar="N", help="number of numeric test words (0: skip)")
     p.add_argument("--dtype", default="float32", help="float64 | float32 | bfloat16 | float16 (default float32)")
-    p.add_argument("--kernel", default="direct",
-                   help="direct (sequential runner) | reference | chunked | triton | auto (Householder-scan kernels)")
+    p.add_argument("--kernel", default="all",
+                   help="all (default: every available kernel, the worst reported) | direct (sequential runner) | "
+                        "reference | chunked | triton | auto (Householder-scan kernels)")
     p.add_argument("--device", default="cpu", help="torch device for the numeric run (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test words")
     add_json(p)
@@ -141,8 +142,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             nm = out["numeric"]
             drift = nm["max_drift"] if isinstance(nm["max_drift"], str) else f"{nm['max_drift']:.3g}"
             first = "" if nm["first_fail_length"] is None else f" (first at length {nm['first_fail_length']})"
-            lines.append(f"numeric ({nm['dtype']}, {nm['kernel']}): {nm['errors']} of {nm['tested']} words wrong"
-                         f"{first}, max length {nm['max_len']}, max drift {drift}")
+            worst = f", worst {nm['worst_kernel']}" if nm.get("worst_kernel") else ""
+            lines.append(f"numeric ({nm['dtype']}, {nm['kernel']}{worst}): {nm['errors']} of {nm['tested']} words "
+                         f"wrong{first}, max length {nm['max_len']}, max drift {drift}")
+            for r in nm.get("kernels", []):
+                lines.append(f"  {r['kernel']}: {r['errors']} wrong, first at length {r['first_fail_length']}")
+            for k, why in nm.get("skipped", {}).items():
+                lines.append(f"  {k}: skipped ({why})")
         lines.append("verdict: ok" if ok else "verdict: FAILED")
         return "\n".join(lines)
 
