@@ -265,3 +265,69 @@ def test_library_errors_name_the_parameter():
                      (dict(precision="paper"), "precision"), (dict(family="rnn"), "family")):
         with pytest.raises(StatetrackError, match=f"^{name}"):
             claim_report("parity", **kw)
+
+
+# ------------------------------------------------------------------------------------------------ paper model
+def _random_layer(rng, fmt, kind):
+    from statetrack.lrnn.claims.precision import round_to_grid
+
+    N, D = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    if kind == "diagonal":
+        A = np.diag(rng.choice([0.0, 0.25, 0.5, 1.0, -1.0, -0.5], N))
+    elif kind == "dense":
+        A = rng.uniform(-0.5, 0.5, (N, N)) / N
+    else:  # signed permutation: exact repeats
+        A = np.eye(N)[rng.permutation(N)] * rng.choice([1.0, -1.0], N)
+    A = round_to_grid(A, fmt)
+    B = round_to_grid(rng.standard_normal((N, D)) * rng.choice([1.0, 2.0 ** -18, 2048.0]), fmt)
+    H0 = round_to_grid(rng.standard_normal((N, D)), fmt)
+    T0 = int(rng.integers(0, 3))
+    As = [round_to_grid(rng.uniform(-1, 1, (N, N)), fmt) for _ in range(T0)]
+    Bs = [round_to_grid(rng.standard_normal((N, D)), fmt) for _ in range(T0)]
+    return As, Bs, H0, A, B
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "dense", "permutation"])
+def test_paper_model_matches_the_bruteforce_definition(kind):
+    """Fresh random layers (float16, prefix of 0-2 tokens): wherever the analysis certifies settling within the
+    brute-force horizon, Hhat_t from the closed form equals App. B's definition evaluated with Fractions."""
+    from statetrack.lrnn.claims.paper_model import paper_layer, paper_states_bruteforce
+
+    fmt, T, checked = FORMATS["float16"], 18, 0
+    seed = int(np.random.SeedSequence().entropy % 10 ** 6)
+    rng = np.random.default_rng([13, len(kind), seed])
+    for _ in range(5):
+        As, Bs, H0, A, B = _random_layer(rng, fmt, kind)
+        res = paper_layer(As, Bs, H0, A, B, fmt, max_steps=64)
+        if not res.decided or res.settle_step + res.period > T:
+            continue
+        ref = paper_states_bruteforce(As + [A] * (T - len(As)), Bs + [B] * (T - len(As)), H0, fmt)
+        for t in range(max(res.settle_step, 1), T + 1):
+            assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+            checked += 1
+    assert checked or kind != "dense"  # contracting dense layers always settle within the horizon
+
+
+def test_paper_model_hand_cases():
+    from statetrack.lrnn.claims.paper_model import cast_int, paper_layer, paper_states_bruteforce
+
+    f16 = FORMATS["float16"]
+    # the per-step model stalls at 2048 + 1 -> 2048 (half an ulp, tie down); the paper model sums the cast terms
+    # exactly: Hhat_k = cast(k) grows until it overflows to +inf at k = 65520 + 1
+    res = paper_layer([], [], np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), f16)
+    assert res.decided and res.period == 1 and res.overflow_entries == 1 and res.settle_step == 65521
+    assert res.state(10 ** 30)[0, 0] == np.inf
+    big = paper_layer([], [], np.zeros((1, 1)), np.ones((1, 1)), np.full((1, 1), 4096.0), f16)
+    ref = paper_states_bruteforce([np.ones((1, 1))] * 20, [np.full((1, 1), 4096.0)] * 20, np.zeros((1, 1)), f16)
+    assert big.settle_step == 16 and [r[0, 0] for r in ref[14:17]] == [61440.0, np.inf, np.inf]
+    # A = -1: the state alternates between cast(B + ...) values, period 2
+    alt = paper_layer([], [], np.zeros((1, 1)), -np.ones((1, 1)), np.ones((1, 1)), f16)
+    assert alt.decided and alt.period == 2 and {alt.state(alt.settle_step)[0, 0], alt.state(alt.settle_step + 1)[0, 0]} \
+        == {0.0, 1.0}
+    # ties go to the smaller value on both signs; overflow ties to the largest finite value
+    assert cast_int(3, -25, f16) == 2.0 ** -24 and cast_int(-3, -25, f16) == -(2.0 ** -23)
+    assert cast_int(65520, 0, f16) == 65504.0 and cast_int(-65520, 0, f16) == -np.inf
+    # a dense layer with eigenvalue 1 off the exact fixed points is undecided, and says so
+    und = paper_layer([], [], np.zeros((2, 1)), np.array([[1.0, 0.25], [0.0, 1.0]]), np.ones((2, 1)), f16,
+                      max_steps=50)
+    assert not und.decided and "no certificate" in und.reason

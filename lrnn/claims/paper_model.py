@@ -1,0 +1,426 @@
+"""The ``paper`` precision model (App. B of arXiv 2411.12537, after Merrill et al. 2024), computed exactly.
+
+For a layer ``H_t = A_t H_{t-1} + B_t`` (``A_t [N, N]``, ``H_t, B_t [N, D]``, every entry a value of the dtype) the
+model's state after ``t`` tokens is the closed form with each term cast once and the cast terms summed exactly::
+
+    Hhat_t = cast( sum_{i=1..t} cast(A_t ... A_{i+1} B_i) + cast(A_t ... A_1 H_0) )
+
+``cast`` is the nearest value of the dtype, a tie going to the smaller value, entrywise (the dtypes here are real;
+a complex entry would be cast on its real and imaginary parts); values beyond the largest finite number become +-inf
+(a tie at the overflow threshold goes to the smaller value), and the exact sum follows IEEE rules for infinite terms
+(+inf and -inf give NaN). ``Hhat_t`` is *not* a function of ``Hhat_{t-1}``: the model is not a step map.
+
+**Exactness.** Every dtype value is a dyadic rational ``M 2^e``; products and sums of dyadic rationals are computed
+exactly with Python integers (:class:`Dyadic`), every cast decision is made on the exact value (:func:`cast_int`).
+
+**A constant input after a prefix.** On ``1^t`` a layer's input is constant from some token on (after a short
+convolution's warm-up, or once the layer below has settled to a constant output): ``A_t = A``, ``B_t = B`` for
+``t > T0``. For ``t = T0 + m`` the closed form splits into
+
+    Hhat_{T0+m} = cast( sum_{j<m} cast(A^j B) + sum_{i=0..T0} cast(A^m Z_i) ),
+    Z_0 = A_{T0} ... A_1 H_0,  Z_i = A_{T0} ... A_{i+1} B_i,
+
+(for ``T0 = 0``: ``cast(sum_{j<k} cast(A^j B) + cast(A^k H_0))``, the paper's formula). All term sequences are
+``A^m Y`` for a fixed column ``Y``.
+
+**Settling, with a proof.** The analysis runs per *block* (a set of coordinates closed under ``A``: the connected
+components of ``A``'s non-zero pattern, e.g. one per head, or one per coordinate of a diagonal ``A``) and per column
+``y`` of ``Y = [B | Z_0 | ... | Z_T0]``; ``A^m y`` restricted to a block depends only on that block. A column-block
+``v_m = A_b^m y_b`` is certified, from ``m0`` on, when
+
+* (repeat) ``v_{m0 + p} = v_{m0}`` exactly: then ``v`` and its cast are periodic with period ``p`` from ``m0``; or
+* (vanish) ``||A_b^q||_inf <= 1`` for some ``q <= 8`` (computed exactly) and ``|v_{m0 + r}| < tiny / 2`` entrywise for
+  ``r < q`` (``tiny``: the smallest positive value): by induction every later entry stays below ``tiny / 2``, so its
+  cast is 0 (period 1).
+
+Once every column-block is certified, every cast term is periodic with period ``P`` (the lcm) from ``M0`` (the max).
+The partial sums then satisfy ``S_{M0 + kP + s} = S_{M0 + s} + k D`` with ``D`` the exact sum of the cast terms of
+one period. An entry with ``D = 0`` is periodic. An entry with ``D != 0`` grows linearly and its cast is +-inf from an
+exactly computed ``k`` on (then constant). Hence ``Hhat`` is eventually periodic, from a certified step, with a
+certified period (reduced to the least one over an exact window). When some column-block has no certificate within
+``max_steps`` (e.g. a dense ``A`` whose gridded spectrum has eigenvalues at or above 1 other than exact fixed points,
+as in ``deltanet``), the layer is *undecided* and the analysis says so: nothing is claimed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from .precision import GridFormat
+
+#: the largest ``q`` tried for the vanishing certificate ``||A^q||_inf <= 1``
+MAX_POWER = 8
+
+
+# ------------------------------------------------------------------------------------------------ exact values
+def _to_int_exp(x: float) -> tuple[int, int]:
+    """A finite float as ``(M, e)`` with ``x = M 2^e``."""
+    num, den = float(x).as_integer_ratio()
+    return num, -(den.bit_length() - 1)
+
+
+@dataclass(frozen=True)
+class Dyadic:
+    """An exact dyadic matrix ``ints 2^exp``: ``ints`` an object array of Python ints (any shape)."""
+
+    ints: np.ndarray
+    exp: int
+
+    @staticmethod
+    def from_floats(x: np.ndarray) -> "Dyadic":
+        """Finite float64 values (a dtype's values) exactly."""
+        x = np.asarray(x, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError("Dyadic values must be finite")
+        pairs = [_to_int_exp(v) for v in x.reshape(-1)]
+        e = min((p[1] for p in pairs if p[0]), default=0)
+        ints = np.array([m << (pe - e) if m else 0 for m, pe in pairs], dtype=object).reshape(x.shape)
+        return Dyadic(ints, e).normalised()
+
+    def normalised(self) -> "Dyadic":
+        """The same values with the common power of two moved into ``exp`` (a canonical form)."""
+        nz = [int(v) for v in self.ints.reshape(-1) if v]
+        if not nz:
+            return Dyadic(np.zeros(self.ints.shape, dtype=object), 0)
+        tz = min((v & -v).bit_length() - 1 for v in nz)
+        if tz == 0:
+            return self
+        return Dyadic(np.array([int(v) >> tz for v in self.ints.reshape(-1)], dtype=object).reshape(self.ints.shape),
+                      self.exp + tz)
+
+    def key(self) -> tuple:
+        """A hashable canonical key (equal values <=> equal keys)."""
+        d = self.normalised()
+        return d.exp, tuple(int(v) for v in d.ints.reshape(-1))
+
+    def __matmul__(self, other: "Dyadic") -> "Dyadic":
+        return Dyadic(np.dot(self.ints, other.ints), self.exp + other.exp).normalised()
+
+    def max_abs_below(self, bound: Fraction) -> bool:
+        """Is every ``|entry| < bound``?"""
+        m = max((abs(int(v)) for v in self.ints.reshape(-1)), default=0)
+        return Fraction(m) * Fraction(2) ** self.exp < bound
+
+    def fractions(self) -> np.ndarray:
+        """The values as an object array of :class:`Fraction`."""
+        s = Fraction(2) ** self.exp
+        return np.array([Fraction(int(v)) * s for v in self.ints.reshape(-1)], dtype=object).reshape(self.ints.shape)
+
+
+def cast_int(m: int, e: int, fmt: GridFormat) -> float:
+    """``cast(m 2^e)``: the nearest value of ``fmt``, a tie to the smaller value, +-inf beyond the largest finite."""
+    if m == 0:
+        return 0.0
+    a = abs(m)
+    E = a.bit_length() - 1 + e  # 2^E <= |x| < 2^(E + 1)
+    if E > 1100:  # far beyond every dtype's largest value (and float64's)
+        return math.inf if m > 0 else -math.inf
+    ue = max(E - fmt.precision + 1, fmt.emin - fmt.precision + 1)
+    shift = ue - e
+    if shift <= 0:
+        r = a << -shift
+    else:
+        r = a >> shift
+        rem = a - (r << shift)
+        half = 1 << (shift - 1)
+        if rem > half or (rem == half and m < 0):  # a tie goes to the smaller value: down for x > 0, up in |x| else
+            r += 1
+    out = math.ldexp(float(r), ue) if r.bit_length() <= fmt.precision + 1 else math.inf
+    if out > fmt.max:
+        out = math.inf
+    return out if m > 0 else -out
+
+
+def cast_fraction(x: Fraction, fmt: GridFormat) -> float:
+    """:func:`cast_int` of an exact dyadic :class:`Fraction`."""
+    den = x.denominator
+    if den & (den - 1):
+        raise ValueError("cast_fraction expects a dyadic rational")
+    return cast_int(x.numerator, -(den.bit_length() - 1), fmt)
+
+
+def cast_dyadic(d: Dyadic, fmt: GridFormat) -> np.ndarray:
+    """Entrywise :func:`cast_int` of a :class:`Dyadic` (float64 array)."""
+    return np.array([cast_int(int(v), d.exp, fmt) for v in d.ints.reshape(-1)],
+                    dtype=np.float64).reshape(d.ints.shape)
+
+
+class ExactSum:
+    """Entrywise exact sums of dtype values (float64 arrays, +-inf allowed) with IEEE rules for infinities."""
+
+    def __init__(self, shape: tuple) -> None:
+        self.finite = np.full(shape, Fraction(0), dtype=object)
+        self.pos = np.zeros(shape, dtype=bool)
+        self.neg = np.zeros(shape, dtype=bool)
+        self.nan = np.zeros(shape, dtype=bool)
+
+    def copy(self) -> "ExactSum":
+        out = ExactSum(self.finite.shape)
+        out.finite, out.pos, out.neg, out.nan = self.finite.copy(), self.pos.copy(), self.neg.copy(), self.nan.copy()
+        return out
+
+    def add(self, x: np.ndarray, times: int = 1) -> "ExactSum":
+        """Add ``times`` copies of ``x`` (``times >= 0``) in place."""
+        x = np.asarray(x, dtype=np.float64)
+        if times == 0:
+            return self
+        self.nan |= np.isnan(x)
+        self.pos |= x == np.inf
+        self.neg |= x == -np.inf
+        fin = np.isfinite(x)
+        for idx in zip(*np.nonzero(fin & (x != 0))):
+            self.finite[idx] += Fraction(float(x[idx])) * times
+        return self
+
+    def add_sum(self, other: "ExactSum", times: int = 1) -> "ExactSum":
+        if times == 0:
+            return self
+        self.finite = self.finite + other.finite * times
+        self.pos |= other.pos
+        self.neg |= other.neg
+        self.nan |= other.nan
+        return self
+
+    def cast(self, fmt: GridFormat) -> np.ndarray:
+        """``cast`` of the exact sums (float64 array)."""
+        out = np.array([cast_fraction(v, fmt) for v in self.finite.reshape(-1)],
+                       dtype=np.float64).reshape(self.finite.shape)
+        out[self.pos] = np.inf
+        out[self.neg] = -np.inf
+        out[(self.pos & self.neg) | self.nan] = np.nan
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ the reference
+def paper_states_bruteforce(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray,
+                            fmt: GridFormat) -> list[np.ndarray]:
+    """``Hhat_1 .. Hhat_T`` straight from the definition (``T = len(As)``), every product and sum with
+    :class:`Fraction`: ``O(T^2)`` products, the plain reference the fast analysis is tested against."""
+    out = []
+    for t in range(1, len(As) + 1):
+        acc = ExactSum(np.shape(H0))
+        for i in range(0, t + 1):
+            v = Dyadic.from_floats(H0 if i == 0 else Bs[i - 1]).fractions()
+            for j in range(i + 1, t + 1):
+                v = np.dot(Dyadic.from_floats(As[j - 1]).fractions(), v)
+            acc.add(np.array([cast_fraction(Fraction(x), fmt) for x in v.reshape(-1)]).reshape(v.shape))
+        out.append(acc.cast(fmt))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the analysis
+def blocks_of(A: np.ndarray) -> list[np.ndarray]:
+    """Coordinate sets closed under ``A [N, N]`` (connected components of its non-zero pattern), sorted."""
+    N = A.shape[0]
+    parent = list(range(N))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(A)):
+        a, b = find(int(i)), find(int(j))
+        if a != b:
+            parent[a] = b
+    groups: dict[int, list[int]] = {}
+    for i in range(N):
+        groups.setdefault(find(i), []).append(i)
+    return [np.array(g) for g in sorted(groups.values())]
+
+
+def _vanish_power(Ab: Dyadic) -> int | None:
+    """The least ``q <= MAX_POWER`` with ``||A_b^q||_inf <= 1`` (exact), or None."""
+    P = Ab
+    for q in range(1, MAX_POWER + 1):
+        rows = [sum(abs(int(v)) for v in row) for row in P.ints]
+        if Fraction(max(rows, default=0)) * Fraction(2) ** P.exp <= 1:
+            return q
+        P = P @ Ab
+    return None
+
+
+@dataclass
+class _Column:
+    """One column-block ``v_m = A_b^m y_b`` being followed, and its certificate once found."""
+
+    block: int
+    col: int
+    v: Dyadic
+    seen: dict
+    recent: list  # the last q vectors' "below tiny/2" flags
+    start: int | None = None
+    period: int | None = None
+    how: str | None = None
+
+
+@dataclass
+class LayerSettling:
+    """The paper model's answer for one layer with a constant input after a prefix of ``prefix`` tokens.
+
+    ``decided``: every term sequence got a certificate within ``max_steps``; then ``Hhat_t`` is periodic with least
+    period ``period`` for every ``t >= settle_step`` (a certified bound: the least such step may be smaller) and
+    :meth:`state` gives ``Hhat_t`` for any ``t >= settle_step``. ``reason`` says why a layer is undecided.
+    ``certificates`` counts the column-blocks certified by an exact repeat and by vanishing.
+    """
+
+    decided: bool
+    prefix: int
+    settle_step: int | None = None
+    period: int | None = None
+    reason: str | None = None
+    certificates: dict | None = None
+    overflow_entries: int = 0
+    _window: list | None = None  # Hhat at settle_step .. settle_step + period - 1
+
+    def state(self, t: int) -> np.ndarray:
+        """``Hhat_t`` for ``t >= settle_step`` (float64 array of dtype values, +-inf / NaN possible)."""
+        if not self.decided or t < self.settle_step:
+            raise ValueError(f"state({t}): only lengths >= the settle step {self.settle_step} of a decided layer")
+        return self._window[(t - self.settle_step) % self.period]
+
+    def to_json(self) -> dict:
+        return {"decided": self.decided, "prefix": self.prefix, "settle_step": self.settle_step,
+                "period": self.period, "reason": self.reason, "certificates": self.certificates,
+                "overflow_entries": self.overflow_entries}
+
+
+def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: GridFormat, prefix: int = 0,
+                          max_steps: int = 4096) -> LayerSettling:
+    """Eventual behaviour of ``Hhat_{prefix + m}`` (see the module docstring): constant ``A [N, N]``, ``B [N, D]``
+    and the prefix columns ``Z [T0 + 1, N, D]`` (``Z[0] = A_{T0} ... A_1 H_0``, ``Z[i] = A_{T0} ... A_{i+1} B_i``), all
+    exact dtype values / dyadic rationals as float64 (``Z`` may also be a list of :class:`Dyadic`)."""
+    N, D = B.shape
+    Zd = [z if isinstance(z, Dyadic) else Dyadic.from_floats(z) for z in Z]
+    Y = [Dyadic.from_floats(B)] + Zd  # term families: 0 -> A^j B, 1 + i -> A^m Z_i
+    Ad = Dyadic.from_floats(A)
+    blocks = blocks_of(A)
+    half_tiny = Fraction(fmt.tiny) / 2
+    cols: list[_Column] = []
+    qs = []
+    for b, rows in enumerate(blocks):
+        Ab = Dyadic(Ad.ints[np.ix_(rows, rows)], Ad.exp).normalised()
+        qs.append((Ab, _vanish_power(Ab)))
+        for f, y in enumerate(Y):
+            for c in range(D):
+                v = Dyadic(y.ints[rows, c], y.exp).normalised()
+                cols.append(_Column(b, f * D + c, v, {}, []))
+    casts_B: list[np.ndarray] = []  # cast(A^j B), j = 0, 1, ...
+    casts_Z: list[np.ndarray] = []  # [T0 + 1, N, D] per m: cast(A^m Z_i)
+    open_cols = list(range(len(cols)))
+    m = 0
+    frozen: dict[int, list] = {}  # column index -> its casts over one certified period (start .. start + p - 1)
+    history: dict[int, list] = {i: [] for i in range(len(cols))}  # per column: casts per m
+    while open_cols:
+        if m > max_steps:
+            return LayerSettling(False, prefix, reason=f"{len(open_cols)} of {len(cols)} term sequences have no "
+                                                       f"certificate within {max_steps} steps (no exact repeat, no "
+                                                       "certified vanishing)")
+        still = []
+        for i in open_cols:
+            col = cols[i]
+            key = col.v.key()
+            history[i].append(cast_dyadic(col.v, fmt))
+            Ab, q = qs[col.block]
+            col.recent.append(col.v.max_abs_below(half_tiny))
+            if key in col.seen:
+                col.start, col.period, col.how = col.seen[key], m - col.seen[key], "repeat"
+            elif q is not None and len(col.recent) >= q and all(col.recent[-q:]):
+                col.start, col.period, col.how = m - q + 1, 1, "vanish"
+            else:
+                col.seen[key] = m
+                col.v = Ab @ col.v
+                still.append(i)
+                continue
+            frozen[i] = history[i][col.start:col.start + col.period]
+        open_cols = still
+        m += 1
+    M0 = max(c.start for c in cols)
+    P = 1
+    for c in cols:
+        P = math.lcm(P, c.period)
+    F = len(Y)
+
+    def term(i: int, mm: int) -> np.ndarray:
+        c = cols[i]
+        h = history[i]
+        return h[mm] if mm < len(h) and mm < c.start + c.period else frozen[i][(mm - c.start) % c.period]
+
+    def terms_at(mm: int, f: int) -> np.ndarray:
+        """cast(A^mm Y_f) as an [N, D] array."""
+        out = np.zeros((N, D))
+        for i, c in enumerate(cols):
+            if c.col // D == f:
+                out[blocks[c.block], c.col % D] = term(i, mm)
+        return out
+
+    # S_{M0 + s}, s < P, and D = the exact sum of one period of cast(A^j B)
+    S = ExactSum((N, D))
+    for j in range(M0):
+        S.add(terms_at(j, 0))
+    base: list[ExactSum] = []
+    for s in range(P):
+        V = S.copy()
+        for f in range(1, F):
+            V.add(terms_at(M0 + s, f))
+        base.append(V)
+        S.add(terms_at(M0 + s, 0))
+    drift = ExactSum((N, D))
+    for s in range(P):
+        drift.add(terms_at(M0 + s, 0))
+    # the least k from which every drifting entry is +-inf for every s
+    ulp_max = Fraction(2) ** (math.frexp(fmt.max)[1] - fmt.precision)
+    thr = Fraction(fmt.max) + ulp_max / 2
+    K, over = 0, 0
+    for idx in np.ndindex(N, D):
+        d = drift.finite[idx]
+        if d == 0 or drift.pos[idx] or drift.neg[idx] or drift.nan[idx]:
+            continue
+        over += 1
+        for V in base:
+            if V.pos[idx] or V.neg[idx] or V.nan[idx]:
+                continue
+            b = V.finite[idx]
+            k = math.floor((thr - b) / d) + 1 if d > 0 else math.ceil((-thr - b) / d)
+            K = max(K, k)
+    window = []
+    for s in range(P):
+        V = base[s].copy().add_sum(drift, K)
+        window.append(V.cast(fmt))
+    period = P
+    for d in sorted(x for x in range(1, P + 1) if P % x == 0):
+        if all(np.array_equal(window[s], window[(s + d) % P], equal_nan=True) for s in range(P)):
+            period = d
+            break
+    certs = {"repeat": sum(c.how == "repeat" for c in cols), "vanish": sum(c.how == "vanish" for c in cols)}
+    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period])
+
+
+def prefix_columns(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray) -> list[Dyadic]:
+    """``Z_0 = A_{T0} ... A_1 H_0`` and ``Z_i = A_{T0} ... A_{i+1} B_i`` (``T0 = len(As)``), exactly, with ``O(T0)``
+    products (right to left: ``Q_{T0} = I``, ``Q_{i-1} = Q_i A_i``)."""
+    T0 = len(As)
+    N = np.shape(H0)[0]
+    Q = Dyadic(np.array([[1 if i == j else 0 for j in range(N)] for i in range(N)], dtype=object), 0)
+    Z: list[Dyadic | None] = [None] * (T0 + 1)
+    for i in range(T0, 0, -1):
+        Z[i] = Q @ Dyadic.from_floats(Bs[i - 1])
+        Q = Q @ Dyadic.from_floats(As[i - 1])
+    Z[0] = Q @ Dyadic.from_floats(H0)
+    return Z  # type: ignore[return-value]
+
+
+def paper_layer(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray, A: np.ndarray, B: np.ndarray,
+                fmt: GridFormat, max_steps: int = 4096) -> LayerSettling:
+    """A layer whose transitions are ``As[t-1], Bs[t-1]`` for ``t <= T0 = len(As)`` and ``A, B`` after: its
+    :class:`LayerSettling` in the paper model."""
+    return settle_constant_input(A, B, prefix_columns(As, Bs, H0), fmt, len(As), max_steps)
+
+
+__all__ = ["Dyadic", "cast_int", "cast_fraction", "cast_dyadic", "ExactSum", "paper_states_bruteforce", "blocks_of",
+           "LayerSettling", "settle_constant_input", "prefix_columns", "paper_layer", "MAX_POWER"]
