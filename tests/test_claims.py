@@ -262,7 +262,7 @@ def test_library_errors_name_the_parameter():
     from statetrack.lrnn.claims.verdict import claim_report
 
     for kw, name in ((dict(steps=0), "steps"), (dict(max_steps=-1), "max_steps"), (dict(symbol="1"), "symbol"),
-                     (dict(precision="paper"), "precision"), (dict(family="rnn"), "family")):
+                     (dict(precision="exact"), "precision"), (dict(family="rnn"), "family")):
         with pytest.raises(StatetrackError, match=f"^{name}"):
             claim_report("parity", **kw)
 
@@ -331,3 +331,18 @@ def test_paper_model_hand_cases():
     und = paper_layer([], [], np.zeros((2, 1)), np.array([[1.0, 0.25], [0.0, 1.0]]), np.ones((2, 1)), f16,
                       max_steps=50)
     assert not und.decided and "no certificate" in und.reason
+
+
+def test_paper_model_early_states_and_prefix_match_the_bruteforce():
+    from statetrack.lrnn.claims.paper_model import paper_layer, paper_states_bruteforce, prefix_states
+
+    fmt = FORMATS["bfloat16"]
+    rng = np.random.default_rng(int(np.random.SeedSequence().entropy % 10 ** 6))
+    As, Bs, H0, A, B = _random_layer(rng, fmt, "dense")
+    As += [np.diag([0.5] * A.shape[0])]
+    Bs += [np.ones_like(B)]
+    res = paper_layer(As, Bs, H0, A, B, fmt, max_steps=64)
+    T = len(As) + 8
+    ref = paper_states_bruteforce(As + [A] * 8, Bs + [B] * 8, H0, fmt)
+    assert all(np.array_equal(a, b) for a, b in zip(prefix_states(As, Bs, H0, fmt), ref[:len(As)]))
+    assert all(np.array_equal(res.state(t), ref[t - 1], equal_nan=True) for t in range(len(As), T + 1))

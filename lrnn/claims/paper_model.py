@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -277,12 +277,16 @@ class LayerSettling:
     certificates: dict | None = None
     overflow_entries: int = 0
     _window: list | None = None  # Hhat at settle_step .. settle_step + period - 1
+    _hhat: Callable[[int], np.ndarray] | None = None  # m -> Hhat_{prefix + m}, any m >= 0
 
     def state(self, t: int) -> np.ndarray:
-        """``Hhat_t`` for ``t >= settle_step`` (float64 array of dtype values, +-inf / NaN possible)."""
-        if not self.decided or t < self.settle_step:
-            raise ValueError(f"state({t}): only lengths >= the settle step {self.settle_step} of a decided layer")
-        return self._window[(t - self.settle_step) % self.period]
+        """``Hhat_t`` for any ``t >= prefix`` of a decided layer (float64 array of dtype values, +-inf / NaN
+        possible); beyond the settle step from the periodic window, before it from the exact closed form."""
+        if not self.decided or t < self.prefix:
+            raise ValueError(f"state({t}): only lengths >= the prefix {self.prefix} of a decided layer")
+        if t >= self.settle_step:
+            return self._window[(t - self.settle_step) % self.period]
+        return self._hhat(t - self.prefix)
 
     def to_json(self) -> dict:
         return {"decided": self.decided, "prefix": self.prefix, "settle_step": self.settle_step,
@@ -361,7 +365,9 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
 
     # S_{M0 + s}, s < P, and D = the exact sum of one period of cast(A^j B)
     S = ExactSum((N, D))
+    partial = []  # S_m for m < M0
     for j in range(M0):
+        partial.append(S.copy())
         S.add(terms_at(j, 0))
     base: list[ExactSum] = []
     for s in range(P):
@@ -388,17 +394,23 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             b = V.finite[idx]
             k = math.floor((thr - b) / d) + 1 if d > 0 else math.ceil((-thr - b) / d)
             K = max(K, k)
-    window = []
-    for s in range(P):
-        V = base[s].copy().add_sum(drift, K)
-        window.append(V.cast(fmt))
+    def hhat(mm: int) -> np.ndarray:
+        if mm >= M0:
+            k, r = divmod(mm - M0, P)
+            return base[r].copy().add_sum(drift, k).cast(fmt)
+        V = partial[mm].copy()
+        for f in range(1, F):
+            V.add(terms_at(mm, f))
+        return V.cast(fmt)
+
+    window = [hhat(M0 + K * P + s) for s in range(P)]
     period = P
     for d in sorted(x for x in range(1, P + 1) if P % x == 0):
         if all(np.array_equal(window[s], window[(s + d) % P], equal_nan=True) for s in range(P)):
             period = d
             break
     certs = {"repeat": sum(c.how == "repeat" for c in cols), "vanish": sum(c.how == "vanish" for c in cols)}
-    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period])
+    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat)
 
 
 def prefix_columns(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray) -> list[Dyadic]:
@@ -422,5 +434,21 @@ def paper_layer(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarr
     return settle_constant_input(A, B, prefix_columns(As, Bs, H0), fmt, len(As), max_steps)
 
 
+def prefix_states(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray,
+                  fmt: GridFormat) -> list[np.ndarray]:
+    """``Hhat_1 .. Hhat_T0`` of arbitrary transitions (``T0 = len(As)``), exactly: every ``A_t ... A_{i+1} B_i`` is
+    kept as a :class:`Dyadic` and multiplied by each new ``A_t`` (``O(T0^2)`` products: meant for short prefixes)."""
+    terms = [Dyadic.from_floats(H0)]
+    out = []
+    for A, B in zip(As, Bs):
+        Ad = Dyadic.from_floats(A)
+        terms = [Ad @ v for v in terms] + [Dyadic.from_floats(B)]
+        acc = ExactSum(np.shape(H0))
+        for v in terms:
+            acc.add(cast_dyadic(v, fmt))
+        out.append(acc.cast(fmt))
+    return out
+
+
 __all__ = ["Dyadic", "cast_int", "cast_fraction", "cast_dyadic", "ExactSum", "paper_states_bruteforce", "blocks_of",
-           "LayerSettling", "settle_constant_input", "prefix_columns", "paper_layer", "MAX_POWER"]
+           "LayerSettling", "settle_constant_input", "prefix_columns", "paper_layer", "prefix_states", "MAX_POWER"]

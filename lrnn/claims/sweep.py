@@ -50,9 +50,18 @@ def cycle_eigenvalues(s: Settling, positions: int = 8) -> list[np.ndarray]:
 def check_member(model: Any, claim: str, dtype: str, precision: str, m: int = 3,
                  max_steps: int = DEFAULT_MAX_STEPS, symbol: "str | int | None" = None,
                  predicted: bool = False) -> tuple[dict, Settling]:
-    """One model in a step model: ``{precision, settle_step, period, steps, witness, output_coincidence, finding}``
-    and its :class:`Settling` (``predicted``: the theorem predicts a witness, so an even / ``m``-multiple final cycle
-    is reported as a finding)."""
+    """One model: ``{precision, settle_step, period, steps, witness, output_coincidence, finding}`` and its
+    :class:`Settling` (``predicted``: the theorem predicts a witness, so an even / ``m``-multiple final cycle of a step
+    model is reported as a finding). In the ``paper`` model (:mod:`.paper_run`; ``max_steps`` is then the budget of
+    each layer's certificate search) the run is not a step map: there is no :class:`Settling` (None), the settle step
+    is a certified bound, ``decided`` says whether it was found and ``reason`` why not."""
+    if precision == "paper":
+        from .paper_run import check_paper
+
+        r = check_paper(model, claim, dtype, m, symbol, max_steps=max_steps)
+        return {"precision": "paper", "settle_step": r["settle_step"], "period": r["period"], "steps": max_steps,
+                "witness": r["witness"], "output_coincidence": None, "finding": None, "decided": r["decided"],
+                "reason": r["reason"]}, None
     s = settle(OnesRunner(model, dtype, precision, symbol), max_steps)
     if claim == "parity":
         w, oc, f = parity_witness(s), parity_output_coincidence(s), forbidden_cycle(s, predicted, precision)
@@ -89,7 +98,7 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
         members.append(res)
         if example is None and res["witness"] is not None:
             example = dict(res["witness"], seed=sd)
-        if collect_eigenvalues:
+        if collect_eigenvalues and s is not None:
             for l, ev in enumerate(cycle_eigenvalues(s)):
                 while len(eigs) <= l:
                     eigs.append([])
@@ -110,12 +119,28 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
         "witness": example,
         "members": members,
     }
+    if precision == "paper":
+        out["undecided"] = out.pop("unsettled")
+        out["undecided_reasons"] = dict(Counter(_reason_kind(r["reason"]) for r in members if not r["decided"]))
     if claim == "modcount":
         out["m"] = m
         out["period_divides_2^L"] = sum((2 ** layers) % r["period"] == 0 for r in settled)
     if collect_eigenvalues:  # per layer: eigenvalues of the transitions in the members' final cycles
         out["_eigenvalues"] = {f"layer {l + 1}": np.concatenate(e) for l, e in enumerate(eigs)}
     return out
+
+
+def _reason_kind(reason: str | None) -> str:
+    """A short class of an undecided member's reason (for the summary)."""
+    if reason is None:
+        return "none"
+    if "no certificate" in reason:
+        return reason.split(":")[0] + ": no certificate"
+    if "prefix" in reason:
+        return reason.split(" settles")[0] + ": settles too late for the next layer"
+    if "periodic" in reason:
+        return reason.split("'s output")[0] + ": periodic output"
+    return reason
 
 
 def sweep_table(claim: str = "parity", families: Iterable[str] = FAMILIES, ranges: Iterable[str] = ("0,1", "-1,1"),

@@ -31,10 +31,12 @@ from .families import FAMILIES, parse_range
 from .modcount import check_modulus, is_power_of_two, rotation_construction
 from .parity import (DEFAULT_MAX_STEPS, CONSTRUCTION_STEPS, OnesRunner, is_compiled, load_any_model,
                      parity_construction, single_thread)
-from .precision import STEP_MODELS, check_precision_model, grid_format
+from .precision import check_precision_model, grid_format
 from .spectra import plot_eigenvalues, product_spectra, symbol_spectra
 from .sweep import CLAIMS, check_member, cycle_eigenvalues, predicts, sweep_cell
 
+#: the default certificate-search budget per layer of the paper model (exact arithmetic is slow)
+PAPER_MAX_STEPS = 512
 VERDICTS = ("confirmed", "nothing predicted", "not confirmed", "violated", "construction failed")
 
 
@@ -66,8 +68,9 @@ def decide(claim: str, *, precision: str, predicted: bool, members: int, witness
                        f"{findings} member(s) end in a cycle the theorem forbids in the {precision} arithmetic "
                        "(a finding: the theorem's hypothesis is the paper model)")
     if predicted and unsettled:
-        return Verdict("not confirmed", False,
-                       f"{unsettled} member(s) did not settle within the step budget (raise max_steps)")
+        what = "were undecided (no certificate within the budget)" if precision == "paper" else \
+            "did not settle within the step budget (raise max_steps)"
+        return Verdict("not confirmed", False, f"{unsettled} member(s) {what}")
     if predicted:
         return Verdict("confirmed", True, f"every member ({members}) has a decoder-free witness")
     return Verdict("nothing predicted", True, "the theorem predicts no witness for these members")
@@ -132,18 +135,20 @@ def _positive(name: str, value: int) -> int:
 def claim_report(claim: str, *, model_path: "str | os.PathLike | None" = None, family: str = "deltanet",
                  eigenvalue_range: str = "0,1", dtype: str = "float32", precision: str = "per-step",
                  samples: int = 20, seed: int = 0, layers: int = 2, m: int = 3,
-                 max_steps: int = DEFAULT_MAX_STEPS, steps: int = CONSTRUCTION_STEPS,
+                 max_steps: int | None = None, steps: int = CONSTRUCTION_STEPS,
                  symbol: "str | int | None" = None, plot: "str | None" = None,
                  progress: bool = False) -> ClaimReport:
     """Run ``claim`` on the model at ``model_path`` or on ``samples`` random members of ``family`` (see the module
     docstring). Parameters are validated with errors naming them; ``symbol`` applies to a model file only (random
-    members read the symbol ``1``)."""
+    members read the symbol ``1``). ``max_steps`` (default: 65536 for step models, :data:`PAPER_MAX_STEPS` for the
+    paper model) bounds the run searched for a repeat / each layer's certificate search. Constructions run in the
+    ``per-step`` model when ``precision`` is ``paper`` (they are step-by-step runs)."""
     if claim not in CLAIMS:
         raise StatetrackError(f"claim: unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
     grid_format(dtype)
-    if check_precision_model(precision) not in STEP_MODELS:
-        raise StatetrackError("precision: claim_report runs the state on 1^t step by step (per-step or float); the "
-                              "paper model is checked by statetrack.lrnn.claims.paper_model")
+    check_precision_model(precision)
+    if max_steps is None:
+        max_steps = PAPER_MAX_STEPS if precision == "paper" else DEFAULT_MAX_STEPS
     _positive("max_steps", max_steps)
     _positive("steps", steps)
     if claim == "modcount":
@@ -162,9 +167,14 @@ def claim_report(claim: str, *, model_path: "str | os.PathLike | None" = None, f
 
 
 def _builtin_construction(claim: str, m: int, steps: int, dtype: str, precision: str, progress: bool) -> dict:
+    precision = _step(precision)
     if claim == "parity":
         return parity_construction(steps, dtype, precision, progress=progress)
     return rotation_construction(m, steps, dtype, precision, progress=progress)
+
+
+def _step(precision: str) -> str:
+    return "per-step" if precision == "paper" else precision
 
 
 def _construction_ok(claim: str, c: dict) -> bool:
@@ -184,7 +194,8 @@ def _family_report(claim, family, eigenvalue_range, dtype, precision, samples, s
     if plot:
         cell["plot"] = plot_eigenvalues(eig, plot, f"{family} [{cell['range']}] {dtype}: final-cycle transitions")
     v = decide(claim, precision=precision, predicted=cell["predicted"], members=len(members),
-               witnesses=sum(r["witness"] is not None for r in members), unsettled=cell["unsettled"],
+               witnesses=sum(r["witness"] is not None for r in members),
+               unsettled=cell.get("unsettled", cell.get("undecided", 0)),
                findings=len(cell["findings"]), construction_ok=_construction_ok(claim, cell["construction"]),
                construction_name=cell["construction"]["name"])
     return ClaimReport(claim, cell, v)
@@ -192,7 +203,7 @@ def _family_report(claim, family, eigenvalue_range, dtype, precision, samples, s
 
 def _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symbol, plot, progress) -> ClaimReport:
     model = load_any_model(model_path)
-    predicted = model_predicts(model, claim, m, dtype, precision, symbol)
+    predicted = model_predicts(model, claim, m, dtype, _step(precision), symbol)
     res, s = check_member(model, claim, dtype, precision, m, max_steps, symbol, predicted=predicted)
     out = {"claim": claim, "model": os.fspath(model_path), "kind": "compiled" if is_compiled(model) else "lrnn",
            "dtype": dtype, "precision": precision, "samples": 1,
@@ -201,17 +212,20 @@ def _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symb
            "steps_run": res["steps"], "unsettled": int(res["settle_step"] is None), "predicted": predicted,
            "witness": res["witness"], "output_coincidence": res["output_coincidence"],
            "findings": [res["finding"]] if res["finding"] is not None else []}
+    if precision == "paper":
+        out["undecided"] = out.pop("unsettled")
+        out["reason"] = res["reason"]
     if claim == "modcount":
         out["m"] = m
     if is_compiled(model):
-        out["construction"] = model_construction(model, claim, steps, dtype, precision, symbol, m)
+        out["construction"] = model_construction(model, claim, steps, dtype, _step(precision), symbol, m)
     else:
         out["construction"] = _builtin_construction(claim, m, steps, dtype, precision, progress)
-    if plot:
+    if plot and s is not None:
         groups = {f"layer {l + 1}": ev for l, ev in enumerate(cycle_eigenvalues(s))}
         out["plot"] = plot_eigenvalues(groups or {"none": np.zeros(0)}, plot, f"{claim}: {model_path} ({dtype})")
     v = decide(claim, precision=precision, predicted=predicted, members=1, witnesses=int(res["witness"] is not None),
-               unsettled=out["unsettled"], findings=len(out["findings"]),
+               unsettled=out.get("unsettled", out.get("undecided", 0)), findings=len(out["findings"]),
                construction_ok=_construction_ok(claim, out["construction"]),
                construction_name=out["construction"]["name"])
     return ClaimReport(claim, out, v)

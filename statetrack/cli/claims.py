@@ -26,15 +26,17 @@ def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the first member (members use seed, seed+1, ...)")
     g.add_argument("--layers", type=int, default=2, metavar="L", help="layers of a random member (default 2)")
     p.add_argument("--dtype", default="float32", help="float16 | bfloat16 | float32 (default float32)")
-    p.add_argument("--precision", choices=["per-step", "float"], default="per-step",
+    p.add_argument("--precision", choices=["per-step", "paper", "float"], default="per-step",
                    help="per-step: exact products, each rounded to the grid (ties to the smaller value), exact sum "
-                        "rounded, after every step; float: plain torch arithmetic in the dtype (default per-step). "
-                        "The paper's App. B model is not a step model: see docs/claims.md")
+                        "rounded, after every step (default); paper: App. B of the paper, every product exact, each "
+                        "term of the closed form cast once, exact sum cast once (decided with certificates, see "
+                        "docs/claims.md); float: plain torch arithmetic in the dtype")
     p.add_argument("--symbol", default=None, help="the repeated symbol (default '1')")
     p.add_argument("--plot", metavar="FILE.png", help="draw the transition eigenvalues on the complex plane")
     if sampling:
-        p.add_argument("--max-steps", type=int, default=1 << 16, metavar="T",
-                       help="longest run 1^T searched for the state to repeat (default 65536)")
+        p.add_argument("--max-steps", type=int, default=None, metavar="T",
+                       help="longest run 1^T searched for the state to repeat (default 65536); paper model: the "
+                            "certificate search per layer (default 512)")
         p.add_argument("--steps", type=int, default=10 ** 6, metavar="T",
                        help="length of the construction's run (default 1000000)")
     p.add_argument("--progress", action="store_true", help="show progress bars on stderr")
@@ -89,7 +91,8 @@ def _validate(args: argparse.Namespace) -> None:
 def _text(out: dict) -> str:
     rows = []
     for k in ("family", "range", "model", "dtype", "precision", "samples", "layers", "m", "witness_rate",
-              "settle_step", "period", "periods", "unsettled", "predicted", "output_coincidences"):
+              "settle_step", "period", "periods", "unsettled", "undecided", "undecided_reasons", "reason",
+              "predicted", "output_coincidences"):
         if k in out:
             rows.append([k, out[k]])
     w = out.get("witness")
