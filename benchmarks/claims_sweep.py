@@ -1,12 +1,16 @@
 """Family sweep of the impossibility claims (run by hand): family x range x dtype -> witness rate, settle steps.
 
     python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision per-step float
+    python benchmarks/claims_sweep.py --samples 5 --paper-steps 256 --precision paper --layers 1
 
-For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.claims.families) are run on
-1^t until their state repeats (at most ``--max-steps`` tokens). Printed as a markdown table: witness rate (parity,
-Theorem 1), median / max settle step over the members that settled, how many did not settle within the budget, the
-periods met, and the seconds per member. There is no peer implementation of these checks to compare against; the
-column "predicted" says where Theorem 1 predicts a witness for every member.
+For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.claims.families) are checked in each
+precision model: step models run 1^t until the full state repeats (at most ``--max-steps`` tokens); the paper model
+(App. B) searches each layer's certificates for at most ``--paper-steps`` terms. Printed as a markdown table: the
+decoder-free witness rate (parity: Theorem 1), median / max settle step (paper: the certified bound) over the members
+that settled, how many did not settle (step models) or stayed undecided (paper), the findings (predicted members whose
+step arithmetic ends in a cycle the theorem forbids), the output-only coincidences (never witnesses), the periods met,
+and the seconds per member. There is no peer implementation of these checks to compare against; the column
+"predicted" says where the theorem predicts a witness for every member.
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--max-steps", type=int, default=1 << 15)
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--precision", nargs="+", default=["per-step", "float"], choices=["per-step", "float"])
+    ap.add_argument("--paper-steps", type=int, default=256, help="paper model: certificate search per layer")
+    ap.add_argument("--precision", nargs="+", default=["per-step", "float"], choices=["per-step", "paper", "float"])
+    ap.add_argument("--ranges", nargs="+", default=list(RANGES))
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
     args = ap.parse_args()
@@ -36,20 +42,21 @@ def main() -> None:
     print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
           f"N={args.samples}, L={args.layers}, max steps {args.max_steps}\n")
     print("| precision | family | range | dtype | predicted | witness rate | median settle | max settle | "
-          "unsettled | periods | s/member |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "unsettled / undecided | findings | output-only | periods | s/member |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for prec in args.precision:
         for fam in args.families:
-            for rng in RANGES:
+            for rng in args.ranges:
                 for dt in args.dtypes:
                     t0 = time.perf_counter()
                     c = sweep_cell(args.claim, fam, rng, dt, args.samples, precision=prec, layers=args.layers,
-                                   m=args.m, max_steps=args.max_steps)
+                                   m=args.m, max_steps=args.paper_steps if prec == "paper" else args.max_steps)
                     sec = (time.perf_counter() - t0) / args.samples
                     med = c["settle_step"]["median"]
                     print(f"| {prec} | {fam} | [{rng}] | {dt} | {'yes' if c['predicted'] else 'no'} | "
                           f"{c['witness_rate']:.2f} | {'-' if med is None else int(med)} | "
-                          f"{c['settle_step']['max'] or '-'} | {c['unsettled']} | "
+                          f"{c['settle_step']['max'] or '-'} | {c.get('unsettled', c.get('undecided'))} | "
+                          f"{len(c['findings'])} | {c['output_coincidences']} | "
                           f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {sec:.2f} |", flush=True)
 
 

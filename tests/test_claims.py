@@ -347,3 +347,28 @@ def test_paper_model_early_states_and_prefix_match_the_bruteforce():
     ref = paper_states_bruteforce(As + [A] * 8, Bs + [B] * 8, H0, fmt)
     assert all(np.array_equal(a, b) for a, b in zip(prefix_states(As, Bs, H0, fmt), ref[:len(As)]))
     assert all(np.array_equal(res.state(t), ref[t - 1], equal_nan=True) for t in range(len(As), T + 1))
+
+
+def test_paper_run_on_models():
+    """Whole models in the paper model: the parity construction alternates (period 2, no witness, decided); a
+    2-layer diagonal member whose transitions vanish (dt large) is decided with a witness that the per-step model
+    confirms; mod:3's irrational rotation has no certificate and is reported undecided, with the reason."""
+    from statetrack.automata.catalog import get_language
+    from statetrack.constructions import compile_language
+    from statetrack.lrnn.claims.paper_run import check_paper
+
+    par, _ = compile_language(get_language("parity"), "parity")
+    r = check_paper(par, "parity", "bfloat16")
+    assert r["decided"] and r["period"] == 2 and r["witness"] is None and r["precision"] == "paper"
+    rot, _ = compile_language(get_language("mod:3"), "rotation")
+    r = check_paper(rot, "modcount", "float32", m=3, max_steps=32)
+    assert not r["decided"] and "no certificate" in r["reason"] and r["witness"] is None
+    m = random_member("diagonal", "0,1", seed=0, layers=2)
+    with torch.no_grad():
+        for blk in m.blocks:
+            blk.mixer.dt_bias.fill_(30.0)
+    r = check_paper(m, "parity", "float16", max_steps=64)
+    step = check_parity(m, "float16", "per-step")
+    assert r["decided"] and r["period"] == 1 and r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
+    assert step.witness is not None and step.settle_step <= r["settle_step"]
+    assert all(layer["decided"] for layer in r["layers"])
