@@ -478,5 +478,6 @@ def _run_one(model: CompiledModel, dtype: Any, words: Sequence | np.ndarray | No
                          token_errors=int(wrong.sum()), dtype=name, kernel=kernel)
 
 
-__all__ = ["NumericResult", "run_numeric", "available_kernels", "KERNEL_CHOICES", "KERNELS", "run_direct", "run_direct_plain", "sample_words", "encode_words",
+__all__ = ["NumericResult", "run_numeric", "available_kernels", "KERNEL_CHOICES", "KERNELS", "run_direct",
+           "run_direct_plain", "sample_words", "encode_words",
            "dfa_states", "dtype_name"]

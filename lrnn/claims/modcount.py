@@ -17,8 +17,8 @@ It predicts nothing for ``deltanet`` ``[-1, 1]`` with more layers (a product of 
 ``p``, take the least length ``a >= t*`` with ``a = 0 (mod m)`` and ``b = a + p``: the full states agree, ``b`` is not
 ``0 (mod m)``, so every decoder gives the same answer for a word in ``{1^t : t = 0 mod m}`` and one outside it. If
 ``m | p`` there is no witness; two lengths of different residues with the same decoded label are reported as an
-``output_coincidence`` (this decoder's doing, not a witness). The rotation construction (a 2x2 rotation by ``2 pi / m``, two reflections) counts correctly: its run is
-compared with the DFA for ``10^6`` steps.
+``output_coincidence`` (this decoder's doing, not a witness). The rotation construction (a 2x2 rotation by
+``2 pi / m``, two reflections) counts correctly: its run is compared with the DFA for ``10^6`` steps.
 """
 from __future__ import annotations
 

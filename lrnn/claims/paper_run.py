@@ -9,8 +9,8 @@ exactly. Layer by layer:
    :mod:`.families` and put on the dtype grid; a compiled layer: ``A_s``, ``b_s`` of its input symbol ``s``);
 2. ``Hhat_t`` for ``t <= T0`` from the definition (:func:`~.paper_model.prefix_states`) and the certified eventual
    behaviour after (:func:`~.paper_model.settle_constant_input`);
-3. the layer's outputs for ``t = 1 .. settle + period - 1`` (the block's output rows / the ``next`` symbols); if they are
-   constant from some token on, the next layer's prefix ends there; otherwise (a periodic input of period > 1, or a
+3. the layer's outputs for ``t = 1 .. settle + period - 1`` (the block's output rows / the ``next`` symbols); if
+   they are constant from some token on, the next layer's prefix ends there; otherwise (a periodic input of period > 1, or a
    settle step beyond ``max_prefix`` so that the next prefix is too long to multiply out exactly) the run is
    *undecided* from that layer on, with the reason.
 

@@ -105,7 +105,8 @@ def single_thread():
 class OnesRunner:
     """Runs one model on ``1^T`` in a dtype and precision model; keeps its memo tables between calls."""
 
-    def __init__(self, model: Any, dtype: str = "float32", precision: str = "per-step", symbol: "str | int | None" = None):
+    def __init__(self, model: Any, dtype: str = "float32", precision: str = "per-step",
+                 symbol: "str | int | None" = None):
         self.fmt = grid_format(dtype)
         self.precision = check_precision_model(precision)
         if self.precision not in STEP_MODELS:
@@ -307,7 +308,8 @@ def forbidden_cycle(s: Settling, predicted: bool, precision: str) -> dict | None
 @dataclass
 class ParityCheck:
     """One model's Theorem-1 check in one precision model: the run's settle step and period, the decoder-free
-    ``witness`` (or None), an ``output_coincidence`` (never a witness) and a ``finding`` (see :func:`forbidden_cycle`)."""
+    ``witness`` (or None), an ``output_coincidence`` (never a witness) and a ``finding`` (see
+    :func:`forbidden_cycle`)."""
 
     precision: str
     settle_step: int | None
@@ -366,5 +368,6 @@ def parity_construction(steps: int = CONSTRUCTION_STEPS, dtype: str = "float32",
 
 
 __all__ = ["OnesRunner", "Trace", "Settling", "settle", "first_repeat", "parity_witness", "ParityCheck",
-           "check_parity", "parity_output_coincidence", "forbidden_cycle", "run_construction", "parity_construction", "load_any_model", "is_compiled", "symbol_id",
+           "check_parity", "parity_output_coincidence", "forbidden_cycle", "run_construction",
+           "parity_construction", "load_any_model", "is_compiled", "symbol_id",
            "DEFAULT_MAX_STEPS", "CONSTRUCTION_STEPS"]

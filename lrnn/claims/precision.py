@@ -7,8 +7,8 @@
   of ``Hhat_{k-1}``; it is implemented in :mod:`.paper_model`, not as a step.
 * ``per-step`` and ``float`` -- step models below: ``H_t`` is computed from the stored ``H_{t-1}``.
 
-The step models take ``A``, ``B`` and ``H`` whose entries already lie on the grid of a dtype (``float16``, ``bfloat16`` or
-``float32``) and return ``H'`` on that grid.
+The step models take ``A``, ``B`` and ``H`` whose entries already lie on the grid of a dtype (``float16``,
+``bfloat16`` or ``float32``) and return ``H'`` on that grid.
 
 * ``per-step`` -- exact products rounded after every step (not the paper's model; see above): every product
   ``A[i, j] * H[j, c]`` is computed exactly, each product is rounded to the dtype's grid, the rounded products and
@@ -27,8 +27,8 @@ The step models take ``A``, ``B`` and ``H`` whose entries already lie on the gri
 When they differ: (1) a product below half a grid step of the sum is rounded on its own in ``per-step`` but merged into
 a wider accumulator in ``float``, so a small update ``a*h`` that ``per-step`` keeps can vanish in ``float`` or the other
 way round; (2) exact ties go down in ``per-step`` and to the even neighbour in ``float`` (a state sitting on a tie moves
-differently, e.g. ``0.5 * 3 * 2^-24`` in float16); (3) ``float`` rounds ``A H`` and then ``+ B`` separately, ``per-step``
-rounds the whole sum once. Both are deterministic maps on a finite set of states, so every run on ``1^t`` becomes
+differently, e.g. ``0.5 * 3 * 2^-24`` in float16); (3) ``float`` rounds ``A H`` and then ``+ B`` separately,
+``per-step`` rounds the whole sum once. Both are deterministic maps on a finite set of states, so every run on ``1^t`` becomes
 eventually periodic in either model; they can settle at different steps and, for matrices with negative entries,
 in principle with different periods. The claim checkers report which model they used.
 """
