@@ -4,6 +4,8 @@
   exact products of transitions, each term cast once, exact sum cast once; :mod:`.paper_model`), ``per-step`` (exact
   products rounded to the grid with ties to the smaller value, exact sum rounded, after every step) and ``float``
   (torch arithmetic in the dtype).
+* :mod:`.paper_model` -- App. B's closed form computed exactly for a layer with a constant input after a prefix, and
+  its certified settling; :mod:`.paper_run` -- whole models on ``1^t`` in that model, layer by layer.
 * :mod:`.families` -- random members of the ``diagonal`` / ``deltanet`` / ``deltaproduct`` (n_h = 2) families in
   ``[0, 1]`` and ``[-1, 1]``, the per-symbol transitions ``A(x)``, ``B(x)``, and the layer stages that run a model.
 * :mod:`.parity` -- Theorem 1: the run on ``1^t``, settle step and period, the parity witness; the parity construction.
