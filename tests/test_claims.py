@@ -372,3 +372,27 @@ def test_paper_run_on_models():
     assert r["decided"] and r["period"] == 1 and r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
     assert step.witness is not None and step.settle_step <= r["settle_step"]
     assert all(layer["decided"] for layer in r["layers"])
+
+
+def test_paper_model_float_bounds_agree_with_exact_scalars(monkeypatch):
+    """Slowly vanishing diagonal terms (a = 1 - 2^-k) followed with certified float64 bounds give the same states as
+    following them exactly all the way (fresh random layers, float16 and bfloat16)."""
+    from statetrack.lrnn.claims import paper_model
+    from statetrack.lrnn.claims.precision import round_to_grid
+
+    seed = int(np.random.SeedSequence().entropy % 10 ** 6)
+    rng = np.random.default_rng(seed)
+    for name, kmax in (("float16", 7), ("bfloat16", 4)):  # exact-only must vanish within max_steps
+        fmt = FORMATS[name]
+        A = np.diag(1 - 2.0 ** -rng.integers(2, kmax, 3))
+        B = round_to_grid(rng.standard_normal((3, 2)), fmt)
+        H0 = round_to_grid(rng.standard_normal((3, 2)), fmt)
+        fast = paper_model.paper_layer([], [], H0, A, B, fmt, max_steps=4000)
+        monkeypatch.setattr(paper_model, "EXACT_SCALAR_STEPS", 10 ** 9)
+        slow = paper_model.paper_layer([], [], H0, A, B, fmt, max_steps=4000)
+        monkeypatch.undo()
+        assert fast.decided and slow.decided and fast.period == slow.period, seed
+        assert fast.certificates["vanish"] > 0
+        t_end = max(fast.settle_step, slow.settle_step) + 3
+        for t in sorted({1, 7, 70, fast.settle_step - 1, slow.settle_step - 1, t_end, 10 ** 12}):
+            assert np.array_equal(fast.state(t), slow.state(t), equal_nan=True), (seed, name, t)

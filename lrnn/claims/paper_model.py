@@ -50,7 +50,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .precision import GridFormat
+from .precision import GridFormat, round_to_grid
 
 #: the largest ``q`` tried for the vanishing certificate ``||A^q||_inf <= 1``
 MAX_POWER = 8
@@ -294,11 +294,97 @@ class LayerSettling:
                 "overflow_entries": self.overflow_entries}
 
 
+#: exact steps every term sequence is followed before scalar blocks move to certified float64 bounds
+EXACT_SCALAR_STEPS = 64
+#: early states (before the settle bound) are kept for at most this many terms
+HISTORY_CAP = 4096
+
+
+def _grid_units(x: np.ndarray, fmt: GridFormat) -> list[int]:
+    """Finite dtype values as exact integer multiples of ``fmt.tiny`` (every grid value is one)."""
+    return [int(v) for v in np.ldexp(x, fmt.precision - 1 - fmt.emin)]
+
+
+class _Series:
+    """The casts ``c(m)`` of one column-block, ``m = 0, 1, ...``: the first ``HISTORY_CAP`` kept, exact running sums
+    of all (integer multiples of ``tiny`` and flags for infinite / NaN casts), and after the certificate the period."""
+
+    def __init__(self, rows: int, fmt: GridFormat, cap: int = HISTORY_CAP) -> None:
+        self.fmt, self.cap = fmt, cap
+        self.hist: list[np.ndarray] = []
+        self.count = 0
+        self.total = [0] * rows  # exact sum of all casts so far, in units of tiny
+        self.first_bad: dict[str, int] = {}  # "pos" / "neg" / "nan" -> first m with such a cast
+        self.start: int | None = None
+        self.period: int | None = None
+        self.cycle: list[np.ndarray] = []
+        self.sum_before_start: list[int] | None = None
+        self.cycle_sums: list[list[int]] = []  # cumulative sums inside one period, in units of tiny
+
+    def push(self, c: np.ndarray) -> None:
+        if self.count < self.cap:
+            self.hist.append(c)
+        fin = np.isfinite(c)
+        for name, mask in (("pos", c == np.inf), ("neg", c == -np.inf), ("nan", np.isnan(c))):
+            if mask.any() and name not in self.first_bad:
+                self.first_bad[name] = self.count
+        units = _grid_units(np.where(fin, c, 0.0), self.fmt)
+        self.total = [t + u for t, u in zip(self.total, units)]
+        self.count += 1
+
+    def certify(self, start: int, period: int, cycle: list[np.ndarray], sum_before_start: list[int]) -> None:
+        self.start, self.period, self.cycle, self.sum_before_start = start, period, cycle, sum_before_start
+        acc = [0] * len(sum_before_start)
+        self.cycle_sums = [list(acc)]
+        for c in cycle:
+            acc = [t + u for t, u in zip(acc, _grid_units(np.where(np.isfinite(c), c, 0.0), self.fmt))]
+            self.cycle_sums.append(list(acc))
+
+    def cast_at(self, m: int) -> np.ndarray:
+        if m >= self.start:
+            return self.cycle[(m - self.start) % self.period]
+        if m < len(self.hist):
+            return self.hist[m]
+        raise ValueError(f"term {m} before the certificate is beyond the kept history ({HISTORY_CAP})")
+
+    def sum_before(self, n: int) -> tuple[list[int], set]:
+        """Exact ``sum_{m<n} c(m)`` (units of tiny) and the infinite / NaN kinds it contains."""
+        bad = {k for k, j in self.first_bad.items() if j < n}
+        if self.start is not None:
+            for k, j in self._cycle_bad().items():
+                if n > self.start + j:
+                    bad.add(k)
+        if self.start is not None and n >= self.start:
+            k, r = divmod(n - self.start, self.period)
+            full = self.cycle_sums[-1]
+            return [b + k * f + p for b, f, p in zip(self.sum_before_start, full, self.cycle_sums[r])], bad
+        if n <= len(self.hist):
+            acc = [0] * len(self.total)
+            for c in self.hist[:n]:
+                acc = [t + u for t, u in zip(acc, _grid_units(np.where(np.isfinite(c), c, 0.0), self.fmt))]
+            return acc, bad
+        raise ValueError(f"partial sum up to {n} before the certificate is beyond the kept history ({HISTORY_CAP})")
+
+    def _cycle_bad(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for j, c in enumerate(self.cycle):
+            for name, mask in (("pos", c == np.inf), ("neg", c == -np.inf), ("nan", np.isnan(c))):
+                if mask.any() and name not in out:
+                    out[name] = j
+        return out
+
+
 def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: GridFormat, prefix: int = 0,
-                          max_steps: int = 4096) -> LayerSettling:
+                          max_steps: int = 4096, float_steps: int = 1 << 18) -> LayerSettling:
     """Eventual behaviour of ``Hhat_{prefix + m}`` (see the module docstring): constant ``A [N, N]``, ``B [N, D]``
     and the prefix columns ``Z [T0 + 1, N, D]`` (``Z[0] = A_{T0} ... A_1 H_0``, ``Z[i] = A_{T0} ... A_{i+1} B_i``), all
-    exact dtype values / dyadic rationals as float64 (``Z`` may also be a list of :class:`Dyadic`)."""
+    exact dtype values / dyadic rationals as float64 (``Z`` may also be a list of :class:`Dyadic`).
+
+    Every column-block is followed exactly for ``max_steps`` terms (scalar blocks: ``EXACT_SCALAR_STEPS``); a scalar
+    block ``v_{m+1} = a v_m`` with ``|a| <= 1`` still open then continues in float64 with a rigorous error bound
+    ``e_m`` (``|fl(a v) - a v| <= u |a v| + 2^-1075`` per step, ``u = 2^-53``), for at most ``float_steps`` terms: its
+    cast is taken only when ``[v - e, v + e]`` casts to one value (else the layer is undecided), and it vanishes when
+    ``|v| + e < tiny / 2``."""
     N, D = B.shape
     Zd = [z if isinstance(z, Dyadic) else Dyadic.from_floats(z) for z in Z]
     Y = [Dyadic.from_floats(B)] + Zd  # term families: 0 -> A^j B, 1 + i -> A^m Z_i
@@ -306,6 +392,7 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
     blocks = blocks_of(A)
     half_tiny = Fraction(fmt.tiny) / 2
     cols: list[_Column] = []
+    series: list[_Series] = []
     qs = []
     for b, rows in enumerate(blocks):
         Ab = Dyadic(Ad.ints[np.ix_(rows, rows)], Ad.exp).normalised()
@@ -314,72 +401,137 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             for c in range(D):
                 v = Dyadic(y.ints[rows, c], y.exp).normalised()
                 cols.append(_Column(b, f * D + c, v, {}, []))
-    casts_B: list[np.ndarray] = []  # cast(A^j B), j = 0, 1, ...
-    casts_Z: list[np.ndarray] = []  # [T0 + 1, N, D] per m: cast(A^m Z_i)
+                series.append(_Series(len(rows), fmt, max(HISTORY_CAP, max_steps + 2)))
+
+    def certify(i: int, start: int, period: int, how: str, cycle: list[np.ndarray]) -> None:
+        sr = series[i]
+        before, _ = sr.sum_before(start) if start <= len(sr.hist) else (None, None)
+        if before is None:  # a vanishing certificate found late: all casts from start on are 0
+            before = sr.total
+        sr.certify(start, period, cycle, before)
+        cols[i].start, cols[i].period, cols[i].how = start, period, how
+
+    def undecided(why: str) -> LayerSettling:
+        return LayerSettling(False, prefix, reason=why)
+
     open_cols = list(range(len(cols)))
     m = 0
-    frozen: dict[int, list] = {}  # column index -> its casts over one certified period (start .. start + p - 1)
-    history: dict[int, list] = {i: [] for i in range(len(cols))}  # per column: casts per m
     while open_cols:
-        if m > max_steps:
-            return LayerSettling(False, prefix, reason=f"{len(open_cols)} of {len(cols)} term sequences have no "
-                                                       f"certificate within {max_steps} steps (no exact repeat, no "
-                                                       "certified vanishing)")
         still = []
         for i in open_cols:
             col = cols[i]
+            scalar = len(blocks[col.block]) == 1
+            if m > (min(max_steps, EXACT_SCALAR_STEPS) if scalar else max_steps):
+                still.append(i)
+                continue
+            sr = series[i]
             key = col.v.key()
-            history[i].append(cast_dyadic(col.v, fmt))
+            c = cast_dyadic(col.v, fmt)
+            sr.push(c)
             Ab, q = qs[col.block]
             col.recent.append(col.v.max_abs_below(half_tiny))
             if key in col.seen:
-                col.start, col.period, col.how = col.seen[key], m - col.seen[key], "repeat"
+                st = col.seen[key]
+                certify(i, st, m - st, "repeat", sr.hist[st:m])
             elif q is not None and len(col.recent) >= q and all(col.recent[-q:]):
-                col.start, col.period, col.how = m - q + 1, 1, "vanish"
+                certify(i, m - q + 1, 1, "vanish", [np.zeros_like(c)])
             else:
                 col.seen[key] = m
                 col.v = Ab @ col.v
                 still.append(i)
-                continue
-            frozen[i] = history[i][col.start:col.start + col.period]
-        open_cols = still
         m += 1
+        if still == open_cols and all(m > (min(max_steps, EXACT_SCALAR_STEPS) if len(blocks[cols[i].block]) == 1
+                                           else max_steps) for i in still):
+            break
+        open_cols = still
+    dense_open = [i for i in open_cols if len(blocks[cols[i].block]) > 1 or qs[cols[i].block][1] is None]
+    if dense_open:
+        return undecided(f"{len(dense_open)} of {len(cols)} term sequences have no certificate within {max_steps} "
+                         "steps (no exact repeat, no certified vanishing)")
+    if open_cols:  # scalar blocks with |a| <= 1: certified float64 bounds
+        why = _float_scalars([cols[i] for i in open_cols], [series[i] for i in open_cols], Ad, blocks, fmt,
+                             float_steps)
+        if why:
+            return undecided(why)
+        for i in open_cols:
+            cols[i].start, cols[i].period, cols[i].how = series[i].start, 1, "vanish"
+    return _assemble(cols, series, blocks, N, D, len(Y), fmt, prefix)
+
+
+def _float_scalars(cols: list, series: list, Ad: Dyadic, blocks: list, fmt: GridFormat, steps: int) -> str | None:
+    """Continue scalar column-blocks in float64 with rigorous error bounds (see :func:`settle_constant_input`);
+    certify each when it vanishes. Returns the reason when some cast is uncertain or the budget runs out."""
+    u = 2.0 ** -53
+    a = np.array([float(Fraction(int(Ad.ints[blocks[c.block][0], blocks[c.block][0]])) * Fraction(2) ** Ad.exp)
+                  for c in cols])
+    v = np.array([float(c.v.fractions()[0]) for c in cols])
+    err = u * np.abs(v) * (1 + 4 * u) + 2.0 ** -1074
+    half = fmt.tiny / 2
+    live = np.ones(len(cols), dtype=bool)
+    m0 = series[0].count
+    with np.errstate(over="ignore", invalid="ignore"):
+        for m in range(m0, m0 + steps):
+            idx = np.flatnonzero(live)
+            if idx.size == 0:
+                return None
+            lo = np.nextafter(v[idx] - err[idx], -np.inf)
+            hi = np.nextafter(v[idx] + err[idx], np.inf)
+            clo, chi = round_to_grid(lo, fmt), round_to_grid(hi, fmt)
+            if not np.array_equal(clo, chi):
+                return "a cast of a scalar term sequence is not certain within its float64 error bound"
+            gone = np.maximum(np.abs(lo), np.abs(hi)) < half
+            for k, i in enumerate(idx.tolist()):
+                series[i].push(clo[k:k + 1])
+                if gone[k]:
+                    series[i].certify(m, 1, [np.zeros(1)], list(series[i].total))
+                    live[i] = False
+            nv = a * v
+            err = (np.abs(a) * err + u * np.abs(nv) * (1 + 2 * u)) * (1 + 8 * u) + 2.0 ** -1074
+            v = nv
+    return f"{int(live.sum())} scalar term sequences do not vanish within {steps} float64 steps"
+
+
+def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fmt: GridFormat,
+              prefix: int) -> LayerSettling:
+    """Periodic casts per column-block -> the layer's eventual ``Hhat`` (see the module docstring)."""
     M0 = max(c.start for c in cols)
     P = 1
     for c in cols:
         P = math.lcm(P, c.period)
-    F = len(Y)
+    unit = Fraction(fmt.tiny)
 
-    def term(i: int, mm: int) -> np.ndarray:
-        c = cols[i]
-        h = history[i]
-        return h[mm] if mm < len(h) and mm < c.start + c.period else frozen[i][(mm - c.start) % c.period]
-
-    def terms_at(mm: int, f: int) -> np.ndarray:
-        """cast(A^mm Y_f) as an [N, D] array."""
-        out = np.zeros((N, D))
+    def value(mm: int) -> ExactSum:
+        """The exact value inside the final cast for ``m = mm``: sum_{j<mm} cast(A^j B) + sum_i cast(A^mm Z_i)."""
+        out = ExactSum((N, D))
         for i, c in enumerate(cols):
-            if c.col // D == f:
-                out[blocks[c.block], c.col % D] = term(i, mm)
+            rows, col = blocks[c.block], c.col % D
+            if c.col // D == 0:
+                sums, bad = series[i].sum_before(mm)
+                for r, sv in zip(rows, sums):
+                    out.finite[r, col] += sv * unit
+                for r in rows:
+                    out.pos[r, col] |= "pos" in bad
+                    out.neg[r, col] |= "neg" in bad
+                    out.nan[r, col] |= "nan" in bad
+            else:
+                x = np.zeros((N, D))
+                x[rows, col] = series[i].cast_at(mm)
+                out.add(np.where(np.isnan(x) | np.isinf(x), x, 0.0))
+                for r, xv in zip(rows, series[i].cast_at(mm)):
+                    if np.isfinite(xv) and xv:
+                        out.finite[r, col] += Fraction(float(xv))
         return out
 
-    # S_{M0 + s}, s < P, and D = the exact sum of one period of cast(A^j B)
-    S = ExactSum((N, D))
-    partial = []  # S_m for m < M0
-    for j in range(M0):
-        partial.append(S.copy())
-        S.add(terms_at(j, 0))
-    base: list[ExactSum] = []
-    for s in range(P):
-        V = S.copy()
-        for f in range(1, F):
-            V.add(terms_at(M0 + s, f))
-        base.append(V)
-        S.add(terms_at(M0 + s, 0))
+    base = [value(M0 + s) for s in range(P)]
     drift = ExactSum((N, D))
-    for s in range(P):
-        drift.add(terms_at(M0 + s, 0))
-    # the least k from which every drifting entry is +-inf for every s
+    for i, c in enumerate(cols):
+        if c.col // D == 0:
+            rows, col = blocks[c.block], c.col % D
+            full = series[i].cycle_sums[-1]
+            for r, f in zip(rows, full):
+                drift.finite[r, col] += f * unit * (P // c.period)
+            for x in series[i].cycle:
+                drift.add(_place(x, rows, col, N, D, only_bad=True))
     ulp_max = Fraction(2) ** (math.frexp(fmt.max)[1] - fmt.precision)
     thr = Fraction(fmt.max) + ulp_max / 2
     K, over = 0, 0
@@ -394,14 +546,12 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             b = V.finite[idx]
             k = math.floor((thr - b) / d) + 1 if d > 0 else math.ceil((-thr - b) / d)
             K = max(K, k)
+
     def hhat(mm: int) -> np.ndarray:
         if mm >= M0:
             k, r = divmod(mm - M0, P)
             return base[r].copy().add_sum(drift, k).cast(fmt)
-        V = partial[mm].copy()
-        for f in range(1, F):
-            V.add(terms_at(mm, f))
-        return V.cast(fmt)
+        return value(mm).cast(fmt)
 
     window = [hhat(M0 + K * P + s) for s in range(P)]
     period = P
@@ -411,6 +561,12 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             break
     certs = {"repeat": sum(c.how == "repeat" for c in cols), "vanish": sum(c.how == "vanish" for c in cols)}
     return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat)
+
+
+def _place(x: np.ndarray, rows: np.ndarray, col: int, N: int, D: int, only_bad: bool = False) -> np.ndarray:
+    out = np.zeros((N, D))
+    out[rows, col] = x
+    return np.where(np.isfinite(out), 0.0, out) if only_bad else out
 
 
 def prefix_columns(As: Sequence[np.ndarray], Bs: Sequence[np.ndarray], H0: np.ndarray) -> list[Dyadic]:
