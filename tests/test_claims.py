@@ -396,3 +396,19 @@ def test_paper_model_float_bounds_agree_with_exact_scalars(monkeypatch):
         t_end = max(fast.settle_step, slow.settle_step) + 3
         for t in sorted({1, 7, 70, fast.settle_step - 1, slow.settle_step - 1, t_end, 10 ** 12}):
             assert np.array_equal(fast.state(t), slow.state(t), equal_nan=True), (seed, name, t)
+
+
+def test_paper_model_exact_tie_in_the_float_phase(monkeypatch):
+    """a = 3/4 and v_0 = 1: a^j has its lowest bit at 2^(-2j), so in float16 some a^j lands exactly on a tie of the
+    subnormal grid. The float64 bound cannot decide it; the exact value does, and matches the exact-only path."""
+    from statetrack.lrnn.claims import paper_model
+
+    fmt = FORMATS["float16"]
+    A, B, H0 = np.array([[0.75]]), np.ones((1, 1)), np.zeros((1, 1))
+    monkeypatch.setattr(paper_model, "EXACT_SCALAR_STEPS", 2)
+    fast = paper_model.paper_layer([], [], H0, A, B, fmt, max_steps=400)
+    monkeypatch.setattr(paper_model, "EXACT_SCALAR_STEPS", 10 ** 9)
+    slow = paper_model.paper_layer([], [], H0, A, B, fmt, max_steps=400)
+    assert fast.decided and slow.decided
+    for t in range(1, max(fast.settle_step, slow.settle_step) + 3):
+        assert np.array_equal(fast.state(t), slow.state(t)), t

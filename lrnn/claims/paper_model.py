@@ -382,7 +382,8 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
 
     Every column-block is followed exactly for ``max_steps`` terms (scalar blocks: ``EXACT_SCALAR_STEPS``); a scalar
     block ``v_{m+1} = a v_m`` with ``|a| <= 1`` still open then continues in float64 with a rigorous error bound
-    ``e_m`` (``|fl(a v) - a v| <= u |a v| + 2^-1075`` per step, ``u = 2^-53``), for at most ``float_steps`` terms: its
+    ``e_{m+1} = |a| e_m + |fl(a v) - a v|`` (the product's rounding error computed exactly by Dekker's TwoProduct;
+    ``e`` stays 0 while every product is exact, e.g. for ``a`` a power of two), for at most ``float_steps`` terms: its
     cast is taken only when ``[v - e, v + e]`` casts to one value (else the layer is undecided), and it vanishes when
     ``|v| + e < tiny / 2``."""
     N, D = B.shape
@@ -460,12 +461,16 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
 
 def _float_scalars(cols: list, series: list, Ad: Dyadic, blocks: list, fmt: GridFormat, steps: int) -> str | None:
     """Continue scalar column-blocks in float64 with rigorous error bounds (see :func:`settle_constant_input`);
-    certify each when it vanishes. Returns the reason when some cast is uncertain or the budget runs out."""
+    certify each when it vanishes; a cast the bound leaves uncertain (an exact tie, say) is decided on the exact value
+    ``a^j v_0``. Returns the reason when the budget runs out."""
     u = 2.0 ** -53
     a = np.array([float(Fraction(int(Ad.ints[blocks[c.block][0], blocks[c.block][0]])) * Fraction(2) ** Ad.exp)
                   for c in cols])
-    v = np.array([float(c.v.fractions()[0]) for c in cols])
-    err = u * np.abs(v) * (1 + 4 * u) + 2.0 ** -1074
+    exact = [c.v.fractions()[0] for c in cols]
+    a_exact = [Fraction(float(x)) for x in a]
+    v = np.array([float(x) for x in exact])
+    err = np.array([0.0 if Fraction(float(x)) == x else abs(float(x)) * u * (1 + 4 * u) + 2.0 ** -1074
+                    for x in exact])
     half = fmt.tiny / 2
     live = np.ones(len(cols), dtype=bool)
     m0 = series[0].count
@@ -474,21 +479,43 @@ def _float_scalars(cols: list, series: list, Ad: Dyadic, blocks: list, fmt: Grid
             idx = np.flatnonzero(live)
             if idx.size == 0:
                 return None
-            lo = np.nextafter(v[idx] - err[idx], -np.inf)
-            hi = np.nextafter(v[idx] + err[idx], np.inf)
+            vi, ei = v[idx], err[idx]
+            # [v - e, v + e] widened by one float64 step for the rounding of the subtraction; exact when e = 0
+            lo = np.where(ei > 0, np.nextafter(vi - ei, -np.inf), vi)
+            hi = np.where(ei > 0, np.nextafter(vi + ei, np.inf), vi)
             clo, chi = round_to_grid(lo, fmt), round_to_grid(hi, fmt)
-            if not np.array_equal(clo, chi):
-                return "a cast of a scalar term sequence is not certain within its float64 error bound"
+            for k in np.flatnonzero(clo != chi).tolist():  # uncertain (e.g. an exact tie): the exact value decides
+                i = int(idx[k])
+                x = a_exact[i] ** (m - m0) * exact[i]
+                clo[k] = cast_fraction(x, fmt)
+                v[i] = float(x)
+                err[i] = 0.0 if Fraction(v[i]) == x else abs(v[i]) * u * (1 + 4 * u) + 2.0 ** -1074
+                lo[k] = hi[k] = v[i]
+                if err[i] > 0:
+                    lo[k], hi[k] = np.nextafter(v[i] - err[i], -np.inf), np.nextafter(v[i] + err[i], np.inf)
             gone = np.maximum(np.abs(lo), np.abs(hi)) < half
             for k, i in enumerate(idx.tolist()):
                 series[i].push(clo[k:k + 1])
                 if gone[k]:
                     series[i].certify(m, 1, [np.zeros(1)], list(series[i].total))
                     live[i] = False
-            nv = a * v
-            err = (np.abs(a) * err + u * np.abs(nv) * (1 + 2 * u)) * (1 + 8 * u) + 2.0 ** -1074
+            nv, perr = _two_product(a, v)  # nv + perr = a v exactly (no float64 underflow at these magnitudes)
+            err = np.where((err == 0) & (perr == 0), 0.0, (np.abs(a) * err + np.abs(perr)) * (1 + 4 * u) + 2.0 ** -1074)
             v = nv
     return f"{int(live.sum())} scalar term sequences do not vanish within {steps} float64 steps"
+
+
+def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's error-free product: ``p = fl(a b)`` and ``e`` with ``a b = p + e`` exactly (no over/underflow)."""
+    p = a * b
+    split = 134217729.0  # 2^27 + 1
+    t = split * a
+    ah = t - (t - a)
+    al = a - ah
+    t = split * b
+    bh = t - (t - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fmt: GridFormat,
