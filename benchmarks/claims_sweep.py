@@ -40,7 +40,8 @@ def main() -> None:
     args = ap.parse_args()
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
-          f"N={args.samples}, L={args.layers}, max steps {args.max_steps}\n")
+          f"N={args.samples}, L={args.layers}, max steps {args.max_steps} (step models), "
+          f"{args.paper_steps} exact steps per term sequence (paper)\n")
     print("| precision | family | range | dtype | predicted | witness rate | median settle | max settle | "
           "unsettled / undecided | findings | output-only | periods | s/member |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -332,6 +332,18 @@ class _Series:
         self.total = [t + u for t, u in zip(self.total, units)]
         self.count += 1
 
+    def push_many(self, cs: np.ndarray) -> None:
+        """:meth:`push` for ``cs [n, rows]`` (one row per term), in bulk."""
+        keep = max(0, min(len(cs), self.cap - self.count))
+        self.hist.extend(np.array(r) for r in cs[:keep])
+        for name, mask in (("pos", cs == np.inf), ("neg", cs == -np.inf), ("nan", np.isnan(cs))):
+            hit = np.flatnonzero(mask.any(1))
+            if hit.size and name not in self.first_bad:
+                self.first_bad[name] = self.count + int(hit[0])
+        units = np.ldexp(np.where(np.isfinite(cs), cs, 0.0), self.fmt.precision - 1 - self.fmt.emin)
+        self.total = [t + sum(map(int, units[:, r])) for r, t in enumerate(self.total)]
+        self.count += len(cs)
+
     def certify(self, start: int, period: int, cycle: list[np.ndarray], sum_before_start: list[int]) -> None:
         self.start, self.period, self.cycle, self.sum_before_start = start, period, cycle, sum_before_start
         acc = [0] * len(sum_before_start)
@@ -474,34 +486,50 @@ def _float_scalars(cols: list, series: list, Ad: Dyadic, blocks: list, fmt: Grid
     half = fmt.tiny / 2
     live = np.ones(len(cols), dtype=bool)
     m0 = series[0].count
+    buf: list[np.ndarray] = []  # casts of every float column per step (0 once a column has vanished)
+    vanished_at = np.full(len(cols), -1)
+
+    def flush(upto: int) -> None:
+        """Hand the buffered casts of steps ``< upto`` to the series, certifying the columns that vanished."""
+        if not buf:
+            return
+        block = np.stack(buf)  # [steps, columns]
+        first = upto - len(buf)
+        for i, sr in enumerate(series):
+            if sr.start is not None:
+                continue
+            end = len(buf) if vanished_at[i] < 0 else vanished_at[i] - first + 1
+            sr.push_many(block[:end, i:i + 1])
+            if vanished_at[i] >= 0:
+                sr.certify(int(vanished_at[i]), 1, [np.zeros(1)], list(sr.total))
+        buf.clear()
+
     with np.errstate(over="ignore", invalid="ignore"):
         for m in range(m0, m0 + steps):
-            idx = np.flatnonzero(live)
-            if idx.size == 0:
+            if not live.any():
+                flush(m)
                 return None
-            vi, ei = v[idx], err[idx]
-            # [v - e, v + e] widened by one float64 step for the rounding of the subtraction; exact when e = 0
-            lo = np.where(ei > 0, np.nextafter(vi - ei, -np.inf), vi)
-            hi = np.where(ei > 0, np.nextafter(vi + ei, np.inf), vi)
+            if len(buf) >= 4096:
+                flush(m)
+            lo = np.where(err > 0, np.nextafter(v - err, -np.inf), v)
+            hi = np.where(err > 0, np.nextafter(v + err, np.inf), v)
             clo, chi = round_to_grid(lo, fmt), round_to_grid(hi, fmt)
-            for k in np.flatnonzero(clo != chi).tolist():  # uncertain (e.g. an exact tie): the exact value decides
-                i = int(idx[k])
+            for i in np.flatnonzero((clo != chi) & live).tolist():  # uncertain: the exact value decides
                 x = a_exact[i] ** (m - m0) * exact[i]
-                clo[k] = cast_fraction(x, fmt)
+                clo[i] = cast_fraction(x, fmt)
                 v[i] = float(x)
                 err[i] = 0.0 if Fraction(v[i]) == x else abs(v[i]) * u * (1 + 4 * u) + 2.0 ** -1074
-                lo[k] = hi[k] = v[i]
+                lo[i] = hi[i] = v[i]
                 if err[i] > 0:
-                    lo[k], hi[k] = np.nextafter(v[i] - err[i], -np.inf), np.nextafter(v[i] + err[i], np.inf)
-            gone = np.maximum(np.abs(lo), np.abs(hi)) < half
-            for k, i in enumerate(idx.tolist()):
-                series[i].push(clo[k:k + 1])
-                if gone[k]:
-                    series[i].certify(m, 1, [np.zeros(1)], list(series[i].total))
-                    live[i] = False
+                    lo[i], hi[i] = np.nextafter(v[i] - err[i], -np.inf), np.nextafter(v[i] + err[i], np.inf)
+            buf.append(np.where(live, clo, 0.0))
+            gone = live & (np.maximum(np.abs(lo), np.abs(hi)) < half)
+            vanished_at[gone] = m
+            live &= ~gone
             nv, perr = _two_product(a, v)  # nv + perr = a v exactly (no float64 underflow at these magnitudes)
             err = np.where((err == 0) & (perr == 0), 0.0, (np.abs(a) * err + np.abs(perr)) * (1 + 4 * u) + 2.0 ** -1074)
             v = nv
+    flush(m0 + steps)
     return f"{int(live.sum())} scalar term sequences do not vanish within {steps} float64 steps"
 
 
