@@ -95,11 +95,12 @@ def make_mixer(cfg: LRNNConfig) -> nn.Module:
 
 
 class MLP(nn.Module):
-    """SwiGLU feed-forward ``[B, T, d] -> [B, T, d]`` with hidden width ``mlp_ratio * d`` (times 2/3, as Llama)."""
+    """SwiGLU feed-forward ``[B, T, d] -> [B, T, d]`` with hidden width ``mlp_ratio * d`` (times 2/3, as Llama), or
+    ``hidden`` when given (checkpoints of other libraries)."""
 
-    def __init__(self, d_model: int, mlp_ratio: float = 4.0):
+    def __init__(self, d_model: int, mlp_ratio: float = 4.0, hidden: int | None = None):
         super().__init__()
-        hidden = max(1, int(round(d_model * mlp_ratio * 2 / 3)))
+        hidden = int(hidden) if hidden is not None else max(1, int(round(d_model * mlp_ratio * 2 / 3)))
         self.gate_up = nn.Linear(d_model, 2 * hidden, bias=False)
         self.down = nn.Linear(hidden, d_model, bias=False)
 
