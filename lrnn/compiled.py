@@ -116,7 +116,7 @@ class CompiledLRNN(nn.Module):
         self.sizes: list[tuple[int, int, int, int]] = []  # (S_l symbols, F_l factors, n_l, C_l codes)
         for l, info in enumerate(layers):
             self._add_layer(l, info, cm.tensors)
-        conv0 = getattr(self, "conv0")
+        conv0 = self.conv0
         self.n_symbols = conv0.shape[1] if conv0 is not None else self.sizes[0][0]
         accepting = self._dfa_accepting(cm)
         last_next = getattr(self, f"next{len(layers) - 1}")
