@@ -1,6 +1,6 @@
 """LRNN families as affine recurrences: random members, per-symbol transitions ``A(x)``, ``B(x)``, and layer stages.
 
-Families (DESIGN section 1): ``diagonal`` (Mamba-style ``Diag(a)``), ``deltanet`` (one GH factor per token) and
+Families (docs/expressivity.md): ``diagonal`` (Mamba-style ``Diag(a)``), ``deltanet`` (one GH factor per token) and
 ``deltaproduct`` (``n_h = 2`` factors per token), each with eigenvalue range ``(0, 1)`` or ``(-1, 1)``.
 
 **A random member** (:func:`random_member`) is a small :class:`statetrack.lrnn.LRNNModel` (default 2 layers,
