@@ -1,4 +1,4 @@
-"""The compiled-model format (DESIGN section 3): one safetensors file with a JSON header entry ``"statetrack"``.
+"""The compiled-model format (docs/model-format.md): one safetensors file with a JSON header entry ``"statetrack"``.
 
 Metadata (``CompiledModel.meta``): ``format_version`` (1), ``construction``, ``alphabet``, ``dfa`` (the DFA JSON; its
 ``states`` order gives the state ids), ``dfa_sha256`` and ``layers``, one object per layer with ``kind``

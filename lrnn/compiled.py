@@ -1,4 +1,4 @@
-"""Run a compiled model (DESIGN section 3) on the statetrack kernels, in a chosen kernel and dtype.
+"""Run a compiled model (docs/model-format.md) on the statetrack kernels, in a chosen kernel and dtype.
 
 Per layer l (input symbols ``s_t`` in ``[0, S_l)``, state ``h in R^{n_l}``):
 
@@ -81,8 +81,8 @@ class CompiledLRNN(nn.Module):
     """A compiled model as an ``nn.Module`` running on the statetrack kernels.
 
     Args:
-        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, DESIGN section 3) or the path
-            of a compiled-model file.
+        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, docs/model-format.md)
+            or the path of a compiled-model file.
         kernel: backend of the Householder scan: ``reference`` | ``chunked`` | ``triton`` | ``auto``. Diagonal layers
             use the same backend when the diagonal scan has it, else ``auto``; dense layers use a plain loop.
         dtype: the run dtype (``torch.float32``, ``"bfloat16"``, ...).
@@ -116,7 +116,7 @@ class CompiledLRNN(nn.Module):
         self.sizes: list[tuple[int, int, int, int]] = []  # (S_l symbols, F_l factors, n_l, C_l codes)
         for l, info in enumerate(layers):
             self._add_layer(l, info, cm.tensors)
-        conv0 = getattr(self, "conv0")
+        conv0 = self.conv0
         self.n_symbols = conv0.shape[1] if conv0 is not None else self.sizes[0][0]
         accepting = self._dfa_accepting(cm)
         last_next = getattr(self, f"next{len(layers) - 1}")

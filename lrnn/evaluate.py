@@ -11,7 +11,7 @@ and balance as training, seeded by ``[seed, T]`` so every length's words are fix
 - per-token labels also ``sequence_accuracy``: the fraction of words with every position right.
 
 The overall ``accuracy`` and ``scaled_accuracy`` are the means over the lengths (every length weighs the same).
-Compiled models (DESIGN section 3) run through :class:`~statetrack.lrnn.compiled.CompiledLRNN` and are scored the
+Compiled models (docs/model-format.md) run through :class:`~statetrack.lrnn.compiled.CompiledLRNN` and are scored the
 same way; a correct construction scores 1.0 everywhere.
 """
 from __future__ import annotations

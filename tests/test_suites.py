@@ -42,7 +42,7 @@ def test_balance_as_asked_and_labels_from_the_dfa():
                      labels="per-token")
     s = generate_suite(ENDS_AB, o)
     for split in s.splits.values():
-        for t, info in split.per_length.items():
+        for info in split.per_length.values():
             assert (info["accepted"], info["rejected"]) == (15, 35)
         for i, w in enumerate(split_words(split)):
             trace = ENDS_AB.trace([ENDS_AB.alphabet[a] for a in w])

@@ -1,4 +1,4 @@
-"""Impossibility claims as executable checks (arXiv 2411.12537, DESIGN section 1).
+"""Impossibility claims as executable checks (arXiv 2411.12537, docs/claims.md).
 
 * :mod:`.precision` -- the two finite-precision models (``paper``: exact products, each rounded to the dtype grid with
   ties to the smaller value, exact sum rounded; ``float``: torch arithmetic in the dtype).

@@ -39,7 +39,7 @@ def _load(args: argparse.Namespace):
 
 
 def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False, progress: bool = False):
-    """``(report, monoid)``: the ``monoid`` JSON object of a DFA (DESIGN section 4) and the Monoid."""
+    """``(report, monoid)``: the ``monoid`` JSON object of a DFA (docs/cli.md, `monoid`) and the Monoid."""
     from statetrack.errors import StatetrackError
     from statetrack.automata.groups import distinct_groups
     from statetrack.automata.monoid import minimal_complete_dfa, transition_monoid
