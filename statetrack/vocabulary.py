@@ -17,6 +17,9 @@ from __future__ import annotations
 #: layer types of a trained LRNN model (``LRNNConfig.layer``; the claims' family members), in the claims' order
 LRNN_LAYER_TYPES: tuple[str, ...] = ("diagonal", "deltanet", "deltaproduct")
 
+#: the non-LRNN baselines that ``train`` can fit (``statetrack.lrnn.baselines.BASELINES``)
+BASELINE_MODELS: tuple[str, ...] = ("lstm", "transformer")
+
 #: eigenvalue ranges of a transition, by name (``"0,1"``: today's DeltaNet and Mamba; ``"-1,1"``: the extension)
 EIGENVALUE_RANGES: dict[str, tuple[int, int]] = {"0,1": (0, 1), "-1,1": (-1, 1)}
 
@@ -64,7 +67,7 @@ CONSTRUCTIONS: tuple[str, ...] = ("auto", "parity", "rotation", "group", "modadd
 CASCADE_COUPLINGS: tuple[str, ...] = ("copy", "conv")
 
 __all__ = [
-    "LRNN_LAYER_TYPES", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS", "CLAIM_PRECISIONS",
+    "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS", "CLAIM_PRECISIONS",
     "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS", "DIAGONAL_KERNELS",
     "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS",
 ]
