@@ -27,7 +27,7 @@ accumulation dtype, never rounded) seed the next segment, so segmenting does not
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -115,7 +115,9 @@ class CompiledLRNN(nn.Module):
             self._add_layer(l, info, cm.tensors)
         conv0 = getattr(self, "conv0")
         self.n_symbols = conv0.shape[1] if conv0 is not None else self.sizes[0][0]
-        self.register_buffer("accepting", torch.from_numpy(np.array(cm.dfa().accepting, dtype=bool)))
+        #: the DFA of the model (state ids in its ``states`` order)
+        self.dfa = cm.dfa()
+        self.register_buffer("accepting", torch.from_numpy(np.array(self.dfa.accepting, dtype=bool)))
 
     # -------------------------------------------------------------------------------------------- construction
     def _add_layer(self, l: int, info: dict, tensors: dict) -> None:
@@ -296,4 +298,46 @@ class CompiledLRNN(nn.Module):
         return f"kernel={self.kernel}, dtype={self.dtype}, layers=[{dims}]"
 
 
-__all__ = ["CompiledLRNN", "resolve_dtype", "KERNELS", "DTYPES"]
+class Tracked(NamedTuple):
+    """Output of :class:`StateTracker`: ``states [B, T]`` (int64 DFA state ids, ``states`` order of the model's DFA,
+    after each prefix) and ``accept [B, T]`` (bool: is the prefix ending at t in the language?)."""
+
+    states: torch.Tensor
+    accept: torch.Tensor
+
+
+class StateTracker(nn.Module):
+    """A compiled model as a module that maps token ids to DFA states and acceptance (the front door's module).
+
+    ``forward(ids [B, T] int) -> Tracked(states [B, T] int64, accept [B, T] bool)``; :meth:`encode` turns words of
+    the DFA's alphabet into ids; ``drift`` is the largest distance of a layer state from its code in the last call.
+    The computation is :class:`CompiledLRNN`'s (``self.runner``), on the kernel and in the dtype given.
+    """
+
+    def __init__(self, model: Any, kernel: str = DEFAULT_KERNEL, dtype: "torch.dtype | str" = torch.float32):
+        super().__init__()
+        self.runner = CompiledLRNN(model, kernel=kernel, dtype=dtype)
+        self.dfa = self.runner.dfa
+        self.drift = 0.0
+
+    def encode(self, words: "Sequence[str | Sequence[str]]", sep: str | None = None) -> torch.Tensor:
+        """Words (strings of one-character symbols, or symbol sequences; ``sep`` splits strings of longer symbols)
+        of one common length -> ids ``[B, T]`` int64."""
+        if isinstance(words, str):
+            raise StatetrackError("words must be a list of words, not one string")
+        rows = [self.dfa.encode(w, sep=sep) for w in words]
+        lengths = sorted({len(r) for r in rows})
+        if len(lengths) > 1:
+            raise StatetrackError(f"words must have one common length to form a batch; got lengths {lengths}")
+        T = lengths[0] if lengths else 0
+        return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, T), dtype=np.int64))
+
+    def forward(self, ids: torch.Tensor) -> Tracked:
+        states, self.drift = self.runner.run_states(ids)
+        return Tracked(states, self.runner.accepting[states])
+
+    def extra_repr(self) -> str:
+        return f"alphabet={list(self.dfa.alphabet)}, states={self.dfa.n_states}"
+
+
+__all__ = ["CompiledLRNN", "StateTracker", "Tracked", "resolve_dtype", "KERNELS", "DTYPES"]
