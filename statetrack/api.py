@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
+
 from statetrack.automata.dfa import DFA
 from statetrack.automata.monoid import DEFAULT_MAX_ELEMENTS
 from statetrack.automata.monoid_report import MonoidReport, monoid_report
@@ -35,7 +37,6 @@ from statetrack.errors import StatetrackError
 from statetrack.vocabulary import CLASSIFY_PRECISIONS, CONSTRUCTIONS, DEFAULT_KERNEL
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
     import torch
 
     from statetrack.lrnn.compiled import StateTracker
@@ -187,14 +188,31 @@ class CompiledModel:
         return StateTracker(self.weights, kernel=kernel, dtype=dtype)
 
 
+def catalog_group_action(name: str, dfa: DFA) -> "np.ndarray | None":
+    """The catalog's generator permutations ``[letters, degree]`` for ``group:NAME`` when its letters are the DFA's
+    alphabet in order (a hint for the group construction, which otherwise searches for an action), else None."""
+    if not name.lower().startswith("group:") or name.count(":") != 1:
+        return None
+    from statetrack.automata.groups_catalog import group_generators
+
+    try:
+        spec = group_generators(name.split(":", 1)[1])
+    except StatetrackError:
+        return None
+    if list(spec.letters) != list(dfa.alphabet):
+        return None
+    return np.array(spec.perms, dtype=np.int64)
+
+
 def compile(dfa: DFA, construction: str = "auto", *, group_action: "np.ndarray | None" = None,
             coupling: str | None = None) -> CompiledModel:
     """Exact LRNN weights (generalized Householder products) that recognise the language of ``dfa``.
 
     ``construction``: ``auto`` (the cheapest that applies) or one of ``parity``, ``rotation``, ``group``, ``modadd2``,
     ``cascade``, ``unconstrained``; ``group_action``: the letters as permutations ``[letters, points]`` of a faithful
-    action, a hint for ``group``; ``coupling``: ``copy`` or ``conv`` for the cascade. The same model as ``statetrack
-    compile``. Raises :class:`~statetrack.constructions.ConstructionNotApplicable` when the construction does not apply.
+    action, a hint for ``group`` (e.g. :func:`catalog_group_action`; without one the construction searches for an
+    action); ``coupling``: ``copy`` or ``conv`` for the cascade. ``statetrack compile --lang NAME`` is
+    ``compile(language(lang=NAME), group_action=catalog_group_action(NAME, dfa))``. Raises :class:`~statetrack.constructions.ConstructionNotApplicable` when the construction does not apply.
     """
     _check_dfa(dfa, "compile")
     if construction not in CONSTRUCTIONS:
@@ -210,5 +228,5 @@ def load(path: "str | os.PathLike") -> CompiledModel:
     return CompiledModel.from_report(weights, summarize(weights))
 
 
-__all__ = ["language", "classify", "monoid", "compile", "load", "parse_alphabet", "CompiledModel", "Classification",
-           "MonoidReport"]
+__all__ = ["language", "classify", "monoid", "compile", "load", "parse_alphabet", "catalog_group_action",
+           "CompiledModel", "Classification", "MonoidReport"]

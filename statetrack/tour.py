@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
-
+from statetrack.api import catalog_group_action
 from statetrack.errors import StatetrackError
 
 #: (catalog name, construction) of the tour, in order
@@ -58,22 +57,6 @@ class DemoRow:
         return out
 
 
-def catalog_group_action(name: str, dfa: Any) -> "np.ndarray | None":
-    """The catalog's generator permutations ``[letters, degree]`` for ``group:NAME`` when its letters are the DFA's
-    alphabet in order (a hint for the group construction, which otherwise searches for an action), else None."""
-    if not name.lower().startswith("group:") or name.count(":") != 1:
-        return None
-    from statetrack.automata.groups_catalog import group_generators
-
-    try:
-        spec = group_generators(name.split(":", 1)[1])
-    except StatetrackError:
-        return None
-    if list(spec.letters) != list(dfa.alphabet):
-        return None
-    return np.array(spec.perms, dtype=np.int64)
-
-
 def demo_rows(steps: int = 100_000, seed: int = 0, progress: bool = False,
               languages: Sequence[tuple[str, str]] = DEMO, dtypes: Sequence[str] = DEMO_DTYPES) -> list[DemoRow]:
     """Compile, prove and run each ``(catalog name, construction)`` of ``languages``; one :class:`DemoRow` each.
@@ -102,4 +85,4 @@ def demo_rows(steps: int = 100_000, seed: int = 0, progress: bool = False,
     return rows
 
 
-__all__ = ["DemoRow", "demo_rows", "catalog_group_action", "DEMO", "DEMO_DTYPES", "DEMO_KERNEL"]
+__all__ = ["DemoRow", "demo_rows", "DEMO", "DEMO_DTYPES", "DEMO_KERNEL"]

@@ -41,8 +41,8 @@ SUBPACKAGES = {
         "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS",
         "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS"],
     "statetrack.api": [
-        "language", "classify", "monoid", "compile", "load", "parse_alphabet", "CompiledModel", "Classification",
-        "MonoidReport"],
+        "language", "classify", "monoid", "compile", "load", "parse_alphabet", "catalog_group_action",
+        "CompiledModel", "Classification", "MonoidReport"],
 }
 
 

@@ -50,21 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog_action(args: argparse.Namespace, dfa):
-    """The catalog's generator permutations for ``--lang group:NAME`` (letters in the DFA's order), else None."""
+    """The catalog's generator permutations for ``--lang group:NAME`` (:func:`statetrack.api.catalog_group_action`)."""
+    from statetrack.api import catalog_group_action
+
     name = getattr(args, "lang", None)
-    if not name or not name.lower().startswith("group:") or name.count(":") != 1:
-        return None
-    try:
-        import numpy as np
-
-        from statetrack.automata.groups_catalog import group_generators
-
-        spec = group_generators(name.split(":", 1)[1])
-    except Exception:  # the hint is optional; the construction searches for an action itself
-        return None
-    if list(spec.letters) != list(dfa.alphabet):
-        return None
-    return np.array(spec.perms, dtype=np.int64)
+    return catalog_group_action(name, dfa) if name else None
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
