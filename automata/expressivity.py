@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
-from statetrack.vocabulary import FAMILIES, VERDICTS
+from statetrack.vocabulary import CLASSIFY_PRECISIONS, FAMILIES, VERDICTS
 from .monoid import DEFAULT_MAX_ELEMENTS, Monoid, minimal_complete_dfa, transformation_index_period, transition_monoid
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -500,7 +500,7 @@ def _log_precision(family: str, v: Verdict, facts: Facts) -> Verdict:
 
 def classify_facts(facts: Facts, precision: str = "finite") -> dict[str, Verdict]:
     """Verdict per family from precomputed :class:`Facts`."""
-    if precision not in ("finite", "log"):
+    if precision not in CLASSIFY_PRECISIONS:
         raise StatetrackError(f"precision must be 'finite' or 'log', got {precision!r}")
     out = {}
     for fam in FAMILIES:

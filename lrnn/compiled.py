@@ -79,8 +79,8 @@ class CompiledLRNN(nn.Module):
     """A compiled model as an ``nn.Module`` running on the statetrack kernels.
 
     Args:
-        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, docs/model-format.md) or the path
-            of a compiled-model file.
+        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, docs/model-format.md) or the
+            path of a compiled-model file.
         kernel: backend of the Householder scan: ``auto`` (default; chunked on a CPU, Triton on a GPU) |
             ``reference`` | ``chunked`` | ``triton``. Diagonal layers use the same backend when the diagonal scan has
             it, else ``auto``; dense layers use a plain loop.

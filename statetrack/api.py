@@ -8,7 +8,8 @@
 
 Every function here returns what the matching command prints: ``statetrack classify --json`` is
 ``classify(...).to_json()``, ``statetrack monoid --json`` is ``monoid(...).to_json()`` and ``statetrack compile
---json`` is ``compile(...).to_json()`` plus the ``output`` path. Torch is imported only by :meth:`CompiledModel.to_module`.
+--json`` is ``compile(...).to_json()`` plus the ``output`` path. Torch is imported only by
+:meth:`CompiledModel.to_module`.
 
 Example:
     >>> import statetrack
@@ -212,7 +213,8 @@ def compile(dfa: DFA, construction: str = "auto", *, group_action: "np.ndarray |
     ``cascade``, ``unconstrained``; ``group_action``: the letters as permutations ``[letters, points]`` of a faithful
     action, a hint for ``group`` (e.g. :func:`catalog_group_action`; without one the construction searches for an
     action); ``coupling``: ``copy`` or ``conv`` for the cascade. ``statetrack compile --lang NAME`` is
-    ``compile(language(lang=NAME), group_action=catalog_group_action(NAME, dfa))``. Raises :class:`~statetrack.constructions.ConstructionNotApplicable` when the construction does not apply.
+    ``compile(language(lang=NAME), group_action=catalog_group_action(NAME, dfa))``. Raises
+    :class:`~statetrack.constructions.ConstructionNotApplicable` when the construction does not apply.
     """
     _check_dfa(dfa, "compile")
     if construction not in CONSTRUCTIONS:

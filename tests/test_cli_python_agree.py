@@ -1,6 +1,7 @@
 """Python and the command line give the same results: 30 languages (catalog names, regexes, DFA files) through
 ``statetrack.classify / monoid / compile`` and through ``statetrack classify / monoid / compile --json``, compared
-field by field (and the compiled-model files byte for byte). The CLI runs in-process (``statetrack.cli.main``), so the whole file takes seconds.
+field by field (and the compiled-model files byte for byte). The CLI runs in-process (``statetrack.cli.main``), so
+the whole file takes seconds.
 """
 from __future__ import annotations
 

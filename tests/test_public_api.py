@@ -106,7 +106,10 @@ def test_modules_read_their_lists_from_the_vocabulary():
     from statetrack.lrnn import baselines, compiled, layers, model, train, verify_numeric
     from statetrack.lrnn.claims import families
 
+    from statetrack.lrnn.claims import precision
+
     assert expressivity.FAMILIES is vocabulary.FAMILIES and expressivity.VERDICTS is vocabulary.VERDICTS
+    assert precision.PRECISION_MODELS is vocabulary.CLAIM_PRECISIONS
     assert auto.CONSTRUCTIONS is vocabulary.CONSTRUCTIONS
     assert tuple(model_format.KIND_TENSORS) == vocabulary.COMPILED_LAYER_KINDS
     assert families.FAMILIES is vocabulary.LRNN_LAYER_TYPES and families.RANGES is vocabulary.EIGENVALUE_RANGES
@@ -132,7 +135,8 @@ def test_one_default_kernel():
     def default(fn, name):
         return inspect.signature(fn).parameters[name].default
 
-    for fn in (CompiledLRNN.__init__, StateTracker.__init__, compiled_predictor, run_numeric, statetrack.CompiledModel.to_module):
+    for fn in (CompiledLRNN.__init__, StateTracker.__init__, compiled_predictor, run_numeric,
+               statetrack.CompiledModel.to_module):
         assert default(fn, "kernel") == vocabulary.DEFAULT_KERNEL, fn
     assert TrainConfig().kernel == vocabulary.DEFAULT_KERNEL
     assert NumericResult(1, 0, None, 1, 0.0).kernel == vocabulary.DEFAULT_KERNEL

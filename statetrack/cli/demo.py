@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="the built-in tour: compile, prove and run the showcase languages",
         description="Compile parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (two layers), tomita:5 and "
-                    "tomita:3 (not a group: the Krohn-Rhodes cascade), prove each exactly, run each in float32 and bfloat16 for --steps tokens, print one table.")
+                    "tomita:3 (not a group: the Krohn-Rhodes cascade), prove each exactly, run each in float32 and "
+                    "bfloat16 for --steps tokens, print one table.")
     p.add_argument("--steps", type=int, default=100_000, help="tokens per numeric run (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random words")
     add_json(p)
