@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import statetrack
+from statetrack.api import catalog_group_action
 from statetrack.cli import main
 
 CATALOG = ["parity", "mod:3", "mod:4", "mod:5", "modsum:3", "modsum:4", "tomita:1", "tomita:2", "tomita:3", "tomita:4",
@@ -82,7 +83,7 @@ def test_cli_and_python_agree(label, src, tmp_path, capsys):
     construction = CONSTRUCTION.get(label, "auto")
     out = tmp_path / "cli.safetensors"
     cli = _cli(capsys, ["compile", *argv, "--construction", construction, "-o", str(out)])
-    hint = statetrack.api.catalog_group_action(kwargs["lang"], dfa) if "lang" in kwargs else None
+    hint = catalog_group_action(kwargs["lang"], dfa) if "lang" in kwargs else None
     model = statetrack.compile(dfa, construction, group_action=hint)
     _same(cli, _plain(dict(model.to_json(), output=str(out))), f"{label} compile")
     # the CLI wrote the very model that Python builds, byte for byte

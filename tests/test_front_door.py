@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import statetrack
+from statetrack.api import catalog_group_action, parse_alphabet
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
 
@@ -40,7 +41,7 @@ def test_language_alphabet():
         assert d.alphabet == ("a", "b", "c") and d.accepts("acb") and not d.accepts("ba")
     extended = statetrack.language(lang="parity", alphabet="012")
     assert extended.alphabet == ("0", "1", "2")
-    assert statetrack.api.parse_alphabet(None) is None
+    assert parse_alphabet(None) is None and parse_alphabet("a b") == ["a", "b"]
 
 
 def test_language_minimize_flag():
@@ -179,3 +180,14 @@ def test_to_module_encode_kernel_dtype():
         model.to_module(kernel="fastest")
     with pytest.raises(StatetrackError, match="dtype"):
         model.to_module(dtype="int8")
+
+
+def test_catalog_group_action():
+    s3 = statetrack.language(lang="group:S3")
+    action = catalog_group_action("group:S3", s3)
+    assert action.shape == (s3.n_symbols, 3)
+    assert all(sorted(p) == [0, 1, 2] for p in action.tolist())  # each letter permutes the 3 points
+    assert catalog_group_action("parity", s3) is None
+    assert catalog_group_action("group:S3", statetrack.language(lang="parity")) is None  # other letters
+    hinted = statetrack.compile(s3, "group", group_action=action)
+    assert hinted.dims == [3] and hinted.prove().proved
