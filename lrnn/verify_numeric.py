@@ -362,8 +362,8 @@ def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | 
                 max_len: int = 256, samples: int = 64, kernel: str = DEFAULT_KERNEL, device: Any = "cpu", seed: int = 0,
                 progress: bool = False) -> NumericResult:
     """Run ``model`` in ``dtype`` on ``words`` (or on :func:`sample_words` of ``max_len`` x ``samples``) and compare the
-    per-token DFA states. ``kernel``: ``direct`` (this module) or a Householder-scan backend through
-    :class:`statetrack.lrnn.compiled.CompiledLRNN` (``reference`` | ``chunked`` | ``triton`` | ``auto``)."""
+    per-token DFA states. ``kernel``: a Householder-scan backend through :class:`statetrack.lrnn.compiled.CompiledLRNN`
+    (``auto``, the default | ``reference`` | ``chunked`` | ``triton``) or ``direct`` (this module's sequential runner)."""
     name = dtype_name(dtype)
     if kernel not in KERNELS:
         raise StatetrackError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
