@@ -48,14 +48,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import CLASSIFY_PRECISIONS, FAMILIES, VERDICTS
 from .monoid import DEFAULT_MAX_ELEMENTS, Monoid, minimal_complete_dfa, transformation_index_period, transition_monoid
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dfa import DFA
 
-FAMILIES = ("diagonal[0,1]", "diagonal[-1,1]", "deltanet[0,1]", "deltanet[-1,1]",
-            "deltaproduct[0,1]", "deltaproduct[-1,1]", "unconstrained")
-VERDICTS = ("impossible", "impossible-unless-TC0=NC1", "constructible", "open")
 PAPER = "arXiv 2411.12537"
 _SCAN_LIMIT = 100_000  # elements scanned (in shortlex order) for a shortest periodic witness
 
@@ -502,7 +500,7 @@ def _log_precision(family: str, v: Verdict, facts: Facts) -> Verdict:
 
 def classify_facts(facts: Facts, precision: str = "finite") -> dict[str, Verdict]:
     """Verdict per family from precomputed :class:`Facts`."""
-    if precision not in ("finite", "log"):
+    if precision not in CLASSIFY_PRECISIONS:
         raise StatetrackError(f"precision must be 'finite' or 'log', got {precision!r}")
     out = {}
     for fam in FAMILIES:

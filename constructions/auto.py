@@ -13,6 +13,7 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import CONSTRUCTIONS
 
 from .group import compile_group, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize
@@ -21,7 +22,6 @@ from .parity import compile_parity
 from .rotation import compile_rotation
 from .unconstrained import compile_unconstrained
 
-CONSTRUCTIONS = ("auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained")
 AUTO_ORDER = ("parity", "rotation", "group", "cascade")
 
 _WHY = {

@@ -35,9 +35,9 @@ import numpy as np
 from statetrack.fileio import atomic_write_bytes
 from statetrack.automata.dfa import DFA
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.vocabulary import COMPILED_LAYER_KINDS
 
 FORMAT_VERSION = 1
-LAYER_KINDS = ("householder", "dense", "diagonal")
 #: the tensors of each layer kind besides the common ``h0``, ``codes``, ``next``
 KIND_TENSORS = {"householder": ("keys", "betas", "values"), "dense": ("matrices", "bias"), "diagonal": ("diag", "bias")}
 COMMON_TENSORS = ("h0", "codes", "next")
@@ -148,8 +148,9 @@ def validate_model(model: CompiledModel) -> None:
     raws: list[int] = []  # per layer: how many raw symbols it reads (S_l, or R_l through a convolution)
     for l, info in enumerate(layers):
         where = f"compiled model: layer {l}"
-        if not isinstance(info, dict) or info.get("kind") not in LAYER_KINDS:
-            raise ModelFormatError(f"{where}: 'kind' must be one of {', '.join(LAYER_KINDS)}")
+        if not isinstance(info, dict) or info.get("kind") not in COMPILED_LAYER_KINDS:
+            raise ModelFormatError(f"{where}: 'kind' must be one of {', '.join(COMPILED_LAYER_KINDS)}; got "
+                                   f"{info.get('kind') if isinstance(info, dict) else info!r}")
         kind = info["kind"]
         for key in ("n", "symbols", "factors", "codes"):
             if not isinstance(info.get(key), int) or info[key] < 0:

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from statetrack.errors import StatetrackError
+from statetrack import vocabulary
 
 from ..kernels import diagonal_scan, householder_scan
 
-EIGENVALUE_RANGES = ((0, 1), (-1, 1))
+EIGENVALUE_RANGES = tuple(vocabulary.EIGENVALUE_RANGES.values())
 
 
 def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:

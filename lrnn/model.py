@@ -20,10 +20,10 @@ from torch import nn
 
 from statetrack.fileio import atomic_write_bytes
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.vocabulary import LRNN_LAYER_TYPES
 
 from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, _check_range
 
-LAYER_KINDS = ("deltanet", "deltaproduct", "diagonal")
 METADATA_KEY = "statetrack_lrnn"
 FORMAT_VERSION = 1
 
@@ -54,8 +54,9 @@ class LRNNConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form (task name, alphabet, ...), saved verbatim
 
     def __post_init__(self) -> None:
-        if self.layer not in LAYER_KINDS:
-            raise StatetrackError(f"LRNNConfig.layer must be one of {', '.join(LAYER_KINDS)}; got {self.layer!r}")
+        if self.layer not in LRNN_LAYER_TYPES:
+            raise StatetrackError(f"LRNNConfig.layer must be one of {', '.join(LRNN_LAYER_TYPES)}; "
+                                  f"got {self.layer!r}")
         for name in ("vocab_size", "n_classes", "d_model", "n_layers", "num_heads", "head_dim", "num_householder",
                      "state_dim", "conv_size"):
             if int(getattr(self, name)) < 1:
@@ -201,4 +202,4 @@ def load_model(path: "str | os.PathLike", map_location: str | torch.device = "cp
     return model.to(map_location)
 
 
-__all__ = ["LRNNConfig", "LRNNModel", "Block", "MLP", "make_mixer", "save_model", "load_model", "LAYER_KINDS"]
+__all__ = ["LRNNConfig", "LRNNModel", "Block", "MLP", "make_mixer", "save_model", "load_model", "LRNN_LAYER_TYPES"]

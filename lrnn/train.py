@@ -44,12 +44,13 @@ from torch import nn
 
 from statetrack.fileio import atomic_write_bytes, atomic_write_text
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
 
 from .baselines import BASELINES
-from .model import LAYER_KINDS, LRNNConfig, LRNNModel, load_model, save_model
+from .model import LRNNConfig, LRNNModel, load_model, save_model
 from .tasks import IGNORE, Batch, Task
 
-MODEL_KINDS = LAYER_KINDS + tuple(BASELINES)
+MODEL_KINDS = LRNN_LAYER_TYPES + tuple(BASELINES)
 BASELINE_KEY = "statetrack_baseline"
 RUN_FORMAT = 1
 #: parameter-name fragments excluded from weight decay (gates: beta and Delta projections)
@@ -86,7 +87,7 @@ class TrainConfig:
         if self.model not in MODEL_KINDS:
             raise StatetrackError(f"--model {self.model!r}: choose one of {', '.join(MODEL_KINDS)}")
         self.eigenvalue_range = tuple(int(x) for x in self.eigenvalue_range)  # type: ignore[assignment]
-        if self.eigenvalue_range not in ((0, 1), (-1, 1)):
+        if self.eigenvalue_range not in EIGENVALUE_RANGES.values():
             raise StatetrackError(f"--range {self.eigenvalue_range}: choose 0,1 or -1,1")
         if self.schedule not in ("cosine", "constant"):
             raise StatetrackError(f"--schedule {self.schedule!r}: choose cosine or constant")

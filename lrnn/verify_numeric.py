@@ -28,12 +28,12 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import DEFAULT_KERNEL, NUMERIC_KERNELS, TORCH_DTYPE_NAMES
 
 from statetrack.constructions.model_format import CompiledModel
 
-DTYPE_NAMES = {"float64": "float64", "fp64": "float64", "float32": "float32", "fp32": "float32",
-               "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
-KERNELS = ("direct", "reference", "chunked", "triton", "auto")
+DTYPE_NAMES = TORCH_DTYPE_NAMES
+KERNELS = NUMERIC_KERNELS
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class NumericResult:
     max_drift: float
     token_errors: int = 0
     dtype: str = "float32"
-    kernel: str = "direct"
+    kernel: str = DEFAULT_KERNEL
 
     def to_json(self) -> dict:
         """A JSON-able dict (a non-finite drift becomes the string ``"inf"`` / ``"nan"``)."""
@@ -359,11 +359,11 @@ def run_direct(model: CompiledModel, ids: np.ndarray, dtype: Any = "float32", de
 
 
 def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | np.ndarray | None = None, *,
-                max_len: int = 256, samples: int = 64, kernel: str = "direct", device: Any = "cpu", seed: int = 0,
+                max_len: int = 256, samples: int = 64, kernel: str = DEFAULT_KERNEL, device: Any = "cpu", seed: int = 0,
                 progress: bool = False) -> NumericResult:
     """Run ``model`` in ``dtype`` on ``words`` (or on :func:`sample_words` of ``max_len`` x ``samples``) and compare the
-    per-token DFA states. ``kernel``: ``direct`` (this module) or a Householder-scan backend through
-    :class:`statetrack.lrnn.compiled.CompiledLRNN` (``reference`` | ``chunked`` | ``triton`` | ``auto``)."""
+    per-token DFA states. ``kernel``: a Householder-scan backend through :class:`statetrack.lrnn.compiled.CompiledLRNN`
+    (``auto``, the default | ``reference`` | ``chunked`` | ``triton``) or ``direct`` (this module's sequential runner)."""
     name = dtype_name(dtype)
     if kernel not in KERNELS:
         raise StatetrackError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")

@@ -21,6 +21,12 @@ def test_demo_json(capsys):
             assert r["bfloat16"]["errors"] == 0 and r["bfloat16"]["max_drift"] == 0.0, name
         else:  # irrational rotations drift in float32 but stay decodable
             assert 0 < r["float32"]["max_drift"] < 0.5, name
+    # the CLI prints statetrack.tour.demo_rows as they are: the same rows, field by field, for the same seed
+    from statetrack.tour import DEMO, DEMO_DTYPES, DemoRow, demo_rows
+
+    library = demo_rows(steps=3000, languages=DEMO[:2])
+    assert all(isinstance(r, DemoRow) and set(r.numeric) == set(DEMO_DTYPES) for r in library)
+    assert [json.loads(json.dumps(r.to_json())) for r in library] == out["rows"][:2]
 
 
 def test_demo_table(capsys):
@@ -28,3 +34,14 @@ def test_demo_table(capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:6] == ["language", "construction", "layers", "dims", "factors", "proved"]
     assert "group:S5" in text and "modadd2" in text
+
+
+def test_demo_rows_errors_name_the_parameter():
+    import pytest
+
+    from statetrack.errors import StatetrackError
+    from statetrack.tour import demo_rows
+
+    with pytest.raises(StatetrackError, match="steps must be at least 1"):
+        demo_rows(steps=0)
+    assert main(["demo", "--steps", "0"]) == 2

@@ -37,11 +37,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
 
 from .precision import Stepper
 
-FAMILIES = ("diagonal", "deltanet", "deltaproduct")
-RANGES = {"0,1": (0, 1), "-1,1": (-1, 1)}
+FAMILIES = LRNN_LAYER_TYPES
+RANGES = EIGENVALUE_RANGES
 #: the small architecture of random family members
 MEMBER_DIMS = dict(d_model=16, num_heads=2, head_dim=4, state_dim=4, conv_size=4, mlp_ratio=2.0)
 

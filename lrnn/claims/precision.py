@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import CLAIM_PRECISIONS
 
-PRECISION_MODELS = ("paper", "float")
+PRECISION_MODELS = CLAIM_PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,10 @@ def add_source(p: argparse.ArgumentParser, suffix: str = "", required: bool = Tr
 
 
 def parse_alphabet(text: str | None) -> list[str] | None:
-    """``"01"`` -> ['0', '1']; ``"a,b,c"`` or ``"push pop"`` -> symbols."""
-    if text is None:
-        return None
-    for sep in (",", " "):
-        if sep in text:
-            return [s for s in (t.strip() for t in text.split(sep)) if s]
-    return list(text)
+    """``"01"`` -> ['0', '1']; ``"a,b,c"`` or ``"push pop"`` -> symbols (:func:`statetrack.api.parse_alphabet`)."""
+    from statetrack.api import parse_alphabet as parse
+
+    return parse(text)
 
 
 def source_given(args: argparse.Namespace, suffix: str = "") -> bool:
@@ -56,31 +53,16 @@ def describe_source(args: argparse.Namespace, suffix: str = "") -> dict:
 
 
 def load_source(args: argparse.Namespace, suffix: str = "", minimize: bool = True):
-    """The DFA of the language source (minimal and complete unless ``minimize=False``)."""
+    """The DFA of the language source (minimal and complete unless ``minimize=False``): :func:`statetrack.language`."""
+    from statetrack.api import language
     from statetrack.errors import StatetrackError
 
     given = [k for k in ("regex", "dfa", "lang") if getattr(args, f"{k}{suffix}", None) is not None]
     if len(given) != 1:
         flags = ", ".join(f"--{k}{suffix}" for k in ("regex", "dfa", "lang"))
         raise StatetrackError(f"give exactly one language source ({flags}); got {len(given)}")
-    kind = given[0]
-    value = getattr(args, f"{kind}{suffix}")
-    alphabet = parse_alphabet(getattr(args, f"alphabet{suffix}", None))
-    if kind == "regex":
-        from statetrack.automata.dfa import DFA
-
-        return DFA.from_regex(value, alphabet=alphabet)
-    if kind == "dfa":
-        from statetrack.automata.dfa import DFA
-
-        d = DFA.load(value)
-    else:
-        from statetrack.automata.catalog import get_language
-
-        d = get_language(value)
-    if alphabet is not None:
-        d = d.with_alphabet(alphabet)
-    return d.minimize() if minimize else d
+    return language(**{k: getattr(args, f"{k}{suffix}", None) for k in ("lang", "regex", "dfa", "alphabet")},
+                    minimize=minimize)
 
 
 def parse_word(dfa, text: str, sep: str | None) -> tuple[str, ...]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 
 from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
+from statetrack.vocabulary import CASCADE_COUPLINGS, CONSTRUCTIONS, DEFAULT_KERNEL
 
-CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained"]
+CONSTRUCTION_CHOICES = list(CONSTRUCTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_source(p)
     p.add_argument("--construction", choices=CONSTRUCTION_CHOICES, default="auto",
                    help="which construction (default: auto)")
-    p.add_argument("--coupling", choices=["copy", "conv"], default=None,
+    p.add_argument("--coupling", choices=CASCADE_COUPLINGS, default=None,
                    help="cascade only: how a level reads the previous coordinates of the levels above "
                         "(copy layers, or a width-2 causal convolution); default: the cascade's own")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
@@ -39,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-len", type=int, default=1000, metavar="L", help="length of the numeric test words")
     p.add_argument("--samples", type=int, default=32, metavar="N", help="number of numeric test words (0: skip)")
     p.add_argument("--dtype", default="float32", help="float64 | float32 | bfloat16 | float16 (default float32)")
-    p.add_argument("--kernel", default="direct",
-                   help="direct (sequential runner) | reference | chunked | triton | auto (Householder-scan kernels)")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL,
+                   help="auto | reference | chunked | triton (Householder-scan kernels; auto: chunked on a CPU, "
+                        "Triton on a GPU) | direct (sequential runner) (default auto)")
     p.add_argument("--device", default="cpu", help="torch device for the numeric run (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test words")
     add_json(p)
@@ -48,21 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog_action(args: argparse.Namespace, dfa):
-    """The catalog's generator permutations for ``--lang group:NAME`` (letters in the DFA's order), else None."""
+    """The catalog's generator permutations for ``--lang group:NAME`` (:func:`statetrack.api.catalog_group_action`)."""
+    from statetrack.api import catalog_group_action
+
     name = getattr(args, "lang", None)
-    if not name or not name.lower().startswith("group:") or name.count(":") != 1:
-        return None
-    try:
-        import numpy as np
-
-        from statetrack.automata.groups_catalog import group_generators
-
-        spec = group_generators(name.split(":", 1)[1])
-    except Exception:  # the hint is optional; the construction searches for an action itself
-        return None
-    if list(spec.letters) != list(dfa.alphabet):
-        return None
-    return np.array(spec.perms, dtype=np.int64)
+    return catalog_group_action(name, dfa) if name else None
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from statetrack.vocabulary import BASELINE_MODELS, DEFAULT_KERNEL, HOUSEHOLDER_KERNELS, LRNN_LAYER_TYPES
+
 from .common import add_json, add_source, describe_source, emit, load_source, source_given, table
 
 PRESETS = {
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--train-lengths", metavar="A:B", help="train lengths, inclusive (default 3:40)")
     p.add_argument("--balance", metavar="F", help="fraction of accepted words, or 'natural' (default natural)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="published protocol (lengths and labels)")
-    p.add_argument("--model", choices=["deltanet", "deltaproduct", "diagonal", "lstm", "transformer"],
+    p.add_argument("--model", choices=[*LRNN_LAYER_TYPES, *BASELINE_MODELS],
                    default="deltanet")
     p.add_argument("--range", dest="eig_range", default="-1,1", metavar="R",
                    help="eigenvalue range of the LRNN transitions: 0,1 or -1,1 (default -1,1)")
@@ -41,7 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="checkpoint every N steps")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--kernel", default="auto", choices=["auto", "reference", "chunked", "triton"],
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=HOUSEHOLDER_KERNELS,
                    help="scan kernel of the LRNN layers (auto: chunked on a CPU, Triton on a GPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
@@ -60,7 +62,7 @@ def register(subparsers) -> None:
     e.add_argument("--per-length", type=int, default=100, metavar="N")
     e.add_argument("--seed", type=int, default=1)
     e.add_argument("--plot", metavar="PNG", help="plot file (default RUN_DIR/accuracy.png for runs)")
-    e.add_argument("--kernel", default="auto", help="kernel of a compiled model")
+    e.add_argument("--kernel", default=DEFAULT_KERNEL, help="kernel of a compiled model")
     e.add_argument("--threads", type=int)
     add_json(e)
     e.set_defaults(func=run_evaluate)
