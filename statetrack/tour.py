@@ -85,4 +85,26 @@ def demo_rows(steps: int = 100_000, seed: int = 0, progress: bool = False,
     return rows
 
 
-__all__ = ["DemoRow", "demo_rows", "DEMO", "DEMO_DTYPES", "DEMO_KERNEL"]
+def demo_reports(out_dir, languages: Sequence[tuple[str, str]] = DEMO, progress: bool = False) -> list[str]:
+    """Write the HTML report (:func:`statetrack.report.report_language`) of each tour language into ``out_dir``
+    (created if missing) as ``<name>.html`` with ``:`` replaced by ``_``; returns the paths written."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    from statetrack.automata.catalog import get_language
+    from statetrack.report import report_language, write_report
+
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise StatetrackError(f"report folder {out_dir!r} exists and is not a folder")
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, _construction in tqdm(list(languages), desc="reports", unit="language", disable=not progress):
+        path = os.path.join(out_dir, name.replace(":", "_") + ".html")
+        write_report(report_language(get_language(name), name), path)
+        paths.append(path)
+    return paths
+
+
+__all__ = ["DemoRow", "demo_rows", "demo_reports", "DEMO", "DEMO_DTYPES", "DEMO_KERNEL"]

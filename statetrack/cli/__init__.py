@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "statetrack.cli.gen",  # gen
     "statetrack.cli.train",  # train, evaluate, extract
     "statetrack.cli.demo",  # demo
+    "statetrack.cli.report",  # report
 ]
 
 

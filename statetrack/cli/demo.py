@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "bfloat16 for --steps tokens, print one table.")
     p.add_argument("--steps", type=int, default=100_000, help="tokens per numeric run (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random words")
+    p.add_argument("--report", metavar="DIR", help="also write each language's HTML report into DIR")
     add_json(p)
     p.set_defaults(func=_cmd_demo)
 
@@ -39,6 +40,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise StatetrackError(f"--steps must be at least 1, got {args.steps}")
     t0 = time.perf_counter()
     rows = [r.to_json() for r in demo_rows(args.steps, args.seed, progress=sys.stderr.isatty())]
+    reports = []
+    if args.report:
+        from statetrack.tour import demo_reports
+
+        reports = demo_reports(args.report, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - t0
 
     def text() -> str:
@@ -49,7 +55,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 "float32 errors/words, drift", "bfloat16 errors/words, drift"]
         return (table(body, head) + f"\n\n{args.steps} tokens per word; words: one random, one run of each symbol, "
                 f"one cycled short word. 'errors' counts words with a wrong per-token state (@ first failing "
-                f"length); drift is the largest distance of a state from its code. {elapsed:.1f} s.")
+                f"length); drift is the largest distance of a state from its code. {elapsed:.1f} s."
+                + (f"\nreports: {', '.join(reports)}" if reports else ""))
 
-    emit(args, {"rows": rows, "steps": args.steps, "seconds": round(elapsed, 2)}, text)
+    out = {"rows": rows, "steps": args.steps, "seconds": round(elapsed, 2)}
+    if args.report:
+        out["reports"] = reports
+    emit(args, out, text)
     return 0

@@ -98,6 +98,38 @@ def report_fla(path: str | os.PathLike, token_map_path: str | os.PathLike, dfa, 
     return Report("fla", title, summary, sections)
 
 
+def build_report(path: str | os.PathLike | None = None, dfa=None, name: str = "", token_map=None,
+                 numeric_len: int = 256) -> Report:
+    """The report for what ``path`` is (a run folder with ``run.json``, an fla checkpoint folder, or a compiled-model
+    file), or for the language ``dfa`` when ``path`` is None. An fla checkpoint needs ``token_map`` (a path) and
+    ``dfa``; a run or compiled model takes its language from the file, so ``dfa`` must then be None.
+
+    Raises StatetrackError naming the problem (a missing path, a missing token map, two sources).
+    """
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.fla_checkpoint import is_fla_checkpoint
+
+    if path is None:
+        if dfa is None:
+            raise StatetrackError("report: give a model path or a language (dfa)")
+        return report_language(dfa, name or "language", numeric_len=numeric_len)
+    p = Path(path)
+    if not p.exists():
+        raise StatetrackError(f"report: {p}: no such file or folder")
+    if p.is_dir() and is_fla_checkpoint(p):
+        if token_map is None or dfa is None:
+            raise StatetrackError(f"report: {p} is an fla checkpoint: give token_map (which token is which symbol "
+                                  "and class) and the language it is meant to recognise")
+        return report_fla(p, token_map, dfa, name or "language")
+    if dfa is not None or token_map is not None:
+        raise StatetrackError(f"report: {p} carries its own language; give no language source or token map")
+    if p.is_dir():
+        if not (p / "run.json").is_file():
+            raise StatetrackError(f"report: {p} is neither a run folder (no run.json) nor an fla checkpoint")
+        return report_run(p)
+    return report_compiled(p, numeric_len)
+
+
 def write_report(report: Report, path: str | os.PathLike) -> None:
     """Write the report's HTML atomically."""
     from statetrack.fileio import atomic_write_text
@@ -105,4 +137,4 @@ def write_report(report: Report, path: str | os.PathLike) -> None:
     atomic_write_text(path, render_html(report))
 
 
-__all__ = ["Report", "report_language", "report_compiled", "report_run", "report_fla", "render_html", "write_report"]
+__all__ = ["Report", "build_report", "report_language", "report_compiled", "report_run", "report_fla", "render_html", "write_report"]
