@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
+from statetrack.cli.common import add_json, add_source, check_count, emit, load_source, source_given, table
+
+#: resource limit of ``verify``: test tokens of the numeric run (``--max-len`` x ``--samples``)
+VERIFY_MAX_TOKENS = 1 << 24
 
 CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained"]
 
@@ -94,6 +97,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from statetrack.errors import StatetrackError
 
     bars = sys.stderr.isatty()
+    check_count(args.samples, "--samples", 0)
+    if args.samples > 0:
+        check_count(args.max_len, "--max-len", 1)
+        if args.max_len * args.samples > VERIFY_MAX_TOKENS:
+            raise StatetrackError(f"--max-len {args.max_len} x --samples {args.samples} = "
+                                  f"{args.max_len * args.samples} test tokens exceeds the limit VERIFY_MAX_TOKENS = "
+                                  f"{VERIFY_MAX_TOKENS} (see docs/security.md)")
     if not (args.exact or args.samples > 0 or source_given(args)):
         raise StatetrackError("nothing to check: give --exact, a language source, or --samples N > 0")
     if args.samples > 0 and args.device != "cpu":
