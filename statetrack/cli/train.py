@@ -45,6 +45,7 @@ def register(subparsers) -> None:
                    help="scan kernel of the LRNN layers (auto: chunked on a CPU, Triton on a GPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -106,7 +107,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     _threads(args)
     task = None
+    if args.resume and args.force:
+        raise StatetrackError("--resume and --force exclude each other")
     if not args.resume:
+        _check_new_run(args.out, args.force)
         if not source_given(args):
             raise StatetrackError("train: give a language source (--regex, --dfa or --lang)")
         preset = PRESETS.get(args.preset, {})
@@ -123,7 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
                       device=args.device, kernel=args.kernel)
     ctx = distributed.from_env() if distributed.launched() else None
     try:
-        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx)  # type: ignore[arg-type]
+        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx,  # type: ignore[arg-type]
+                        overwrite=args.force)
     finally:
         if ctx is not None:
             distributed.shutdown()
@@ -132,6 +137,22 @@ def run_train(args: argparse.Namespace) -> int:
     obj = {"run_dir": args.out, **summary}
     emit(args, obj, lambda: table([[k, v] for k, v in obj.items()], ["field", "value"]))
     return 0
+
+
+def _check_new_run(out: str, force: bool) -> None:
+    """Refuse (before any work) to start a fresh run over an existing one without --force."""
+    import os
+
+    from statetrack.errors import StatetrackError
+    from statetrack.fileio import check_output_dir
+
+    check_output_dir(out, "-o", replace=True)
+    if os.path.isdir(out) and os.listdir(out):
+        if not os.path.isfile(os.path.join(out, "run.json")):
+            raise StatetrackError(f"-o {out}: a non-empty directory that is not a run; refusing to write into it")
+        if not force:
+            raise StatetrackError(f"-o {out}: a run exists there; pass --resume to continue it or --force to "
+                                  "replace it")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
