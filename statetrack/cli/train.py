@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json, add_source, describe_source, emit, load_source, source_given, table
+from .common import add_json, add_source, check_count, describe_source, emit, eprint, load_source, source_given, table
 
 PRESETS = {
     # Deletang et al. 2023 / Grazzi et al. 2025: train 3..40, one label per word, uniform words
@@ -159,28 +159,47 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import os
 
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.evaluate import compiled_predictor, evaluate, model_predictor, plot
-    from statetrack.lrnn.tasks import Task
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.evaluate import (EVALUATE_MAX_TOKENS, compiled_predictor, compiled_task, evaluate,
+                                          model_predictor, plot, plot_available, run_task)
     from statetrack.lrnn.train import load_run
 
     _threads(args)
     lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    if lengths[0] < 1:
+        raise StatetrackError(f"--test-lengths {args.test_lengths}: the models read at least one symbol (need A >= 1)")
+    check_count(args.per_length, "--per-length", 1)
+    tokens = (lengths[0] + lengths[1]) * (lengths[1] - lengths[0] + 1) // 2 * args.per_length
+    if tokens > EVALUATE_MAX_TOKENS:
+        raise StatetrackError(f"--test-lengths {args.test_lengths} x --per-length {args.per_length} = {tokens} test "
+                              f"tokens exceeds the limit EVALUATE_MAX_TOKENS = {EVALUATE_MAX_TOKENS} "
+                              "(see docs/security.md)")
     if os.path.isdir(args.run):
+        if args.labels is not None:
+            raise StatetrackError("--labels applies to compiled models; a run has its own labels")
         model, task, info = load_run(args.run)
+        if source_given(args):  # score the given language, its symbols paired with the model's by name
+            task = run_task(task, load_source(args), describe_source(args))
         predict = model_predictor(model)
         train_lengths = task.train_lengths
         plot_path = args.plot or os.path.join(args.run, "accuracy.png")
     else:
-        from statetrack.lrnn.evaluate import compiled_task
-
-        task = compiled_task(args.run, args.labels or "final")
-        if source_given(args):
-            task = Task(load_source(args), args.labels or "final", (1, 1))
+        task = compiled_task(args.run, args.labels or "final", load_source(args) if source_given(args) else None)
         predict = compiled_predictor(args.run, task, kernel=args.kernel)
         train_lengths = None
         plot_path = args.plot
-    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
     if plot_path:
+        from statetrack.fileio import check_output_file
+
+        check_output_file(plot_path, "--plot")
+    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
+    if plot_path and not plot_available():
+        result["plot"] = None
+        result["plot_skipped"] = "matplotlib is not installed"
+        eprint(f"statetrack: no plot written ({plot_path}): matplotlib is not installed "
+               "(pip install 'statetrack[plot]' or matplotlib)")
+        plot_path = None
+    elif plot_path:
         plot(result, plot_path, train_lengths)
         result["plot"] = plot_path
 
@@ -199,23 +218,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_extract(args: argparse.Namespace) -> int:
     import os
 
-    from statetrack.fileio import atomic_write_text
+    from statetrack.fileio import atomic_write_text, check_output_file
     from statetrack.automata.formats import dfa_to_dot
     from statetrack.automata.suites import parse_length_range
     from statetrack.lrnn.extract import extract
-    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.evaluate import run_task
     from statetrack.lrnn.train import load_run
 
     _threads(args)
+    for option, value, least in (("--words", args.words, 1), ("--test-words", args.test_words, 1),
+                                 ("--lookahead", args.lookahead, 0), ("--k-max", args.k_max, 1),
+                                 ("--max-length", args.max_length, 1)):
+        check_count(value, option, least)
+    dot_path = args.dot or os.path.join(args.run, "extracted.dot")
+    check_output_file(dot_path, "--dot")
     model, task, _ = load_run(args.run)
-    if source_given(args):
-        other = load_source(args)
-        task = Task(other, task.labels, task.train_lengths, task.balance, describe_source(args))
+    if source_given(args):  # the given language, its symbols paired with the model's by name
+        task = run_task(task, load_source(args), describe_source(args))
     res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
                   subspace=args.subspace, k_max=args.k_max, test_lengths=parse_length_range(args.test_lengths,
                                                                                              "--test-lengths"),
                   test_words=args.test_words, seed=args.seed)
-    dot_path = args.dot or os.path.join(args.run, "extracted.dot")
     atomic_write_text(dot_path, dfa_to_dot(res.dfa, "extracted"))
     obj = {**res.to_json(), "dot": dot_path}
 
