@@ -91,9 +91,6 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import sys
 
-    from statetrack.constructions import load_model, prove
-    from statetrack.lrnn.verify_numeric import run_numeric
-
     from statetrack.errors import StatetrackError
 
     bars = sys.stderr.isatty()
@@ -113,6 +110,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             torch.empty(0, device=args.device)
         except (RuntimeError, AssertionError) as exc:
             raise StatetrackError(f"--device {args.device!r} is not usable here: {str(exc).splitlines()[0]}") from None
+
+    from statetrack.constructions import load_model, prove
+    from statetrack.lrnn.verify_numeric import run_numeric
 
     model = load_model(args.model)
     out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,
