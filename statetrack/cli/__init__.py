@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail(f"{args.command}: out of memory; lower the sizes asked for (see docs/security.md, "
                      "resource limits)", want_json)
+    except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError (CUDA: OutOfMemoryError)
+        if not _out_of_memory(exc):
+            raise
+        return _fail(f"{args.command}: out of memory ({str(exc).splitlines()[0][:200]}); lower the sizes asked for "
+                     "(see docs/security.md, resource limits)", want_json)
     except ValueError as exc:  # kernels raise their own KernelInputError (a ValueError): they import nothing of ours
         kernels = sys.modules.get("statetrack.kernels")
         if isinstance(exc, UnicodeDecodeError):
@@ -120,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is torch's report of a failed allocation (CPU or GPU)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 class _Terminated(SystemExit):
