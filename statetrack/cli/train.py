@@ -110,7 +110,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise StatetrackError("--resume and --force exclude each other")
     if not args.resume:
-        _check_new_run(args.out, args.force)
+        if not distributed.launched() or distributed.env_rank() == 0:  # only rank 0 writes the run
+            _check_new_run(args.out, args.force)
         if not source_given(args):
             raise StatetrackError("train: give a language source (--regex, --dfa or --lang)")
         preset = PRESETS.get(args.preset, {})
