@@ -109,6 +109,8 @@ def run_train(args: argparse.Namespace) -> int:
     task = None
     if args.resume and args.force:
         raise StatetrackError("--resume and --force exclude each other")
+    if args.resume and source_given(args):
+        raise StatetrackError("--resume continues the run's own language; leave out --regex/--dfa/--lang")
     if not args.resume:
         if not distributed.launched() or distributed.env_rank() == 0:  # only rank 0 writes the run
             _check_new_run(args.out, args.force)
