@@ -14,7 +14,8 @@ TIMEOUT_S = 120
 def cli(args: Sequence[str], cwd: "str | Path | None" = None, timeout: float = TIMEOUT_S,
         mem_mb: int | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     """``python -m statetrack ARGS`` with captured text output; ``mem_mb`` caps the child's address space."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONIOENCODING="utf-8")
 
     def limit() -> None:
         if mem_mb is not None:

@@ -56,7 +56,7 @@ def test_memory_error_is_exit_2_with_a_message(tmp_path):
     big = tmp_path / "words.txt"
     with open(big, "wb") as fh:  # a sparse 1 GiB file of NUL bytes (valid UTF-8): read whole, it does not fit
         fh.truncate(1 << 30)
-    proc = cli(["accepts", "--lang", "parity", "--words-file", str(big)], mem_mb=400, timeout=60)
+    proc = cli(["accepts", "--lang", "parity", "--words-file", str(big)], mem_mb=600, timeout=60)
     assert_user_error(proc, "out of memory")
 
 

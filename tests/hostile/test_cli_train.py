@@ -137,3 +137,12 @@ def test_non_finite_hyper_parameters_are_refused_up_front(tmp_path, capsys, opti
     err = capsys.readouterr().err
     assert code == 2 and option in err and "finite" in err and "diverged" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_options_without_effect_are_errors(runs, tmp_path, capsys):
+    run = _copy(runs[0], tmp_path)
+    assert main(["train", "--resume", "--lang", "tomita:1", "--no-progress", "-o", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", "--force", "--no-progress", "-o", str(run)]) == 2
+    assert main(["evaluate", str(run), "--labels", "per-token", "--test-lengths", "3:4", "--per-length", "2"]) == 2
+    assert "--labels" in capsys.readouterr().err
