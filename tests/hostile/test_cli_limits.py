@@ -2,7 +2,6 @@
 memory anywhere is exit 2 with a message, not a traceback."""
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
