@@ -135,3 +135,21 @@ def test_gen_terminated_leaves_the_old_suite_intact_and_no_temporary_directory(t
 def test_atomic_write_text_refuses_an_empty_path():
     with pytest.raises(OutputPathError):
         atomic_write_text("", "x")
+
+
+def test_atomic_writes_keep_modes_and_replace_symlinks_not_their_targets(tmp_path):
+    from statetrack.fileio import atomic_write_bytes
+
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new" and stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    link = tmp_path / "link.bin"
+    link.symlink_to(target)
+    atomic_write_bytes(link, b"via link")
+    assert not link.is_symlink() and link.read_bytes() == b"via link" and target.read_bytes() == b"new"
+    (tmp_path / "to-fifo").symlink_to(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OutputPathError, match="FIFO"):
+        atomic_write_bytes(tmp_path / "to-fifo", b"x")
