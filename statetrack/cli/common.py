@@ -103,8 +103,10 @@ def check_sep(sep: str | None, option: str = "--sep") -> str | None:
     return sep
 
 
-def check_count(value: "int | None", option: str, minimum: int = 1, maximum: "int | None" = None) -> None:
-    """Raise a StatetrackError naming ``option`` unless ``minimum <= value`` (and ``value <= maximum``)."""
+def check_count(value: "int | None", option: str, minimum: int = 1, maximum: "int | None" = None,
+                limit: str = "") -> None:
+    """Raise a StatetrackError naming ``option`` unless ``minimum <= value`` (and ``value <= maximum``, a resource
+    limit called ``limit``)."""
     from statetrack.errors import StatetrackError
 
     if value is None:
@@ -112,7 +114,8 @@ def check_count(value: "int | None", option: str, minimum: int = 1, maximum: "in
     if value < minimum:
         raise StatetrackError(f"{option} {value}: must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise StatetrackError(f"{option} {value}: exceeds the limit {maximum} (see docs/security.md)")
+        raise StatetrackError(f"{option} {value}: exceeds the limit {limit + ' = ' if limit else ''}{maximum} "
+                              "(see docs/security.md)")
 
 
 def parse_word(dfa, text: str, sep: str | None) -> tuple[str, ...]:

@@ -86,6 +86,8 @@ def register(subparsers) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
+    check_count(getattr(args, "threads", None), "--threads", 1)
+    check_count(getattr(args, "seed", None), "--seed", 0)
     if getattr(args, "threads", None):
         import torch
 
@@ -224,23 +226,25 @@ def run_extract(args: argparse.Namespace) -> int:
     from statetrack.fileio import atomic_write_text, check_output_file
     from statetrack.automata.formats import dfa_to_dot
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.extract import extract
+    from statetrack.lrnn.extract import EXTRACT_MAX_LENGTH, extract
     from statetrack.lrnn.evaluate import run_task
     from statetrack.lrnn.train import load_run
 
     _threads(args)
     for option, value, least in (("--words", args.words, 1), ("--test-words", args.test_words, 1),
-                                 ("--lookahead", args.lookahead, 0), ("--k-max", args.k_max, 1),
-                                 ("--max-length", args.max_length, 1)):
+                                 ("--lookahead", args.lookahead, 0), ("--k-max", args.k_max, 1)):
         check_count(value, option, least)
+    check_count(args.max_length, "--max-length", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
+    test_lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    check_count(test_lengths[0], "--test-lengths", 1)
+    check_count(test_lengths[1], "--test-lengths", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
     dot_path = args.dot or os.path.join(args.run, "extracted.dot")
     check_output_file(dot_path, "--dot")
     model, task, _ = load_run(args.run)
     if source_given(args):  # the given language, its symbols paired with the model's by name
         task = run_task(task, load_source(args), describe_source(args))
     res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
-                  subspace=args.subspace, k_max=args.k_max, test_lengths=parse_length_range(args.test_lengths,
-                                                                                             "--test-lengths"),
+                  subspace=args.subspace, k_max=args.k_max, test_lengths=test_lengths,
                   test_words=args.test_words, seed=args.seed)
     atomic_write_text(dot_path, dfa_to_dot(res.dfa, "extracted"))
     obj = {**res.to_json(), "dot": dot_path}

@@ -65,3 +65,14 @@ def test_torch_allocation_failure_is_reported_as_out_of_memory():
     assert _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
                                        "allocate memory: you tried to allocate 268435456 bytes."))
     assert not _out_of_memory(RuntimeError("shape mismatch"))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--max-length", "100000"], "EXTRACT_MAX_LENGTH"),
+    (["--test-lengths", "5:99999"], "EXTRACT_MAX_LENGTH"),
+    (["--seed", "-1"], "--seed -1"),
+    (["--threads", "-2"], "--threads -2"),
+])
+def test_extract_sizes_and_counts_are_checked_first(run, capsys, argv, needle):
+    assert main(["extract", str(run), *argv]) == 2
+    assert needle in capsys.readouterr().err
