@@ -95,6 +95,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     bars = sys.stderr.isatty()
     check_count(args.samples, "--samples", 0)
+    check_count(args.seed, "--seed", 0)
     if args.samples > 0:
         check_count(args.max_len, "--max-len", 1)
         if args.max_len * args.samples > VERIFY_MAX_TOKENS:
