@@ -162,9 +162,9 @@ def atomic_directory(path: "str | os.PathLike", replace: bool = False, what: str
         os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise _named(exc, p) from None
+    old: Path | None = None
     try:
         yield tmp
-        old = None
         if p.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{p.name}.old-", dir=parent))
             os.rmdir(old)
@@ -172,14 +172,16 @@ def atomic_directory(path: "str | os.PathLike", replace: bool = False, what: str
         try:
             os.replace(tmp, p)
         except OSError as exc:
-            if old is not None:
-                os.replace(old, p)
             raise _named(exc, p) from None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if old is not None and not p.exists():  # interrupted between the two renames: put the old one back
+            os.replace(old, p)
+            old = None
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if old is not None and p.exists():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["OutputPathError", "check_output_file", "check_output_dir", "atomic_open", "atomic_write_text",
