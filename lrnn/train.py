@@ -24,7 +24,10 @@ Run directory ``RUN_DIR``:
   afterwards, so an interrupted write leaves the previous checkpoint in force. No pickle anywhere.
 
 ``resume=True`` restores weights, optimizer state and RNG state and continues; on the CPU the result is bit-identical
-to an uninterrupted run (tests/test_train.py checks it).
+to an uninterrupted run (tests/test_train.py checks it). Everything read back is validated first
+(:func:`load_checkpoint`; the weights and optimizer tensors against the run's own config), so a tampered or foreign
+checkpoint is a :class:`StatetrackError`, never a traceback or a silently different run. A fresh run refuses an
+existing run in ``RUN_DIR`` unless ``overwrite=True``.
 """
 from __future__ import annotations
 
