@@ -56,10 +56,16 @@ def parse_alphabet(alphabet: "str | Sequence[str] | None") -> list[str] | None:
         if not all(isinstance(s, str) for s in symbols):
             raise StatetrackError(f"alphabet must be a string or a sequence of strings; got {symbols!r}")
         return symbols
+    symbols = list(alphabet)
     for sep in (",", " "):
         if sep in alphabet:
-            return [s for s in (t.strip() for t in alphabet.split(sep)) if s]
-    return list(alphabet)
+            symbols = [s for s in (t.strip() for t in alphabet.split(sep)) if s]
+            break
+    if not symbols:
+        from statetrack.errors import AlphabetError
+
+        raise AlphabetError(f"alphabet {alphabet!r}: no symbols")
+    return symbols
 
 
 def language(lang: str | None = None, regex: str | None = None, dfa: "str | os.PathLike | DFA | None" = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from statetrack.cli.common import add_json, add_source, emit, load_source, table
+from statetrack.cli.common import add_json, add_source, check_sep, emit, load_source, table
 
 #: Rows of the transition table printed by ``statetrack dfa`` before it abbreviates.
 SUMMARY_ROWS = 200
@@ -101,11 +101,17 @@ def _summary(d) -> str:
 
 # ---------------------------------------------------------------------------- accepts
 def _read_words_file(path: str) -> list[str]:
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            text = fh.read()
+    from statetrack.errors import StatetrackError
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+    except UnicodeDecodeError as exc:
+        name = "standard input" if path == "-" else path
+        raise StatetrackError(f"--words-file {name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text:
         return []
     lines = text.split("\n")
@@ -117,6 +123,7 @@ def _read_words_file(path: str) -> list[str]:
 def _cmd_accepts(args: argparse.Namespace) -> int:
     from statetrack.errors import AlphabetError, StatetrackError
 
+    check_sep(args.sep)
     d = load_source(args, minimize=False)
     items: list[tuple[str, str]] = [(w, f"word {i + 1} {w!r}") for i, w in enumerate(args.words)]
     if args.words_file:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
+from statetrack.cli.common import add_json, add_source, check_count, emit, load_source, source_given, table
 from statetrack.vocabulary import CASCADE_COUPLINGS, CONSTRUCTIONS, DEFAULT_KERNEL
+
+#: resource limit of ``verify``: test tokens of the numeric run (``--max-len`` x ``--samples``)
+VERIFY_MAX_TOKENS = 1 << 24
 
 CONSTRUCTION_CHOICES = list(CONSTRUCTIONS)
 
@@ -80,12 +83,17 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import sys
 
-    from statetrack.constructions import load_model, prove
-    from statetrack.lrnn.verify_numeric import run_numeric
-
     from statetrack.errors import StatetrackError
 
     bars = sys.stderr.isatty()
+    check_count(args.samples, "--samples", 0)
+    check_count(args.seed, "--seed", 0)
+    if args.samples > 0:
+        check_count(args.max_len, "--max-len", 1)
+        if args.max_len * args.samples > VERIFY_MAX_TOKENS:
+            raise StatetrackError(f"--max-len {args.max_len} x --samples {args.samples} = "
+                                  f"{args.max_len * args.samples} test tokens exceeds the limit VERIFY_MAX_TOKENS = "
+                                  f"{VERIFY_MAX_TOKENS} (see docs/security.md)")
     if not (args.exact or args.samples > 0 or source_given(args)):
         raise StatetrackError("nothing to check: give --exact, a language source, or --samples N > 0")
     if args.samples > 0 and args.device != "cpu":
@@ -95,6 +103,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             torch.empty(0, device=args.device)
         except (RuntimeError, AssertionError) as exc:
             raise StatetrackError(f"--device {args.device!r} is not usable here: {str(exc).splitlines()[0]}") from None
+
+    from statetrack.constructions import load_model, prove
+    from statetrack.lrnn.verify_numeric import run_numeric
 
     model = load_model(args.model)
     out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,

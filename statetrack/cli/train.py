@@ -6,7 +6,7 @@ import argparse
 
 from statetrack.vocabulary import BASELINE_MODELS, DEFAULT_KERNEL, HOUSEHOLDER_KERNELS, LRNN_LAYER_TYPES
 
-from .common import add_json, add_source, describe_source, emit, load_source, source_given, table
+from .common import add_json, add_source, check_count, describe_source, emit, eprint, load_source, source_given, table
 
 PRESETS = {
     # Deletang et al. 2023 / Grazzi et al. 2025: train 3..40, one label per word, uniform words
@@ -47,6 +47,7 @@ def register(subparsers) -> None:
                    help="scan kernel of the LRNN layers (auto: chunked on a CPU, Triton on a GPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -87,6 +88,8 @@ def register(subparsers) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
+    check_count(getattr(args, "threads", None), "--threads", 1)
+    check_count(getattr(args, "seed", None), "--seed", 0)
     if getattr(args, "threads", None):
         import torch
 
@@ -108,7 +111,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     _threads(args)
     task = None
+    if args.resume and args.force:
+        raise StatetrackError("--resume and --force exclude each other")
+    if args.resume and source_given(args):
+        raise StatetrackError("--resume continues the run's own language; leave out --regex/--dfa/--lang")
     if not args.resume:
+        if not distributed.launched() or distributed.env_rank() == 0:  # only rank 0 writes the run
+            _check_new_run(args.out, args.force)
         if not source_given(args):
             raise StatetrackError("train: give a language source (--regex, --dfa or --lang)")
         preset = PRESETS.get(args.preset, {})
@@ -125,7 +134,8 @@ def run_train(args: argparse.Namespace) -> int:
                       device=args.device, kernel=args.kernel)
     ctx = distributed.from_env() if distributed.launched() else None
     try:
-        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx)  # type: ignore[arg-type]
+        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx,  # type: ignore[arg-type]
+                        overwrite=args.force)
     finally:
         if ctx is not None:
             distributed.shutdown()
@@ -136,32 +146,67 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_new_run(out: str, force: bool) -> None:
+    """Refuse (before any work) to start a fresh run over an existing one without --force."""
+    import os
+
+    from statetrack.errors import StatetrackError
+    from statetrack.fileio import check_output_dir
+
+    check_output_dir(out, "-o", replace=True)
+    if os.path.isdir(out) and os.listdir(out):
+        if not os.path.isfile(os.path.join(out, "run.json")):
+            raise StatetrackError(f"-o {out}: a non-empty directory that is not a run; refusing to write into it")
+        if not force:
+            raise StatetrackError(f"-o {out}: a run exists there; pass --resume to continue it or --force to "
+                                  "replace it")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     import os
 
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.evaluate import compiled_predictor, evaluate, model_predictor, plot
-    from statetrack.lrnn.tasks import Task
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.evaluate import (EVALUATE_MAX_TOKENS, compiled_predictor, compiled_task, evaluate,
+                                          model_predictor, plot, plot_available, run_task)
     from statetrack.lrnn.train import load_run
 
     _threads(args)
     lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    if lengths[0] < 1:
+        raise StatetrackError(f"--test-lengths {args.test_lengths}: the models read at least one symbol (need A >= 1)")
+    check_count(args.per_length, "--per-length", 1)
+    tokens = (lengths[0] + lengths[1]) * (lengths[1] - lengths[0] + 1) // 2 * args.per_length
+    if tokens > EVALUATE_MAX_TOKENS:
+        raise StatetrackError(f"--test-lengths {args.test_lengths} x --per-length {args.per_length} = {tokens} test "
+                              f"tokens exceeds the limit EVALUATE_MAX_TOKENS = {EVALUATE_MAX_TOKENS} "
+                              "(see docs/security.md)")
     if os.path.isdir(args.run):
+        if args.labels is not None:
+            raise StatetrackError("--labels applies to compiled models; a run has its own labels")
         model, task, info = load_run(args.run)
+        if source_given(args):  # score the given language, its symbols paired with the model's by name
+            task = run_task(task, load_source(args), describe_source(args))
         predict = model_predictor(model)
         train_lengths = task.train_lengths
         plot_path = args.plot or os.path.join(args.run, "accuracy.png")
     else:
-        from statetrack.lrnn.evaluate import compiled_task
-
-        task = compiled_task(args.run, args.labels or "final")
-        if source_given(args):
-            task = Task(load_source(args), args.labels or "final", (1, 1))
+        task = compiled_task(args.run, args.labels or "final", load_source(args) if source_given(args) else None)
         predict = compiled_predictor(args.run, task, kernel=args.kernel)
         train_lengths = None
         plot_path = args.plot
-    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
     if plot_path:
+        from statetrack.fileio import check_output_file
+
+        check_output_file(plot_path, "--plot")
+    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
+    if plot_path and not plot_available():
+        result["plot"] = None
+        result["plot_skipped"] = "matplotlib is not installed"
+        eprint(f"statetrack: no plot written ({plot_path}): matplotlib is not installed "
+               "(pip install 'statetrack[plot]' or matplotlib)")
+        plot_path = None
+    elif plot_path:
         plot(result, plot_path, train_lengths)
         result["plot"] = plot_path
 
@@ -180,23 +225,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_extract(args: argparse.Namespace) -> int:
     import os
 
-    from statetrack.fileio import atomic_write_text
+    from statetrack.fileio import atomic_write_text, check_output_file
     from statetrack.automata.formats import dfa_to_dot
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.extract import extract
-    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.extract import EXTRACT_MAX_LENGTH, extract
+    from statetrack.lrnn.evaluate import run_task
     from statetrack.lrnn.train import load_run
 
     _threads(args)
-    model, task, _ = load_run(args.run)
-    if source_given(args):
-        other = load_source(args)
-        task = Task(other, task.labels, task.train_lengths, task.balance, describe_source(args))
-    res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
-                  subspace=args.subspace, k_max=args.k_max, test_lengths=parse_length_range(args.test_lengths,
-                                                                                             "--test-lengths"),
-                  test_words=args.test_words, seed=args.seed)
+    for option, value, least in (("--words", args.words, 1), ("--test-words", args.test_words, 1),
+                                 ("--lookahead", args.lookahead, 0), ("--k-max", args.k_max, 1)):
+        check_count(value, option, least)
+    check_count(args.max_length, "--max-length", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
+    test_lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    check_count(test_lengths[0], "--test-lengths", 1)
+    check_count(test_lengths[1], "--test-lengths", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
     dot_path = args.dot or os.path.join(args.run, "extracted.dot")
+    check_output_file(dot_path, "--dot")
+    model, task, _ = load_run(args.run)
+    if source_given(args):  # the given language, its symbols paired with the model's by name
+        task = run_task(task, load_source(args), describe_source(args))
+    res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
+                  subspace=args.subspace, k_max=args.k_max, test_lengths=test_lengths,
+                  test_words=args.test_words, seed=args.seed)
     atomic_write_text(dot_path, dfa_to_dot(res.dfa, "extracted"))
     obj = {**res.to_json(), "dot": dot_path}
 
