@@ -402,5 +402,23 @@ def _check_shapes(weights: Path, spec: FlaSpec, mapping: dict, shapes: dict, exp
                                + " (an option this statetrack does not reproduce?)")
 
 
-__all__ = ["FLA_MODEL_TYPES", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
+def fla_model_for_language(path: str | os.PathLike, token_map_path: str | os.PathLike, dfa,
+                           source: dict | None = None, backend: str = "auto"):
+    """``(model, task)``: an fla checkpoint read through a token map as a model of the language of ``dfa``, in the
+    form statetrack's evaluation and extraction read (symbol ids in the task's alphabet order, padding id
+    ``n_symbols``; class logits: ``[reject, accept]`` per prefix, or one per DFA state for a state map).
+
+    Symbols and states are paired by name (:class:`~statetrack.lrnn.token_map.TokenMap`).
+    """
+    from .tasks import task_from_dfa
+    from .token_map import read_token_map
+
+    tm = read_token_map(token_map_path)
+    task = task_from_dfa(dfa, labels="final" if tm.labels == "final" else "per-token", source=source)
+    model = load_fla_checkpoint(path, backend=backend)
+    states = list(task.dfa.states) if tm.labels == "states" else None
+    return model.restricted(tm.token_ids(list(task.dfa.alphabet)), tm.class_token_ids(states)), task
+
+
+__all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
            "is_fla_checkpoint", "MAX_PARAMETERS", "CONFIG_MAX_BYTES"]

@@ -56,8 +56,11 @@ def register(subparsers) -> None:
     e = subparsers.add_parser("evaluate", help="accuracy per length of a run (or a compiled model)",
                               description="Per-length accuracy, scaled accuracy (acc - chance) / (1 - chance) and, for "
                                           "per-token tasks, sequence accuracy; a PNG plot with the train range shaded.")
-    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory or a compiled model file")
+    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory, a compiled model file, or an fla "
+                                                     "checkpoint folder (with --token-map and a language source)")
     add_source(e, required=False)
+    e.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
+                                                       "(docs/fla.md)")
     e.add_argument("--labels", choices=["final", "per-token"], help="label kind for a compiled model (default final)")
     e.add_argument("--test-lengths", default="40:256", metavar="A:B")
     e.add_argument("--per-length", type=int, default=100, metavar="N")
@@ -71,8 +74,11 @@ def register(subparsers) -> None:
     x = subparsers.add_parser("extract", help="extract an automaton from a trained run",
                               description="Cluster the model's states in the readout-relevant subspace (k by "
                                           "description length), minimise, and decide equivalence with the task.")
-    x.add_argument("run", metavar="RUN_DIR")
+    x.add_argument("run", metavar="RUN_DIR", help="a training run directory, or an fla checkpoint folder (with "
+                                                 "--token-map and a language source)")
     add_source(x, required=False)
+    x.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
+                                                       "(docs/fla.md)")
     x.add_argument("--words", type=int, default=256, help="random words whose prefixes are probed")
     x.add_argument("--max-length", type=int, help="longest probed prefix (default: longest train length)")
     x.add_argument("--lookahead", type=int, default=1, help="suffix length of the output signature")
@@ -181,7 +187,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise StatetrackError(f"--test-lengths {args.test_lengths} x --per-length {args.per_length} = {tokens} test "
                               f"tokens exceeds the limit EVALUATE_MAX_TOKENS = {EVALUATE_MAX_TOKENS} "
                               "(see docs/security.md)")
-    if os.path.isdir(args.run):
+    if _is_fla(args):
+        model, task = _fla_model(args)
+        predict = model_predictor(model)
+        train_lengths = None
+        plot_path = args.plot
+    elif os.path.isdir(args.run):
         if args.labels is not None:
             raise StatetrackError("--labels applies to compiled models; a run has its own labels")
         model, task, info = load_run(args.run)
@@ -222,6 +233,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_fla(args: argparse.Namespace) -> bool:
+    from statetrack.lrnn.fla_checkpoint import is_fla_checkpoint
+
+    return is_fla_checkpoint(args.run)
+
+
+def _fla_model(args: argparse.Namespace):
+    """An fla checkpoint as a model of the given language, read through ``--token-map``."""
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.fla_checkpoint import fla_model_for_language
+
+    if args.token_map is None or not source_given(args):
+        raise StatetrackError(f"{args.run} is an fla checkpoint: give --token-map (which token is which symbol and "
+                              "class) and the language (--lang, --regex or --dfa)")
+    if getattr(args, "labels", None) is not None:
+        raise StatetrackError("--labels does not apply to fla checkpoints: the token map says the label kind")
+    return fla_model_for_language(args.run, args.token_map, load_source(args), describe_source(args))
+
+
 def run_extract(args: argparse.Namespace) -> int:
     import os
 
@@ -242,9 +272,12 @@ def run_extract(args: argparse.Namespace) -> int:
     check_count(test_lengths[1], "--test-lengths", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
     dot_path = args.dot or os.path.join(args.run, "extracted.dot")
     check_output_file(dot_path, "--dot")
-    model, task, _ = load_run(args.run)
-    if source_given(args):  # the given language, its symbols paired with the model's by name
-        task = run_task(task, load_source(args), describe_source(args))
+    if _is_fla(args):
+        model, task = _fla_model(args)
+    else:
+        model, task, _ = load_run(args.run)
+        if source_given(args):  # the given language, its symbols paired with the model's by name
+            task = run_task(task, load_source(args), describe_source(args))
     res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
                   subspace=args.subspace, k_max=args.k_max, test_lengths=test_lengths,
                   test_words=args.test_words, seed=args.seed)

@@ -81,20 +81,15 @@ def report_fla(path: str | os.PathLike, token_map_path: str | os.PathLike, dfa, 
                lengths: tuple[int, int] = (1, 64), per_length: int = 32) -> Report:
     """The report of an fla checkpoint read through a token map against the language of ``dfa``."""
     from statetrack.lrnn.evaluate import model_predictor
-    from statetrack.lrnn.fla_checkpoint import load_fla_checkpoint
-    from statetrack.lrnn.tasks import Task
-    from statetrack.lrnn.token_map import read_token_map
+    from statetrack.lrnn.fla_checkpoint import fla_model_for_language, read_fla_config
 
-    tm = read_token_map(token_map_path)
-    model = load_fla_checkpoint(path)
-    task = Task(dfa, labels="final" if tm.labels == "final" else "per-token")
-    small = model.restricted(tm.token_ids(list(task.dfa.alphabet)),
-                             tm.class_token_ids(list(task.dfa.states) if tm.labels == "states" else None))
+    small, task = fla_model_for_language(path, token_map_path, dfa)
+    spec = read_fla_config(path)
     verdicts, c = verdict_section(dfa)
     sections = [dfa_section(dfa), monoid_section(dfa), verdicts,
                 length_section(model_predictor(small), task, None, lengths[1], per_length),
                 trained_eigen_section(small, [str(a) for a in task.dfa.alphabet])]
-    title, summary = title_line(f"{Path(path).name} (fla {model.spec.model_type}) on {name}", c)
+    title, summary = title_line(f"{Path(path).name} (fla {spec.model_type}) on {name}", c)
     return Report("fla", title, summary, sections)
 
 
