@@ -13,7 +13,8 @@ name                    value             what it bounds
 ``FILE_LIMITS["dfa"]``    64 MiB          a DFA file (JSON, DOT, JFLAP)
 ``FILE_LIMITS["words"]``  256 MiB         a words file (one word per line)
 ``FILE_LIMITS["json"]``   16 MiB          a small JSON document (configs, checkpoint pointers)
-``FILE_LIMITS["model"]``  4 GiB           a compiled-model safetensors file
+``FILE_LIMITS["model"]``  256 MiB         a compiled-model safetensors file (read whole)
+``FILE_LIMITS["weights"]`` 8 GiB          a trained-model safetensors file (header read first, tensors mapped)
 ``MAX_HEADER_BYTES``      16 MiB          a safetensors header (the JSON before the tensor data)
 ``MAX_JSON_DEPTH``        64              nesting of ``[`` and ``{`` in any JSON document
 ``MAX_INT_DIGITS``        64              digits of one JSON integer (larger numbers are refused, not parsed)
@@ -47,6 +48,7 @@ __all__ = [
     "read_text",
     "decode_text",
     "read_lines",
+    "read_safetensors_header",
     "split_lines",
     "json_depth",
     "parse_json",
@@ -65,7 +67,8 @@ FILE_LIMITS: dict[str, int] = {
     "dfa": 64 << 20,
     "words": 256 << 20,
     "json": 16 << 20,
-    "model": 4 << 30,
+    "model": 256 << 20,
+    "weights": 8 << 30,
 }
 #: size cap of a safetensors header (the JSON length stored in its first 8 bytes)
 MAX_HEADER_BYTES = 16 << 20
@@ -93,24 +96,8 @@ def read_bytes(path: "str | os.PathLike", kind: str, *, error: ErrorType = Untru
         raise ValueError(f"read_bytes: unknown kind {kind!r}; one of {', '.join(FILE_LIMITS)}")
     cap = FILE_LIMITS[kind]
     where = os.fspath(path)
+    fd, _ = _open_regular(path, kind, error)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on regular files
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except IsADirectoryError:
-        raise error(f"{where}: is a directory, not a file") from None
-    except FileNotFoundError:
-        raise error(f"{where}: no such file") from None
-    except OSError as exc:
-        raise error(f"{where}: cannot open ({exc.strerror or exc})") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise error(f"{where}: is a directory, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{where}: not a regular file (a device, pipe or socket); refusing to read it")
-        if st.st_size > cap:
-            raise error(f"{where}: {st.st_size} bytes is over the limit for a {kind} file "
-                        f"(FILE_LIMITS[{kind!r}] = {cap} bytes)")
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -157,6 +144,64 @@ def split_lines(text: str) -> list[str]:
 def read_lines(path: "str | os.PathLike", kind: str = "words", *, error: ErrorType = UntrustedInputError) -> list[str]:
     """The lines of a bounded UTF-8 text file (see :func:`split_lines`)."""
     return split_lines(read_text(path, kind, error=error))
+
+
+def _open_regular(path: "str | os.PathLike", kind: str, error: ErrorType) -> tuple[int, int]:
+    """``(fd, size)`` of a regular file within ``FILE_LIMITS[kind]``; the caller closes ``fd``."""
+    where = os.fspath(path)
+    try:
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise error(f"{where}: is a directory, not a file") from None
+    except FileNotFoundError:
+        raise error(f"{where}: no such file") from None
+    except OSError as exc:
+        raise error(f"{where}: cannot open ({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(st.st_mode):
+        problem = "is a directory, not a file"
+    elif not stat.S_ISREG(st.st_mode):
+        problem = "not a regular file (a device, pipe or socket); refusing to read it"
+    elif st.st_size > FILE_LIMITS[kind]:
+        problem = (f"{st.st_size} bytes is over the limit for a {kind} file "
+                   f"(FILE_LIMITS[{kind!r}] = {FILE_LIMITS[kind]} bytes)")
+    if problem:
+        os.close(fd)
+        raise error(f"{where}: {problem}")
+    return fd, st.st_size
+
+
+def read_safetensors_header(path: "str | os.PathLike", kind: str = "weights", *,
+                            error: ErrorType = UntrustedInputError) -> dict:
+    """The JSON header of a safetensors file (a regular file within ``FILE_LIMITS[kind]``), read without reading
+    the tensors: its 8-byte little-endian length must be at most ``MAX_HEADER_BYTES`` and within the file, and the
+    JSON passes :func:`parse_json`. Returns the header object (tensor entries and ``__metadata__``)."""
+    where = os.fspath(path)
+    fd, size = _open_regular(path, kind, error)
+    try:
+        head = os.read(fd, 8)
+        if len(head) < 8:
+            raise error(f"{where}: not a safetensors file (too short)")
+        hlen = int.from_bytes(head, "little")
+        if hlen > MAX_HEADER_BYTES:
+            raise error(f"{where}: safetensors header of {hlen} bytes, over the limit of {MAX_HEADER_BYTES} "
+                        "(MAX_HEADER_BYTES)")
+        if hlen > size - 8:
+            raise error(f"{where}: not a safetensors file (header length {hlen} beyond the end)")
+        chunks, got = [], 0
+        while got < hlen:
+            chunk = os.read(fd, hlen - got)
+            if not chunk:
+                raise error(f"{where}: truncated safetensors header")
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    header = parse_json(b"".join(chunks), f"{where}: safetensors header", error=error)
+    if not isinstance(header, dict):
+        raise error(f"{where}: the safetensors header is not a JSON object")
+    return header
 
 
 # ---------------------------------------------------------------------------------------------------- JSON
