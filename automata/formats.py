@@ -272,7 +272,7 @@ _DOT_TOKEN = re.compile(
     r"""(?P<ws>[ \t\r\f\v]+)|(?P<nl>\n)
     |(?P<lcomment>//[^\n]*)|(?P<bcomment>/\*.*?\*/)
     |(?P<arrow>->|--)|(?P<punct>[{}\[\];,=:+])
-    |(?P<quoted>"(?:[^"\\]|\\.|\\\n)*")
+    |(?P<quoted>"[^"\\]*(?:\\.[^"\\]*)*")
     |(?P<numeral>-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?))
     |(?P<ident>[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)
     |(?P<html><)""",

@@ -29,7 +29,7 @@ from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, _check_rang
 LAYER_KINDS = ("deltanet", "deltaproduct", "diagonal")
 METADATA_KEY = "statetrack_lrnn"
 FORMAT_VERSION = 1
-#: most parameters an :class:`LRNNModel` may have (counted on the meta device before any tensor is allocated)
+#: most parameters an :class:`LRNNModel` may have (counted by formula before any tensor is allocated)
 MAX_PARAMETERS = 1 << 28
 #: per-field ranges of the integer fields of :class:`LRNNConfig` (inclusive)
 CONFIG_INT_RANGES: dict[str, tuple[int, int]] = {
@@ -86,21 +86,28 @@ class LRNNConfig:
         self.eigenvalue_range = _check_range(self.eigenvalue_range)
 
     def num_parameters(self) -> int:
-        """The parameter count of ``LRNNModel(self)``: one block counted on torch's meta device (nothing is
-        allocated) times ``n_layers``, plus the embedding, the final norm and the head."""
-        with torch.device("meta"):
-            block = sum(p.numel() for p in Block(self).parameters())
-        d = self.d_model
+        """The parameter count of ``LRNNModel(self)``, by formula (nothing is built; checked against built models
+        in the tests): embedding, ``n_layers`` blocks (two RMS norms, the mixer, the SwiGLU MLP), final norm, head."""
+        d, H, cs = self.d_model, self.num_heads, self.conv_size
+        hidden = max(1, int(round(d * self.mlp_ratio * 2 / 3)))
+        if self.layer == "diagonal":
+            K, V = self.state_dim, self.head_dim
+            mixer = (2 * d * H * V + 2 * d * H * K + d * H  # x, z, B, C, dt projections
+                     + (H * V * cs if self.use_short_conv else 0)  # depthwise convolution of x
+                     + H + H * K + H * V  # dt_bias, A_log, D
+                     + V + H * V * d)  # output norm, output projection
+        else:
+            K, n_h = self.head_dim, (1 if self.layer == "deltanet" else self.num_householder)
+            mixer = (d * H * K + 2 * d * n_h * H * K + d * n_h * H + n_h * H  # q, k, v, beta projections
+                     + ((H * K + 2 * n_h * H * K) * cs if self.use_short_conv else 0)  # convolutions of q, k, v
+                     + d * H * K + K + H * K * d)  # gate projection, gated output norm, output projection
+        block = 2 * d + mixer + 3 * d * hidden
         return self.vocab_size * d + self.n_layers * block + d + d * self.n_classes + self.n_classes
 
     def check_size(self, limit: int | None = None) -> int:
         """The parameter count; :class:`ModelSizeError` when it is over ``limit`` (default :data:`MAX_PARAMETERS`)."""
         limit = MAX_PARAMETERS if limit is None else limit
-        hidden = max(1, int(round(self.d_model * self.mlp_ratio * 2 / 3)))
-        # a lower bound (embedding and the MLPs alone) refuses huge configs at once, before the exact count
-        count = self.vocab_size * self.d_model + self.n_layers * 3 * self.d_model * hidden
-        if count <= limit:
-            count = self.num_parameters()
+        count = self.num_parameters()
         if count > limit:
             raise ModelSizeError(f"LRNN config: {count} parameters, over the limit of {limit} (MAX_PARAMETERS); "
                                  f"d_model={self.d_model}, n_layers={self.n_layers}, num_heads={self.num_heads}, "
@@ -173,11 +180,10 @@ class Block(nn.Module):
 class LRNNModel(nn.Module):
     """Embedding -> blocks -> norm -> head. ``forward(ids LongTensor[B, T]) -> logits [B, T, n_classes]``."""
 
-    def __init__(self, config: LRNNConfig, *, _guard: bool = True):
+    def __init__(self, config: LRNNConfig):
         """Raises :class:`ModelSizeError` before allocating anything when the model would have more than
         :data:`MAX_PARAMETERS` parameters."""
-        if _guard:
-            config.check_size()
+        config.check_size()
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
@@ -222,9 +228,8 @@ def load_model(path: "str | os.PathLike", map_location: str | torch.device = "cp
     """
     path = os.fspath(path)
     cfg = read_config(path)
-    cfg.check_size()
-    with torch.device("meta"):
-        expected = {k: v.shape for k, v in LRNNModel(cfg, _guard=False).state_dict().items()}
+    model = LRNNModel(cfg)  # refuses an oversized config before allocating
+    expected = {k: v.shape for k, v in model.state_dict().items()}
     header = read_safetensors_header(path, error=ModelFormatError)
     declared = {k: v for k, v in header.items() if k != "__metadata__"}
     missing, unexpected = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
@@ -244,7 +249,6 @@ def load_model(path: "str | os.PathLike", map_location: str | torch.device = "cp
             tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise ModelFormatError(f"{path}: not a readable safetensors file ({str(exc)[:200]})") from None
-    model = LRNNModel(cfg)
     model.load_state_dict(tensors)
     return model.to(map_location)
 
