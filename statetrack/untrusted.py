@@ -7,23 +7,23 @@ allocation proportional to a number written in the file.
 
 Limits (also in ``docs/security.md``):
 
-======================  ================  =====================================================================
-name                    value             what it bounds
-======================  ================  =====================================================================
-``FILE_LIMITS["dfa"]``    64 MiB          a DFA file (JSON, DOT, JFLAP)
-``FILE_LIMITS["words"]``  256 MiB         a words file (one word per line)
-``FILE_LIMITS["json"]``   16 MiB          a small JSON document (configs, checkpoint pointers)
-``FILE_LIMITS["model"]``  256 MiB         a compiled-model safetensors file (read whole)
-``FILE_LIMITS["weights"]`` 8 GiB          a trained-model safetensors file (header read first, tensors mapped)
-``MAX_HEADER_BYTES``      16 MiB          a safetensors header (the JSON before the tensor data)
-``MAX_JSON_DEPTH``        64              nesting of ``[`` and ``{`` in any JSON document
-``MAX_INT_DIGITS``        64              digits of one JSON integer (larger numbers are refused, not parsed)
-======================  ================  =====================================================================
+=========================  ========  ====================================================================
+name                       value     what it bounds
+=========================  ========  ====================================================================
+``FILE_LIMITS["dfa"]``     64 MiB    a DFA file (JSON, DOT, JFLAP)
+``FILE_LIMITS["words"]``   256 MiB   a words file (one word per line)
+``FILE_LIMITS["json"]``    16 MiB    a small JSON document (configs, checkpoint pointers)
+``FILE_LIMITS["model"]``   256 MiB   a compiled-model safetensors file (read whole)
+``FILE_LIMITS["weights"]`` 8 GiB     a trained-model safetensors file (header read first)
+``MAX_HEADER_BYTES``       16 MiB    a safetensors header (the JSON before the tensor data)
+``MAX_JSON_DEPTH``         64        nesting of ``[`` and ``{`` in any JSON document
+``MAX_INT_DIGITS``         64        digits of one JSON integer (longer ones are refused, not converted)
+=========================  ========  ====================================================================
 
 JSON is also refused when it contains ``NaN``, ``Infinity`` or a float literal that overflows to infinity: those
 are not JSON, and statetrack never writes them.
 
-Only special files are refused by type: a path (or a symlink) that leads to a device, a FIFO or a socket is an
+Only regular files are read: a path (or a symlink) that leads to a directory, a device, a FIFO or a socket is an
 error before any byte is read, so ``/dev/zero`` or a named pipe cannot make a reader wait or grow without bound.
 """
 from __future__ import annotations
