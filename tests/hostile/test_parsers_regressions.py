@@ -16,7 +16,7 @@ import torch
 from statetrack.automata.catalog import get_language
 from statetrack.automata.dfa import DFA
 from statetrack.automata.formats import MAX_DOT_EDGES, dfa_from_dot, dfa_from_jff, dfa_from_json, load_dfa
-from statetrack.constructions import compile_language, save_model
+from statetrack.constructions import compile_language
 from statetrack.constructions.model_format import load_model, model_from_bytes, model_to_bytes
 from statetrack.constructions.verify_exact import MAX_CYCLOTOMIC_ORDER, field_for_spec, prove
 from statetrack.errors import AlphabetError, DFAFormatError, ModelFormatError, StateLimitError, StatetrackError
