@@ -208,36 +208,55 @@ def read_safetensors_header(path: "str | os.PathLike", kind: str = "weights", *,
 _BRACKET_STEP = np.zeros(256, dtype=np.int32)
 _BRACKET_STEP[[ord("["), ord("{")]] = 1
 _BRACKET_STEP[[ord("]"), ord("}")]] = -1
+_SPECIAL = np.zeros(256, dtype=bool)  # the bytes that matter for nesting: brackets, quotes, backslashes
+_SPECIAL[[ord("["), ord("{"), ord("]"), ord("}"), ord('"'), ord("\\")]] = True
 _CHUNK = 1 << 22
 
 
 def json_depth(text: "str | bytes") -> int:
     """Deepest nesting of ``[``/``{`` outside JSON strings, in linear time and bounded memory (vectorised over
-    chunks of 4 MiB; no recursion). The text need not be valid JSON: this is a guard to run before parsing."""
+    chunks of 4 MiB, on the brackets, quotes and backslashes only; no recursion). The text need not be valid JSON:
+    this is a guard to run before parsing."""
     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     if b"[" not in data and b"{" not in data:
         return 0
     in_str, bs_run, depth, deepest = 0, 0, 0, 0
     for off in range(0, len(data), _CHUNK):
         b = np.frombuffer(data, dtype=np.uint8, count=min(_CHUNK, len(data) - off), offset=off)
-        quote = b == 34
-        if bs_run == 0 and not (b == 92).any():
-            real_quote, run_last = quote, 0
-        else:  # a quote preceded by an odd run of backslashes is escaped
-            pos = np.arange(b.size, dtype=np.int32)
-            last_plain = np.maximum.accumulate(np.where(b == 92, -1, pos))
-            run_end = pos - last_plain  # backslashes ending at i (inclusive)
-            run_end = np.where(last_plain < 0, run_end + bs_run, run_end)
-            run_before = np.empty_like(run_end)
-            run_before[0] = bs_run
-            run_before[1:] = run_end[:-1]
-            real_quote, run_last = quote & (run_before % 2 == 0), int(run_end[-1])
-        inside = (np.cumsum(real_quote, dtype=np.int32) + in_str) & 1
-        steps = _BRACKET_STEP[b]
+        sel = np.flatnonzero(_SPECIAL[b])  # positions (in the chunk) of the bytes that matter
+        if sel.size == 0:
+            bs_run = 0
+            continue
+        c = b[sel]
+        is_bs = c == 92
+        if bs_run == 0 and not is_bs.any():
+            real_quote, bs_run = c == 34, 0
+        else:  # a quote after an odd run of backslashes is escaped
+            j = np.arange(sel.size)
+            follows = np.zeros(sel.size, dtype=bool)  # entry j is the byte right after entry j - 1
+            follows[1:] = sel[1:] == sel[:-1] + 1
+            prev_bs = np.zeros(sel.size, dtype=bool)
+            prev_bs[1:] = is_bs[:-1]
+            continues = is_bs & follows & prev_bs  # a backslash that extends the run before it
+            carried = bool(sel[0] == 0 and bs_run)  # the chunk starts inside a run of the previous chunk
+            continues[0] = carried and bool(is_bs[0])
+            run_start = np.maximum.accumulate(np.where(is_bs & ~continues, j, -1))
+            run_end = np.where(is_bs, j - run_start + 1, 0)  # backslashes ending at entry j
+            if carried and is_bs[0]:
+                first = run_start < 0
+                run_end = np.where(is_bs & first, j + 1 + bs_run, run_end)
+            run_before = np.zeros(sel.size, dtype=np.int64)
+            run_before[1:] = np.where(follows[1:] & prev_bs[1:], run_end[:-1], 0)
+            if sel[0] == 0:
+                run_before[0] = bs_run
+            real_quote = (c == 34) & (run_before % 2 == 0)
+            bs_run = int(run_end[-1]) if sel[-1] == b.size - 1 else 0
+        inside = (np.cumsum(real_quote, dtype=np.int64) + in_str) & 1
+        steps = _BRACKET_STEP[c]
         steps[inside == 1] = 0
-        levels = np.cumsum(steps, dtype=np.int32)
+        levels = np.cumsum(steps, dtype=np.int64)
         deepest = max(deepest, depth + int(levels.max()))
-        in_str, bs_run, depth = int(inside[-1]), run_last % 2, depth + int(levels[-1])
+        in_str, depth = int(inside[-1]), depth + int(levels[-1])
     return deepest
 
 

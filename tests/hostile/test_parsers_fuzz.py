@@ -23,7 +23,8 @@ from statetrack.constructions.model_format import model_from_bytes, model_to_byt
 from statetrack.constructions.verify_exact import prove
 from statetrack.errors import StatetrackError
 from statetrack.lrnn.model import LRNNConfig, LRNNModel, read_config
-from statetrack.untrusted import parse_json, read_lines
+import statetrack.untrusted as untrusted
+from statetrack.untrusted import json_depth, parse_json, read_lines
 
 from .strategies import (PARITY_JSON, dot_texts, jff_texts, json_values, mutated_json, mutated_text, regex_patterns,
                          split_safetensors, with_metadata, words_bytes)
@@ -70,6 +71,43 @@ def test_dfa_json_mutated_text(text):
 @given(json_values)
 def test_json_guard_round_trips_plain_values(value):
     assert parse_json(json.dumps(value), "x") == json.loads(json.dumps(value))
+
+
+def plain_depth(text: str) -> int:
+    """Reference for :func:`json_depth`: a character loop (backslashes escape the next character in strings)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+_PIECES = st.one_of(st.sampled_from(list("[]{} ,:a1")),
+                    st.text(st.sampled_from(list('[]{}"\\ab')), max_size=8).map(json.dumps))
+
+
+@FUZZ
+@given(st.lists(_PIECES, max_size=20).map("".join), st.sampled_from([1, 2, 3, 5, 7, 1 << 22]))
+def test_json_depth_matches_a_plain_scan(text, chunk):
+    saved = untrusted._CHUNK
+    untrusted._CHUNK = chunk  # small chunks exercise the carries between chunks
+    try:
+        assert json_depth(text) == plain_depth(text)
+    finally:
+        untrusted._CHUNK = saved
 
 
 # ---------------------------------------------------------------------------------------------------- DOT
