@@ -101,23 +101,11 @@ def _summary(d) -> str:
 
 # ---------------------------------------------------------------------------- accepts
 def _read_words_file(path: str) -> list[str]:
-    from statetrack.errors import StatetrackError
+    from statetrack.untrusted import read_lines, split_lines
 
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8", newline="") as fh:
-                text = fh.read()
-    except UnicodeDecodeError as exc:
-        name = "standard input" if path == "-" else path
-        raise StatetrackError(f"--words-file {name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if not text:
-        return []
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()  # the final newline ends the last line; it does not start an empty word
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    if path == "-":
+        return split_lines(sys.stdin.read())
+    return read_lines(path, "words")  # a regular UTF-8 file within its size limit; errors name the file and line
 
 
 def _cmd_accepts(args: argparse.Namespace) -> int:
