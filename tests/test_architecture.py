@@ -41,6 +41,7 @@ LAYER_OF_PREFIX: dict[str, str] = {
     "statetrack.errors": "core",
     "statetrack.fileio": "core",
     "statetrack.vocabulary": "core",
+    "statetrack.untrusted": "core",
     "statetrack._shadow": "shadow",  # only reachable through GUARDED_EXCEPTIONS
     "statetrack": "front",  # the package root and any other root module: version, the front door
 }

@@ -229,7 +229,7 @@ def test_model_metadata_types(rotation_bytes, key, value, message):
 def test_model_layer_sizes_refuse_bools_and_strings(rotation_bytes, field):
     for value in (True, "2", -1, 1.0):
         with pytest.raises(ModelFormatError, match=f"'{field}' must be"):
-            model_from_bytes(_with_meta(rotation_bytes, lambda m: m["layers"][0].__setitem__(field, value)))
+            model_from_bytes(_with_meta(rotation_bytes, lambda m, v=value: m["layers"][0].__setitem__(field, v)))
 
 
 @pytest.mark.parametrize("entry, error, message", [
