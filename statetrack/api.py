@@ -64,7 +64,7 @@ def parse_alphabet(alphabet: "str | Sequence[str] | None") -> list[str] | None:
     if not symbols:
         from statetrack.errors import AlphabetError
 
-        raise AlphabetError(f"alphabet {alphabet!r}: no symbols")
+        raise AlphabetError(f"alphabet {alphabet!r}: the alphabet has no symbols")
     return symbols
 
 

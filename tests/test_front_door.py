@@ -66,7 +66,7 @@ def test_language_errors_name_the_parameter(kwargs, match):
 def test_language_errors_from_the_sources():
     with pytest.raises(StatetrackError):
         statetrack.language(lang="no-such-language")
-    with pytest.raises(OSError):
+    with pytest.raises(StatetrackError, match="no such file"):
         statetrack.language(dfa="no/such/file.json")
     with pytest.raises(statetrack.RegexSyntaxError):
         statetrack.language(regex="(a")

@@ -37,8 +37,8 @@ def parse_alphabet(text: str | None, option: str = "--alphabet") -> list[str] | 
 
     try:
         return parse(text)
-    except AlphabetError as exc:
-        raise AlphabetError(f"{option}: {exc}") from None
+    except AlphabetError:
+        raise AlphabetError(f"{option} {text!r}: the alphabet has no symbols") from None
 
 
 def source_given(args: argparse.Namespace, suffix: str = "") -> bool:

@@ -53,9 +53,9 @@ def test_gen_word_counts_are_bounded(tmp_path, capsys):
 
 def test_memory_error_is_exit_2_with_a_message(tmp_path):
     big = tmp_path / "words.txt"
-    with open(big, "wb") as fh:  # a sparse 1 GiB file of NUL bytes (valid UTF-8): read whole, it does not fit
-        fh.truncate(1 << 30)
-    proc = cli(["accepts", "--lang", "parity", "--words-file", str(big)], mem_mb=600, timeout=60)
+    with open(big, "wb") as fh:  # a sparse 240 MiB file of NUL bytes (valid UTF-8), under the words-file size limit:
+        fh.truncate(240 << 20)   # read and decoded whole, it does not fit in 400 MB of address space
+    proc = cli(["accepts", "--lang", "parity", "--words-file", str(big)], mem_mb=400, timeout=60)
     assert_user_error(proc, "out of memory")
 
 
