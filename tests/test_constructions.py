@@ -56,8 +56,8 @@ def test_every_construction_is_proved_where_it_applies(name):
 
 
 @pytest.mark.parametrize("name, construction, dims", [
-    ("parity", "parity", [1]), ("mod:3", "rotation", [2]), ("group:S3", "group", [3]), ("group:S5", "group", [5]),
-    ("tomita:5", "group", [4]),
+    ("parity", "parity", [1]), ("mod:3", "group", [3]), ("mod:5", "rotation", [2]), ("group:S3", "group", [3]),
+    ("group:S5", "group", [5]), ("tomita:5", "group", [2]),
 ])
 def test_auto_picks_the_cheapest(name, construction, dims):
     model, rep = compile_language(get_language(name))

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coupling", choices=["copy", "conv"], default=None,
                    help="cascade only: how a level reads the previous coordinates of the levels above "
                         "(copy layers, or a width-2 causal convolution); default: the cascade's own")
+    p.add_argument("--prefer", choices=["balanced", "exact", "small"], default="balanced",
+                   help="auto only: balanced (fewest factors, exact at equal count; default), exact (exact first) or "
+                        "small (fewest factors, then smallest state, even with irrational entries)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
     p.set_defaults(func=_cmd_compile)
@@ -72,8 +75,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.coupling is not None and args.construction not in ("cascade", "auto"):
         raise StatetrackError(f"--coupling applies to the cascade construction, not to {args.construction!r}")
     dfa = load_source(args)
+    if args.prefer != "balanced" and args.construction != "auto":
+        raise StatetrackError(f"--prefer applies to the auto construction, not to {args.construction!r}")
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
-                                     coupling=args.coupling)
+                                     coupling=args.coupling, prefer=args.prefer)
     save_model(model, args.output)
     report = dict(report, output=args.output)
 
