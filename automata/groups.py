@@ -236,41 +236,75 @@ def quotient_action(perms: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return labels[perms[:, rep]]
 
 
+def generating_subset(perms: np.ndarray, order: int | None = None) -> np.ndarray:
+    """Indices of rows of ``perms`` that generate the same group (greedy: a row is kept when it enlarges the group)."""
+    perms = np.asarray(perms, dtype=np.int64)
+    order = group_order(perms) if order is None else order
+    keep: list[int] = []
+    current = 1
+    ident = np.arange(perms.shape[1])
+    for i, p in enumerate(perms):
+        if current == order:
+            break
+        if np.array_equal(p, ident):
+            continue
+        o = group_order(perms[keep + [i]])
+        if o > current:
+            keep.append(i)
+            current = o
+    return np.array(keep, dtype=np.int64)
+
+
+_ACTION_CACHE: dict[bytes, np.ndarray | None] = {}
+_ACTION_CACHE_SIZE = 32
+
+
 def smaller_faithful_action(perms: np.ndarray, beam: int = 8, order: int | None = None) -> np.ndarray | None:
     """A faithful action of the group of ``perms [S, n]`` on fewer than ``n`` points, or None when none is found.
 
     Each round computes, for every kept action, the finest block system joining point 0 with each other point and
     keeps the quotient actions that are still faithful (same order, Schreier-Sims); one action per number of points
     survives (block systems of the same size are often conjugate), the ``beam`` smallest sizes go on to the next
-    round. A heuristic: it reports the smallest action found (the natural 5-point action of S5 inside its 120-state
-    word-problem DFA, where sympy's minimal blocks stop at 6 points).
+    round. Block systems are computed from a generating subset of the rows (a partition is a block system of the
+    group iff its generators map blocks to blocks). A heuristic: it reports the smallest action found (the natural
+    5-point action of S5 inside its 120-state word-problem DFA, where sympy's minimal blocks stop at 6 points).
+    Results are cached per input.
     """
     perms = np.asarray(perms, dtype=np.int64)
     n = perms.shape[1]
     if n <= 2 or n > MAX_ACTION_SEARCH_POINTS:
         return None
+    key = bytes(str(perms.shape), "ascii") + perms.tobytes() + bytes(str(beam), "ascii")
+    if key in _ACTION_CACHE:
+        hit = _ACTION_CACHE[key]
+        return None if hit is None else hit.copy()
     order = group_order(perms) if order is None else order
-    best: np.ndarray | None = None
-    level = [perms]
+    gens = perms[generating_subset(perms, order)]
+    best: np.ndarray | None = None  # labels: original point -> point of the best action
+    level = [(gens, np.arange(n))]
     while level:
-        found: dict[int, np.ndarray] = {}
-        for P in level:
+        found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for P, to_here in level:
             k = P.shape[1]
             seen_systems: set[bytes] = set()
             for x in range(1, k):
                 labels = block_system(P, 0, x)
                 m = int(labels.max()) + 1
-                key = labels.tobytes()
-                if m == 1 or m in found or key in seen_systems:
+                sig = labels.tobytes()
+                if m == 1 or m in found or sig in seen_systems:
                     continue
-                seen_systems.add(key)
+                seen_systems.add(sig)
                 Q = quotient_action(P, labels)
                 if group_order(Q) == order:
-                    found[m] = Q
+                    found[m] = (Q, labels[to_here])
         level = [found[m] for m in sorted(found)][:beam]
-        if level and (best is None or level[0].shape[1] < best.shape[1]):
-            best = level[0]
-    return best
+        if level and (best is None or level[0][0].shape[1] < int(best.max()) + 1):
+            best = level[0][1]
+    result = None if best is None else quotient_action(perms, best)
+    if len(_ACTION_CACHE) >= _ACTION_CACHE_SIZE:
+        _ACTION_CACHE.pop(next(iter(_ACTION_CACHE)))
+    _ACTION_CACHE[key] = result
+    return None if result is None else result.copy()
 
 
 def small_faithful_action(letters: np.ndarray, order: int | None = None) -> np.ndarray:

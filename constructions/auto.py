@@ -1,8 +1,8 @@
 """Choose and run a construction: :func:`compile_language`.
 
 ``auto`` sizes the one-layer constructions that apply -- ``parity`` (n = 1), ``rotation`` (n = 2, two reflections,
-irrational entries) and ``group`` (Theorem 3: a faithful permutation action or signed-permutation representation,
-integer keys) -- with each construction's own size function (the one :mod:`.sizing` reports), and builds the
+irrational entries), ``group`` (Theorem 3: a faithful permutation action or signed-permutation representation,
+integer keys) and ``permreset`` (letters that permute or reset the states, one-hot) -- with each construction's own size function (the one :mod:`.sizing` reports), and builds the
 cheapest under the ``prefer`` rule:
 
 * ``balanced`` (default): fewest factors per token, then exact before inexact, then smallest state
@@ -10,7 +10,7 @@ cheapest under the ``prefer`` rule:
 * ``exact``: exact constructions before inexact ones, then fewest factors, then smallest state;
 * ``small``: fewest factors, then smallest state, then exact.
 
-When none applies (the transition monoid is not a group) it builds the Krohn-Rhodes ``cascade`` (Theorem 4).
+When none applies it builds the Krohn-Rhodes ``cascade`` (Theorem 4).
 ``modadd2`` (two layers) and ``unconstrained`` (not a GH product) are only built on request.
 """
 from __future__ import annotations
@@ -26,13 +26,14 @@ from .group import compile_group, group_size, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize
 from .modadd import compile_modadd2
 from .parity import compile_parity, parity_size
+from .permreset import compile_permreset, permreset_size
 from .rotation import compile_rotation, rotation_size
 from .unconstrained import compile_unconstrained
 
-CONSTRUCTIONS = ("auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained")
-AUTO_ORDER = ("parity", "rotation", "group", "cascade")
+CONSTRUCTIONS = ("auto", "parity", "rotation", "group", "permreset", "modadd2", "cascade", "unconstrained")
+AUTO_ORDER = ("parity", "rotation", "group", "permreset", "cascade")
 PREFER = ("balanced", "exact", "small")
-_ONE_LAYER = ("parity", "rotation", "group")
+_ONE_LAYER = ("parity", "rotation", "group", "permreset")
 
 _WHY = {
     "parity": "two states and every letter is the identity or the swap: one scalar reflection (eigenvalue -1)",
@@ -40,7 +41,9 @@ _WHY = {
                 "(irrational entries; no exact construction found with as few factors)",
     "group": "every letter permutes the states (the transition monoid is a group): Theorem 3, one layer of "
              "reflections with integer keys (a faithful permutation action or signed-permutation representation)",
-    "cascade": "the transition monoid is not a group: Krohn-Rhodes cascade (Theorem 4)",
+    "permreset": "every letter permutes the states or resets them to one state: one layer, reflections for "
+                 "permutations and projections for resets",
+    "cascade": "the letters are not all permutations and resets: Krohn-Rhodes cascade (Theorem 4)",
 }
 _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
               "group": "Theorem 3, one layer of reflections with integer keys",
@@ -49,7 +52,7 @@ _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
 
 def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> dict:
     """``{layers, state_size, factors_per_token, exact, note}`` of the model construction ``name`` (``parity``,
-    ``rotation`` or ``group``) builds for the minimal ``dfa``: the size function that construction's builder uses,
+    ``rotation``, ``group`` or ``permreset``) builds for the minimal ``dfa``: the size function that construction's builder uses,
     so sizes reported by classification and models built by :func:`compile_language` agree. Raises
     :class:`ConstructionNotApplicable` when it does not apply."""
     if name == "parity":
@@ -58,6 +61,8 @@ def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> di
         return rotation_size(dfa)
     if name == "group":
         return group_size(dfa, action=group_action)
+    if name == "permreset":
+        return permreset_size(dfa)
     raise StatetrackError(f"no size function for construction {name!r}")
 
 
@@ -66,21 +71,37 @@ def _rank(size: dict, prefer: str) -> tuple:
     return {"balanced": (f, inexact, n), "exact": (inexact, f, n), "small": (f, n, inexact)}[prefer]
 
 
-def choose_one_layer(dfa: DFA, prefer: str = "balanced",
-                     group_action: "np.ndarray | None" = None) -> tuple[str, dict] | None:
-    """The one-layer construction ``auto`` builds for the minimal ``dfa`` under ``prefer`` and its size, or None
-    when none applies (the transition monoid is not a group). Ties keep the order parity, rotation, group."""
+def one_layer_sizes(dfa: DFA, group_action: "np.ndarray | None" = None) -> dict[str, dict]:
+    """The sizes (:func:`size_of`) of the one-layer constructions that apply to the minimal ``dfa``, in the order
+    parity, rotation, group, permreset (empty when the letters are not all permutations and resets)."""
+    out = {}
+    for name in _ONE_LAYER:
+        try:
+            out[name] = size_of(name, dfa, group_action)
+        except ConstructionNotApplicable:
+            continue
+    return out
+
+
+def pick(sizes: dict[str, dict], prefer: str = "balanced") -> tuple[str, dict] | None:
+    """The entry of ``sizes`` (from :func:`one_layer_sizes`) that ``auto`` builds under ``prefer``; ties keep the
+    earlier."""
     if prefer not in PREFER:
         raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
     best: tuple[str, dict] | None = None
-    for name in _ONE_LAYER:
-        try:
-            size = size_of(name, dfa, group_action)
-        except ConstructionNotApplicable:
-            continue
+    for name, size in sizes.items():
         if best is None or _rank(size, prefer) < _rank(best[1], prefer):
             best = (name, size)
     return best
+
+
+def choose_one_layer(dfa: DFA, prefer: str = "balanced",
+                     group_action: "np.ndarray | None" = None) -> tuple[str, dict] | None:
+    """The one-layer construction ``auto`` builds for the minimal ``dfa`` under ``prefer`` and its size, or None
+    when none applies (the letters are not all permutations and resets)."""
+    if prefer not in PREFER:
+        raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
+    return pick(one_layer_sizes(dfa, group_action), prefer)
 
 
 def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
@@ -89,6 +110,7 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
 
         return compile_cascade
     return {"parity": compile_parity, "rotation": compile_rotation, "group": compile_group,
+            "permreset": compile_permreset,
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
@@ -137,4 +159,5 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     return model, report
 
 
-__all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER", "PREFER", "size_of", "choose_one_layer"]
+__all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER", "PREFER", "size_of", "one_layer_sizes", "pick",
+           "choose_one_layer"]

@@ -8,7 +8,7 @@ import argparse
 
 from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
 
-CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained"]
+CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "permreset", "modadd2", "cascade", "unconstrained"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
