@@ -2,8 +2,8 @@
 
 ``auto`` sizes the one-layer constructions that apply -- ``parity`` (n = 1), ``rotation`` (n = 2, two reflections,
 irrational entries), ``group`` (Theorem 3: a faithful permutation action or signed-permutation representation,
-integer keys) and ``permreset`` (letters that permute or reset the states, one-hot) -- with each construction's own size function (the one :mod:`.sizing` reports), and builds the
-cheapest under the ``prefer`` rule:
+integer keys) and ``permreset`` (letters that permute or reset the states, one-hot) -- with each construction's own
+size function (the one :mod:`.sizing` reports), and builds the cheapest under the ``prefer`` rule:
 
 * ``balanced`` (default): fewest factors per token, then exact before inexact, then smallest state
   (mod:3 through a 3-cycle permutation, not a rotation; mod:5 through the rotation, 2 factors instead of 4);
@@ -52,8 +52,8 @@ _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
 
 def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> dict:
     """``{layers, state_size, factors_per_token, exact, note}`` of the model construction ``name`` (``parity``,
-    ``rotation``, ``group`` or ``permreset``) builds for the minimal ``dfa``: the size function that construction's builder uses,
-    so sizes reported by classification and models built by :func:`compile_language` agree. Raises
+    ``rotation``, ``group`` or ``permreset``) builds for the minimal ``dfa``: the size function that construction's
+    builder uses, so sizes reported by classification and models built by :func:`compile_language` agree. Raises
     :class:`ConstructionNotApplicable` when it does not apply."""
     if name == "parity":
         return parity_size(dfa)

@@ -1,25 +1,23 @@
 """Theorem 3 (group automata in one layer): when the transition monoid is a group, one Householder layer suffices.
 
 The transition monoid of the minimal complete DFA is a group iff every letter permutes its states. The layer's state
-is a label vector that the letters permute with their permutation matrices; each letter is the product of
-``moved points - non-trivial cycles`` reflections with integer keys ``e_i - e_j`` and ``beta = 1``
-(:func:`statetrack.constructions.householder.permutation_factors`), so every run is exact in every float dtype.
+is a label vector that the letters move with (signed) permutation matrices; each letter is the product of
+``rank(I - M)`` reflections with integer keys (:func:`statetrack.constructions.signed.signed_factors`; for a
+permutation ``moved points - non-trivial cycles`` keys ``e_i - e_j`` with ``beta = 1``), so every run is exact in every
+float dtype.
 
-Which action:
+Which representation (:func:`choose_action`, the cheapest: fewest factors for the worst letter, then smallest
+dimension):
 
 * **on the DFA's states** (``n`` = number of states): ``h0 = e_start`` (the indicator of the start state); its orbit
   is ``{e_q}``, so the code is the one-hot of the DFA state and ``next[q, s] = q``.
-* **a smaller faithful action**, when one is found: the group acts on ``k < n`` points (blocks of a block system of
-  the DFA's states on which the group still acts faithfully, or an action given by the caller, e.g. the catalog's
-  generator permutations). Then ``h0 = (1, 2, ..., k)`` (distinct labels, exact in bfloat16 for k <= 256), a code is
-  the label vector permuted by a group element, the codes are the ``|G|`` elements, and ``next[c, s]`` is the DFA
-  state ``g . start`` of the element; that the code determines the DFA state is checked while the codes are
-  enumerated.
-
-The search for a smaller action (:func:`smaller_faithful_action`) is a beam search over block systems: the finest
-block system joining the base point with each other point (a union-find congruence closure), kept when the group
-still acts faithfully on the blocks (same order, by sympy's Schreier-Sims), repeated on the quotient. It finds the
-natural 5-point action of S5 inside its 120-state word-problem DFA. It is a heuristic: it reports the best action found.
+* **a smaller faithful action** (:func:`statetrack.automata.groups.small_faithful_action`, the search classification
+  uses too; or an action given by the caller, e.g. the catalog's generator permutations): the group acts on
+  ``k < n`` points. Then ``h0 = (1, 2, ..., k)`` (distinct labels, exact in bfloat16 for k <= 256), a code is the
+  label vector permuted by a group element, the codes are the ``|G|`` elements, and ``next[c, s]`` is the DFA state
+  ``g . start`` of the element; that the code determines the DFA state is checked while the codes are enumerated.
+* **a signed-permutation representation** (:mod:`.signed`): the letters act as ``e_i -> s_i e_{perm[i]}``, codes
+  and ``h0`` as for a faithful action, ``rank(I - M)`` factors per letter with integer keys.
 
 Permutation convention (as in :mod:`.householder`): ``perm[x] = y`` moves point ``x`` to ``y``; the matrix is
 ``P e_x = e_y``; reading ``a`` then ``b`` gives ``P_b P_a``.
@@ -35,8 +33,8 @@ from statetrack.automata.dfa import DFA
 from statetrack.automata.groups import (MAX_ACTION_SEARCH_POINTS, block_system, group_order, quotient_action,
                                         small_faithful_action, smaller_faithful_action)
 
-from .signed import MAX_REP_ORDER, apply_signed, search_signed_representation, signed_factors, signed_rank
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
+from .signed import MAX_REP_ORDER, apply_signed, search_signed_representation, signed_factors, signed_rank
 
 #: the most codes (group elements) a faithful-action layer may have before falling back to the state action
 MAX_GROUP_CODES = 100_000
