@@ -206,3 +206,19 @@ def test_prefer_trades_exactness_for_size():
     assert compile_language(get_language("mod:3"), prefer="small")[1]["construction"] == "rotation"
     assert compile_language(get_language("mod:5"))[1]["construction"] == "rotation"
     assert compile_language(get_language("mod:5"), prefer="exact")[1]["construction"] == "group"
+
+
+def test_independent_components_side_by_side():
+    """A DFA that divides the product of two permutation-reset quotients (a reset automaton on {0, 1} for `a`/`b`
+    and a 3-cycle counter for `c`) gets one block-diagonal layer; classify reports the same size."""
+    states = [(x, y) for x in range(2) for y in range(3)]
+    index = {s: i for i, s in enumerate(states)}
+    delta = [[index[(0, y)], index[(1, y)], index[(x, (y + 1) % 3)]] for x, y in states]
+    acc = [x == 1 and y == 0 for x, y in states]
+    dfa = DFA(["a", "b", "c"], [str(i) for i in range(6)], index[(0, 0)], acc, delta)
+    model, rep = compile_language(dfa)
+    assert rep["construction"] == "permreset" and sorted(rep["components"]) == [2, 3]
+    assert _model_size(model) == (1, 5, 2)
+    assert prove(model).proved and model.dfa().equivalent(dfa)
+    cons = classify_language(dfa).families["deltaproduct[-1,1]"]["construction"]
+    assert _size(cons) == (1, 5, 2) and cons["built_by"] == "permreset"
