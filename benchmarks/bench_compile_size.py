@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -58,16 +59,32 @@ def random_dfas(count: int, seed: int):
     return out
 
 
-def measure(dfa, coupling: str, repeat: int, check: bool) -> dict:
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def measure(dfa, coupling: str, repeat: int, check: bool, limit: int) -> dict | None:
+    """Sizes and median compile time, or None when compiling (and proving) took longer than ``limit`` seconds."""
     from statetrack.constructions import compile_language, prove
 
     times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        model, rep = compile_language(dfa, "auto", coupling=coupling)
-        times.append(time.perf_counter() - t0)
-    if check and not prove(model).proved:
-        raise AssertionError(f"compiled model not proved: {rep['construction']}")
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(limit)
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            model, rep = compile_language(dfa, "auto", coupling=coupling)
+            times.append(time.perf_counter() - t0)
+        if check and not prove(model).proved:
+            raise AssertionError(f"compiled model not proved: {rep['construction']}")
+    except _Timeout:
+        return None
+    finally:
+        signal.alarm(0)
     return {"construction": rep["construction"], "layers": rep["layers"], "state": max(rep["dims"]),
             "factors": max(rep["factors"]), "time": statistics.median(times)}
 
@@ -78,13 +95,17 @@ def run(args) -> dict:
     langs = [(name, get_language(name)) for name in CATALOG] + random_dfas(args.random, args.seed)
     out = {}
     for name, dfa in langs:
-        out[name] = {c: measure(dfa, c, args.repeat, not args.no_prove) for c in ("copy", "conv")}
-        print(f"  {name}: {out[name]['copy']['construction']} {out[name]['copy']['layers']} layers", file=sys.stderr)
+        out[name] = {c: measure(dfa, c, args.repeat, not args.no_prove, args.limit) for c in ("copy", "conv")}
+        print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
     return out
 
 
 def _cell(row: dict | None, key: str) -> str:
     return "-" if row is None else str(row[key])
+
+
+def _ok(entry: dict | None) -> bool:
+    return entry is not None and entry["copy"] is not None and entry["conv"] is not None
 
 
 def table(after: dict, before: dict | None) -> str:
@@ -94,11 +115,15 @@ def table(after: dict, before: dict | None) -> str:
         if name.startswith("random"):
             continue
         b = before.get(name) if before else None
-        bt = "-" if b is None else f"{b['copy']['layers']}/{b['conv']['layers']}, {b['copy']['state']}, " \
-                                   f"{b['copy']['factors']}"
+        bt = "timeout" if not _ok(b) else f"{b['copy']['layers']}/{b['conv']['layers']}, {b['copy']['state']}, " \
+                                          f"{b['copy']['factors']}"
+        if not _ok(a):
+            lines.append(f"| {name} | {bt} | timeout | - |")
+            continue
         lines.append(f"| {name} | {bt} | {a['copy']['construction']}, {a['copy']['layers']}/{a['conv']['layers']}, "
                      f"{a['copy']['state']}, {a['copy']['factors']} | {a['copy']['time']:.2f} |")
-    rnd = [n for n in after if n.startswith("random")]
+    rnd = [n for n in after if n.startswith("random") and _ok(after[n]) and (before is None or _ok(before.get(n)))]
+    skipped = [n for n in after if n.startswith("random") and n not in rnd]
     lines.append("")
     lines.append("| random DFAs (3-10 states) | total layers copy | total layers conv | max state | max factors | "
                  "median / max compile s |")
@@ -120,6 +145,8 @@ def table(after: dict, before: dict | None) -> str:
             b = sum(before[n][c]["layers"] for n in names)
             a = sum(after[n][c]["layers"] for n in names)
             lines.append(f"\nrandom DFAs, {c}: after/before total depth = {a}/{b} = {a / b:.2f}")
+    if skipped:
+        lines.append(f"\nleft out (a timeout before or after): {', '.join(skipped)}")
     return "\n".join(lines)
 
 
@@ -130,6 +157,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="compile runs per language (median time)")
     p.add_argument("--no-prove", action="store_true", help="skip the exact proof of each model")
+    p.add_argument("--limit", type=int, default=30, help="seconds per language and coupling (compile and proof); "
+                                                          "slower ones are reported as timeouts (default 30)")
     p.add_argument("--save", help="write the figures as JSON")
     p.add_argument("--before", help="JSON figures of an older tree to print beside these")
     p.add_argument("--out", help="also write the table (markdown) here")
