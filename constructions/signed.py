@@ -271,9 +271,26 @@ def search_signed_representation(letters: np.ndarray, max_dim: int = DEFAULT_MAX
     smallest dimension) among direct sums of at most three induced components of dimension <= ``max_dim``.
 
     ``letters [S, n]`` are the letters as permutations of any faithful action (e.g. of the minimal DFA's states).
-    Returns None when the group order exceeds :data:`MAX_REP_ORDER` or no faithful sum was found.
+    Returns None when the group order exceeds :data:`MAX_REP_ORDER` or no faithful sum was found. Results are
+    cached per input, so classification and compilation in one process see the same representation even when the
+    time cap cuts the search short.
     """
     letters = np.asarray(letters, dtype=np.int64)
+    key = (letters.shape, letters.tobytes(), max_dim, time_limit)
+    if key in _CACHE:
+        return _CACHE[key]
+    result = _search(letters, max_dim, time_limit)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = result
+    return result
+
+
+_CACHE: dict[tuple, "SignedRepresentation | None"] = {}
+_CACHE_SIZE = 32
+
+
+def _search(letters: np.ndarray, max_dim: int, time_limit: float) -> SignedRepresentation | None:
     deadline = time.monotonic() + time_limit
     try:
         G = _Group(letters, MAX_REP_ORDER)
