@@ -62,12 +62,16 @@ COMPILED_LAYER_KINDS: tuple[str, ...] = ("householder", "dense", "diagonal")
 
 # ------------------------------------------------------------------------------------------- constructions
 #: constructions of ``compile`` (``auto`` picks the cheapest that applies)
-CONSTRUCTIONS: tuple[str, ...] = ("auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained")
+CONSTRUCTIONS: tuple[str, ...] = ("auto", "parity", "rotation", "group", "permreset", "modadd2", "cascade",
+                                  "unconstrained")
+#: what ``auto`` optimises first: ``balanced`` (fewest factors, exact at equal cost), ``exact`` (integer keys
+#: whenever one exists), ``small`` (fewest factors, irrational keys allowed)
+COMPILE_PREFERENCES: tuple[str, ...] = ("balanced", "exact", "small")
 #: how a cascade level reads the previous coordinates of the levels above it
 CASCADE_COUPLINGS: tuple[str, ...] = ("copy", "conv")
 
 __all__ = [
     "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
     "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS", "DIAGONAL_KERNELS",
-    "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS",
+    "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "COMPILE_PREFERENCES", "CASCADE_COUPLINGS",
 ]

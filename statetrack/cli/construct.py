@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from statetrack.cli.common import add_json, add_source, check_count, emit, load_source, source_given, table
-from statetrack.vocabulary import CASCADE_COUPLINGS, CONSTRUCTIONS, DEFAULT_KERNEL
+from statetrack.vocabulary import CASCADE_COUPLINGS, COMPILE_PREFERENCES, CONSTRUCTIONS, DEFAULT_KERNEL
 
 #: resource limit of ``verify``: test tokens of the numeric run (``--max-len`` x ``--samples``)
 VERIFY_MAX_TOKENS = 1 << 24
@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coupling", choices=CASCADE_COUPLINGS, default=None,
                    help="cascade only: how a level reads the previous coordinates of the levels above "
                         "(copy layers, or a width-2 causal convolution); default: the cascade's own")
+    p.add_argument("--prefer", choices=COMPILE_PREFERENCES, default="balanced",
+                   help="auto only: balanced (fewest factors, exact at equal count; default), exact (exact first) or "
+                        "small (fewest factors, then smallest state, even with irrational entries)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
     p.set_defaults(func=_cmd_compile)
@@ -67,8 +70,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.coupling is not None and args.construction not in ("cascade", "auto"):
         raise StatetrackError(f"--coupling applies to the cascade construction, not to {args.construction!r}")
     dfa = load_source(args)
+    if args.prefer != "balanced" and args.construction != "auto":
+        raise StatetrackError(f"--prefer applies to the auto construction, not to {args.construction!r}")
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
-                                     coupling=args.coupling)
+                                     coupling=args.coupling, prefer=args.prefer)
     save_model(model, args.output)
     report = dict(report, output=args.output)
 

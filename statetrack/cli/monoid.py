@@ -99,8 +99,12 @@ def run_classify(args: argparse.Namespace) -> int:
             c = v["construction"]
             size = "" if not c else "/".join("?" if c[k] is None else str(c[k])
                                               for k in ("layers", "state_size", "factors_per_token"))
-            rows.append([fam, v["verdict"], v["theorem"], size])
-        lines = [head, table(rows, ["family", "verdict", "theorem", "layers/state/factors"]), ""]
+            lb = (c or {}).get("lower_bound")
+            fb = None if not lb else lb["factors_per_token"]
+            bound = "" if not lb else f"{lb['layers']}/-/{'?' if fb is None else fb}"
+            bound += " optimal" if (c or {}).get("optimal") else ""
+            rows.append([fam, v["verdict"], v["theorem"], size, bound])
+        lines = [head, table(rows, ["family", "verdict", "theorem", "layers/state/factors", "lower bound"]), ""]
         lines += [f"{fam}: {v['reason']}" for fam, v in result["families"].items()]
         return "\n".join(lines)
 
