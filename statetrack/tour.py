@@ -20,9 +20,9 @@ from statetrack.api import catalog_group_action
 from statetrack.errors import StatetrackError
 
 #: (catalog name, construction) of the tour, in order
-DEMO: tuple[tuple[str, str], ...] = (("parity", "auto"), ("mod:3", "rotation"), ("group:S3", "auto"),
-                                     ("group:S5", "auto"), ("modsum:5", "modadd2"), ("tomita:5", "auto"),
-                                     ("tomita:3", "auto"))
+DEMO: tuple[tuple[str, str], ...] = (("parity", "auto"), ("mod:3", "auto"), ("mod:5", "auto"), ("group:S3", "auto"),
+                                     ("group:S5", "auto"), ("group:Q8", "auto"), ("modsum:5", "modadd2"),
+                                     ("tomita:5", "auto"), ("tomita:3", "auto"))
 #: the dtypes each language runs in
 DEMO_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 #: the numeric runner of the tour (the memoised sequential one)

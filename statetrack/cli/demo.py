@@ -12,7 +12,9 @@ from statetrack.cli.common import add_json, emit, table
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="the built-in tour: compile, prove and run the showcase languages",
-        description="Compile parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (two layers), tomita:5 and "
+        description="Compile parity, mod:3 (an exact 3-cycle), mod:5 (a rotation: fewer factors than any exact "
+                    "construction), group:S3, group:S5, group:Q8 (signed permutations), modsum:5 (two layers), "
+                    "tomita:5 and "
                     "tomita:3 (not a group: the Krohn-Rhodes cascade), prove each exactly, run each in float32 and "
                     "bfloat16 for --steps tokens, print one table.")
     p.add_argument("--steps", type=int, default=100_000, help="tokens per numeric run (default 100000)")
