@@ -3,17 +3,21 @@ import json
 
 from statetrack.cli import main
 
-EXACT = {"parity", "group:S3", "group:S5", "tomita:5", "tomita:3"}
+EXACT = {"parity", "mod:3", "group:S3", "group:S5", "group:Q8", "tomita:5", "tomita:3"}
 
 
 def test_demo_json(capsys):
     assert main(["demo", "--steps", "3000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     rows = {r["language"]: r for r in out["rows"]}
-    assert list(rows) == ["parity", "mod:3", "group:S3", "group:S5", "modsum:5", "tomita:5", "tomita:3"]
+    assert list(rows) == ["parity", "mod:3", "mod:5", "group:S3", "group:S5", "group:Q8", "modsum:5", "tomita:5",
+                          "tomita:3"]
     assert rows["tomita:3"]["construction"] == "cascade" and rows["tomita:3"]["layers"] == 9
     assert all(r["proved"] for r in rows.values())
-    assert rows["mod:3"]["construction"] == "rotation" and rows["modsum:5"]["layers"] == 2
+    # auto prefers exact at equal cost: mod:3 as a 3-cycle (2 reflections), mod:5 as a rotation (2 < 4 factors)
+    assert rows["mod:3"]["construction"] == "group" and rows["mod:3"]["factors"] == [2]
+    assert rows["mod:5"]["construction"] == "rotation" and rows["modsum:5"]["layers"] == 2
+    assert rows["group:Q8"]["dims"] == [4] and rows["group:Q8"]["factors"] == [4]
     assert rows["group:S5"]["dims"] == [5] and rows["group:S5"]["factors"] == [4]
     for name, r in rows.items():
         assert r["float32"]["errors"] == 0 and r["float32"]["max_len"] == 3000, name
