@@ -48,10 +48,11 @@ from torch import nn
 
 from statetrack.fileio import atomic_write_bytes, atomic_write_text
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.untrusted import expect_dict, expect_int, expect_str, parse_json, read_text
 from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
 
 from .baselines import BASELINES
-from .model import LRNNConfig, LRNNModel, load_model, save_model
+from .model import MAX_PARAMETERS, LRNNConfig, LRNNModel, load_model, save_model
 from .tasks import IGNORE, Batch, Task
 
 MODEL_KINDS = LRNN_LAYER_TYPES + tuple(BASELINES)
@@ -188,12 +189,39 @@ def load_any(path: "str | os.PathLike") -> nn.Module:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
         raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})") from None
-    meta = json.loads(header[BASELINE_KEY])
-    if meta.get("kind") not in BASELINES:
-        raise ModelFormatError(f"{path}: unknown baseline kind {meta.get('kind')!r}")
-    model = BASELINES[meta["kind"]](**meta["config"])
+    config: dict[str, int] = {}
+    kind = _baseline_kind_and_config(path, header[BASELINE_KEY], config)
+    model = BASELINES[kind](**config)
+    expected = model.state_dict()
+    if set(expected) != set(tensors) or any(tensors[k].shape != expected[k].shape for k in expected):
+        raise ModelFormatError(f"{path}: the tensors do not match the baseline config in the header")
     model.load_state_dict(tensors)
     return model
+
+
+#: bounds of a baseline model's config read from a file (validated before anything is built)
+BASELINE_CONFIG_RANGES = {"vocab_size": (1, 1 << 20), "n_classes": (1, 1 << 20), "d_model": (1, 1 << 14),
+                          "n_layers": (1, 256), "num_heads": (1, 256)}
+
+
+def _baseline_kind_and_config(path: str, text: str, config_out: dict) -> str:
+    """The baseline kind of a header entry, its validated config copied into ``config_out``; ModelFormatError naming
+    the file for a malformed entry, an unknown kind or field, or a model over :data:`MAX_PARAMETERS`."""
+    meta = expect_dict(f"{path}: baseline header", parse_json(text, f"{path}: baseline header",
+                                                                error=ModelFormatError),
+                       required=("kind", "config"), error=ModelFormatError)
+    kind = expect_str(f"{path}: baseline kind", meta["kind"], tuple(BASELINES), error=ModelFormatError)
+    cfg = expect_dict(f"{path}: baseline config", meta["config"], allowed=tuple(BASELINE_CONFIG_RANGES),
+                      error=ModelFormatError)
+    for name, value in cfg.items():
+        lo, hi = BASELINE_CONFIG_RANGES[name]
+        config_out[name] = expect_int(f"{path}: baseline config {name}", value, lo, hi, error=ModelFormatError)
+    d, layers = config_out.get("d_model", 64), config_out.get("n_layers", 2)
+    estimate = config_out.get("vocab_size", 1) * d + 16 * layers * d * d + d * config_out.get("n_classes", 2)
+    if estimate > MAX_PARAMETERS:
+        raise ModelFormatError(f"{path}: the baseline config describes about {estimate} parameters, over the limit "
+                               f"MAX_PARAMETERS = {MAX_PARAMETERS}")
+    return kind
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -379,10 +407,11 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
 
 
 def _read_json(run_dir: Path, path: Path) -> Any:
+    """A run's JSON file read with the untrusted-input limits (size, nesting, numbers; docs/security.md)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise _resume_error(run_dir, f"{path.name} is not readable JSON ({type(exc).__name__}: {exc})") from None
+        return parse_json(read_text(path, "json", error=StatetrackError), path.name, error=StatetrackError)
+    except StatetrackError as exc:
+        raise _resume_error(run_dir, f"{path.name} is not readable JSON ({exc})") from None
 
 
 def _resume_model(run_dir: Path, ck: Path, cfg: TrainConfig, task: Task) -> nn.Module:
@@ -594,7 +623,9 @@ def load_run(run_dir: "str | os.PathLike") -> tuple[nn.Module, Task, dict[str, A
     if not info_path.is_file():
         raise StatetrackError(f"{run_dir}: not a run directory (no run.json)")
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info = expect_dict(str(info_path), parse_json(read_text(info_path, "json", error=StatetrackError),
+                                                      str(info_path), error=StatetrackError),
+                           required=("task",), error=StatetrackError)
         task = Task.from_json(info["task"])
     except StatetrackError as exc:
         raise StatetrackError(f"{info_path}: {exc}") from None

@@ -344,3 +344,45 @@ def test_expect_int_refuses_bools_and_names_the_range():
         expect_int("n", 9, 0, 5)
     with pytest.raises(UntrustedInputError, match="digits"):
         expect_int("n", 10 ** 500, 0, 5)
+
+
+# ------------------------------------------------------------------ run files: baseline headers and run.json
+def _baseline_file(tmp_path, meta_text: str):
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "baseline.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"statetrack_baseline": meta_text})
+    return path
+
+
+@pytest.mark.parametrize("meta,needle", [
+    ('{"kind": "lstm", "config": {"vocab_size": 3, "d_model": 200000}}', "d_model"),
+    ('{"kind": "lstm", "config": {"vocab_size": 3, "d_model": 8192, "n_layers": 256}}', "MAX_PARAMETERS"),
+    ('{"kind": "lstm", "config": {"vocab_size": 3, "mystery": 1}}', "mystery"),
+    ('{"kind": "lstm", "config": {"vocab_size": true}}', "vocab_size"),
+    ('{"kind": "rnn", "config": {}}', "kind"),
+    ('[' * 5000 + ']' * 5000, "nest"),
+    ('{"kind": "lstm", "config": {"vocab_size": 3}}', "do not match"),
+])
+def test_baseline_headers_are_validated_before_building(tmp_path, meta, needle):
+    from statetrack.lrnn.train import BASELINE_KEY, load_any
+
+    assert BASELINE_KEY == "statetrack_baseline"
+    with pytest.raises(ModelFormatError, match=needle):
+        load_any(_baseline_file(tmp_path, meta))
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("[" * 100 + "]" * 100, "nest"),
+    ('{"task": 1e999}', "overflow|finite|Infinity|number"),
+    ("[]", "must be an object"),
+    ('{"other": 1}', "task"),
+])
+def test_run_json_is_read_with_limits(tmp_path, content, needle):
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.train import load_run
+
+    (tmp_path / "run.json").write_text(content)
+    with pytest.raises(StatetrackError, match=needle):
+        load_run(tmp_path)
