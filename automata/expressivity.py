@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
-from statetrack.vocabulary import CLASSIFY_PRECISIONS, FAMILIES
+from statetrack.vocabulary import CLASSIFY_PRECISIONS, FAMILIES, VERDICTS  # noqa: F401  (re-exported)
 from .monoid import DEFAULT_MAX_ELEMENTS, Monoid, minimal_complete_dfa, transformation_index_period, transition_monoid
 
 if TYPE_CHECKING:  # pragma: no cover
