@@ -26,7 +26,7 @@ Sections (one run prints them all by default):
 * ``oracle``: max differences of the chunked outputs against fla's naive references (float32).
 
 Times are medians of ``--reps`` repetitions of the process CPU time (all threads of this process; robust when
-other jobs share the machine) after one warm-up call; wall-time medians are printed beside them.
+other jobs share the machine) after one warm-up call (none for the slow references); one torch thread by default.
 """
 from __future__ import annotations
 
@@ -96,9 +96,10 @@ class Timing(tuple):
         return Timing(self.cpu * f, self.wall * f)
 
 
-def timed(fn: Callable[[], object], reps: int) -> Timing:
-    """Medians of process CPU time and wall time of ``reps`` calls after one untimed warm-up call."""
-    fn()
+def timed(fn: Callable[[], object], reps: int, warmup: bool = True) -> Timing:
+    """Medians of process CPU time and wall time of ``reps`` calls (after one untimed warm-up call if asked)."""
+    if warmup:
+        fn()
     cpu, wall = [], []
     for _ in range(max(1, reps)):
         c0, t0 = time.process_time(), time.perf_counter()
@@ -200,8 +201,8 @@ def diagonal_step(kind: str, xs, backward: bool) -> Callable[[], None]:
 def prefix_timed(make_step: Callable[[int], Callable[[], None]], T: int, prefix: int, reps: int):
     """(Timing, estimated?) of a form linear in T: in full when T <= prefix, else on ``prefix`` tokens, scaled."""
     if T <= prefix:
-        return timed(make_step(T), reps), False
-    return timed(make_step(prefix), reps) * (T / prefix), True
+        return timed(make_step(T), reps, warmup=False), False
+    return timed(make_step(prefix), reps, warmup=False) * (T / prefix), True
 
 
 # --- sections -----------------------------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def section_throughput(args, lines: list[str], ceiling: dict[str, float]) -> Non
             fr_est = False
             if fla is not None:
                 fr, fr_est = prefix_timed(make("fla-recurrent"), T, args.prefix, args.ref_reps)
-                fc = timed(householder_step("fla-chunkwise", xs, n_h, backward, fla), args.ref_reps)
+                fc = timed(householder_step("fla-chunkwise", xs, n_h, backward, fla), args.ref_reps, warmup=False)
             gf = flops / ch.cpu / 1e9
             row = (f"| householder n_h={n_h} | {'fwd+bwd' if backward else 'fwd'} | {_fmt_t(ch)} | {gf:.1f} | "
                    f"{100 * gf / ceiling['chunk']:.0f}% | {100 * gf / ceiling['square']:.0f}% | "
@@ -382,7 +383,7 @@ def main() -> None:
     ap.add_argument("--n-h", default="1,2", help="comma-separated n_h values of the Householder scan")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions of the chunked scans (median)")
     ap.add_argument("--ref-reps", type=int, default=1, help="timed repetitions of the references")
-    ap.add_argument("--prefix", type=int, default=1024,
+    ap.add_argument("--prefix", type=int, default=512,
                     help="recurrent forms are timed on this many tokens and scaled linearly in T")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads (default 1: with more, idle OpenMP threads spin and inflate the "
