@@ -155,7 +155,10 @@ class _ChunkedScan(torch.autograd.Function):
         dq = torch.baddbmm(dP @ kc, doc, S0.transpose(-1, -2))  # [NBH, tok, K]
         dk = dP.transpose(-1, -2) @ qc  # [NBH, C, K]
         dS_out = qc.transpose(-1, -2) @ doc  # [NBH, K, V]: what the outputs put on each chunk's start state
-        del P, dP
+        del P, dP, doc
+        qd, kd, vd, bd, hd = ctx.dtypes
+        dq_out = lay.from_chunks(dq, T, qd)
+        del dq
 
         # reverse state recurrence: g = dL/dS_{n+1}; dU_n += Kc_n g; dL/dS_n = g + dS_out_n - W_n^T dU_n
         g = torch.zeros(BH, K, V, dtype=acc, device=dev) if dfinal is None else dfinal.reshape(BH, K, V).to(acc)
@@ -169,6 +172,7 @@ class _ChunkedScan(torch.autograd.Function):
             dUn[n].baddbmm_(kn[n], g)
             g = torch.baddbmm(g + dSo[n], Wn[n].transpose(-1, -2), dUn[n], alpha=-1.0)
         dh0 = g
+        del dS_out, dSo
 
         dSnext = dSnext.view(N * BH, K, V)
         dk.baddbmm_(U, dSnext.transpose(-1, -2))  # from S_end = S0 + Kc^T U
@@ -189,9 +193,7 @@ class _ChunkedScan(torch.autograd.Function):
         dk.addcmul_(dR[..., :K], bc)
         dv = dR[..., K:] * bc
 
-        qd, kd, vd, bd, hd = ctx.dtypes
         rows = T * n_h
-        dq_out = lay.from_chunks(dq, T, qd)
         dk_out = lay.from_chunks(dk, rows, kd)
         dv_out = lay.from_chunks(dv, rows, vd)
         db_out = lay.from_chunks(db, rows, bd, squeeze=True)
