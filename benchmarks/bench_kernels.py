@@ -22,7 +22,7 @@ Sections (one run prints them all by default):
   prefix of ``--prefix`` tokens and scaled linearly: ``~`` for the forward (linear in T), ``>=`` (a lower bound) for
   forward+backward, whose autograd cost grows faster than linearly.
 * ``memory``: peak resident memory of forward+backward, each configuration in a fresh subprocess
-  (``resource.getrusage`` maximum RSS after the inputs are built, minus before), at T in {4096, 8192, 16384}: the
+  (peak resident set size during the call minus the size before it, inputs built), at T in {4096, 8192, 16384}: the
   increase per token shows whether memory is linear in T.
 * ``oracle``: max differences of the chunked outputs against fla's naive references (float32).
 
@@ -309,10 +309,29 @@ def section_throughput(args, lines: list[str], ceiling: dict[str, float]) -> Non
               "linearly in T), so the speedup is a lower bound too.", ""]
 
 
-def memory_child(spec: str) -> None:
-    """Subprocess body: ``kind,B,H,T,n_h`` -> prints a JSON line with the peak RSS increase of forward+backward."""
+def _peak_rss(reset: bool = False) -> int:
+    """Peak resident set size of this process in bytes (``VmHWM``; with ``reset``, first set to the current size).
+
+    Linux's ``/proc/self/status`` is used because ``getrusage``'s ``ru_maxrss`` survives ``execve``: a child started
+    by a large parent would report the parent's peak. Elsewhere ``ru_maxrss`` is the fallback.
+    """
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as f:  # "5": reset the peak RSS to the current RSS
+                f.write("5")
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def memory_child(spec: str) -> None:
+    """Subprocess body: ``kind,B,H,T,n_h`` -> prints a JSON line with the peak RSS increase of forward+backward."""
     kind, B, H, T, n_h = spec.split(",")
     B, H, T, n_h = int(B), int(H), int(T), int(n_h)
     if kind == "diagonal":
@@ -323,11 +342,9 @@ def memory_child(spec: str) -> None:
         step = householder_step(kind, householder_inputs(B, 64, H, 64, 64, n_h), n_h, True)
         step()
         step = householder_step(kind, householder_inputs(B, T, H, 64, 64, n_h), n_h, True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss(reset=True)
     step()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
-    print(json.dumps({"peak_bytes": (after - before) * scale}))
+    print(json.dumps({"peak_bytes": _peak_rss() - before}))
 
 
 def section_memory(args, lines: list[str]) -> None:
@@ -335,8 +352,8 @@ def section_memory(args, lines: list[str]) -> None:
     lengths = (4096, 8192, 16384)
     configs = [("chunked", n_h) for n_h in args.n_h] + [("diagonal", 1)]
     lines += [f"### Peak memory of forward+backward (B={B}, H={H}, K=V=64, float32; MiB above the inputs)", "",
-              "Each cell: a fresh process, maximum resident set size during one forward+backward minus before it "
-              "(the inputs and their gradients' storage included in the increase only for the gradients).", "",
+              "Each cell: a fresh process, peak resident set size during one forward+backward minus the size before "
+              "it (inputs already built; the gradients returned count in the increase).", "",
               "| scan | " + " | ".join(f"T={t}" for t in lengths) + " | KiB per token (8192 -> 16384) |",
               "|---|" + "---|" * (len(lengths) + 1)]
     for kind, n_h in configs:
