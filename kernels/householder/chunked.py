@@ -80,7 +80,8 @@ def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: 
 
 
 class _ChunkedScan(torch.autograd.Function):
-    """Forward and backward of the chunked scan on chunk-major tensors (see the module docstring)."""
+    """Forward and backward of the chunked scan on chunk-major tensors (see the module docstring). The backward is
+    itself not differentiable (``once_differentiable``: no double backward)."""
 
     @staticmethod
     def forward(ctx, q, k, v, beta, h0, scale: float, n_h: int, chunk_size: int):  # noqa: D401
