@@ -16,8 +16,8 @@ import pytest
 import statetrack
 from statetrack import vocabulary
 
-ROOT = ["__version__", "language", "classify", "monoid", "compile", "load", "CompiledModel", "Classification",
-        "MonoidReport", "DFA", "Equivalence", "StatetrackError", "RegexSyntaxError"]
+ROOT = ["__version__", "language", "classify", "monoid", "compile", "load", "verify", "CompiledModel", "Classification",
+        "MonoidReport", "NumericOptions", "VerifyResult", "DFA", "Equivalence", "StatetrackError", "RegexSyntaxError"]
 
 SUBPACKAGES = {
     "statetrack.automata": [
@@ -41,8 +41,9 @@ SUBPACKAGES = {
         "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS",
         "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS"],
     "statetrack.api": [
-        "language", "classify", "monoid", "compile", "load", "parse_alphabet", "catalog_group_action",
+        "language", "classify", "monoid", "compile", "load", "verify", "parse_alphabet", "catalog_group_action",
         "CompiledModel", "Classification", "MonoidReport"],
+    "statetrack.lrnn.verify": ["verify_model", "VerifyResult", "NumericOptions", "LanguageCheck", "ExactCheck"],
 }
 
 
@@ -65,7 +66,7 @@ def test_root_unknown_name_is_an_attribute_error():
 def test_front_door_names_are_the_api_module_s():
     from statetrack import api
 
-    for name in ("language", "classify", "monoid", "compile", "load", "CompiledModel"):
+    for name in ("language", "classify", "monoid", "compile", "load", "verify", "CompiledModel"):
         assert getattr(statetrack, name) is getattr(api, name)
 
 
