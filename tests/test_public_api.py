@@ -39,7 +39,8 @@ SUBPACKAGES = {
     "statetrack.vocabulary": [
         "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
         "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS",
-        "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS"],
+        "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "COMPILE_PREFERENCES",
+        "CASCADE_COUPLINGS"],
     "statetrack.api": [
         "language", "classify", "monoid", "compile", "load", "verify", "parse_alphabet", "catalog_group_action",
         "CompiledModel", "Classification", "MonoidReport"],
@@ -109,9 +110,9 @@ def test_modules_read_their_lists_from_the_vocabulary():
 
     from statetrack.lrnn.claims import precision
 
-    assert expressivity.FAMILIES is vocabulary.FAMILIES and expressivity.VERDICTS is vocabulary.VERDICTS
+    assert expressivity.FAMILIES is vocabulary.FAMILIES
     assert precision.PRECISION_MODELS is vocabulary.CLAIM_PRECISIONS
-    assert auto.CONSTRUCTIONS is vocabulary.CONSTRUCTIONS
+    assert auto.CONSTRUCTIONS is vocabulary.CONSTRUCTIONS and auto.PREFER is vocabulary.COMPILE_PREFERENCES
     assert tuple(model_format.KIND_TENSORS) == vocabulary.COMPILED_LAYER_KINDS
     assert families.FAMILIES is vocabulary.LRNN_LAYER_TYPES and families.RANGES is vocabulary.EIGENVALUE_RANGES
     assert layers.EIGENVALUE_RANGES == tuple(vocabulary.EIGENVALUE_RANGES.values())
@@ -154,6 +155,7 @@ def test_cli_choices_come_from_the_vocabulary():
 
     assert tuple(action("compile", "construction").choices) == vocabulary.CONSTRUCTIONS
     assert tuple(action("compile", "coupling").choices) == vocabulary.CASCADE_COUPLINGS
+    assert tuple(action("compile", "prefer").choices) == vocabulary.COMPILE_PREFERENCES
     assert tuple(action("classify", "precision").choices) == vocabulary.CLASSIFY_PRECISIONS
     assert tuple(action("train", "kernel").choices) == vocabulary.HOUSEHOLDER_KERNELS
     assert tuple(action("train", "model").choices) == vocabulary.LRNN_LAYER_TYPES + vocabulary.BASELINE_MODELS
