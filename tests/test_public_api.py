@@ -141,6 +141,7 @@ def test_one_default_kernel():
                statetrack.CompiledModel.to_module):
         assert default(fn, "kernel") == vocabulary.DEFAULT_KERNEL, fn
     assert TrainConfig().kernel == vocabulary.DEFAULT_KERNEL
+    assert statetrack.NumericOptions().kernel == vocabulary.DEFAULT_KERNEL
     assert NumericResult(1, 0, None, 1, 0.0).kernel == vocabulary.DEFAULT_KERNEL
 
 
