@@ -1,8 +1,9 @@
 """statetrack: formal-language expressivity of linear RNNs.
 
 The front door (:mod:`statetrack.api`): :func:`language` (a DFA from a catalog name, a regex or a DFA file),
-:func:`classify`, :func:`monoid`, :func:`compile` (a :class:`CompiledModel` with ``prove()``, ``save()`` and
-``to_module()``) and :func:`load`. Subpackages: :mod:`statetrack.automata` (regex, DFAs, monoids, sampling),
+:func:`classify`, :func:`monoid`, :func:`compile` (a :class:`CompiledModel` with ``prove()``, ``save()``,
+``verify()`` and ``to_module()``), :func:`load` and :func:`verify` (exact and numeric checks of a compiled model,
+numeric settings in :class:`NumericOptions`). Subpackages: :mod:`statetrack.automata` (regex, DFAs, monoids, sampling),
 :mod:`statetrack.constructions` (exact Householder-product weights and proofs), :mod:`statetrack.lrnn` (PyTorch
 layers, compiled models as modules, training, evaluation) and :mod:`statetrack.kernels` (the recurrences); the names
 they share are in :mod:`statetrack.vocabulary`. Importing the package root is cheap: the public names below are
@@ -23,6 +24,9 @@ _LAZY = {
     "monoid": ("statetrack.api", "monoid"),
     "compile": ("statetrack.api", "compile"),
     "load": ("statetrack.api", "load"),
+    "verify": ("statetrack.api", "verify"),
+    "NumericOptions": ("statetrack.lrnn.verify", "NumericOptions"),
+    "VerifyResult": ("statetrack.lrnn.verify", "VerifyResult"),
     "CompiledModel": ("statetrack.api", "CompiledModel"),
     "Classification": ("statetrack.api", "Classification"),
     "MonoidReport": ("statetrack.api", "MonoidReport"),

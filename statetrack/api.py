@@ -4,12 +4,14 @@
 * :func:`classify` -- which LRNN families can recognise it (:class:`~statetrack.constructions.sizing.Classification`);
 * :func:`monoid` -- its syntactic monoid (:class:`~statetrack.automata.monoid_report.MonoidReport`);
 * :func:`compile` -- exact LRNN weights for it (:class:`CompiledModel`), which :meth:`CompiledModel.prove` proves for
-  every length and :meth:`CompiledModel.to_module` runs as a ``torch.nn.Module``; :func:`load` reads a saved one.
+  every length and :meth:`CompiledModel.to_module` runs as a ``torch.nn.Module``; :func:`load` reads a saved one;
+* :func:`verify` -- check a compiled model (a file or a :class:`CompiledModel`) against a language, exactly and in
+  floats (:class:`~statetrack.lrnn.verify.VerifyResult`; ``statetrack verify --json`` is ``verify(...).to_json()``).
 
 Every function here returns what the matching command prints: ``statetrack classify --json`` is
 ``classify(...).to_json()``, ``statetrack monoid --json`` is ``monoid(...).to_json()`` and ``statetrack compile
 --json`` is ``compile(...).to_json()`` plus the ``output`` path. Torch is imported only by
-:meth:`CompiledModel.to_module`.
+:meth:`CompiledModel.to_module` and :func:`verify`.
 
 Example:
     >>> import statetrack
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from statetrack.lrnn.compiled import StateTracker
+    from statetrack.lrnn.verify import NumericOptions, VerifyResult
 
 #: the fields of a compile report that every construction gives (the others are the construction's own details)
 REPORT_FIELDS = ("construction", "layers", "dims", "factors", "codes", "eigenvalue_range", "max_norm", "reason")
@@ -194,6 +197,11 @@ class CompiledModel:
 
         return StateTracker(self.weights, kernel=kernel, dtype=dtype)
 
+    def verify(self, dfa: DFA | None = None, exact: bool = False, numeric: "NumericOptions | None" = None,
+               progress: bool = False) -> "VerifyResult":
+        """:func:`verify` of this model (its result's ``model`` field is None: there is no file)."""
+        return verify(self, dfa=dfa, exact=exact, numeric=numeric, progress=progress)
+
 
 def catalog_group_action(name: str, dfa: DFA) -> "np.ndarray | None":
     """The catalog's generator permutations ``[letters, degree]`` for ``group:NAME`` when its letters are the DFA's
@@ -236,5 +244,30 @@ def load(path: "str | os.PathLike") -> CompiledModel:
     return CompiledModel.from_report(weights, summarize(weights))
 
 
-__all__ = ["language", "classify", "monoid", "compile", "load", "parse_alphabet", "catalog_group_action",
+def verify(model: "str | os.PathLike | CompiledModel | ModelWeights", dfa: DFA | None = None, exact: bool = False,
+           numeric: "NumericOptions | None" = None, progress: bool = False) -> "VerifyResult":
+    """Check a compiled model (``statetrack verify``; its ``--json`` is ``.to_json()``).
+
+    ``model``: a compiled-model file, a :class:`CompiledModel` or its ``weights``; ``dfa``: a language to compare
+    the model's DFA with (e.g. from :func:`language`); ``exact``: prove it for every length in exact arithmetic;
+    ``numeric``: a :class:`~statetrack.lrnn.verify.NumericOptions` (``dtype``, ``max_len``, ``samples``, ``kernel``,
+    ``device``, ``seed``) to run it in floats on test words. At least one check must be asked for. Returns a
+    :class:`~statetrack.lrnn.verify.VerifyResult` (``language``, ``exact``, ``numeric`` and ``ok``, true when every
+    check that ran passed). Imports torch (the numeric run lives in :mod:`statetrack.lrnn`).
+
+    Example:
+        >>> import statetrack
+        >>> parity = statetrack.language(lang="parity")
+        >>> result = statetrack.verify(statetrack.compile(parity), dfa=parity, exact=True)
+        >>> result.language.equivalent, result.exact.proved, result.ok
+        (True, True, True)
+    """
+    from statetrack.lrnn.verify import verify_model
+
+    if isinstance(model, CompiledModel):
+        model = model.weights
+    return verify_model(model, dfa=dfa, exact=exact, numeric=numeric, progress=progress)
+
+
+__all__ = ["language", "classify", "monoid", "compile", "load", "verify", "parse_alphabet", "catalog_group_action",
            "CompiledModel", "Classification", "MonoidReport"]

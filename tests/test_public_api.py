@@ -16,8 +16,8 @@ import pytest
 import statetrack
 from statetrack import vocabulary
 
-ROOT = ["__version__", "language", "classify", "monoid", "compile", "load", "CompiledModel", "Classification",
-        "MonoidReport", "DFA", "Equivalence", "StatetrackError", "RegexSyntaxError"]
+ROOT = ["__version__", "language", "classify", "monoid", "compile", "load", "verify", "CompiledModel", "Classification",
+        "MonoidReport", "NumericOptions", "VerifyResult", "DFA", "Equivalence", "StatetrackError", "RegexSyntaxError"]
 
 SUBPACKAGES = {
     "statetrack.automata": [
@@ -39,10 +39,12 @@ SUBPACKAGES = {
     "statetrack.vocabulary": [
         "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
         "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS",
-        "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "CASCADE_COUPLINGS"],
+        "DIAGONAL_KERNELS", "NUMERIC_KERNELS", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "COMPILE_PREFERENCES",
+        "CASCADE_COUPLINGS"],
     "statetrack.api": [
-        "language", "classify", "monoid", "compile", "load", "parse_alphabet", "catalog_group_action",
+        "language", "classify", "monoid", "compile", "load", "verify", "parse_alphabet", "catalog_group_action",
         "CompiledModel", "Classification", "MonoidReport"],
+    "statetrack.lrnn.verify": ["verify_model", "VerifyResult", "NumericOptions", "LanguageCheck", "ExactCheck"],
 }
 
 
@@ -65,7 +67,7 @@ def test_root_unknown_name_is_an_attribute_error():
 def test_front_door_names_are_the_api_module_s():
     from statetrack import api
 
-    for name in ("language", "classify", "monoid", "compile", "load", "CompiledModel"):
+    for name in ("language", "classify", "monoid", "compile", "load", "verify", "CompiledModel"):
         assert getattr(statetrack, name) is getattr(api, name)
 
 
@@ -108,9 +110,9 @@ def test_modules_read_their_lists_from_the_vocabulary():
 
     from statetrack.lrnn.claims import precision
 
-    assert expressivity.FAMILIES is vocabulary.FAMILIES and expressivity.VERDICTS is vocabulary.VERDICTS
+    assert expressivity.FAMILIES is vocabulary.FAMILIES
     assert precision.PRECISION_MODELS is vocabulary.CLAIM_PRECISIONS
-    assert auto.CONSTRUCTIONS is vocabulary.CONSTRUCTIONS
+    assert auto.CONSTRUCTIONS is vocabulary.CONSTRUCTIONS and auto.PREFER is vocabulary.COMPILE_PREFERENCES
     assert tuple(model_format.KIND_TENSORS) == vocabulary.COMPILED_LAYER_KINDS
     assert families.FAMILIES is vocabulary.LRNN_LAYER_TYPES and families.RANGES is vocabulary.EIGENVALUE_RANGES
     assert layers.EIGENVALUE_RANGES == tuple(vocabulary.EIGENVALUE_RANGES.values())
@@ -139,6 +141,7 @@ def test_one_default_kernel():
                statetrack.CompiledModel.to_module):
         assert default(fn, "kernel") == vocabulary.DEFAULT_KERNEL, fn
     assert TrainConfig().kernel == vocabulary.DEFAULT_KERNEL
+    assert statetrack.NumericOptions().kernel == vocabulary.DEFAULT_KERNEL
     assert NumericResult(1, 0, None, 1, 0.0).kernel == vocabulary.DEFAULT_KERNEL
 
 
@@ -153,6 +156,7 @@ def test_cli_choices_come_from_the_vocabulary():
 
     assert tuple(action("compile", "construction").choices) == vocabulary.CONSTRUCTIONS
     assert tuple(action("compile", "coupling").choices) == vocabulary.CASCADE_COUPLINGS
+    assert tuple(action("compile", "prefer").choices) == vocabulary.COMPILE_PREFERENCES
     assert tuple(action("classify", "precision").choices) == vocabulary.CLASSIFY_PRECISIONS
     assert tuple(action("train", "kernel").choices) == vocabulary.HOUSEHOLDER_KERNELS
     assert tuple(action("train", "model").choices) == vocabulary.LRNN_LAYER_TYPES + vocabulary.BASELINE_MODELS

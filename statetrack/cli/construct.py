@@ -109,35 +109,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         except (RuntimeError, AssertionError) as exc:
             raise StatetrackError(f"--device {args.device!r} is not usable here: {str(exc).splitlines()[0]}") from None
 
-    from statetrack.constructions import load_model, prove
-    from statetrack.lrnn.verify_numeric import run_numeric
+    from statetrack.api import verify
+    from statetrack.lrnn.verify import NumericOptions
 
-    model = load_model(args.model)
-    out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,
-                 "numeric": None}
-    ok = True
-    if source_given(args):
-        dfa = load_source(args)
-        eq = model.dfa().equivalent(dfa)
-        out["language"] = {"equivalent": eq.equivalent,
-                           "counterexample": None if eq.counterexample is None else dfa.word_str(eq.counterexample)}
-        ok &= eq.equivalent
-    if args.exact:
-        res = prove(model, progress=bars)
-        d = model.dfa()
-        out["exact"] = {"proved": res.proved,
-                        "counterexample": None if res.counterexample is None else d.word_str(res.counterexample),
-                        "reachable": res.reachable, "detail": res.detail}
-        ok &= res.proved
+    numeric = None
     if args.samples > 0:
-        num = run_numeric(model, args.dtype, max_len=args.max_len, samples=args.samples, kernel=args.kernel,
-                          device=args.device, seed=args.seed, progress=bars)
-        out["numeric"] = num.to_json()
-        ok &= num.errors == 0
-    out["ok"] = bool(ok)
+        numeric = NumericOptions(dtype=args.dtype, max_len=args.max_len, samples=args.samples, kernel=args.kernel,
+                                 device=args.device, seed=args.seed)
+    result = verify(args.model, dfa=load_source(args) if source_given(args) else None, exact=args.exact,
+                    numeric=numeric, progress=bars)
+    out = result.to_json()
+    ok = result.ok
 
     def text() -> str:
-        lines = [f"model {args.model} ({model.construction})"]
+        lines = [f"model {args.model} ({result.construction})"]
         if out["language"] is not None:
             lang = out["language"]
             lines.append("language: same as the source" if lang["equivalent"] else
