@@ -101,15 +101,17 @@ def test_classify_and_monoid_errors_name_the_parameter():
 
 # ------------------------------------------------------------------------------------------------- compile
 def test_compile_typed_model():
-    model = statetrack.compile(statetrack.language(lang="mod:3"))
+    model = statetrack.compile(statetrack.language(lang="mod:5"))  # a rotation: 2 factors, fewer than any exact one
     assert isinstance(model, statetrack.CompiledModel)
-    assert (model.construction, model.layers, model.dims, model.factors, model.codes) == ("rotation", 1, [2], [2], [3])
+    assert (model.construction, model.layers, model.dims, model.factors, model.codes) == ("rotation", 1, [2], [2], [5])
     assert model.eigenvalue_range == [-1.0, 1.0] and model.max_norm == 1.0
-    assert model.reason.startswith("auto:") and model.details["modulus"] == 3
+    assert model.reason.startswith("auto:") and model.details["modulus"] == 5
     report = model.to_json()
-    assert report["construction"] == "rotation" and report["modulus"] == 3 and list(report)[-1] == "reason"
-    assert model.dfa.n_states == 3
+    assert report["construction"] == "rotation" and report["modulus"] == 5 and list(report)[-1] == "reason"
+    assert model.dfa.n_states == 5
     assert model.prove().proved
+    exact = statetrack.compile(statetrack.language(lang="mod:3"))  # auto prefers exact at equal cost: a 3-cycle
+    assert (exact.construction, exact.dims, exact.factors) == ("group", [3], [2])
 
 
 def test_compile_named_construction_and_errors():
