@@ -1,0 +1,201 @@
+"""``certify``: prove that a model classifies every word as a DFA does, find a counterexample, or say why not.
+
+Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
+
+1. **Search.** Run the model (as it is, in its own dtype) on every short word and on random long words; a
+   misclassified prefix, re-checked on the word alone, is a ``counterexample``.
+2. **Regions.** Build the window graph (DFA state x last ``c - 1`` tokens x length capped at
+   ``max(c - 1, min_length)``, :mod:`.window_graph`), the affine update of every edge (:mod:`.window_steps`), and
+   grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
+   (:mod:`.regions`). The empty word's state is exactly 0 (its box), so by induction on the length every word's
+   state lies in its node's box.
+3. **Readout.** For every edge into a node of length >= ``min_length``, interval bounds through the output norm,
+   gate, projection, MLP, final norm and head (:mod:`.readout`) show that the DFA's class has the largest logit
+   on the whole box. Then every word of length >= ``min_length`` is classified right, at every length.
+
+The bounds hold for the model's function in real arithmetic (``arithmetic = "real"``); the float32 execution of
+the model is covered by the search only. Anything that fails in 2 or 3 gives ``inconclusive`` with the reason.
+Compiled models go through the constructions' exact proof (:func:`certify_compiled`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from statetrack.automata.dfa import DFA
+from statetrack.errors import StatetrackError
+
+from ..model import LRNNModel
+from .certificate import Certificate
+from .readout import margin_lower_bound
+from .intervals import Interval
+from .regions import grow_regions, simulate, choose_basis
+from .search import search_counterexample
+from .window_graph import build_window_graph
+from .window_steps import float64_copy, window_steps, window_width
+
+
+def state_classes(dfa: DFA, labels: str) -> np.ndarray:
+    """The class the model must give after a prefix ending in each DFA state: ``final`` -> accept = 1, reject =
+    0; ``per-token`` -> the state id."""
+    if labels == "final":
+        return dfa.accepting.astype(np.int64)
+    if labels == "per-token":
+        return np.arange(dfa.n_states, dtype=np.int64)
+    raise StatetrackError(f"certify: labels must be 'final' or 'per-token'; got {labels!r}")
+
+
+def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
+            seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096)
+            ) -> Certificate:
+    """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
+    alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
+    this length (a model trained on lengths ``a..b`` is not asked about shorter words)."""
+    if not isinstance(model, LRNNModel):
+        raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
+    if min_length < 1:
+        raise StatetrackError(f"certify: min_length must be >= 1; got {min_length}")
+    dfa = dfa.complete()
+    if dfa.n_symbols > model.config.vocab_size:
+        raise StatetrackError(f"certify: the DFA has {dfa.n_symbols} symbols, the model reads "
+                              f"{model.config.vocab_size} token ids")
+    classes = state_classes(dfa, labels)
+    if int(classes.max()) >= model.config.n_classes:
+        raise StatetrackError(f"certify: the labels need {int(classes.max()) + 1} classes, the model has "
+                              f"{model.config.n_classes}")
+    model = model.eval()
+    base = {"min_length": min_length}
+    if search:
+        def predict(ids: torch.Tensor) -> torch.Tensor:
+            return model(ids).argmax(-1)
+
+        hit = search_counterexample(predict, dfa, classes, min_length, lengths=search_lengths, seed=seed)
+        if hit is not None:
+            word, pred, want = hit
+            return Certificate("counterexample", "search", reason="the model misclassifies this word (checked by "
+                               "running the model on it)", word=dfa.decode(word), predicted=pred, expected=want,
+                               **base)
+    if model.config.n_layers != 1:
+        return Certificate("inconclusive", "regions", reason=f"the region argument covers one-layer models; this "
+                           f"model has {model.config.n_layers} layers", **base)
+    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds)
+
+
+def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
+                     max_rounds: int) -> Certificate:
+    m64 = float64_copy(model)
+    c = window_width(m64)
+    cap = max(c - 1, min_length)
+    graph = build_window_graph(dfa, c, cap)
+    steps = window_steps(m64, graph.windows)
+    seen = simulate(graph, steps, np.random.default_rng(seed))
+    H, K = steps[0].B.shape[0], steps[0].B.shape[1]
+    basis = choose_basis(seen, H, K)
+    regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
+    details = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c, **regions.details}
+    base = {"min_length": min_length, "details": details}
+    if not regions.closed:
+        return Certificate("inconclusive", "regions", reason=regions.reason, **base)
+    worst, where = np.inf, None
+    for e, (_, _, d) in enumerate(graph.edges):
+        q, _, n = graph.nodes[d]
+        if n < min_length:
+            continue
+        o = _output_box(steps[e], regions.centre[d], regions.radius[d], basis)
+        m = margin_lower_bound(m64, steps[e], o, int(classes[q]))
+        if m < worst:
+            worst, where = m, e
+    details["readout_margin"] = float(worst)
+    if worst <= 0:
+        word = _word_to(graph, where, dfa)
+        return Certificate("inconclusive", "regions", reason=f"the boxes close, but the readout bound does not "
+                           f"separate the classes on the box reached by words ending like {word!r} (margin "
+                           f"{worst:.3g})", **base)
+    return Certificate("certified", "regions", reason="every edge maps its box into its target's box and the "
+                       "readout is right on every box", arithmetic="real", **base)
+
+
+def _output_box(step, centre: np.ndarray, radius: np.ndarray, basis: np.ndarray) -> Interval:
+    """Bounds on ``o_h = S_h^T q_h + extra_h`` for ``S_h = C_h + T_h E``, ``|E| <= R_h`` (``[H, V]``)."""
+    q = step.q
+    qr = 1e-9 * np.abs(q) + 1e-12
+    oc = np.einsum("hkv,hk->hv", centre, q) + step.extra
+    tq = np.abs(np.einsum("hkl,hk->hl", basis, q))
+    reach = np.abs(centre) + np.einsum("hkl,hlv->hkv", np.abs(basis), radius)
+    orad = np.einsum("hlv,hl->hv", radius, tq) + np.einsum("hkv,hk->hv", reach, qr)
+    orad += 1e-9 * np.abs(step.extra) + 1e-12 * (np.abs(oc) + orad) + 1e-12
+    return Interval.around(oc, orad)
+
+
+def _word_to(graph, edge: int, dfa: DFA) -> str:
+    window = graph.windows[edge]
+    return dfa.word_str(dfa.decode(window))
+
+
+# ------------------------------------------------------------------------------------------------ compiled models
+def certify_compiled(compiled, dfa: DFA | None = None) -> Certificate:
+    """Certify a compiled model (a ``CompiledModel`` or its file) through the constructions' exact proof; with
+    ``dfa``, the model's own DFA must also be equivalent to it (else the distinguishing word, run on the model, is
+    the counterexample)."""
+    from statetrack.constructions.model_format import CompiledModel, load_model
+    from statetrack.constructions.verify_exact import prove
+
+    from ..compiled import CompiledLRNN
+
+    cm = compiled if isinstance(compiled, CompiledModel) else load_model(compiled)
+    own = DFA.from_json(cm.meta["dfa"])
+    res = prove(cm)
+    runner = CompiledLRNN(cm, kernel="reference", dtype="float64")
+
+    def accepts(word: tuple[str, ...]) -> bool:
+        ids = torch.tensor([[own.symbol_id(s) for s in word]], dtype=torch.long)
+        return bool(runner(ids)[0, -1])
+
+    if not res.proved:
+        if res.counterexample:
+            word = tuple(res.counterexample)
+            return Certificate("counterexample", "exact-proof", reason=res.detail, word=word,
+                               predicted=int(accepts(word)), expected=int(own.accepts(word)),
+                               details={"reachable": res.reachable})
+        return Certificate("inconclusive", "exact-proof", reason=res.detail, details={"reachable": res.reachable})
+    details = {"reachable": res.reachable, "proof": res.detail}
+    if dfa is not None:
+        eq = own.equivalent(dfa)
+        if not eq.equivalent:
+            word = tuple(eq.counterexample)
+            if not word:
+                return Certificate("counterexample", "exact-proof", reason="the model's DFA and the language "
+                                   "differ on the empty word", word=(), details=details)
+            return Certificate("counterexample", "exact-proof", reason="the model follows its own DFA exactly, "
+                               "which is not the language", word=word, predicted=int(accepts(word)),
+                               expected=int(dfa.accepts(word)), details=details)
+    return Certificate("certified", "exact-proof", reason="the construction's exact proof: every run of every "
+                       "length stays on exact codes and decodes to the DFA's state", arithmetic="exact",
+                       details=details)
+
+
+def certify_path(path: "str | os.PathLike", dfa: DFA | None = None, **kwargs) -> Certificate:
+    """Certify a training run directory (against its task's language, or ``dfa``) or a compiled-model file."""
+    from ..train import load_run
+
+    p = Path(path)
+    if p.is_dir():
+        model, task, _ = load_run(p)
+        target = task.dfa if dfa is None else _aligned(dfa, task.dfa)
+        if task.labels == "per-token" and dfa is not None and not target.equivalent(task.dfa):
+            raise StatetrackError("certify: a per-token run predicts its own DFA's states; give no language source")
+        return certify(model, target, labels=task.labels, min_length=task.train_lengths[0], **kwargs)
+    if not p.exists():
+        raise StatetrackError(f"{path}: no such run directory or model file")
+    return certify_compiled(p, dfa)
+
+
+def _aligned(dfa: DFA, task_dfa: DFA) -> DFA:
+    """``dfa`` over the run's alphabet, in the run's symbol order."""
+    if set(dfa.alphabet) != set(task_dfa.alphabet):
+        raise StatetrackError(f"certify: the language's alphabet {list(dfa.alphabet)} differs from the run's "
+                              f"{list(task_dfa.alphabet)}")
+    return dfa.with_alphabet(task_dfa.alphabet).complete()
