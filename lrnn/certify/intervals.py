@@ -77,10 +77,21 @@ class Interval:
         return Interval(*widen(lo, hi, 1e-9))
 
     def rms_norm(self, weight: np.ndarray, eps: float) -> "Interval":
-        """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
+        """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis.
+
+        ``y_i = x_i / sqrt((x_i^2 + sum_{j != i} x_j^2) / n + eps)`` increases with ``x_i`` and, for ``x_i > 0``,
+        decreases with every ``x_j^2`` (increases for ``x_i < 0``); its extremes over the box are therefore at
+        ``x_i = hi_i`` / ``lo_i`` with the other squares at their least or largest."""
+        n = self.lo.shape[-1]
         sq_hi = np.maximum(self.lo ** 2, self.hi ** 2)
         sq_lo = np.where((self.lo <= 0) & (self.hi >= 0), 0.0, np.minimum(self.lo ** 2, self.hi ** 2))
-        r_lo = np.sqrt(sq_lo.mean(-1, keepdims=True) + eps) * (1 - 1e-12)
-        r_hi = np.sqrt(sq_hi.mean(-1, keepdims=True) + eps) * (1 + 1e-12)
-        inv = Interval(1.0 / r_hi * (1 - 1e-12), 1.0 / r_lo * (1 + 1e-12))
-        return (self * inv) * weight
+        rest_lo = np.maximum(sq_lo.sum(-1, keepdims=True) - sq_lo, 0.0) * (1 - 1e-12)
+        rest_hi = (sq_hi.sum(-1, keepdims=True) - sq_hi) * (1 + 1e-12)
+
+        def y(x: np.ndarray, rest: np.ndarray) -> np.ndarray:
+            return x / np.sqrt((x ** 2 + rest) / n + eps)
+
+        up = np.where(self.hi >= 0, y(self.hi, rest_lo), y(self.hi, rest_hi))
+        down = np.where(self.lo <= 0, y(self.lo, rest_lo), y(self.lo, rest_hi))
+        lo, hi = widen(down, up, 1e-10)
+        return Interval(lo, hi) * weight

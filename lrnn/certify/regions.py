@@ -58,7 +58,7 @@ def simulate(graph: WindowGraph, steps: list[WindowStep], rng: np.random.Generat
     seen: dict[int, list[np.ndarray]] = {0: [np.zeros(B.shape[1:])]}
     for t in range(length):
         e = succ[node, rng.integers(0, n_sym, size=walks)]
-        S = np.einsum("whij,whjv->whiv", A[e], S) + B[e]
+        S = np.matmul(A[e], S) + B[e]
         node = np.array([graph.edges[i][2] for i in e])
         if t < 2 * graph.cap + 2 or t % every == 0:
             for w in range(walks):
@@ -68,7 +68,8 @@ def simulate(graph: WindowGraph, steps: list[WindowStep], rng: np.random.Generat
 
 def choose_basis(seen: dict[int, list[np.ndarray]], H: int, K: int) -> np.ndarray:
     """Per head an orthonormal basis ``[K, K]``: principal directions of the simulated state columns."""
-    allS = np.stack([s for v in seen.values() for s in v])  # [M, H, K, V]
+    every = [s for v in seen.values() for s in v]
+    allS = np.stack(every[:: max(1, len(every) // 512)])  # [M, H, K, V], at most ~1k states
     basis = np.empty((H, K, K))
     for h in range(H):
         cols = np.moveaxis(allS[:, h], 1, 2).reshape(-1, K)  # [M * V, K]
@@ -97,15 +98,15 @@ def required_radius(graph: WindowGraph, A: np.ndarray, B: np.ndarray, centre: np
     Ar = COEF_REL * np.abs(A) + COEF_ABS
     Br = COEF_REL * np.abs(B) + COEF_ABS
     C, R = centre[src], radius[src]
-    D = np.einsum("ehij,ehjv->ehiv", A, C) + B - centre[dst]
-    t1 = np.abs(np.einsum("hij,ehjv->ehiv", N, D))
-    t1 += np.einsum("hij,ehjv->ehiv", Nabs, np.einsum("ehij,ehjv->ehiv", Ar, np.abs(C)) + Br)
-    M = np.einsum("hij,ehjk,hkl->ehil", N, A, basis)
-    t2 = np.einsum("ehij,ehjv->ehiv", np.abs(M), R)
-    t2 += np.einsum("hij,ehjk,hkl,ehlv->ehiv", Nabs, Ar, Tabs, R)
+    AC = np.matmul(A, C)
+    D = AC + B - centre[dst]
+    t1 = np.abs(np.matmul(N[None], D))
+    t1 += np.matmul(Nabs[None], np.matmul(Ar, np.abs(C)) + Br)
+    M = np.matmul(np.matmul(N[None], A), basis[None])
+    t2 = np.matmul(np.abs(M), R)
+    t2 += np.matmul(Nabs[None], np.matmul(Ar, np.matmul(Tabs[None], R)))
     # rounding of the sums above: magnitudes of the terms, relative 1e-12
-    mag = np.einsum("hij,ehjv->ehiv", Nabs, np.abs(np.einsum("ehij,ehjv->ehiv", A, C)) + np.abs(B)
-                    + np.abs(centre[dst]))
+    mag = np.matmul(Nabs[None], np.abs(AC) + np.abs(B) + np.abs(centre[dst]))
     need = (t1 + t2 + 1e-12 * (mag + t2)) * _SAFE
     need += slack * need.max(axis=2, keepdims=True)
     return need
@@ -126,9 +127,9 @@ def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, li
         if not pts:
             missing.append(p)
             continue
-        coords = np.einsum("hij,mhjv->mhiv", N, np.stack(pts))
+        coords = np.matmul(N[None], np.stack(pts))
         lo, hi = coords.min(0), coords.max(0)
-        centre[p] = np.einsum("hij,hjv->hiv", basis, (lo + hi) / 2)
+        centre[p] = np.matmul(basis, (lo + hi) / 2)
         radius[p] = (hi - lo) / 2 * 1.01
     slack = _inverse_slack(basis)
     dst = np.array([d for _, _, d in graph.edges])

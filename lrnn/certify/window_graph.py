@@ -43,7 +43,7 @@ def build_window_graph(dfa: DFA, width: int, cap: int, max_nodes: int = 200_000)
         q, hist, n = nodes[i]
         for a in range(dfa.n_symbols):
             window = hist + (a,)
-            nxt: Node = (int(dfa.delta[q, a]), window[len(window) - keep:] if keep else (), min(n + 1, cap))
+            nxt: Node = (int(dfa.delta[q, a]), window[-keep:] if keep else (), min(n + 1, cap))
             j = index.get(nxt)
             if j is None:
                 if len(nodes) >= max_nodes:
