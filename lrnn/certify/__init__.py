@@ -6,5 +6,6 @@ window, then interval bounds on the readout), :func:`certify_compiled` (the cons
 """
 from .api import certify, certify_compiled, certify_path, state_classes
 from .certificate import STATUSES, Certificate
+from .training import UntilCertified
 
-__all__ = ["certify", "certify_compiled", "certify_path", "state_classes", "Certificate", "STATUSES"]
+__all__ = ["certify", "certify_compiled", "certify_path", "state_classes", "Certificate", "STATUSES", "UntilCertified"]

@@ -45,7 +45,9 @@ def search_counterexample(predict: Predict, dfa: DFA, classes: np.ndarray, min_l
                           exhaustive_words: int = 4096, lengths: tuple[int, ...] = (64, 256, 1024, 4096),
                           per_length: int = 16, seed: int = 0) -> tuple[np.ndarray, int, int] | None:
     """Every word up to the longest length with at most ``exhaustive_words`` words (all their prefixes too), then
-    ``per_length`` uniform random words of each of ``lengths``. Returns the first error found (see
+    per length of ``lengths`` the periodic words ``u u u ...`` for every ``u`` of length 1..3 (a one-layer LRNN's
+    state converges along a periodic word, so a language whose answer keeps changing along it shows up there) and
+    ``per_length`` uniform random words. Returns the first error found (see
     :func:`first_error`), re-checked on the word alone, or None."""
     k = dfa.n_symbols
     L = max(1, int(np.floor(np.log(max(exhaustive_words, k)) / np.log(k)))) if k > 1 else 64
@@ -58,8 +60,10 @@ def search_counterexample(predict: Predict, dfa: DFA, classes: np.ndarray, min_l
     for T in lengths:
         if found is not None:
             break
-        ids = rng.integers(0, k, size=(per_length, T), dtype=np.int64)
-        found = _confirmed(predict, dfa, classes, ids, min_length)
+        periods = [u for n in (1, 2, 3) for u in itertools.product(range(k), repeat=n)][:64]
+        periodic = np.array([(list(u) * (T // len(u) + 1))[:T] for u in periods], dtype=np.int64)
+        rand = rng.integers(0, k, size=(per_length, T), dtype=np.int64)
+        found = _confirmed(predict, dfa, classes, np.concatenate([periodic, rand]), min_length)
     return found
 
 
