@@ -152,10 +152,10 @@ def _run_dir(tmp_path, model: LRNNModel, regex: str):
 
 def test_cli_exit_codes(tmp_path, capsys):
     run = _run_dir(tmp_path, tiny_model(), ENDS1)
-    assert main(["certify", str(run), "--search-lengths", "16", "--json"]) == 0
+    assert main(["certify", str(run), "--search-lengths", "16", "--search-words", "64", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "certified" and out["arithmetic"] == "real"
-    assert main(["certify", str(run), "--regex", "(0|1)*0", "--search-lengths", "16", "--json"]) == 1
+    assert main(["certify", str(run), "--regex", "(0|1)*0", "--search-lengths", "16", "--search-words", "64", "--json"]) == 1
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "counterexample" and out["word"] is not None
     assert main(["certify", str(run), "--regex", "(0|1)*0", "--no-search"]) == 3
@@ -164,3 +164,18 @@ def test_cli_exit_codes(tmp_path, capsys):
     model, _ = compile_language(get_language("parity"))
     save_compiled(model, tmp_path / "p.safetensors")
     assert main(["certify", str(tmp_path / "p.safetensors"), "--lang", "parity"]) == 0
+
+
+def test_until_certified_hook_and_train_stop_when(tmp_path):
+    from statetrack.lrnn.certify import UntilCertified
+    from statetrack.lrnn.train import TrainConfig, train
+
+    hook = UntilCertified(dfa(ENDS1), "final", 1, every=2, **QUICK)
+    m = tiny_model()
+    assert hook(1, m) is False and hook.history == []
+    assert hook(2, m) is True and hook.certified_at == 2 and hook.to_json()["last"]["status"] == "certified"
+    task = Task(dfa(ENDS1), "final", (1, 6))
+    cfg = TrainConfig(model="deltanet", dim=4, heads=2, steps=20, batch=4, warmup=0, log_every=1)
+    summary = train(task, cfg, tmp_path / "run", progress=False, stop_when=lambda step, model: step == 3)
+    assert summary["steps"] == 3
+    assert TrainConfig().lr == 3e-3

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     add_source(p, required=False)
     p.add_argument("--search-lengths", default="64,256,1024,4096", metavar="L,L,...",
                    help="lengths of the random words searched for a counterexample (default 64,256,1024,4096)")
+    p.add_argument("--search-words", type=int, default=4096, metavar="N",
+                   help="search every word up to the longest length with at most N words (default 4096)")
     p.add_argument("--no-search", action="store_true", help="skip the counterexample search")
     p.add_argument("--max-rounds", type=int, default=3000, help="rounds of the region iteration")
     p.add_argument("--seed", type=int, default=0)
@@ -39,6 +41,8 @@ def run_certify(args: argparse.Namespace) -> int:
     from statetrack.errors import StatetrackError
     from statetrack.lrnn.certify import certify_path
 
+    if args.search_words < 1:
+        raise StatetrackError(f"--search-words {args.search_words}: need at least 1")
     if args.max_rounds < 1:
         raise StatetrackError(f"--max-rounds {args.max_rounds}: need at least 1")
     dfa = load_source(args) if source_given(args) else None
@@ -46,7 +50,7 @@ def run_certify(args: argparse.Namespace) -> int:
 
     if os.path.isdir(args.model):
         cert = certify_path(args.model, dfa, search=not args.no_search, seed=args.seed, max_rounds=args.max_rounds,
-                            search_lengths=_lengths(args.search_lengths))
+                            search_lengths=_lengths(args.search_lengths), search_words=args.search_words)
     else:
         cert = certify_path(args.model, dfa)
 
