@@ -32,7 +32,8 @@ from ..model import LRNNModel
 from .certificate import Certificate
 from .readout import margin_lower_bound
 from .intervals import Interval
-from .regions import grow_regions, simulate, choose_basis
+from .paths import close_by_paths, edge_image_output
+from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .search import search_counterexample
 from .window_graph import build_window_graph
 from .window_steps import float64_copy, window_steps, window_width
@@ -88,11 +89,12 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
 
 
 def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
-                     max_rounds: int) -> Certificate:
+                     max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0
+                     ) -> Certificate:
     m64 = float64_copy(model)
     c = window_width(m64)
-    cap = max(c - 1, min_length)
-    graph = build_window_graph(dfa, c, cap)
+    cap = max(c - 1, history, min_length)
+    graph = build_window_graph(dfa, c, cap, history)
     steps = window_steps(m64, graph.windows)
     seen = simulate(graph, steps, np.random.default_rng(seed))
     H, K = steps[0].B.shape[0], steps[0].B.shape[1]
@@ -100,37 +102,40 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
     details = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c, **regions.details}
     base = {"min_length": min_length, "details": details}
-    if not regions.closed:
-        return Certificate("inconclusive", "regions", reason=regions.reason, **base)
-    worst, where = np.inf, None
-    for e, (_, _, d) in enumerate(graph.edges):
-        q, _, n = graph.nodes[d]
-        if n < min_length:
-            continue
-        o = _output_box(steps[e], regions.centre[d], regions.radius[d], basis)
-        m = margin_lower_bound(m64, steps[e], o, int(classes[q]))
-        if m < worst:
-            worst, where = m, e
+
+    def margin(e: int, o: Interval) -> float:
+        q, _, n = graph.nodes[graph.edges[e][2]]
+        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]))
+
+    def box_margins(centre: np.ndarray, radius: np.ndarray) -> tuple[float, int]:
+        ms = [margin(e, edge_image_output(steps[e], centre[s], radius[s], basis))
+              for e, (s, _, _) in enumerate(graph.edges)]
+        e = int(np.argmin(ms))
+        return float(ms[e]), e
+
+    if regions.closed:
+        details["argument"] = "one-step boxes"
+        worst, where = box_margins(regions.centre, regions.radius)
+    else:
+        details["one_step"] = regions.reason
+        details["argument"] = "boxes closed through paths"
+        centre, radius = hull_boxes(graph, steps, seen, basis, inflate=path_inflate)
+        worst, where = box_margins(centre, radius)
+        if worst > 0:
+            outcome = close_by_paths(graph, steps, centre, radius, basis, lambda e, o: margin(e, o) > 0,
+                                     max_depth=max_depth)
+            details.update(path_steps=outcome.expansions, deepest_path=outcome.deepest,
+                           largest_radius=float(radius.max()))
+            if not outcome.closed:
+                return Certificate("inconclusive", "regions", reason=f"{regions.reason}; {outcome.reason}", **base)
     details["readout_margin"] = float(worst)
     if worst <= 0:
         word = _word_to(graph, where, dfa)
-        return Certificate("inconclusive", "regions", reason=f"the boxes close, but the readout bound does not "
-                           f"separate the classes on the box reached by words ending like {word!r} (margin "
-                           f"{worst:.3g})", **base)
-    return Certificate("certified", "regions", reason="every edge maps its box into its target's box and the "
-                       "readout is right on every box", arithmetic="real", **base)
-
-
-def _output_box(step, centre: np.ndarray, radius: np.ndarray, basis: np.ndarray) -> Interval:
-    """Bounds on ``o_h = S_h^T q_h + extra_h`` for ``S_h = C_h + T_h E``, ``|E| <= R_h`` (``[H, V]``)."""
-    q = step.q
-    qr = 1e-9 * np.abs(q) + 1e-12
-    oc = np.einsum("hkv,hk->hv", centre, q) + step.extra
-    tq = np.abs(np.einsum("hkl,hk->hl", basis, q))
-    reach = np.abs(centre) + np.einsum("hkl,hlv->hkv", np.abs(basis), radius)
-    orad = np.einsum("hlv,hl->hv", radius, tq) + np.einsum("hkv,hk->hv", reach, qr)
-    orad += 1e-9 * np.abs(step.extra) + 1e-12 * (np.abs(oc) + orad) + 1e-12
-    return Interval.around(oc, orad)
+        return Certificate("inconclusive", "regions", reason=f"the readout bound does not separate the classes on "
+                           f"the box reached by words ending like {word!r} (margin {worst:.3g})", **base)
+    return Certificate("certified", "regions", reason="every reachable state stays in its node's box (checked "
+                       "edge by edge or along paths) and the readout is right on every box", arithmetic="real",
+                       **base)
 
 
 def _word_to(graph, edge: int, dfa: DFA) -> str:

@@ -46,7 +46,16 @@ def _features(model64: LRNNModel, step: WindowStep, o: Interval) -> Interval:
     if gated:
         normed = normed * step.gate
     flat = Interval(normed.lo.reshape(-1), normed.hi.reshape(-1))
-    x1 = flat.linear(_np(mixer.o_proj.weight)) + step.x
+    mixed = flat.linear(_np(mixer.o_proj.weight))
+    # the normed output of each head lies in a ball: ||o / sqrt(mean(o^2) + eps)||_2 <= sqrt(V), so each output of
+    # o_proj is at most sqrt(V) * sum_h ||row_h * weight_h * gate_h||_2 in absolute value (intersected with the box)
+    H, V = o.lo.shape
+    norm_w = _np(mixer.o_norm.norm.weight if gated else mixer.o_norm.weight)
+    scale = norm_w[None, :] * (step.gate if gated else 1.0)  # [H, V]
+    rows = _np(mixer.o_proj.weight).reshape(-1, H, V) * scale[None]
+    ball = np.sqrt(V) * np.sqrt((rows ** 2).sum(-1)).sum(-1) * (1 + 1e-9) + 1e-12
+    mixed = Interval(np.maximum(mixed.lo, -ball), np.minimum(mixed.hi, ball))
+    x1 = mixed + step.x
     hmid = _rms(block.norm2, x1)
     gu = hmid.linear(_np(block.mlp.gate_up.weight))
     half = gu.lo.shape[-1] // 2

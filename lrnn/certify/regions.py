@@ -112,9 +112,11 @@ def required_radius(graph: WindowGraph, A: np.ndarray, B: np.ndarray, centre: np
     return need
 
 
-def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, list[np.ndarray]], basis: np.ndarray,
-                 max_rounds: int = 3000, grow: float = 1e-3, max_radius: float = 1e6) -> Regions:
-    """Centres from the simulated states, then the radii's fixed-point iteration (see the module docstring)."""
+def hull_boxes(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, list[np.ndarray]], basis: np.ndarray,
+               inflate: float = 1.01) -> tuple[np.ndarray, np.ndarray]:
+    """``(centre, radius)`` ``[P, H, K, V]``: per node the hull of its simulated states in the basis, the half-widths
+    times ``inflate`` plus ``1e-9 (1 + |centre|)``; a node no walk reached is centred on the image of a visited
+    predecessor's centre (radius 0)."""
     A, B = _stack(steps)
     P = len(graph.nodes)
     shape = B.shape[1:]
@@ -130,14 +132,22 @@ def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, li
         coords = np.matmul(N[None], np.stack(pts))
         lo, hi = coords.min(0), coords.max(0)
         centre[p] = np.matmul(basis, (lo + hi) / 2)
-        radius[p] = (hi - lo) / 2 * 1.01
-    slack = _inverse_slack(basis)
-    dst = np.array([d for _, _, d in graph.edges])
-    for p in missing:  # a node no walk reached: centre on the image of a visited predecessor
+        radius[p] = (hi - lo) / 2 * inflate + 1e-9 * (1 + np.abs((lo + hi) / 2))
+    for p in missing:
         for e, (s, _, d) in enumerate(graph.edges):
             if d == p and s not in missing:
                 centre[p] = A[e] @ centre[s] + B[e]
                 break
+    return centre, radius
+
+
+def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, list[np.ndarray]], basis: np.ndarray,
+                 max_rounds: int = 3000, grow: float = 1e-3, max_radius: float = 1e6) -> Regions:
+    """Centres from the simulated states, then the radii's fixed-point iteration (see the module docstring)."""
+    A, B = _stack(steps)
+    centre, radius = hull_boxes(graph, steps, seen, basis)
+    slack = _inverse_slack(basis)
+    dst = np.array([d for _, _, d in graph.edges])
     regions = Regions(centre, radius, basis)
     for rnd in range(1, max_rounds + 1):
         need = required_radius(graph, A, B, centre, radius, basis, slack)

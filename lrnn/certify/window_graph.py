@@ -30,9 +30,10 @@ class WindowGraph:
         return {(s, a): e for e, (s, a, _) in enumerate(self.edges)}
 
 
-def build_window_graph(dfa: DFA, width: int, cap: int, max_nodes: int = 200_000) -> WindowGraph:
-    """Breadth-first construction from ``(start, (), 0)``; ``width`` = c (>= 1), ``cap`` >= c - 1."""
-    keep = width - 1
+def build_window_graph(dfa: DFA, width: int, cap: int, history: int = 0, max_nodes: int = 200_000) -> WindowGraph:
+    """Breadth-first construction from ``(start, (), 0)``; ``width`` = c (>= 1), ``cap`` >= the kept history.
+    ``history``: tokens kept in a node (at least ``c - 1``; more tokens split a node's states into finer boxes)."""
+    keep = max(width - 1, history)
     start: Node = (int(dfa.start), (), 0)
     index = {start: 0}
     nodes = [start]
@@ -42,8 +43,9 @@ def build_window_graph(dfa: DFA, width: int, cap: int, max_nodes: int = 200_000)
     while i < len(nodes):
         q, hist, n = nodes[i]
         for a in range(dfa.n_symbols):
-            window = hist + (a,)
-            nxt: Node = (int(dfa.delta[q, a]), window[-keep:] if keep else (), min(n + 1, cap))
+            longer = hist + (a,)
+            window = longer[-width:]
+            nxt: Node = (int(dfa.delta[q, a]), longer[-keep:] if keep else (), min(n + 1, cap))
             j = index.get(nxt)
             if j is None:
                 if len(nodes) >= max_nodes:
