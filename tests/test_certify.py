@@ -179,3 +179,36 @@ def test_until_certified_hook_and_train_stop_when(tmp_path):
     summary = train(task, cfg, tmp_path / "run", progress=False, stop_when=lambda step, model: step == 3)
     assert summary["steps"] == 3
     assert TrainConfig().lr == 3e-3
+
+
+def test_paths_close_boxes_that_one_step_cannot():
+    """A per-coordinate contraction diag(0.95, -0.95) seen in a basis rotated by 30 degrees: one step expands the
+    boxes (|T^-1 A T| has row sums 1.3), two steps contract them. The path argument closes, and the states of long
+    random words (here) stay in the boxes."""
+    from statetrack.lrnn.certify.paths import close_by_paths
+    from statetrack.lrnn.certify.regions import grow_regions, hull_boxes, simulate
+    from statetrack.lrnn.certify.window_graph import build_window_graph
+    from statetrack.lrnn.certify.window_steps import WindowStep
+
+    rng = np.random.default_rng(3)
+    graph = build_window_graph(dfa("(0|1)*"), 1, 1)
+    A = np.diag([0.95, -0.95])[None]
+    steps = [WindowStep(A, rng.normal(size=(1, 2, 1)) * 0.1, np.zeros((1, 2)), np.zeros((1, 1)), np.ones((1, 1)),
+                        np.zeros(4)) for _ in graph.edges]
+    th = np.pi / 6
+    basis = np.array([[[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]])
+    seen = simulate(graph, steps, np.random.default_rng(0))
+    assert not grow_regions(graph, steps, seen, basis, max_rounds=200).closed
+    centre, radius = hull_boxes(graph, steps, seen, basis, inflate=1.5)
+    outcome = close_by_paths(graph, steps, centre, radius, basis, lambda e, o: True, max_depth=16)
+    assert outcome.closed and outcome.deepest >= 1
+    succ = graph.successor()
+    node, S = 0, np.zeros((1, 2, 1))
+    for a in rng.integers(0, 2, size=2000):
+        e = succ[(node, int(a))]
+        S = steps[e].A @ S + steps[e].B
+        node = graph.edges[e][2]
+        coords = basis[0].T @ (S[0] - centre[node][0])
+        assert np.all(np.abs(coords) <= radius[node][0] + 1e-9) or node == 0
+    cut = close_by_paths(graph, steps, centre, radius * 0.01, basis, lambda e, o: True, max_depth=4)
+    assert not cut.closed

@@ -98,7 +98,9 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     steps = window_steps(m64, graph.windows)
     seen = simulate(graph, steps, np.random.default_rng(seed))
     H, K = steps[0].B.shape[0], steps[0].B.shape[1]
-    basis = choose_basis(seen, H, K)
+    # diagonal layers: the axis basis, in which every update is a per-coordinate contraction (|a| < 1)
+    basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if m64.config.layer == "diagonal" else \
+        choose_basis(seen, H, K)
     regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
     details = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c, **regions.details}
     base = {"min_length": min_length, "details": details}
