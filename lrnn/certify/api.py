@@ -7,8 +7,9 @@ Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
 2. **Regions.** Build the window graph (DFA state x last ``c - 1`` tokens x length capped at
    ``max(c - 1, min_length)``, :mod:`.window_graph`), the affine update of every edge (:mod:`.window_steps`), and
    grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
-   (:mod:`.regions`). The empty word's state is exactly 0 (its box), so by induction on the length every word's
-   state lies in its node's box.
+   (:mod:`.regions`); when one step does not close them, boxes are closed through paths of up to 64 steps
+   (:mod:`.paths`). The empty word's state is exactly 0, so by induction on the length every word's state lies in
+   its node's box (or, between re-entries, in a checked path image).
 3. **Readout.** For every edge into a node of length >= ``min_length``, interval bounds through the output norm,
    gate, projection, MLP, final norm and head (:mod:`.readout`) show that the DFA's class has the largest logit
    on the whole box. Then every word of length >= ``min_length`` is classified right, at every length.
@@ -51,12 +52,14 @@ def state_classes(dfa: DFA, labels: str) -> np.ndarray:
 
 def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
             seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096),
-            search_words: int = 4096) -> Certificate:
+            search_words: int = 4096, history: int = 0) -> Certificate:
     """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
     alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
     this length (a model trained on lengths ``a..b`` is not asked about shorter words). ``search_words``: the
     exhaustive search covers every word up to the longest length with at most this many words;
-    ``search_lengths``: lengths of the random words searched next (16 of each)."""
+    ``search_lengths``: lengths of the random words searched next (16 of each); ``history``: tokens kept per
+    window-graph node (at least ``c - 1``; more split each node's states into finer boxes, ``|Sigma|`` times more
+    nodes per extra token)."""
     if not isinstance(model, LRNNModel):
         raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
     if min_length < 1:
@@ -85,7 +88,7 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
     if model.config.n_layers != 1:
         return Certificate("inconclusive", "regions", reason=f"the region argument covers one-layer models; this "
                            f"model has {model.config.n_layers} layers", **base)
-    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds)
+    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history)
 
 
 def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,

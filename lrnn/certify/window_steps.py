@@ -94,7 +94,7 @@ def _householder(mixer: DeltaProductLayer, h: torch.Tensor) -> tuple[np.ndarray,
 def _diagonal(mixer: DiagonalLayer, h: torch.Tensor) -> tuple[np.ndarray, ...]:
     q, k, v, a = mixer.scan_inputs(h)
     N = h.shape[0]
-    H, K, V = mixer.num_heads, mixer.state_dim, mixer.head_dim
+    H, V = mixer.num_heads, mixer.head_dim
     a_t = a[:, -1].double()  # [N, H, K]
     A = torch.diag_embed(a_t)
     B = k[:, -1, :, :, None] * v[:, -1, :, None, :]
