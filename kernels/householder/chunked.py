@@ -88,7 +88,7 @@ class _ChunkedScan(torch.autograd.Function):
         B, T, H, K = q.shape
         V = v.shape[-1]
         lay = _Layout(B, T, H, n_h, chunk_size)
-        N, C, tok = lay.N, lay.C, lay.tok
+        N, C = lay.N, lay.C
         acc = accumulation_dtype(q, k, v, beta, h0)
         dev = q.device
         BH = B * H

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "statetrack.cli.claims",  # claims
     "statetrack.cli.gen",  # gen
     "statetrack.cli.train",  # train, evaluate, extract
+    "statetrack.cli.certify",  # certify
     "statetrack.cli.demo",  # demo
     "statetrack.cli.report",  # report
 ]

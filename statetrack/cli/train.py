@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-householder", type=int, default=2, help="factors per token (deltaproduct)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=128, help="global batch size")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3, see docs/training.md)")
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
+    p.add_argument("--until-certified", type=int, metavar="N",
+                   help="every N steps run `statetrack certify` on the model; stop once it is certified")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -139,15 +141,18 @@ def run_train(args: argparse.Namespace) -> int:
                       grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       device=args.device, kernel=args.kernel)
     ctx = distributed.from_env() if distributed.launched() else None
+    stop_when = _until_certified(args, task, ctx)
     try:
         summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx,  # type: ignore[arg-type]
-                        overwrite=args.force)
+                        overwrite=args.force, stop_when=stop_when)
     finally:
         if ctx is not None:
             distributed.shutdown()
     if ctx is not None and ctx.rank != 0:
         return 0
     obj = {"run_dir": args.out, **summary}
+    if stop_when is not None:
+        obj["until_certified"] = stop_when.to_json()
     emit(args, obj, lambda: table([[k, v] for k, v in obj.items()], ["field", "value"]))
     return 0
 
@@ -166,6 +171,26 @@ def _check_new_run(out: str, force: bool) -> None:
         if not force:
             raise StatetrackError(f"-o {out}: a run exists there; pass --resume to continue it or --force to "
                                   "replace it")
+def _until_certified(args: argparse.Namespace, task, ctx):
+    """The ``--until-certified N`` hook (statetrack.lrnn.certify.UntilCertified), or None."""
+    if args.until_certified is None:
+        return None
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.certify import UntilCertified
+
+    if ctx is not None:
+        raise StatetrackError("--until-certified runs in a single process (not under torchrun)")
+    if task is None:  # --resume: the run's own task
+        import os
+
+        from statetrack.lrnn.tasks import Task
+        from statetrack.untrusted import expect_dict, parse_json, read_text
+
+        path = os.path.join(args.out, "run.json")
+        info = expect_dict(path, parse_json(read_text(path, "json", error=StatetrackError), path,
+                                            error=StatetrackError), required=("task",), error=StatetrackError)
+        task = Task.from_json(info["task"])
+    return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
