@@ -57,7 +57,7 @@ def window_steps(model64: LRNNModel, windows: list[tuple[int, ...]]) -> list[Win
     block = model64.blocks[0]
     mixer = block.mixer
     with torch.no_grad():
-        for n, idx in by_len.items():
+        for idx in by_len.values():
             ids = torch.tensor([windows[i] for i in idx], dtype=torch.long)
             x = model64.embedding(ids)
             h = block.norm1(x)
