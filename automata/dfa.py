@@ -7,7 +7,9 @@ Conventions
 * ``states``: tuple of state names (strings); state ``q`` has id ``states.index(q)``.
 * ``delta``: int64 array ``[n_states, n_symbols]``; ``delta[q, a]`` is the successor
   id, or ``-1`` for a missing transition (an implicit rejecting sink).
-* ``accepting``: bool array ``[n_states]``.
+* ``accepting``: bool array ``[n_states]``. The constructor takes a boolean mask (a bool array or a list of
+  Python bools) or a list of state names; a list of integers is refused, since ``[1, 0]`` could mean a mask or
+  state ids.
 * ``start``: the start state id.
 
 A *word* is either a string (when every symbol has one character: each character
@@ -31,6 +33,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from statetrack.errors import AlphabetError, DFAFormatError
+from statetrack.untrusted import expect_int
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class DFA:
         alphabet: Sequence[str],
         states: Sequence[str] | None,
         start: int,
-        accepting: Sequence[bool] | np.ndarray | Iterable[int],
+        accepting: Sequence[bool] | np.ndarray | Iterable[str],
         delta: np.ndarray | Sequence[Sequence[int]],
         *,
         validate: bool = True,
@@ -78,13 +81,7 @@ class DFA:
             states = tuple(str(i) for i in range(n))
         if validate or not isinstance(states, tuple):
             states = tuple(str(s) for s in states)
-        acc = np.asarray(accepting)
-        if acc.dtype != np.bool_:
-            # interpreted as a list of accepting state ids
-            ids = np.asarray(list(accepting), dtype=np.int64)
-            acc = np.zeros(n, dtype=bool)
-            if ids.size:
-                acc[ids] = True
+        acc = _accepting_mask(accepting, states, n)
         if validate:
             if len(set(alphabet)) != len(alphabet):
                 dup = next(a for a in alphabet if alphabet.count(a) > 1)
@@ -176,8 +173,11 @@ class DFA:
         return "".join(word) if self.single_char else " ".join(word)
 
     def run(self, word: "str | Sequence[str]", state: int | None = None) -> int:
-        """The state id reached after reading ``word`` (-1 once a missing transition was taken)."""
+        """The state id reached after reading ``word`` from ``state`` (default: the start; -1 once a missing
+        transition was taken)."""
         q = self.start if state is None else state
+        if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not -1 <= q < self.n_states:
+            raise DFAFormatError(f"run: state must be a state id in [0, {self.n_states}) or -1, got {q!r}")
         d = self.delta
         for s in self.tokenize(word):
             if q < 0:
@@ -200,11 +200,21 @@ class DFA:
         return q >= 0 and bool(self.accepting[q])
 
     def run_batch(self, ids: np.ndarray) -> np.ndarray:
-        """Vectorised run: ``ids [B, T]`` symbol ids (negative = padding, state unchanged) -> states ``[B, T]``.
+        """Vectorised run: ``ids [B, T]`` symbol ids (``-1`` = padding, state unchanged) -> states ``[B, T]``.
 
-        Missing transitions give -1 and stay -1.
+        Missing transitions give -1 and stay -1. Ids below -1 or from ``n_symbols`` up raise :class:`AlphabetError`.
         """
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = np.asarray(ids)
+        if ids.ndim != 2:
+            raise AlphabetError(f"run_batch: ids must be a [B, T] array, got shape {ids.shape}")
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise AlphabetError(f"run_batch: ids must be integers, got dtype {ids.dtype}")
+        ids = ids.astype(np.int64, copy=False)
+        bad = (ids < -1) | (ids >= self.n_symbols)
+        if bad.any():
+            b, t = (int(x) for x in np.argwhere(bad)[0])
+            raise AlphabetError(f"run_batch: ids[{b}, {t}] = {int(ids[b, t])} is not a symbol id in "
+                                f"[0, {self.n_symbols}) nor the padding -1")
         B, T = ids.shape
         d = self.delta
         q = np.full(B, self.start, dtype=np.int64)
@@ -568,7 +578,8 @@ class DFA:
 
     # ------------------------------------------------------------------ counting and enumeration
     def count(self, length: int) -> int:
-        """Exact number of accepted words of ``length`` (Python integers)."""
+        """Exact number of accepted words of ``length`` (Python integers); ``length`` must be a non-negative int."""
+        length = expect_int("count: length", length, 0)
         vec = [0] * self.n_states
         vec[self.start] = 1
         d = self.delta
@@ -619,3 +630,34 @@ class DFA:
 
     def __repr__(self) -> str:
         return f"DFA(states={self.n_states}, alphabet={list(self.alphabet)}, start={self.states[self.start]!r}, accepting={int(self.accepting.sum())})"
+
+
+def _accepting_mask(accepting: "Sequence[bool] | np.ndarray | Iterable[str]", states: Sequence[str],
+                    n: int) -> np.ndarray:
+    """The accepting mask ``[n]`` from a boolean mask or from state names; integers are refused."""
+    if isinstance(accepting, np.ndarray):
+        if accepting.dtype == np.bool_:
+            return accepting
+        if accepting.size == 0:
+            return np.zeros(n, dtype=bool)
+        raise DFAFormatError(f"accepting: a {accepting.dtype} array is ambiguous; pass a boolean mask of length {n} "
+                             "(e.g. ids == 0) or a list of state names")
+    items = list(accepting)
+    if all(isinstance(x, (bool, np.bool_)) for x in items) and items:
+        return np.array(items, dtype=bool)
+    if all(isinstance(x, str) for x in items):
+        index = {name: q for q, name in enumerate(states)}
+        acc = np.zeros(n, dtype=bool)
+        for name in items:
+            if name not in index:
+                raise DFAFormatError(f"accepting: unknown state {name!r}")
+            acc[index[name]] = True
+        return acc
+    bad = next((x for x in items if not isinstance(x, (str, bool, np.bool_))), None)
+    if bad is None:
+        raise DFAFormatError("accepting: mixes booleans and state names; pass one or the other")
+    if isinstance(bad, (int, np.integer)):
+        raise DFAFormatError(f"accepting: integers such as {bad!r} are ambiguous (a 0/1 mask or state ids?); pass "
+                             "a boolean mask such as [True, False] or a list of state names such as ['0']")
+    raise DFAFormatError(f"accepting: expected a boolean mask or a list of state names, found {type(bad).__name__} "
+                         f"{bad!r}")

@@ -48,14 +48,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import CLASSIFY_PRECISIONS, FAMILIES, VERDICTS  # noqa: F401  (re-exported)
 from .monoid import DEFAULT_MAX_ELEMENTS, Monoid, minimal_complete_dfa, transformation_index_period, transition_monoid
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dfa import DFA
 
-FAMILIES = ("diagonal[0,1]", "diagonal[-1,1]", "deltanet[0,1]", "deltanet[-1,1]",
-            "deltaproduct[0,1]", "deltaproduct[-1,1]", "unconstrained")
-VERDICTS = ("impossible", "impossible-unless-TC0=NC1", "constructible", "open")
 PAPER = "arXiv 2411.12537"
 _SCAN_LIMIT = 100_000  # elements scanned (in shortlex order) for a shortest periodic witness
 
@@ -120,6 +118,11 @@ class Facts:
     odd_letter_witness: Witness | None = None  # |u| == 1, period not dividing 2
     reset_only: bool = False  # every letter is the identity or a constant map
     action_degree: int = 0  # points of the small faithful permutation action (groups only)
+    precision: str = "finite"  # "log": the rounding arguments (Theorems 1 and 2, Lemma 1) give nothing
+
+    @property
+    def finite(self) -> bool:
+        return self.precision == "finite"
 
     @property
     def two_groups_only(self) -> bool:
@@ -316,8 +319,8 @@ def _star_free(family: str, facts: Facts) -> Verdict:
     if facts.monoid.size == 1:
         return Verdict("constructible", "trivial", "the syntactic monoid is trivial: the language is empty or "
                        "everything, a constant decoder suffices", _cons(0, 0, 0, "constant output"), 0)
-    th = {"diagonal[0,1]": "Sarrof et al. 2024; Theorem 4", "diagonal[-1,1]": "Sarrof et al. 2024; Theorem 4"}.get(
-        family, "Theorem 4; Sarrof et al. 2024")
+    # [0,1] families: Sarrof et al. 2024 (cited after Theorem 4) is the basis; [-1,1] families: Theorem 4's cascade
+    th = "Sarrof et al. 2024; Theorem 4" if family.endswith("[0,1]") else "Theorem 4; Sarrof et al. 2024"
     if facts.reset_only:
         return Verdict("constructible", th,
                        "every letter acts as the identity or as a constant map (a reset automaton): one layer with a "
@@ -350,11 +353,16 @@ def _diag11(facts: Facts) -> Verdict:
                        f"{w.describe(facts.show)}; with real diagonal transitions the state on x u^k y is eventually "
                        f"periodic with period dividing 2^L for L layers, never {w.period}{extra}", witness=w)
     L = _two_group_layers(facts)
-    return Verdict("constructible", "Theorem 1 (construction); Theorem 4; Theorem 2 (depth)",
-                   f"every group in the syntactic monoid is a 2-group ({_groups_text(facts)}): its composition factors "
-                   f"are Z2, realised by a -1 diagonal entry; an element of period {2 ** L} needs at least {L} "
-                   "layer(s) "
-                   "with real eigenvalues (Theorem 2)", _two_group_construction(facts), min_layers=L,
+    base = (f"every group in the syntactic monoid is a 2-group ({_groups_text(facts)}): its composition factors "
+            "are Z2, realised by a -1 diagonal entry")
+    if not facts.finite:
+        return Verdict("constructible", "Theorem 1 (construction); Theorem 4", base, _two_group_construction(facts),
+                       witness=facts.any_witness)
+    return Verdict("constructible", "Theorem 1 (construction); Theorem 4; Lemma 1 (depth)",
+                   f"{base}; an element of period {2 ** L} needs at least {L} layer(s) with real eigenvalues "
+                   "(Lemma 1 and the proof of Theorem 2: with L real-eigenvalue layers the state on a repeated "
+                   "block is eventually periodic with period dividing 2^L; Theorem 2 itself is about periods that "
+                   "are not powers of two)", _two_group_construction(facts), min_layers=L,
                    witness=facts.any_witness)
 
 
@@ -379,7 +387,7 @@ def _deltanet01(facts: Facts) -> Verdict:
         why = ("one GH factor with beta in [0,1] has eigenvalues in [0,1]" if len(w.word) == 1 else
                "the block u multiplies two GH factors with beta in [0,1], whose product has eigenvalues in [0,1] "
                "(Proposition 1)")
-        return Verdict("impossible", "Theorem 1" + ("" if len(w.word) == 1 else "; Proposition 1"),
+        return Verdict("impossible", "Theorem 1 (mechanism)" + ("" if len(w.word) == 1 else "; Proposition 1"),
                        f"{w.describe(facts.show)}; {why}, so every layer's rounded state on x u^k y is eventually "
                        "constant in k (any depth)", witness=w)
     return Verdict("open", "none",
@@ -393,10 +401,9 @@ def _deltanet11(facts: Facts) -> Verdict:
     if facts.aperiodic:
         return _star_free("deltanet[-1,1]", facts)
     gi = facts.group_info
-    ow = facts.odd_letter_witness
-    min_layers = 2 if ow is not None else 1
-    one_layer = (f"; one layer is impossible (Theorem 2 with L = 1: {ow.describe(facts.show)}, and a single GH factor "
-                 "has real eigenvalues)") if ow is not None else ""
+    ow = facts.odd_letter_witness if facts.finite else None
+    min_layers = 2 if ow is not None else (1 if facts.finite else None)
+    one_layer = f"; one layer is impossible ({_one_layer_bound(ow, facts)})" if ow is not None else ""
     two = _two_group_construction(facts) if facts.two_groups_only else None
     transpositions = facts.is_group and max(facts.letter_reflections, default=0) <= 1
     deg = facts.action_degree
@@ -420,24 +427,44 @@ def _deltanet11(facts: Facts) -> Verdict:
                        _cons(2, 2 * len(factors), 1, "layer 1: state 1 (parity); layer 2: one 2x2 head per "
                              "cyclic factor"), min_layers=min_layers, witness=ow)
     if ow is not None:
-        return Verdict("open", "Theorem 2 (one layer)",
-                       f"impossible with one layer (Theorem 2 with L = 1: {ow.describe(facts.show)}, a single GH "
-                       "factor has real eigenvalues); with two or more layers products of reflections can rotate "
+        return Verdict("open", _one_layer_theorem(ow),
+                       f"impossible with one layer ({_one_layer_bound(ow, facts)}); with two or more layers products "
+                       "of reflections can rotate "
                        "(Theorem 6 does so for abelian groups), but no theorem decides this monoid "
                        f"({_groups_text(facts)})", min_layers=2, witness=ow)
+    if facts.odd_witness is None:  # log precision: the one-layer bound is gone, nothing else decides
+        return Verdict("open", "none",
+                       f"the syntactic monoid contains {_groups_text(facts)}; with log precision the rounding "
+                       "arguments do not apply and no construction with one reflection per token is known",
+                       witness=facts.any_witness)
     return Verdict("open", "none",
                    f"the syntactic monoid contains {_groups_text(facts)} with an element of period "
                    f"{facts.odd_witness.period}, but every letter has period 1 or 2 and the letters are not all "
                    "single transpositions of a group: no theorem decides", witness=facts.odd_witness)
 
 
+def _one_layer_theorem(w: Witness) -> str:
+    """The result behind "one layer is impossible" for a letter ``w`` of period > 2."""
+    return "Lemma 1 (one layer)" if _is_pow2(w.period) else "Theorem 2 (one layer)"
+
+
+def _one_layer_bound(w: Witness, facts: Facts) -> str:
+    """Why one GH factor per token in one layer cannot give the letter of ``w`` its period (> 2)."""
+    if _is_pow2(w.period):
+        return (f"Lemma 1: {w.describe(facts.show)}; a single GH factor A has real eigenvalues in [-1, 1], so A^2 has "
+                "eigenvalues in [0, 1] and the rounded state on x u^(2k) y is eventually constant: its period "
+                f"divides 2, never {w.period}")
+    return (f"Theorem 2 with L = 1: {w.describe(facts.show)}, and a single GH factor has real eigenvalues, so the "
+            f"period divides 2, never {w.period}")
+
+
 def _deltaproduct01(facts: Facts) -> Verdict:
     if facts.aperiodic:
         return _star_free("deltaproduct[0,1]", facts)
-    lw = facts.letter_witness
+    lw = facts.letter_witness if facts.finite else None
     part = (f"with n_h <= 2 factors per token it is impossible (Theorem 1 with Proposition 1: "
             f"{lw.describe(facts.show)}); " if lw is not None else "")
-    return Verdict("open", "Theorem 1; Proposition 1" if lw is not None else "none",
+    return Verdict("open", "Theorem 1 (mechanism); Proposition 1" if lw is not None else "none",
                    f"{part}with n_h >= 3 factors with beta in [0,1] a token's matrix can have non-real eigenvalues "
                    "(all of modulus < 1 except the eigenvalue 1), so Theorem 1 does not apply, and no construction of "
                    f"a non-trivial group ({_groups_text(facts)}) is known", witness=lw or facts.any_witness)
@@ -502,8 +529,9 @@ def _log_precision(family: str, v: Verdict, facts: Facts) -> Verdict:
 
 def classify_facts(facts: Facts, precision: str = "finite") -> dict[str, Verdict]:
     """Verdict per family from precomputed :class:`Facts`."""
-    if precision not in ("finite", "log"):
+    if precision not in CLASSIFY_PRECISIONS:
         raise StatetrackError(f"precision must be 'finite' or 'log', got {precision!r}")
+    facts.precision = precision
     out = {}
     for fam in FAMILIES:
         v = _RULES[fam](facts)

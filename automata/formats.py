@@ -41,11 +41,16 @@ from xml.parsers import expat
 
 import numpy as np
 
-from statetrack.fileio import atomic_write_text
-from .dfa import DFA
 from statetrack.errors import DFAFormatError
+from statetrack.fileio import atomic_write_text
+from statetrack.untrusted import decode_text, parse_json, read_bytes, short_repr as _short
+from .dfa import DFA
 
 FORMATS = ("json", "dot", "jff")
+#: deepest nesting of DOT subgraphs (``{ ... }``) accepted by the reader
+MAX_DOT_NESTING = 64
+#: most edges a DOT file may denote (an edge chain between subgraphs denotes the product of their nodes)
+MAX_DOT_EDGES = 1 << 22
 _SUFFIXES = {".json": "json", ".dot": "dot", ".gv": "dot", ".jff": "jff"}
 
 __all__ = [
@@ -103,13 +108,9 @@ def format_of(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 def _read_text(path: str | os.PathLike) -> str:
-    """UTF-8 text of a file (a leading byte-order mark skipped); bad bytes are a DFAFormatError."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DFAFormatError(f"{os.fspath(path)}: line {line}: not UTF-8 text (byte {exc.start})") from None
+    """UTF-8 text of a DFA file (a leading byte-order mark skipped), read within ``FILE_LIMITS["dfa"]`` from a
+    regular file only; bad bytes, special files and oversized files are a DFAFormatError."""
+    return decode_text(read_bytes(path, "dfa", error=DFAFormatError), os.fspath(path), error=DFAFormatError)
 
 
 def load_dfa(path: str | os.PathLike) -> DFA:
@@ -117,7 +118,7 @@ def load_dfa(path: str | os.PathLike) -> DFA:
     fmt = format_of(path)
     where = os.fspath(path)
     if fmt == "jff":  # bytes: expat honours the XML declaration's encoding
-        return dfa_from_jff(Path(path).read_bytes(), where=where)
+        return dfa_from_jff(read_bytes(path, "dfa", error=DFAFormatError), where=where)
     text = _read_text(path)
     if fmt == "json":
         return _dfa_from_json_text(text, where)
@@ -158,10 +159,7 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
 
 
 def _dfa_from_json_text(text: str, where: str) -> DFA:
-    try:
-        data = json.loads(text, object_pairs_hook=_pairs_hook)
-    except json.JSONDecodeError as exc:
-        raise DFAFormatError(f"{where}: JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    data = parse_json(text, where, error=DFAFormatError, object_pairs_hook=_pairs_hook)
     return _dfa_from_mapping(data, where)
 
 
@@ -198,7 +196,7 @@ def _dfa_from_mapping(data: Any, where: str) -> DFA:
             raise fail(f"{key!r} must be a list of strings, got {type(v).__name__}")
         for i, x in enumerate(v):
             if not isinstance(x, str):
-                raise fail(f"{key!r}[{i}] must be a string, got {json.dumps(x)}")
+                raise fail(f"{key!r}[{i}] must be a string, got {_short(x)}")
         return v
 
     alphabet = str_list("alphabet")
@@ -218,7 +216,7 @@ def _dfa_from_mapping(data: Any, where: str) -> DFA:
 
     start = data["start"]
     if not isinstance(start, str):
-        raise fail(f"'start' must be a state name (string), got {json.dumps(start)}")
+        raise fail(f"'start' must be a state name (string), got {_short(start)}")
     if start not in sid:
         raise fail(f"'start': unknown state {start!r}")
     accepting = []
@@ -246,6 +244,9 @@ def _dfa_from_mapping(data: Any, where: str) -> DFA:
             if a not in aid:
                 raise fail(f"{place}: unknown symbol {a!r} (alphabet {alphabet})")
             if isinstance(t, list):
+                for x in t:
+                    if not isinstance(x, str):
+                        raise fail(f"{place}: the targets must be state names (strings), got {_short(x)}")
                 targets = list(dict.fromkeys(t))
                 if len(targets) > 1:
                     raise fail(f"non-determinism: {place} go to {len(targets)} states {targets}")
@@ -253,7 +254,7 @@ def _dfa_from_mapping(data: Any, where: str) -> DFA:
                     continue  # an empty list: no transition (implicit sink)
                 t = targets[0]
             if not isinstance(t, str):
-                raise fail(f"{place}: the target must be a state name (string), got {json.dumps(t)}")
+                raise fail(f"{place}: the target must be a state name (string), got {_short(t)}")
             if t not in sid:
                 raise fail(f"{place}: unknown target state {t!r}")
             edges[sid[q], aid[a]] = sid[t]
@@ -271,7 +272,7 @@ _DOT_TOKEN = re.compile(
     r"""(?P<ws>[ \t\r\f\v]+)|(?P<nl>\n)
     |(?P<lcomment>//[^\n]*)|(?P<bcomment>/\*.*?\*/)
     |(?P<arrow>->|--)|(?P<punct>[{}\[\];,=:+])
-    |(?P<quoted>"(?:[^"\\]|\\.|\\\n)*")
+    |(?P<quoted>"[^"\\]*(?:\\.[^"\\]*)*")
     |(?P<numeral>-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?))
     |(?P<ident>[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)
     |(?P<html><)""",
@@ -286,6 +287,7 @@ class _Tok:
     line: int
     keyword: bool = False  # an unquoted keyword such as ``node``
     quoted: bool = False
+    parts: list[str] | None = None  # pieces of a ``"a" + "b"`` concatenation, joined once at the end
 
 
 def _dot_unquote(body: str) -> str:
@@ -325,8 +327,10 @@ def _dot_tokens(text: str, where: str) -> list[_Tok]:
             if kind == "quoted":
                 tok = _Tok("id", _dot_unquote(val[1:-1]), start_line, quoted=True)
                 if len(toks) >= 2 and toks[-1].value == "+" and toks[-1].kind == "punct" and toks[-2].quoted:
-                    toks.pop()  # "a" + "b" concatenates
-                    toks[-1].value += tok.value
+                    toks.pop()  # "a" + "b" concatenates (joined at the end: repeated += would be quadratic)
+                    if toks[-1].parts is None:
+                        toks[-1].parts = [toks[-1].value]
+                    toks[-1].parts.append(tok.value)
                 else:
                     toks.append(tok)
             elif kind in ("numeral", "ident"):
@@ -336,6 +340,9 @@ def _dot_tokens(text: str, where: str) -> list[_Tok]:
         line += val.count("\n")
         at_line_start = kind == "nl" or (at_line_start and kind == "ws")
     toks.append(_Tok("end", "", line))
+    for t in toks:
+        if t.parts is not None:
+            t.value, t.parts = "".join(t.parts), None
     return toks
 
 
@@ -364,6 +371,7 @@ class _DotParser:
         self.nodes: dict[str, _DotNode] = {}
         self.edges: list[_DotEdge] = []
         self.graph_attrs: dict[str, str] = {}
+        self.depth = 0  # current subgraph nesting
 
     # -- token helpers
     def peek(self, k: int = 0) -> _Tok:
@@ -456,6 +464,9 @@ class _DotParser:
                 self.nodes[names[0]].attrs.update(attrs)
             return names
         edge_attrs = {**edge_defaults, **attrs}
+        total = len(self.edges) + sum(len(a[0]) * len(b[0]) for a, b in zip(ends, ends[1:]))
+        if total > MAX_DOT_EDGES:
+            raise self.fail(f"the graph denotes more than {MAX_DOT_EDGES} edges (MAX_DOT_EDGES)", t)
         for (srcs, _), (dsts, _) in zip(ends, ends[1:]):
             for s in srcs:
                 for d in dsts:
@@ -470,8 +481,12 @@ class _DotParser:
                 self.next()
                 if self.peek().kind == "id" and not self.peek().keyword:
                     self.next()
-            self.expect("punct", "{")
+            brace = self.expect("punct", "{")
+            if self.depth >= MAX_DOT_NESTING:
+                raise self.fail(f"subgraphs nested more than {MAX_DOT_NESTING} deep (MAX_DOT_NESTING)", brace)
+            self.depth += 1
             names = self.stmt_list(dict(node_defaults), dict(edge_defaults), top=False)
+            self.depth -= 1
             self.expect("punct", "}")
             return names, False
         if t.kind != "id" or t.keyword:
@@ -583,10 +598,8 @@ def dfa_from_dot(text: str, where: str = "DOT text") -> DFA:
         if e.attrs["label"] == "\u025b":
             raise fail(f"edge {e.src!r} -> {e.dst!r} is an epsilon edge; a DFA has none", e.line)
     if "statetrack_alphabet" in p.graph_attrs:
-        try:
-            alphabet = json.loads(p.graph_attrs["statetrack_alphabet"])
-        except json.JSONDecodeError as exc:
-            raise fail(f"graph attribute statetrack_alphabet is not a JSON list: {exc.msg}") from None
+        alphabet = parse_json(p.graph_attrs["statetrack_alphabet"], f"{where}: graph attribute statetrack_alphabet",
+                              error=DFAFormatError)
         if not isinstance(alphabet, list) or not all(isinstance(a, str) and a for a in alphabet):
             raise fail("graph attribute statetrack_alphabet must be a JSON list of non-empty strings")
         dup = _first_duplicate(alphabet)
@@ -671,21 +684,38 @@ def _parse_xml(text: str | bytes, where: str) -> tuple[_XNode, list[str]]:
         stack[-1].children.append(node)
         stack.append(node)
 
+    texts: dict[int, list[str]] = {}  # id(node) -> character data pieces (joined once: += would be quadratic)
+
     def end(tag: str) -> None:
-        stack.pop()
+        node = stack.pop()
+        if id(node) in texts:
+            node.text = "".join(texts.pop(id(node)))
 
     def chars(data: str) -> None:
-        stack[-1].text += data
+        texts.setdefault(id(stack[-1]), []).append(data)
+
+    def no_dtd(*_: Any) -> None:
+        raise DFAFormatError(f"{where}: line {parser.CurrentLineNumber}: a document type declaration (DTD); "
+                             "statetrack reads XML without DTDs or entity declarations")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
     parser.CommentHandler = comments.append
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     try:
         parser.Parse(text, True)
+    except DFAFormatError:
+        raise
     except expat.ExpatError as exc:
         raise DFAFormatError(f"{where}: XML syntax error at line {exc.lineno}, column {exc.offset + 1}: "
                              f"{expat.ErrorString(exc.code)}") from None
+    except (LookupError, ValueError) as exc:  # the XML declaration names an encoding Python cannot decode here
+        raise DFAFormatError(f"{where}: unsupported XML encoding ({exc}); use UTF-8") from None
+    if id(root) in texts:
+        root.text = "".join(texts.pop(id(root)))
     return root, comments
 
 
@@ -763,10 +793,8 @@ def dfa_from_jff(text: str | bytes, where: str = "JFF text") -> DFA:
     for c in comments:
         c = c.strip()
         if c.startswith(_ALPHABET_COMMENT):
-            try:
-                alphabet = json.loads(c[len(_ALPHABET_COMMENT):])
-            except json.JSONDecodeError as exc:
-                raise fail(f"the '{_ALPHABET_COMMENT}' comment is not a JSON list: {exc.msg}") from None
+            alphabet = parse_json(c[len(_ALPHABET_COMMENT):], f"{where}: the '{_ALPHABET_COMMENT}' comment",
+                                  error=DFAFormatError)
             if not isinstance(alphabet, list) or not all(isinstance(a, str) and a for a in alphabet):
                 raise fail(f"the '{_ALPHABET_COMMENT}' comment must be a JSON list of non-empty strings")
             dup = _first_duplicate(alphabet)

@@ -3,7 +3,8 @@
 A suite has two splits, ``train`` and ``test``, each a set of length ranges (inclusive) with a
 quota of ``per_length`` words per length. For every length:
 
-* **balance** ``F`` in [0, 1]: ``round(F * N)`` accepted words and the rest rejected, each drawn
+* **balance** ``F`` in [0, 1]: ``round(F * N)`` accepted words (at least one when ``F > 0``, at
+  most ``N - 1`` when ``F < 1`` and ``N >= 2``: :func:`balanced_count`) and the rest rejected, each drawn
   uniformly among the words of that length (rejected ones through the complement DFA). Where only
   one kind exists, all ``N`` words are of that kind and a note says so. ``"natural"`` draws the
   words uniformly from all words of the length instead (the protocol of the published
@@ -20,19 +21,19 @@ quota of ``per_length`` words per length. For every length:
   so a fixed seed reproduces the suite, and one length's words do not depend on other lengths.
 
 :func:`generate_suite` builds everything in memory (all checks first); :func:`write_suite` then
-writes ``train.{jsonl,npz}``, ``test.{jsonl,npz}`` and ``manifest.json`` atomically.
+writes ``train.{jsonl,npz}``, ``test.{jsonl,npz}`` and ``manifest.json`` as one directory, renamed into place
+whole (an existing suite is replaced only on request).
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from statetrack.fileio import atomic_open, atomic_write_text
+from statetrack.fileio import OutputPathError, atomic_directory, atomic_open, atomic_write_text, check_output_dir
 from .dfa import DFA
 from statetrack.errors import StatetrackError
 from .sampling import WordSampler, padded_dtype, row_keys, symbol_dtype, universal_dfa, words_to_lists
@@ -415,6 +416,18 @@ def generate_suite(dfa: DFA, options: SuiteOptions, *, progress: bool = False) -
     return Suite(dfa, options, seed, splits, notes, counting)
 
 
+def balanced_count(balance: float, n: int) -> int:
+    """Accepted words among ``n`` at fraction ``balance``: ``round(balance * n)``, but at least one accepted word
+    when ``balance > 0`` and at least one rejected word when ``balance < 1`` and ``n >= 2`` (so ``--per-length 1``
+    with a balance in (0, 1) gives one accepted word per length, never silently none)."""
+    k = int(round(balance * n))
+    if balance > 0 and k == 0:
+        k = 1
+    if balance < 1 and k == n and n >= 2:
+        k = n - 1
+    return k
+
+
 def _one_length(dfa: DFA, pools: _Pools, o: SuiteOptions, t: int, rng: np.random.Generator,
                 exclude: set[bytes], notes: list[str], split: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """Words of one length (random order) and their hard-negative mask, plus the counts record."""
@@ -434,7 +447,7 @@ def _one_length(dfa: DFA, pools: _Pools, o: SuiteOptions, t: int, rng: np.random
             notes.append(f"{where}: no {'accepted' if c_acc == 0 else 'rejected'} word exists; "
                          f"all {n} words are {'rejected' if c_acc == 0 else 'accepted'}")
         else:
-            n_acc = int(round(o.balance * n))
+            n_acc = balanced_count(o.balance, n)
         n_rej = n - n_acc
         n_hard = int(round(o.hard_negatives * n_rej))
         acc = _draw(pools.accepted, t, n_acc, rng, exclude, distinct)
@@ -553,28 +566,28 @@ def manifest(suite: Suite, files: dict[str, str], source: dict | None = None, fm
     return out
 
 
-def write_suite(suite: Suite, out_dir: "str | Path", fmt: str = "jsonl", source: dict | None = None) -> dict[str, str]:
-    """Write the splits and ``manifest.json`` into ``out_dir`` (each file atomically, the manifest
-    last). Returns ``{"train": path, "test": path, "manifest": path}``."""
+def write_suite(suite: Suite, out_dir: "str | Path", fmt: str = "jsonl", source: dict | None = None,
+                replace: bool = False) -> dict[str, str]:
+    """Write the splits and ``manifest.json`` as the directory ``out_dir``, whole.
+
+    The files are written into a temporary sibling directory which is then renamed onto ``out_dir``
+    (:func:`statetrack.fileio.atomic_directory`), so an interrupted write leaves the previous suite (or nothing)
+    and never a mix of old and new files. An existing non-empty ``out_dir`` is replaced only with ``replace=True``
+    (the CLI's ``--force``), and only when it is a suite (it holds ``manifest.json``): other directories are never
+    deleted. Returns ``{"train": path, "test": path, "manifest": path}``.
+    """
     if fmt not in ("jsonl", "npz"):
         raise SuiteError(f"--format {fmt!r}: choose jsonl or npz")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SuiteError(f"-o {out_dir}: exists and is not a directory")
+    out = check_output_dir(out_dir, "suite directory", replace)
+    if replace and out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise OutputPathError(f"suite directory {out}: not a suite (no manifest.json); refusing to replace it")
     files = {name: f"{name}.{fmt}" for name in suite.splits}
-    for name, split in suite.splits.items():
-        _write_split(suite.dfa, split, out_dir / files[name], fmt)
-    files["manifest"] = "manifest.json"
-    man = manifest(suite, files, source, fmt)
-    atomic_write_text(out_dir / "manifest.json", json.dumps(man, indent=1) + "\n")
-    _usual_permissions(out_dir / f for f in files.values())
-    return {k: str(out_dir / v) for k, v in files.items()}
+    with atomic_directory(out, replace=replace, what="suite directory") as tmp:
+        for name, split in suite.splits.items():
+            _write_split(suite.dfa, split, tmp / files[name], fmt)
+        files["manifest"] = "manifest.json"
+        man = manifest(suite, files, source, fmt)
+        atomic_write_text(tmp / "manifest.json", json.dumps(man, indent=1) + "\n")
+    return {k: str(out / v) for k, v in files.items()}
 
 
-def _usual_permissions(paths: Iterable[Path]) -> None:
-    """Give the written files the permissions of a plain ``open`` (0666 minus the umask): the
-    atomic writer's temporary files are created private (0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for p in paths:
-        os.chmod(p, 0o666 & ~mask)

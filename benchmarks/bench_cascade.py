@@ -27,7 +27,7 @@ def full_transformation_dfa(n: int) -> DFA:
     cyc = [(i + 1) % n for i in range(n)]
     tr = [1, 0] + list(range(2, n))
     col = [0, 0] + list(range(2, n))
-    return DFA(["c", "t", "k"], None, 0, [0], np.array([cyc, tr, col]).T)
+    return DFA(["c", "t", "k"], None, 0, ["0"], np.array([cyc, tr, col]).T)
 
 
 def random_dfa(n: int, k: int, rng: np.random.Generator) -> DFA:

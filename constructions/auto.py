@@ -1,9 +1,17 @@
 """Choose and run a construction: :func:`compile_language`.
 
-``auto`` tries, cheapest first (state size, then factors per token): ``parity`` (n = 1), ``rotation`` (n = 2, two
-reflections), ``group`` (Theorem 3, one layer of permutations), then the Krohn-Rhodes ``cascade`` (Theorem 4) when
-:mod:`statetrack.constructions.cascade` provides ``compile_cascade``. ``modadd2`` (two layers) and ``unconstrained``
-(not a GH product) are only built on request.
+``auto`` sizes the one-layer constructions that apply -- ``parity`` (n = 1), ``rotation`` (n = 2, two reflections,
+irrational entries), ``group`` (Theorem 3: a faithful permutation action or signed-permutation representation,
+integer keys) and ``permreset`` (letters that permute or reset the states, one-hot) -- with each construction's own
+size function (the one :mod:`.sizing` reports), and builds the cheapest under the ``prefer`` rule:
+
+* ``balanced`` (default): fewest factors per token, then exact before inexact, then smallest state
+  (mod:3 through a 3-cycle permutation, not a rotation; mod:5 through the rotation, 2 factors instead of 4);
+* ``exact``: exact constructions before inexact ones, then fewest factors, then smallest state;
+* ``small``: fewest factors, then smallest state, then exact.
+
+When none applies it builds the Krohn-Rhodes ``cascade`` (Theorem 4).
+``modadd2`` (two layers) and ``unconstrained`` (not a GH product) are only built on request.
 """
 from __future__ import annotations
 
@@ -13,25 +21,87 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import COMPILE_PREFERENCES, CONSTRUCTIONS
 
-from .group import compile_group, minimal_dfa
+from .group import compile_group, group_size, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize
 from .modadd import compile_modadd2
-from .parity import compile_parity
-from .rotation import compile_rotation
+from .parity import compile_parity, parity_size
+from .permreset import compile_permreset, permreset_size
+from .rotation import compile_rotation, rotation_size
 from .unconstrained import compile_unconstrained
 
-CONSTRUCTIONS = ("auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained")
-AUTO_ORDER = ("parity", "rotation", "group", "cascade")
+AUTO_ORDER = ("parity", "rotation", "group", "permreset", "cascade")
+PREFER = COMPILE_PREFERENCES
+_ONE_LAYER = ("parity", "rotation", "group", "permreset")
 
 _WHY = {
     "parity": "two states and every letter is the identity or the swap: one scalar reflection (eigenvalue -1)",
     "rotation": "the letters add mod m on a cycle of all states: a 2x2 rotation as two reflections "
-                "(irrational entries; the group construction is exact but larger)",
+                "(irrational entries; no exact construction found with as few factors)",
     "group": "every letter permutes the states (the transition monoid is a group): Theorem 3, one layer of "
-             "reflections with integer keys",
-    "cascade": "the transition monoid is not a group: Krohn-Rhodes cascade (Theorem 4)",
+             "reflections with integer keys (a faithful permutation action or signed-permutation representation)",
+    "permreset": "every letter permutes the states or resets them to one state: one layer, reflections for "
+                 "permutations and projections for resets",
+    "cascade": "the letters are not all permutations and resets: Krohn-Rhodes cascade (Theorem 4)",
 }
+_REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
+              "group": "Theorem 3, one layer of reflections with integer keys",
+              "modadd2": "Theorem 6, two layers of one reflection per token"}
+
+
+def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> dict:
+    """``{layers, state_size, factors_per_token, exact, note}`` of the model construction ``name`` (``parity``,
+    ``rotation``, ``group`` or ``permreset``) builds for the minimal ``dfa``: the size function that construction's
+    builder uses, so sizes reported by classification and models built by :func:`compile_language` agree. Raises
+    :class:`ConstructionNotApplicable` when it does not apply."""
+    if name == "parity":
+        return parity_size(dfa)
+    if name == "rotation":
+        return rotation_size(dfa)
+    if name == "group":
+        return group_size(dfa, action=group_action)
+    if name == "permreset":
+        return permreset_size(dfa)
+    raise StatetrackError(f"no size function for construction {name!r}")
+
+
+def _rank(size: dict, prefer: str) -> tuple:
+    f, inexact, n = size["factors_per_token"], not size["exact"], size["state_size"]
+    return {"balanced": (f, inexact, n), "exact": (inexact, f, n), "small": (f, n, inexact)}[prefer]
+
+
+def one_layer_sizes(dfa: DFA, group_action: "np.ndarray | None" = None) -> dict[str, dict]:
+    """The sizes (:func:`size_of`) of the one-layer constructions that apply to the minimal ``dfa``, in the order
+    parity, rotation, group, permreset (empty when the letters are not all permutations and resets)."""
+    out = {}
+    for name in _ONE_LAYER:
+        try:
+            out[name] = size_of(name, dfa, group_action)
+        except ConstructionNotApplicable:
+            continue
+    return out
+
+
+def pick(sizes: dict[str, dict], prefer: str = "balanced") -> tuple[str, dict] | None:
+    """The entry of ``sizes`` (from :func:`one_layer_sizes`) that ``auto`` builds under ``prefer``; ties keep the
+    earlier."""
+    if prefer not in PREFER:
+        raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
+    best: tuple[str, dict] | None = None
+    for name, size in sizes.items():
+        if best is None or _rank(size, prefer) < _rank(best[1], prefer):
+            best = (name, size)
+    return best
+
+
+def choose_one_layer(dfa: DFA, prefer: str = "balanced",
+                     group_action: "np.ndarray | None" = None) -> tuple[str, dict] | None:
+    """The one-layer construction ``auto`` builds for the minimal ``dfa`` under ``prefer`` and its size, or None
+    when none applies (the letters are not all permutations and resets)."""
+    if prefer not in PREFER:
+        raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
+    return pick(one_layer_sizes(dfa, group_action), prefer)
 
 
 def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
@@ -40,6 +110,7 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
 
         return compile_cascade
     return {"parity": compile_parity, "rotation": compile_rotation, "group": compile_group,
+            "permreset": compile_permreset,
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
@@ -53,7 +124,7 @@ def _build(name: str, dfa: DFA, group_action, coupling) -> tuple[CompiledModel, 
 
 def compile_language(dfa: DFA, construction: str = "auto", *,
                      group_action: "np.ndarray | None" = None,
-                     coupling: str | None = None) -> tuple[CompiledModel, dict]:
+                     coupling: str | None = None, prefer: str = "balanced") -> tuple[CompiledModel, dict]:
     """Compile the language of ``dfa`` (made minimal and complete first).
 
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
@@ -61,25 +132,26 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     construction's own details. Raises :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named
     construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
-    catalog's generators), checked while the codes are built. ``coupling`` (``copy`` | ``conv``) is handed to the
-    cascade construction when it is used.
+    catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
+    ``conv``) is handed to the cascade construction when it is used. ``prefer`` (``balanced`` | ``exact`` |
+    ``small``) is the rule ``auto`` chooses by (module doc).
     """
     if construction not in CONSTRUCTIONS:
         raise StatetrackError(f"unknown construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}")
+    if prefer not in PREFER:
+        raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
     dfa = minimal_dfa(dfa)
     if construction != "auto":
         model, extra = _build(construction, dfa, group_action, coupling)
-        reason = f"requested: {_WHY.get(construction, construction)}"
+        reason = f"requested: {_REQUESTED.get(construction, _WHY.get(construction, construction))}"
     else:
-        tried = []
-        for name in AUTO_ORDER:
-            try:
-                model, extra = _build(name, dfa, group_action, coupling)
-            except ConstructionNotApplicable as exc:
-                tried.append(str(exc).split(":")[0])
-                continue
-            reason = f"auto: {_WHY[name]}" + (f" (not {', '.join(tried)})" if tried else "")
-            break
+        choice = choose_one_layer(dfa, prefer, group_action)
+        name = choice[0] if choice is not None else "cascade"
+        model, extra = _build(name, dfa, group_action, coupling)
+        reason = f"auto: {_WHY[name]}"
+        if choice is not None:
+            reason += f" (prefer {prefer}: state {choice[1]['state_size']}, {choice[1]['factors_per_token']} " \
+                      f"factors per token, {'exact' if choice[1]['exact'] else 'irrational entries'})"
     report = summarize(model)
     detail = extra.pop("reason", None)  # a construction's own account of itself goes after the choice
     report.update(extra)
@@ -87,4 +159,5 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     return model, report
 
 
-__all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER"]
+__all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER", "PREFER", "size_of", "one_layer_sizes", "pick",
+           "choose_one_layer"]

@@ -25,14 +25,28 @@ from .model_format import CompiledModel, ConstructionNotApplicable, build_model
 from .rotation import circle_codes, cyclic_structure, trig
 
 
-def compile_modadd2(dfa: DFA) -> tuple[CompiledModel, dict]:
-    """Two householder layers with one reflection per token each, for a cyclic group DFA (``dfa`` minimal)."""
+def _structure(dfa: DFA) -> tuple[list[int], list[int]]:
     cyc = cyclic_structure(dfa)
     if cyc is None:
         raise ConstructionNotApplicable(
             "modadd2 (Theorem 6) does not apply: the letters of the minimal DFA do not act as additions mod m "
             "on a cycle through all its states")
-    order, shifts = cyc
+    return cyc
+
+
+def modadd2_size(dfa: DFA) -> dict:
+    """The size of the model :func:`compile_modadd2` builds (``dfa`` minimal): ``{layers, state_size (largest
+    layer), factors_per_token, exact, note}``; raises ConstructionNotApplicable like it."""
+    _structure(dfa)
+    m = dfa.n_states
+    return {"layers": 2, "state_size": 2, "factors_per_token": 1, "exact": m <= 2,
+            "note": "Theorem 6: layer 1 the position parity (state 1, h <- -h + 1), layer 2 one 2x2 reflection per "
+                    "token chosen by symbol and parity (state 2)"}
+
+
+def compile_modadd2(dfa: DFA) -> tuple[CompiledModel, dict]:
+    """Two householder layers with one reflection per token each, for a cyclic group DFA (``dfa`` minimal)."""
+    order, shifts = _structure(dfa)
     m, S = dfa.n_states, dfa.n_symbols
     # layer 0: position parity
     par = {"keys": np.ones((S, 1, 1)), "betas": np.full((S, 1), 2.0), "values": np.full((S, 1), 0.5),
@@ -62,4 +76,4 @@ def compile_modadd2(dfa: DFA) -> tuple[CompiledModel, dict]:
                    "decoding_margin": float(np.sin(np.pi / m)) if m > 1 else 1.0}
 
 
-__all__ = ["compile_modadd2"]
+__all__ = ["compile_modadd2", "modadd2_size"]

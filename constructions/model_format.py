@@ -1,4 +1,4 @@
-"""The compiled-model format (DESIGN section 3): one safetensors file with a JSON header entry ``"statetrack"``.
+"""The compiled-model format (docs/model-format.md): one safetensors file with a JSON header entry ``"statetrack"``.
 
 Metadata (``CompiledModel.meta``): ``format_version`` (1), ``construction``, ``alphabet``, ``dfa`` (the DFA JSON; its
 ``states`` order gives the state ids), ``dfa_sha256`` and ``layers``, one object per layer with ``kind``
@@ -35,15 +35,19 @@ import numpy as np
 from statetrack.fileio import atomic_write_bytes
 from statetrack.automata.dfa import DFA
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.vocabulary import COMPILED_LAYER_KINDS
+from statetrack.untrusted import (MAX_HEADER_BYTES, expect_dict, expect_int, expect_str, expect_str_list, parse_json,
+                                  read_bytes)
 
 FORMAT_VERSION = 1
-LAYER_KINDS = ("householder", "dense", "diagonal")
 #: the tensors of each layer kind besides the common ``h0``, ``codes``, ``next``
 KIND_TENSORS = {"householder": ("keys", "betas", "values"), "dense": ("matrices", "bias"), "diagonal": ("diag", "bias")}
 COMMON_TENSORS = ("h0", "codes", "next")
 #: integer tensors (all others are float64)
 INT_TENSORS = ("next", "conv")
 META_KEY = "statetrack"
+#: most layers a compiled model may declare
+MAX_LAYERS = 256
 
 
 class ConstructionNotApplicable(StatetrackError):
@@ -128,32 +132,46 @@ def validate_model(model: CompiledModel) -> None:
     meta, tensors = model.meta, model.tensors
     if not isinstance(meta, dict):
         raise ModelFormatError("compiled model: metadata is not a JSON object")
+    if not isinstance(tensors, dict):
+        raise ModelFormatError("compiled model: tensors must be a dict of arrays")
     for key in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers"):
         if key not in meta:
             raise ModelFormatError(f"compiled model: metadata lacks {key!r}")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise ModelFormatError(f"compiled model: format_version {meta['format_version']!r} is not supported "
+    version = meta["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version != FORMAT_VERSION:
+        raise ModelFormatError(f"compiled model: format_version {version!r} is not supported "
                                f"(this statetrack reads version {FORMAT_VERSION})")
+    expect_str("compiled model: 'construction'", meta["construction"], max_len=200, error=ModelFormatError)
+    alphabet = expect_str_list("compiled model: 'alphabet'", meta["alphabet"], error=ModelFormatError)
+    expect_dict("compiled model: 'dfa'", meta["dfa"], error=ModelFormatError)
+    expect_str("compiled model: 'dfa_sha256'", meta["dfa_sha256"], error=ModelFormatError)
+    for key in ("note",):
+        if key in meta:
+            expect_str(f"compiled model: {key!r}", meta[key], error=ModelFormatError)
     dfa = _dfa_of(meta)
     if dfa.sha256() != meta["dfa_sha256"]:
         raise ModelFormatError("compiled model: dfa_sha256 does not match the DFA in the metadata (tampered file?)")
-    if list(meta["alphabet"]) != list(dfa.alphabet):
+    if alphabet != list(dfa.alphabet):
         raise ModelFormatError("compiled model: 'alphabet' differs from the DFA's alphabet")
     if not dfa.is_complete:
         raise ModelFormatError("compiled model: the DFA of the metadata must be complete")
     layers = meta["layers"]
     if not isinstance(layers, list) or not layers:
         raise ModelFormatError("compiled model: 'layers' must be a non-empty list")
+    if len(layers) > MAX_LAYERS:
+        raise ModelFormatError(f"compiled model: {len(layers)} layers, over the limit of {MAX_LAYERS} (MAX_LAYERS)")
     expected: set[str] = set()
     raws: list[int] = []  # per layer: how many raw symbols it reads (S_l, or R_l through a convolution)
     for l, info in enumerate(layers):
         where = f"compiled model: layer {l}"
-        if not isinstance(info, dict) or info.get("kind") not in LAYER_KINDS:
-            raise ModelFormatError(f"{where}: 'kind' must be one of {', '.join(LAYER_KINDS)}")
+        if not isinstance(info, dict) or info.get("kind") not in COMPILED_LAYER_KINDS:
+            raise ModelFormatError(f"{where}: 'kind' must be one of {', '.join(COMPILED_LAYER_KINDS)}; got "
+                                   f"{info.get('kind') if isinstance(info, dict) else info!r}")
         kind = info["kind"]
         for key in ("n", "symbols", "factors", "codes"):
-            if not isinstance(info.get(key), int) or info[key] < 0:
-                raise ModelFormatError(f"{where}: {key!r} must be a non-negative integer")
+            if key not in info:
+                raise ModelFormatError(f"{where}: lacks {key!r}")
+            expect_int(f"{where}: {key!r}", info[key], 0, error=ModelFormatError)
         n, S, F, C = info["n"], info["symbols"], info["factors"], info["codes"]
         if n < 1 or C < 1 or S < 1:
             raise ModelFormatError(f"{where}: needs n >= 1, at least one symbol and at least one code")
@@ -166,7 +184,7 @@ def validate_model(model: CompiledModel) -> None:
             shapes.update(diag=(S, n), bias=(S, n))
         conv_key = f"layers.{l}.conv"
         if info.get("conv") is not None or conv_key in tensors:
-            if info.get("conv") != 2:
+            if isinstance(info.get("conv"), bool) or info.get("conv") != 2:
                 raise ModelFormatError(f"{where}: 'conv' must be 2 (a width-2 causal convolution) when "
                                        f"{conv_key} is present")
             arr = tensors.get(conv_key)
@@ -245,16 +263,19 @@ def model_from_bytes(data: bytes, where: str = "compiled model") -> CompiledMode
     (hlen,) = struct.unpack("<Q", data[:8])
     if hlen > len(data) - 8:
         raise ModelFormatError(f"{where}: not a safetensors file (header length {hlen} beyond the end)")
-    try:
-        header = json.loads(data[8:8 + hlen].decode("utf-8"))
-        text = header["__metadata__"][META_KEY]
-        meta = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ModelFormatError(f"{where}: no readable statetrack metadata in the safetensors header ({exc})") from None
+    if hlen > MAX_HEADER_BYTES:
+        raise ModelFormatError(f"{where}: safetensors header of {hlen} bytes, over the limit of {MAX_HEADER_BYTES} "
+                               "(MAX_HEADER_BYTES)")
+    header = parse_json(data[8:8 + hlen], f"{where}: safetensors header", error=ModelFormatError)
+    if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict) \
+            or not isinstance(header["__metadata__"].get(META_KEY), str):
+        raise ModelFormatError(f"{where}: no statetrack metadata in the safetensors header "
+                               f"(expected __metadata__.{META_KEY}, a JSON text)")
+    meta = parse_json(header["__metadata__"][META_KEY], f"{where}: metadata", error=ModelFormatError)
     try:
         tensors = load(data)
     except Exception as exc:  # safetensors raises its own error types for a damaged body
-        raise ModelFormatError(f"{where}: damaged safetensors body ({exc})") from None
+        raise ModelFormatError(f"{where}: damaged safetensors body ({str(exc)[:200]})") from None
     model = CompiledModel(meta, dict(tensors))
     try:
         validate_model(model)
@@ -264,9 +285,8 @@ def model_from_bytes(data: bytes, where: str = "compiled model") -> CompiledMode
 
 
 def load_model(path: str | os.PathLike) -> CompiledModel:
-    """Read and validate a compiled-model file."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+    """Read and validate a compiled-model file (a regular file within ``FILE_LIMITS["model"]``)."""
+    data = read_bytes(path, "model", error=ModelFormatError)
     return model_from_bytes(data, where=f"compiled model {os.fspath(path)}")
 
 

@@ -15,13 +15,26 @@ from .group import letter_permutations
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
 
 
-def compile_parity(dfa: DFA) -> tuple[CompiledModel, dict]:
-    """One scalar householder layer for a two-state group DFA (``dfa`` minimal and complete)."""
+def _perms(dfa: DFA) -> np.ndarray:
     perms = letter_permutations(dfa)
     if dfa.n_states != 2 or perms is None:
         raise ConstructionNotApplicable(
             f"parity does not apply: it needs a 2-state minimal DFA whose letters are the identity or the swap "
             f"(this one has {dfa.n_states} states{'' if perms is not None else ' and a letter that is not a permutation'})")
+    return perms
+
+
+def parity_size(dfa: DFA) -> dict:
+    """The size of the model :func:`compile_parity` builds (``dfa`` minimal): ``{layers, state_size,
+    factors_per_token, exact, note}``; raises ConstructionNotApplicable like it."""
+    perms = _perms(dfa)
+    return {"layers": 1, "state_size": 1, "factors_per_token": int((perms[:, 0] != 0).any()), "exact": True,
+            "note": "one scalar: h <- -h for each flipping letter"}
+
+
+def compile_parity(dfa: DFA) -> tuple[CompiledModel, dict]:
+    """One scalar householder layer for a two-state group DFA (``dfa`` minimal and complete)."""
+    perms = _perms(dfa)
     S = dfa.n_symbols
     flips = perms[:, 0] != 0
     keys = flips.astype(np.float64).reshape(S, 1, 1)
@@ -35,4 +48,4 @@ def compile_parity(dfa: DFA) -> tuple[CompiledModel, dict]:
     return model, {"flipping_letters": [dfa.alphabet[a] for a in np.flatnonzero(flips)]}
 
 
-__all__ = ["compile_parity"]
+__all__ = ["compile_parity", "parity_size"]

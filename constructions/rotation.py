@@ -121,14 +121,26 @@ def circle_codes(m: int) -> tuple[np.ndarray, list]:
     return np.array([[trig(*e) for e in row] for row in exact]), exact
 
 
-def compile_rotation(dfa: DFA) -> tuple[CompiledModel, dict]:
-    """One 2-dimensional householder layer (two reflections per letter) for a cyclic group DFA."""
+def _structure(dfa: DFA) -> tuple[list[int], list[int]]:
     cyc = cyclic_structure(dfa)
     if cyc is None:
         raise ConstructionNotApplicable(
             "rotation does not apply: the letters of the minimal DFA do not act as powers of one cycle through "
             "all its states (the language is not a Z_m counter)")
-    order, shifts = cyc
+    return cyc
+
+
+def rotation_size(dfa: DFA) -> dict:
+    """The size of the model :func:`compile_rotation` builds (``dfa`` minimal): ``{layers, state_size,
+    factors_per_token, exact, note}``; raises ConstructionNotApplicable like it."""
+    _, shifts = _structure(dfa)
+    return {"layers": 1, "state_size": 2, "factors_per_token": 2 if any(shifts) else 0, "exact": False,
+            "note": f"a 2x2 rotation by 2 pi r/{dfa.n_states} as two reflections (irrational entries)"}
+
+
+def compile_rotation(dfa: DFA) -> tuple[CompiledModel, dict]:
+    """One 2-dimensional householder layer (two reflections per letter) for a cyclic group DFA."""
+    order, shifts = _structure(dfa)
     m, S = dfa.n_states, dfa.n_symbols
     keys = np.zeros((S, 2, 2))
     betas = np.zeros((S, 2))
@@ -152,4 +164,4 @@ def compile_rotation(dfa: DFA) -> tuple[CompiledModel, dict]:
                    "decoding_margin": float(np.sin(np.pi / m)) if m > 1 else 1.0}
 
 
-__all__ = ["cyclic_structure", "circle_codes", "compile_rotation", "trig"]
+__all__ = ["cyclic_structure", "circle_codes", "compile_rotation", "rotation_size", "trig"]

@@ -2,8 +2,29 @@
 sizes of the models that :mod:`statetrack.constructions` actually builds.
 
 ``statetrack classify`` (CLI), :func:`statetrack.classify` (Python) and the reports all call
-:func:`classify_language`; the Krohn-Rhodes sizes come from the same :func:`~statetrack.constructions.cascade.cascade_stack`
-that ``compile --construction cascade`` uses, so the sizes printed and the models built cannot disagree.
+:func:`classify_language`. Every size of a construction that ``compile`` builds comes from that construction's own
+size function, the one ``compile`` uses to choose and build it (:func:`statetrack.constructions.auto.size_of`,
+:func:`~statetrack.constructions.modadd.modadd2_size`, and the layer stack of
+:func:`~statetrack.constructions.cascade.cascade_stack`), so the sizes printed and the models built cannot disagree:
+
+* ``deltaproduct[-1,1]``: the model ``compile`` (``auto``, prefer ``balanced``) builds -- a one-layer ``parity``,
+  ``rotation``, ``group`` or ``permreset`` model, else the Krohn-Rhodes cascade with copy layers;
+* ``deltanet[-1,1]`` on a group: the ``group`` model when every letter needs at most one factor (Theorem 3 with
+  reflections), else ``modadd2`` (Theorem 6, two layers) for cyclic groups when it is shallower than the verdict's;
+* star-free languages (aperiodic monoid) in ``diagonal[-1,1]`` and ``deltanet[-1,1]``: the cascade's layer count
+  with the copy coupling (each one-hot coordinate a scalar head with one projection per token).
+
+Each construction dict gets ``layer_shape`` -- which layer the size assumes: ``eq. (1)`` (the paper's
+``H_t = A(x_t) H_{t-1} + B(x_t)``, no convolution) -- ``built_by`` (the ``compile`` construction that builds it, or
+None for a size from a theorem that ``compile`` does not build), ``exact`` (integer/dyadic entries) when known,
+``lower_bound`` ``{layers, factors_per_token}`` (proved lower bounds, finite precision; None where none is known)
+and ``optimal`` (true when the size meets both bounds: no model of the family has fewer layers, nor, with that
+many layers, fewer factors per token).
+
+The [0,1] families get no cascade size: the cascade built here reads the previous coordinates of the levels above
+through copy layers, which need a position-parity unit with eigenvalue -1, or through a width-2 convolution feeding
+the transition, which the paper's eq. (1) layer does not have (the project's layers compute beta and dt before their
+convolution). Star-free languages in those families rest on Sarrof et al. 2024.
 
 Example:
     >>> from statetrack.automata.catalog import get_language
@@ -16,11 +37,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from statetrack.automata.expressivity import DEFAULT_MAX_ELEMENTS, classify
+from statetrack.automata.monoid import transformation_index_period
 from statetrack.errors import StatetrackError
+
+from .auto import one_layer_sizes, pick
+from .group import minimal_dfa
+from .model_format import ConstructionNotApplicable
+from .modadd import modadd2_size
 
 #: largest minimal DFA for which the Krohn-Rhodes cascade is built to report its size
 CASCADE_SIZE_LIMIT = 12
+#: the layer shape every size here assumes
+EQ1 = "eq. (1): H_t = A(x_t) H_{t-1} + B(x_t), no convolution"
 
 
 @dataclass
@@ -28,7 +59,8 @@ class Classification:
     """Verdict per LRNN family, with the sizes of the constructions behind the ``constructible`` ones.
 
     ``families`` maps a family name (``deltanet[-1,1]``, ...) to ``{verdict, theorem, reason, construction,
-    min_layers, witness}``; ``construction`` is ``{layers, state_size, factors_per_token, note}`` or ``None``.
+    min_layers, witness}``; ``construction`` is ``{layers, state_size, factors_per_token, note, layer_shape,
+    built_by, lower_bound, optimal}`` (plus ``exact`` when known) or ``None``; ``state_size`` is the largest layer's.
     """
 
     states: int
@@ -47,44 +79,131 @@ class Classification:
 
 
 def classify_language(dfa, precision: str = "finite", max_elements: int = DEFAULT_MAX_ELEMENTS) -> Classification:
-    """Classify ``dfa`` (any DFA; it is minimised here) and fill in the cascade sizes of small DFAs.
+    """Classify ``dfa`` (any DFA; it is minimised here) and fill in the sizes of the constructions ``compile`` builds.
 
     Raises StatetrackError when ``max_elements`` is not positive or the monoid outgrows it.
     """
     if max_elements < 1:
         raise StatetrackError(f"max_elements must be positive, got {max_elements}")
     raw = classify(dfa, precision=precision, max_elements=max_elements)
-    _fill_cascade_sizes(dfa, raw)
+    if raw["monoid_size"] > 1:
+        mdfa = minimal_dfa(dfa)
+        sizes = one_layer_sizes(mdfa)
+        if raw["is_group"]:
+            _group_sizes(mdfa, raw, sizes)
+        elif "permreset" in sizes:
+            _set(raw["families"]["deltaproduct[-1,1]"], sizes["permreset"], "permreset")
+        elif raw["states"] <= CASCADE_SIZE_LIMIT:
+            _cascade_sizes(mdfa, raw)
+        _bounds(mdfa, raw)
+    _annotate(raw)
     return Classification(**raw)
 
 
-def _fill_cascade_sizes(dfa, result: dict) -> None:
-    """Give the Krohn-Rhodes cascade verdicts their real size by compiling the cascade (small DFAs only).
+def _public(size: dict, built_by: str | None) -> dict[str, Any]:
+    out = {k: size[k] for k in ("layers", "state_size", "factors_per_token", "note")}
+    out["exact"] = size["exact"]
+    out["built_by"] = built_by
+    out["layer_shape"] = EQ1
+    return out
 
-    The cascade is built with the convolution coupling (``h`` layers; DeltaNet, DeltaProduct and Mamba
-    layers have the short convolution it needs). Aperiodic languages: resets only, so every one-hot
-    coordinate can be a scalar head with one GH projection per token; filled for every family with a
-    pending cascade verdict. Otherwise only ``deltaproduct[-1,1]`` is filled (reflections and projections
-    in one head: the factors per token are the largest count of a symbol).
-    """
+
+def _set(verdict: dict, size: dict, built_by: str) -> None:
+    verdict["construction"] = _public(size, built_by)
+
+
+def _group_sizes(mdfa, result: dict, sizes: dict[str, dict]) -> None:
     fams = result["families"]
-    pending = [f for f, v in fams.items()
-               if v["verdict"] == "constructible" and v["construction"] and v["construction"]["layers"] is None
-               and "cascade" in v["construction"].get("note", "")]
-    if not result["aperiodic"]:
-        pending = [f for f in pending if f == "deltaproduct[-1,1]"]
-    if not pending or result["states"] > CASCADE_SIZE_LIMIT:
+    choice = pick(sizes)
+    if choice is not None:
+        _set(fams["deltaproduct[-1,1]"], choice[1], choice[0])
+    dn = fams["deltanet[-1,1]"]
+    g = sizes.get("group")
+    if g is not None and g["factors_per_token"] <= 1:
+        dn.update(verdict="constructible", theorem="Theorem 3; Proposition 1", min_layers=1, witness=None,
+                  reason="the syntactic monoid is a group with a faithful (signed-)permutation representation in "
+                         "which every letter is a single reflection (or the identity): one layer, one GH factor "
+                         "per token")
+        _set(dn, g, "group")
         return
+    try:
+        m2 = modadd2_size(mdfa)
+    except ConstructionNotApplicable:
+        return
+    cons = dn.get("construction") or {}
+    if dn["verdict"] != "impossible" and (cons.get("layers") is None or cons["layers"] > m2["layers"]):
+        keep = dn["reason"].split("; one layer is impossible", 1)
+        tail = "; one layer is impossible" + keep[1] if len(keep) == 2 else ""
+        dn.update(verdict="constructible", theorem="Theorem 6",
+                  reason=f"the syntactic monoid is the cyclic group Z{mdfa.n_states}: layer 1 tracks the position "
+                         "parity (A = -1), layer 2 applies one 2x2 reflection per token chosen by symbol and parity "
+                         "(Theorem 6)" + tail)
+        _set(dn, m2, "modadd2")
+
+
+def _cascade_sizes(mdfa, result: dict) -> None:
     from .cascade import cascade_stack
 
-    stack = cascade_stack(dfa.minimize(), coupling="conv")
+    fams = result["families"]
+    stack = cascade_stack(mdfa, coupling="copy")
+    conv_layers = len(cascade_stack(mdfa, coupling="conv").layers)
     size = {"layers": len(stack.layers), "state_size": max(L.n for L in stack.layers),
-            "factors_per_token": 1 if result["aperiodic"] else max(L.factors for L in stack.layers)}
-    note = (f"holonomy cascade with {stack.depth} levels, each layer reading its input through a width-2 causal "
-            "convolution (`statetrack compile --construction cascade --coupling conv`; without the convolution "
-            f"the copy-layer coupling needs up to {max(1, 2 * stack.depth - 1)} layers)"
-            + ("; resets only: each one-hot coordinate is a scalar head with one projection per token"
-               if result["aperiodic"] else ""))
-    for f in pending:
-        fams[f]["construction"].update(size)
-        fams[f]["construction"]["note"] = note
+            "factors_per_token": max(L.factors for L in stack.layers), "exact": True,
+            "note": f"holonomy cascade with {stack.depth} levels and copy layers for the previous coordinates "
+                    "(position-parity unit with eigenvalue -1); with a width-2 causal convolution feeding the "
+                    f"transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} layers"}
+    _set(fams["deltaproduct[-1,1]"], size, "cascade")
+    for f in ("diagonal[-1,1]", "deltanet[-1,1]"):
+        v = fams[f]
+        if result["aperiodic"] and v["verdict"] == "constructible" and v["construction"] \
+                and v["construction"]["layers"] is None:
+            heads = dict(size, factors_per_token=1,
+                         note=size["note"] + "; resets only: each one-hot coordinate is a scalar head with one "
+                                             "projection per token")
+            v["construction"] = _public(heads, None)
+    for f in ("diagonal[0,1]", "deltanet[0,1]", "deltaproduct[0,1]"):
+        v = fams[f]
+        if v["verdict"] == "constructible" and v["construction"] and v["construction"]["layers"] is None:
+            v["theorem"] = "Sarrof et al. 2024; Theorem 4"
+            v["construction"]["note"] = (
+                "star-free: Sarrof et al. 2024 (non-negative diagonal layers); no size is computed: the cascade "
+                "compiled here needs copy layers with a -1 position-parity unit or a width-2 convolution feeding "
+                "the transition, and the paper's [0,1] layer (eq. (1)) has neither")
+
+
+def _letter_periods(mdfa) -> list[int]:
+    return [transformation_index_period(np.asarray(mdfa.delta[:, a]))[1] for a in range(mdfa.n_symbols)]
+
+
+def _bounds(mdfa, result: dict) -> None:
+    """Proved lower bounds (finite precision) beside the sizes of the GH families."""
+    finite = result["precision"] == "finite"
+    long_cycle = finite and max(_letter_periods(mdfa), default=1) >= 3
+    for f, v in result["families"].items():
+        c = v.get("construction")
+        if not c or c.get("layers") is None or f == "unconstrained":
+            continue
+        layers_lb = v.get("min_layers") or 1
+        factors_lb = None
+        if f.startswith("deltaproduct") and c["layers"] == layers_lb == 1:
+            factors_lb = 2 if long_cycle else 1
+        elif f.startswith(("deltanet", "diagonal")):
+            factors_lb = 1
+        c["lower_bound"] = {"layers": layers_lb, "factors_per_token": factors_lb,
+                            "why": ("a letter has period >= 3 and one GH factor has real eigenvalues, so one layer "
+                                    "needs >= 2 factors for it (Lemma 1 / Theorem 2 with L = 1)"
+                                    if factors_lb == 2 else "min_layers of the verdict")}
+        c["optimal"] = bool(c["layers"] == layers_lb and factors_lb is not None
+                            and c["factors_per_token"] == factors_lb)
+
+
+def _annotate(result: dict) -> None:
+    """Fill the fields every construction dict carries (``layer_shape``, ``built_by``, bounds) where unset."""
+    for f, v in result["families"].items():
+        c = v.get("construction")
+        if not c:
+            continue
+        c.setdefault("layer_shape", EQ1 if f != "unconstrained" else "one layer, any matrices")
+        c.setdefault("built_by", "unconstrained" if f == "unconstrained" else None)
+        c.setdefault("lower_bound", None)
+        c.setdefault("optimal", False)

@@ -25,7 +25,9 @@ The tuple search is vectorised with numpy (tuples packed into one int64 key) and
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
@@ -33,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from statetrack.errors import ModelFormatError, StateLimitError
+from statetrack.untrusted import short_repr
 
 from .model_format import CompiledModel
 
@@ -41,6 +44,12 @@ _INT_LIMIT = 2 ** 20
 #: tolerance between float64 tensors and their exact description
 EXACT_TOL = 1e-12
 DEFAULT_MAX_TUPLES = 20_000_000
+#: largest order ``N`` of the cyclotomic field ``Q(zeta_N)`` that an ``exact`` description may require
+MAX_CYCLOTOMIC_ORDER = 1024
+#: largest degree ``phi(N)`` of that field (the length of each element's coefficient vector)
+MAX_FIELD_DEGREE = 128
+#: an ``exact`` rational entry: an integer or ``p/q``, at most 64 digits each
+_RATIONAL = re.compile(r"-?[0-9]{1,64}(?:/[0-9]{1,64})?")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,11 @@ class ProofResult:
 # ================================================================================================ cyclotomic field
 def _cyclotomic_poly(N: int) -> list[int]:
     """Coefficients (low degree first) of the N-th cyclotomic polynomial, by integer division of ``x^N - 1``."""
+    return list(_cyclotomic_poly_cached(N))
+
+
+@functools.lru_cache(maxsize=256)
+def _cyclotomic_poly_cached(N: int) -> tuple[int, ...]:
     def div(num: list[int], den: list[int]) -> list[int]:
         num = num[:]
         out = [0] * (len(num) - len(den) + 1)
@@ -74,8 +88,22 @@ def _cyclotomic_poly(N: int) -> list[int]:
     poly = [-1] + [0] * (N - 1) + [1]
     for d in range(1, N):
         if N % d == 0:
-            poly = div(poly, _cyclotomic_poly(d))
-    return poly
+            poly = div(poly, list(_cyclotomic_poly_cached(d)))
+    return tuple(poly)
+
+
+def euler_phi(N: int) -> int:
+    """Euler's totient of ``N >= 1`` (trial division; the degree of ``Q(zeta_N)``)."""
+    out, m, p = N, N, 2
+    while p * p <= m:
+        if m % p == 0:
+            while m % p == 0:
+                m //= p
+            out -= out // p
+        p += 1
+    if m > 1:
+        out -= out // m
+    return out
 
 
 class CyclotomicField:
@@ -84,6 +112,12 @@ class CyclotomicField:
     tuples, so elements can be hashed and compared exactly."""
 
     def __init__(self, N: int):
+        if isinstance(N, bool) or not isinstance(N, int) or not 1 <= N <= MAX_CYCLOTOMIC_ORDER:
+            raise StateLimitError(f"cyclotomic field: order N = {N!r} is outside [1, {MAX_CYCLOTOMIC_ORDER}] "
+                                  "(MAX_CYCLOTOMIC_ORDER)")
+        if euler_phi(N) > MAX_FIELD_DEGREE:
+            raise StateLimitError(f"cyclotomic field: Q(zeta_{N}) has degree {euler_phi(N)}, over the limit of "
+                                  f"{MAX_FIELD_DEGREE} (MAX_FIELD_DEGREE)")
         self.N = N
         phi = _cyclotomic_poly(N)
         self.d = d = len(phi) - 1
@@ -197,22 +231,47 @@ class Cyc:
         return f"Cyc(N={self.F.N}, {[str(a) for a in self.c]})"
 
 
+def _is_trig(spec: Any) -> bool:
+    return isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str) and spec[0] in ("cos", "sin")
+
+
+def _check_trig(spec: list) -> tuple[int, int]:
+    """``(p, q)`` of a ``["cos"|"sin", p, q]`` entry: integers (not bools), ``1 <= q <= MAX_CYCLOTOMIC_ORDER``."""
+    p, q = spec[1], spec[2]
+    if any(isinstance(x, bool) or not isinstance(x, int) for x in (p, q)):
+        raise ModelFormatError(f"exact entry {short_repr(spec)}: p and q must be integers")
+    if not 1 <= q <= MAX_CYCLOTOMIC_ORDER:
+        raise ModelFormatError(f"exact entry {short_repr(spec)}: q must be in [1, {MAX_CYCLOTOMIC_ORDER}] "
+                               "(MAX_CYCLOTOMIC_ORDER)")
+    return p, q
+
+
 def _spec_denominators(spec: Any, out: set[int]) -> None:
-    if isinstance(spec, list) and len(spec) == 3 and spec[0] in ("cos", "sin"):
-        out.add(int(spec[2]))
-    elif isinstance(spec, list):
-        for s in spec:
-            _spec_denominators(s, out)
+    stack = [spec]
+    while stack:  # iterative: the nesting comes from a file
+        node = stack.pop()
+        if _is_trig(node):
+            out.add(_check_trig(node)[1])
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def field_for_spec(spec: dict) -> CyclotomicField:
-    """The smallest ``Q(zeta_N)`` (N a multiple of 4) holding every ``cos``/``sin`` entry of a layer's ``exact``."""
+    """The smallest ``Q(zeta_N)`` (N a multiple of 4) holding every ``cos``/``sin`` entry of a layer's ``exact``.
+
+    Raises :class:`StateLimitError` when ``N`` would exceed ``MAX_CYCLOTOMIC_ORDER`` or the field's degree
+    ``MAX_FIELD_DEGREE`` (checked before the field is built), :class:`ModelFormatError` for a malformed entry."""
+    if not isinstance(spec, dict):
+        raise ModelFormatError(f"exact description must be an object, got {type(spec).__name__}")
     qs: set[int] = set()
     for v in spec.values():
         _spec_denominators(v, qs)
     N = 4
-    for q in qs:
+    for q in sorted(qs):
         N = N * (2 * q) // math.gcd(N, 2 * q)
+        if N > MAX_CYCLOTOMIC_ORDER:
+            raise StateLimitError(f"exact description needs the cyclotomic field of order {N} or more, over the "
+                                  f"limit of {MAX_CYCLOTOMIC_ORDER} (MAX_CYCLOTOMIC_ORDER)")
     return CyclotomicField(N)
 
 
@@ -223,13 +282,19 @@ def spec_value(F: CyclotomicField, e: Any) -> Cyc:
     if isinstance(e, int):
         return F(e)
     if isinstance(e, str):
+        if not _RATIONAL.fullmatch(e):
+            raise ModelFormatError(f"exact entry {short_repr(e)} is not a rational 'p/q' (at most 64 digits each)")
         try:
             return F(Fraction(e))
         except (ValueError, ZeroDivisionError):
             raise ModelFormatError(f"exact entry {e!r} is not a rational 'p/q'") from None
-    if isinstance(e, list) and len(e) == 3 and e[0] in ("cos", "sin") and all(isinstance(x, int) for x in e[1:]):
-        return F.cos_pi(e[1], e[2]) if e[0] == "cos" else F.sin_pi(e[1], e[2])
-    raise ModelFormatError(f"exact entry {e!r} is not an int, 'p/q', ['cos', p, q] or ['sin', p, q]")
+    if _is_trig(e):
+        p, q = _check_trig(e)
+        try:
+            return F.cos_pi(p, q) if e[0] == "cos" else F.sin_pi(p, q)
+        except ValueError as exc:
+            raise ModelFormatError(f"exact entry {short_repr(e)}: {exc}") from None
+    raise ModelFormatError(f"exact entry {short_repr(e)} is not an int, 'p/q', ['cos', p, q] or ['sin', p, q]")
 
 
 def _spec_array(F: CyclotomicField, spec: Any, shape: tuple[int, ...], where: str) -> np.ndarray:

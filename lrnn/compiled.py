@@ -1,4 +1,4 @@
-"""Run a compiled model (DESIGN section 3) on the statetrack kernels, in a chosen kernel and dtype.
+"""Run a compiled model (docs/model-format.md) on the statetrack kernels, in a chosen kernel and dtype.
 
 Per layer l (input symbols ``s_t`` in ``[0, S_l)``, state ``h in R^{n_l}``):
 
@@ -27,22 +27,22 @@ accumulation dtype, never rounded) seed the next segment, so segmenting does not
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from statetrack.errors import AlphabetError, ModelFormatError, StatetrackError
+from statetrack.constructions.model_format import CompiledModel, load_model, validate_model
+from statetrack.errors import AlphabetError, StatetrackError
+from statetrack.vocabulary import DEFAULT_KERNEL, DIAGONAL_KERNELS, FLOAT_DTYPES, HOUSEHOLDER_KERNELS, TORCH_DTYPE_NAMES
 
 from ..kernels import diagonal_scan, householder_scan
 
-KERNELS = ("reference", "chunked", "triton", "auto")
-DTYPES = {
-    "float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
-    "fp64": torch.float64, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
-}
-LAYER_KINDS = ("householder", "dense", "diagonal")
+#: backends of the Householder scan that this module runs on (the vocabulary's list)
+KERNELS = HOUSEHOLDER_KERNELS
+#: dtype names (canonical and short) -> torch dtypes
+DTYPES = {name: getattr(torch, canonical) for name, canonical in TORCH_DTYPE_NAMES.items()}
 # elements of the largest per-segment tensor (gathered keys [B, T_seg * F, n, n], code distances [B, T_seg, C])
 _SEGMENT_ELEMENTS = 1 << 24
 
@@ -56,35 +56,34 @@ def resolve_dtype(dtype: "torch.dtype | str") -> torch.dtype:
     try:
         return DTYPES[str(dtype).lower().replace("torch.", "")]
     except KeyError:
-        raise StatetrackError(f"unknown dtype {dtype!r}; choose one of float64, float32, bfloat16, float16") from None
+        raise StatetrackError(f"unknown dtype {dtype!r}; choose one of {', '.join(FLOAT_DTYPES)}") from None
 
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _load(model: Any):
-    """A CompiledModel (or any object with ``meta`` and ``tensors``) or a path to a compiled-model file."""
+def _load(model: Any) -> CompiledModel:
+    """A validated CompiledModel from a CompiledModel (or any object with ``meta`` and ``tensors``) or a path to a
+    compiled-model file. Every check of the format is :func:`statetrack.constructions.model_format.validate_model`'s."""
     if isinstance(model, (str, os.PathLike)):
-        try:
-            from statetrack.constructions.model_format import load_model
-        except ImportError as exc:
-            raise StatetrackError(f"cannot read compiled-model files: statetrack.constructions.model_format is "
-                                  f"unavailable ({exc})") from None
         return load_model(model)
     if not (hasattr(model, "meta") and hasattr(model, "tensors")):
         raise StatetrackError(f"CompiledLRNN needs a CompiledModel or a path; got {type(model).__name__}")
-    return model
+    cm = model if isinstance(model, CompiledModel) else CompiledModel(model.meta, model.tensors)
+    validate_model(cm)
+    return cm
 
 
 class CompiledLRNN(nn.Module):
     """A compiled model as an ``nn.Module`` running on the statetrack kernels.
 
     Args:
-        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, DESIGN section 3) or the path
-            of a compiled-model file.
-        kernel: backend of the Householder scan: ``reference`` | ``chunked`` | ``triton`` | ``auto``. Diagonal layers
-            use the same backend when the diagonal scan has it, else ``auto``; dense layers use a plain loop.
+        model: a ``CompiledModel`` (``meta`` dict and ``tensors`` dict of numpy arrays, docs/model-format.md) or the
+            path of a compiled-model file.
+        kernel: backend of the Householder scan: ``auto`` (default; chunked on a CPU, Triton on a GPU) |
+            ``reference`` | ``chunked`` | ``triton``. Diagonal layers use the same backend when the diagonal scan has
+            it, else ``auto``; dense layers use a plain loop.
         dtype: the run dtype (``torch.float32``, ``"bfloat16"``, ...).
         segment_len: tokens per kernel call (rounded to a multiple of 64); default: as many as keep each gathered
             key tensor under 2^24 elements.
@@ -97,7 +96,7 @@ class CompiledLRNN(nn.Module):
     #: layers read through a width-2 causal convolution (``layers.l.conv``) are run
     supports_conv = True
 
-    def __init__(self, model: Any, kernel: str = "reference", dtype: "torch.dtype | str" = torch.float32,
+    def __init__(self, model: Any, kernel: str = DEFAULT_KERNEL, dtype: "torch.dtype | str" = torch.float32,
                  segment_len: int | None = None, progress: bool = False):
         super().__init__()
         if kernel not in KERNELS:
@@ -109,101 +108,50 @@ class CompiledLRNN(nn.Module):
         self.progress = progress
         cm = _load(model)
         self.meta = cm.meta
-        layers = cm.meta.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise ModelFormatError("compiled model: meta['layers'] must be a non-empty list")
+        layers = cm.meta["layers"]
         self.kinds: list[str] = []
         self.sizes: list[tuple[int, int, int, int]] = []  # (S_l symbols, F_l factors, n_l, C_l codes)
         for l, info in enumerate(layers):
             self._add_layer(l, info, cm.tensors)
-        conv0 = getattr(self, "conv0")
+        conv0 = self.conv0
         self.n_symbols = conv0.shape[1] if conv0 is not None else self.sizes[0][0]
-        accepting = self._dfa_accepting(cm)
-        last_next = getattr(self, f"next{len(layers) - 1}")
-        if int(last_next.max()) >= accepting.numel():
-            raise ModelFormatError(f"compiled model: layer {len(layers) - 1} next table names DFA state "
-                                   f"{int(last_next.max())}, the DFA has {accepting.numel()} states")
-        self.register_buffer("accepting", accepting)
+        #: the DFA of the model (state ids in its ``states`` order)
+        self.dfa = cm.dfa()
+        self.register_buffer("accepting", torch.from_numpy(np.array(self.dfa.accepting, dtype=bool)))
 
     # -------------------------------------------------------------------------------------------- construction
     def _add_layer(self, l: int, info: dict, tensors: dict) -> None:
-        kind = info.get("kind") if isinstance(info, dict) else None
-        if kind not in LAYER_KINDS:
-            raise ModelFormatError(f"compiled model: layer {l} kind {kind!r} is not one of {', '.join(LAYER_KINDS)}")
+        """Register layer ``l``'s tensors as buffers (weights in the run dtype, codes in float64); the shapes and index
+        ranges were checked by ``validate_model``."""
+        kind = info["kind"]
 
-        def get(name: str, ndim: int) -> torch.Tensor:
-            key = f"layers.{l}.{name}"
-            if key not in tensors:
-                raise ModelFormatError(f"compiled model: tensor {key} is missing")
-            t = torch.from_numpy(np.array(tensors[key]))
-            if t.dim() != ndim:
-                raise ModelFormatError(f"compiled model: tensor {key} has {t.dim()} dims, expected {ndim}")
-            return t
+        def get(name: str) -> torch.Tensor:
+            return torch.from_numpy(np.array(tensors[f"layers.{l}.{name}"]))
 
-        h0, codes, nxt = get("h0", 1), get("codes", 2), get("next", 2).long()
+        h0, codes, nxt = get("h0"), get("codes"), get("next").long()
         n, (C, S) = h0.numel(), nxt.shape
-        if codes.shape != (C, n):
-            raise ModelFormatError(f"compiled model: layers.{l}.codes has shape {tuple(codes.shape)}, "
-                                   f"expected ({C}, {n})")
-        conv = None
-        if f"layers.{l}.conv" in tensors:  # (previous raw symbol | start row R, raw symbol) -> this layer's symbol
-            conv = get("conv", 2).long()
-            R = conv.shape[1]
-            if conv.shape != (R + 1, R) or (conv.numel() and (int(conv.min()) < 0 or int(conv.max()) >= S)):
-                raise ModelFormatError(f"compiled model: layers.{l}.conv must be [R + 1, R] with entries in [0, {S})")
-        self.register_buffer(f"conv{l}", conv)
-        if l > 0:
-            emitted = int(getattr(self, f"next{l - 1}").max())
-            read = conv.shape[1] if conv is not None else S
-            if emitted >= read:
-                raise ModelFormatError(f"compiled model: layer {l - 1} emits symbol {emitted} but layer {l} reads "
-                                       f"only {read} symbols")
-        if nxt.numel() and int(nxt.min()) < 0:
-            raise ModelFormatError(f"compiled model: layers.{l}.next has negative entries")
+        conv_key = f"layers.{l}.conv"
+        self.register_buffer(f"conv{l}", get("conv").long() if conv_key in tensors else None)
         run = self.dtype
         F = 0
         if kind == "householder":
-            keys, betas, values = get("keys", 3), get("betas", 2), get("values", 2)
+            keys = get("keys")
             F = keys.shape[1]
-            if keys.shape != (S, F, n) or betas.shape != (S, F) or values.shape != (S, F):
-                raise ModelFormatError(f"compiled model: layer {l} keys/betas/values have shapes "
-                                       f"{tuple(keys.shape)}/{tuple(betas.shape)}/{tuple(values.shape)}, expected "
-                                       f"({S}, F, {n})/({S}, F)/({S}, F)")
             self.register_buffer(f"keys{l}", keys.to(run))
-            self.register_buffer(f"betas{l}", betas.to(run))
-            self.register_buffer(f"values{l}", values.to(run))
+            self.register_buffer(f"betas{l}", get("betas").to(run))
+            self.register_buffer(f"values{l}", get("values").to(run))
         elif kind == "dense":
-            mats, bias = get("matrices", 3), get("bias", 2)
-            if mats.shape != (S, n, n) or bias.shape != (S, n):
-                raise ModelFormatError(f"compiled model: layer {l} matrices/bias have shapes {tuple(mats.shape)}/"
-                                       f"{tuple(bias.shape)}, expected ({S}, {n}, {n})/({S}, {n})")
-            self.register_buffer(f"matrices{l}", mats.to(run))
-            self.register_buffer(f"bias{l}", bias.to(run))
+            self.register_buffer(f"matrices{l}", get("matrices").to(run))
+            self.register_buffer(f"bias{l}", get("bias").to(run))
         else:
-            diag, bias = get("diag", 2), get("bias", 2)
-            if diag.shape != (S, n) or bias.shape != (S, n):
-                raise ModelFormatError(f"compiled model: layer {l} diag/bias have shapes {tuple(diag.shape)}/"
-                                       f"{tuple(bias.shape)}, expected ({S}, {n}) each")
-            self.register_buffer(f"diag{l}", diag.to(run))
-            self.register_buffer(f"bias{l}", bias.to(run))
+            self.register_buffer(f"diag{l}", get("diag").to(run))
+            self.register_buffer(f"bias{l}", get("bias").to(run))
         self.register_buffer(f"h0{l}", h0.to(run))
         self.register_buffer(f"codes{l}", codes.to(torch.float64))
         self.register_buffer(f"codes_sq{l}", (codes.to(torch.float64) ** 2).sum(-1))
         self.register_buffer(f"next{l}", nxt)
         self.kinds.append(kind)
         self.sizes.append((S, F, n, C))
-
-    @staticmethod
-    def _dfa_accepting(cm: Any) -> torch.Tensor:
-        if callable(getattr(cm, "dfa", None)):
-            dfa = cm.dfa()
-        else:
-            from statetrack.automata.dfa import DFA
-
-            if "dfa" not in cm.meta:
-                raise ModelFormatError("compiled model: meta has no 'dfa'")
-            dfa = DFA.from_json(cm.meta["dfa"])
-        return torch.from_numpy(np.array(dfa.accepting, dtype=bool))
 
     @property
     def num_layers(self) -> int:
@@ -249,7 +197,7 @@ class CompiledLRNN(nn.Module):
         a = getattr(self, f"diag{l}")[sym].view(B, T, n, 1)
         k = getattr(self, f"bias{l}")[sym].view(B, T, n, 1)
         ones = torch.ones(B, T, n, 1, dtype=self.dtype, device=sym.device)
-        backend = self.kernel if self.kernel in ("reference", "chunked") else "auto"
+        backend = self.kernel if self.kernel in DIAGONAL_KERNELS else DEFAULT_KERNEL
         o, final = diagonal_scan(ones, k, ones, a, scale=1.0, initial_state=state, output_final_state=True,
                                   backend=backend)
         return o[..., 0], final
@@ -350,4 +298,46 @@ class CompiledLRNN(nn.Module):
         return f"kernel={self.kernel}, dtype={self.dtype}, layers=[{dims}]"
 
 
-__all__ = ["CompiledLRNN", "resolve_dtype", "KERNELS", "DTYPES"]
+class Tracked(NamedTuple):
+    """Output of :class:`StateTracker`: ``states [B, T]`` (int64 DFA state ids, ``states`` order of the model's DFA,
+    after each prefix) and ``accept [B, T]`` (bool: is the prefix ending at t in the language?)."""
+
+    states: torch.Tensor
+    accept: torch.Tensor
+
+
+class StateTracker(nn.Module):
+    """A compiled model as a module that maps token ids to DFA states and acceptance (the front door's module).
+
+    ``forward(ids [B, T] int) -> Tracked(states [B, T] int64, accept [B, T] bool)``; :meth:`encode` turns words of
+    the DFA's alphabet into ids; ``drift`` is the largest distance of a layer state from its code in the last call.
+    The computation is :class:`CompiledLRNN`'s (``self.runner``), on the kernel and in the dtype given.
+    """
+
+    def __init__(self, model: Any, kernel: str = DEFAULT_KERNEL, dtype: "torch.dtype | str" = torch.float32):
+        super().__init__()
+        self.runner = CompiledLRNN(model, kernel=kernel, dtype=dtype)
+        self.dfa = self.runner.dfa
+        self.drift = 0.0
+
+    def encode(self, words: "Sequence[str | Sequence[str]]", sep: str | None = None) -> torch.Tensor:
+        """Words (strings of one-character symbols, or symbol sequences; ``sep`` splits strings of longer symbols)
+        of one common length -> ids ``[B, T]`` int64."""
+        if isinstance(words, str):
+            raise StatetrackError("words must be a list of words, not one string")
+        rows = [self.dfa.encode(w, sep=sep) for w in words]
+        lengths = sorted({len(r) for r in rows})
+        if len(lengths) > 1:
+            raise StatetrackError(f"words must have one common length to form a batch; got lengths {lengths}")
+        T = lengths[0] if lengths else 0
+        return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, T), dtype=np.int64))
+
+    def forward(self, ids: torch.Tensor) -> Tracked:
+        states, self.drift = self.runner.run_states(ids)
+        return Tracked(states, self.runner.accepting[states])
+
+    def extra_repr(self) -> str:
+        return f"alphabet={list(self.dfa.alphabet)}, states={self.dfa.n_states}"
+
+
+__all__ = ["CompiledLRNN", "StateTracker", "Tracked", "resolve_dtype", "KERNELS", "DTYPES"]

@@ -68,6 +68,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def env_rank() -> int:
+    """This process's global rank from the torchrun environment (0 when not launched by torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def from_env(backend: str | None = None) -> DistContext:
     """Join the process group described by the torchrun environment variables."""
     import torch.distributed as dist
@@ -93,4 +98,4 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["DistContext", "from_env", "launched", "shutdown"]
+__all__ = ["DistContext", "from_env", "launched", "env_rank", "shutdown"]

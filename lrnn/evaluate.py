@@ -11,7 +11,7 @@ and balance as training, seeded by ``[seed, T]`` so every length's words are fix
 - per-token labels also ``sequence_accuracy``: the fraction of words with every position right.
 
 The overall ``accuracy`` and ``scaled_accuracy`` are the means over the lengths (every length weighs the same).
-Compiled models (DESIGN section 3) run through :class:`~statetrack.lrnn.compiled.CompiledLRNN` and are scored the
+Compiled models (docs/model-format.md) run through :class:`~statetrack.lrnn.compiled.CompiledLRNN` and are scored the
 same way; a correct construction scores 1.0 everywhere.
 """
 from __future__ import annotations
@@ -28,10 +28,12 @@ from statetrack.fileio import atomic_write_bytes
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
 
-from .tasks import IGNORE, Task
+from .tasks import IGNORE, Task, align_alphabet
 
 #: tokens per forward pass (words x length) during evaluation
 TOKEN_BUDGET = 1 << 16
+#: resource limit: test tokens of one evaluation (the sum of the test lengths x words per length)
+EVALUATE_MAX_TOKENS = 1 << 26
 
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -80,6 +82,9 @@ def compiled_predictor(path: "str | os.PathLike", task: Task, kernel: str = "aut
 
     cm = CompiledLRNN(path, kernel=kernel, dtype=dtype)
     own = DFA.from_json(cm.meta["dfa"])
+    if tuple(task.dfa.alphabet) != tuple(own.alphabet):
+        raise StatetrackError(f"the task's alphabet {list(task.dfa.alphabet)} is not the compiled model's "
+                              f"{list(own.alphabet)} in the model's order (align it with align_alphabet first)")
     if task.labels == "per-token":
         mapping = torch.from_numpy(state_map(own, task.dfa))
 
@@ -93,12 +98,30 @@ def compiled_predictor(path: "str | os.PathLike", task: Task, kernel: str = "aut
     return predict
 
 
-def compiled_task(path: "str | os.PathLike", labels: str = "final") -> Task:
-    """The task of a compiled model file: its own DFA (minimised)."""
+def compiled_task(path: "str | os.PathLike", labels: str = "final", language: DFA | None = None) -> Task:
+    """The task of a compiled model file: its own DFA (minimised), or ``language`` with its symbols paired to the
+    model's by name (:func:`~statetrack.lrnn.tasks.align_alphabet`; an unknown symbol is an error)."""
     from statetrack.constructions.model_format import load_model
 
     cm = load_model(path)
-    return Task(DFA.from_json(cm.meta["dfa"]).minimize(), labels, (1, 1))
+    own = DFA.from_json(cm.meta["dfa"])
+    if language is None:
+        return Task(own.minimize(), labels, (1, 1))
+    return Task(align_alphabet(language, own.alphabet, f"the compiled model {os.fspath(path)}"), labels, (1, 1))
+
+
+def run_task(task: Task, language: DFA, source: dict[str, Any] | None = None) -> Task:
+    """The task of a trained run, with its language replaced by ``language`` (paired to the model's symbols by name).
+
+    Per-token runs predict the states of their own DFA, so another language is only accepted when it is the
+    same language (then the run's own task is returned)."""
+    dfa = align_alphabet(language, task.dfa.alphabet, "the run's model")
+    if task.labels == "per-token":
+        if not dfa.equivalent(task.dfa).equivalent:
+            raise StatetrackError("a per-token run predicts the states of its own language; it cannot be scored on a "
+                                  "different language")
+        return task
+    return Task(dfa, task.labels, task.train_lengths, task.balance, task.source if source is None else source)
 
 
 def evaluate(predict: Predictor, task: Task, lengths: tuple[int, int], per_length: int = 100, seed: int = 0,
@@ -110,9 +133,13 @@ def evaluate(predict: Predictor, task: Task, lengths: tuple[int, int], per_lengt
     """
     lo, hi = int(lengths[0]), int(lengths[1])
     if lo < 1 or hi < lo:
-        raise StatetrackError(f"--test-lengths {lo}:{hi}: need 1 <= A <= B")
+        raise StatetrackError(f"lengths {lo}:{hi}: need 1 <= A <= B")
     if per_length < 1:
-        raise StatetrackError(f"--per-length {per_length}: need at least one word per length")
+        raise StatetrackError(f"per_length {per_length}: need at least one word per length")
+    tokens = (lo + hi) * (hi - lo + 1) // 2 * per_length
+    if tokens > EVALUATE_MAX_TOKENS:
+        raise StatetrackError(f"lengths {lo}:{hi} x per_length {per_length} = {tokens} test tokens exceeds the limit "
+                              f"EVALUATE_MAX_TOKENS = {EVALUATE_MAX_TOKENS} (see docs/security.md)")
     rows: dict[int, dict[str, float]] = {}
     Ts = range(lo, hi + 1)
     if progress:
@@ -154,6 +181,13 @@ def scaled(acc: float, chance: float) -> float:
     return 0.0 if chance >= 1.0 else (acc - chance) / (1.0 - chance)
 
 
+def plot_available() -> bool:
+    """Whether matplotlib (an optional dependency, needed by :func:`plot`) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot(result: dict[str, Any], path: "str | os.PathLike", train_lengths: "tuple[int, int] | None" = None,
          title: str = "") -> None:
     """A PNG of accuracy (and scaled accuracy) against length, the training range shaded; written atomically."""
@@ -185,4 +219,5 @@ def plot(result: dict[str, Any], path: "str | os.PathLike", train_lengths: "tupl
     atomic_write_bytes(path, buf.getvalue())
 
 
-__all__ = ["evaluate", "model_predictor", "compiled_predictor", "compiled_task", "state_map", "scaled", "plot"]
+__all__ = ["evaluate", "model_predictor", "compiled_predictor", "compiled_task", "run_task", "state_map", "scaled", "plot",
+           "plot_available", "EVALUATE_MAX_TOKENS"]

@@ -52,6 +52,10 @@ from .tasks import Task
 from .train import model_features
 
 SUBSPACES = ("readout", "pca")
+#: resource limit: model inputs probed for the readout signatures (prefixes x (1 + suffixes of length 1..lookahead))
+EXTRACT_MAX_PROBES = 1 << 21
+#: resource limit: symbols of the longest probed or tested word
+EXTRACT_MAX_LENGTH = 1 << 14
 #: sequences per forward pass during extraction
 _BATCH = 2048
 
@@ -216,8 +220,29 @@ def extract(model: nn.Module, task: Task, *, n_words: int = 256, max_length: int
     """
     if subspace not in SUBSPACES:
         raise StatetrackError(f"--subspace {subspace!r}: choose one of {', '.join(SUBSPACES)}")
-    if lookahead < 0 or k_max < 1 or n_words < 1:
-        raise StatetrackError("extract: need --lookahead >= 0, --k-max >= 1 and at least one word")
+    for name, value, least in (("lookahead", lookahead, 0), ("k_max", k_max, 1), ("n_words", n_words, 1),
+                               ("test_words", test_words, 1)):
+        if value < least:
+            raise StatetrackError(f"extract: {name} {value}: must be at least {least}")
+    if max_length is not None and not 1 <= max_length <= EXTRACT_MAX_LENGTH:
+        raise StatetrackError(f"extract: max_length {max_length}: need 1..{EXTRACT_MAX_LENGTH} (EXTRACT_MAX_LENGTH)")
+    if not 1 <= test_lengths[0] <= test_lengths[1] <= EXTRACT_MAX_LENGTH:
+        raise StatetrackError(f"extract: test_lengths {test_lengths[0]}:{test_lengths[1]}: need "
+                              f"1 <= A <= B <= {EXTRACT_MAX_LENGTH} (EXTRACT_MAX_LENGTH)")
+    n_suffixes = 0
+    if subspace == "readout":  # sum of n_symbols ** m for m = 1..lookahead, stopped once past the limit
+        term = 1
+        for _ in range(lookahead):
+            term *= task.n_symbols
+            n_suffixes += term
+            if n_suffixes > EXTRACT_MAX_PROBES:
+                break
+    # a lower bound on the probes before any is built: every sampled word gives at least one prefix
+    if n_words * (1 + n_suffixes) > EXTRACT_MAX_PROBES:
+        raise StatetrackError(f"extract: lookahead {lookahead} over {task.n_symbols} symbols gives "
+                              f"{'more than ' if n_suffixes > EXTRACT_MAX_PROBES else ''}{n_suffixes} suffixes; with "
+                              f"{n_words} words that is more than EXTRACT_MAX_PROBES = "
+                              f"{EXTRACT_MAX_PROBES} probe words (lower lookahead or n_words)")
     model = model.eval()
     rng = np.random.default_rng([int(seed), 0xE7])
     n_sym = task.n_symbols
@@ -238,6 +263,10 @@ def extract(model: nn.Module, task: Task, *, n_words: int = 256, max_length: int
     parent = np.array([q if q >= 0 else -1 - tree[p[:-1]] for p, q in zip(prefixes, parent.tolist())],
                       dtype=np.int64)
     acc_classes = _accepting_classes(task)
+    if len(prefixes) * (1 + n_suffixes) > EXTRACT_MAX_PROBES:
+        raise StatetrackError(f"extract: {len(prefixes)} prefixes x {1 + n_suffixes} signature words = "
+                              f"{len(prefixes) * (1 + n_suffixes)} probe words exceeds EXTRACT_MAX_PROBES = "
+                              f"{EXTRACT_MAX_PROBES} (lower lookahead, n_words or max_length)")
 
     probs = _last_outputs(model, task, prefixes, "probs")
     if not np.isfinite(probs).all():
@@ -288,4 +317,4 @@ def extract(model: nn.Module, task: Task, *, n_words: int = 256, max_length: int
                       description_bits=bits, prefix_agreement=agree)
 
 
-__all__ = ["extract", "Extraction", "kmeans", "SUBSPACES"]
+__all__ = ["extract", "Extraction", "kmeans", "SUBSPACES", "EXTRACT_MAX_PROBES", "EXTRACT_MAX_LENGTH"]

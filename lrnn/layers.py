@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from statetrack.errors import StatetrackError
+from statetrack import vocabulary
 
 from ..kernels import diagonal_scan, householder_scan
 
-EIGENVALUE_RANGES = ((0, 1), (-1, 1))
+EIGENVALUE_RANGES = tuple(vocabulary.EIGENVALUE_RANGES.values())
 
 
 def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:
@@ -95,6 +96,12 @@ class DeltaProductLayer(nn.Module):
         backend: passed to :func:`statetrack.kernels.householder_scan` (``auto`` | ``reference`` | ``chunked`` |
             ``triton``).
         norm_eps: epsilon of the output norm.
+        value_dim: V per head (default ``head_dim``; flash-linear-attention checkpoints may use ``V != K``).
+        beta_bias: whether ``b_proj`` has a bias (flash-linear-attention's has none).
+        qk_silu: apply SiLU to q and k when there is no short convolution (flash-linear-attention does; with a
+            convolution the SiLU is part of it either way).
+        qk_norm_eps: ``None``: q and k are divided by their norm (``F.normalize``); a number ``eps``: by
+            ``sqrt(|x|^2 + eps)``, flash-linear-attention's L2 norm (eps 1e-6), so keys are slightly shorter than 1.
 
     Layout handed to the kernel: q ``[B, T, H, K]``; k ``[B, T*n_h, H, K]``, v ``[B, T*n_h, H, V]``,
     beta ``[B, T*n_h, H]`` with the n_h factors of token t in rows ``t*n_h .. t*n_h + n_h - 1``. Queries and keys
@@ -114,6 +121,10 @@ class DeltaProductLayer(nn.Module):
         use_output_gate: bool = True,
         backend: str = "auto",
         norm_eps: float = 1e-5,
+        value_dim: int | None = None,
+        beta_bias: bool = True,
+        qk_silu: bool = False,
+        qk_norm_eps: float | None = None,
     ):
         super().__init__()
         if num_householder < 1:
@@ -123,23 +134,28 @@ class DeltaProductLayer(nn.Module):
         self.eigenvalue_range = _check_range(eigenvalue_range)
         self.beta_max = 2.0 if self.eigenvalue_range == (-1, 1) else 1.0
         self.backend = backend
-        H, K, n_h = self.num_heads, self.head_dim, self.num_householder
+        self.value_dim = int(value_dim) if value_dim is not None else self.head_dim
+        if self.value_dim < 1:
+            raise StatetrackError(f"value_dim must be >= 1, got {value_dim}")
+        self.qk_silu = bool(qk_silu)
+        self.qk_norm_eps = None if qk_norm_eps is None else float(qk_norm_eps)
+        H, K, V, n_h = self.num_heads, self.head_dim, self.value_dim, self.num_householder
         self.q_proj = nn.Linear(d_model, H * K, bias=False)
         self.k_proj = nn.Linear(d_model, n_h * H * K, bias=False)
-        self.v_proj = nn.Linear(d_model, n_h * H * K, bias=False)
-        self.b_proj = nn.Linear(d_model, n_h * H, bias=True)
+        self.v_proj = nn.Linear(d_model, n_h * H * V, bias=False)
+        self.b_proj = nn.Linear(d_model, n_h * H, bias=bool(beta_bias))
         self.use_short_conv = bool(use_short_conv)
         if self.use_short_conv:
             self.q_conv = ShortConvolution(H * K, conv_size)
             self.k_conv = ShortConvolution(n_h * H * K, conv_size)
-            self.v_conv = ShortConvolution(n_h * H * K, conv_size)
+            self.v_conv = ShortConvolution(n_h * H * V, conv_size)
         self.use_output_gate = bool(use_output_gate)
         if self.use_output_gate:
-            self.g_proj = nn.Linear(d_model, H * K, bias=False)
-            self.o_norm = GatedRMSNorm(K, eps=norm_eps)
+            self.g_proj = nn.Linear(d_model, H * V, bias=False)
+            self.o_norm = GatedRMSNorm(V, eps=norm_eps)
         else:
-            self.o_norm = nn.RMSNorm(K, eps=norm_eps)
-        self.o_proj = nn.Linear(H * K, d_model, bias=False)
+            self.o_norm = nn.RMSNorm(V, eps=norm_eps)
+        self.o_proj = nn.Linear(H * V, d_model, bias=False)
 
     def betas(self, x: torch.Tensor) -> torch.Tensor:
         """``beta [B, T*n_h, H]`` in ``(0, beta_max)`` for ``x [B, T, d_model]``."""
@@ -148,28 +164,35 @@ class DeltaProductLayer(nn.Module):
         return b.view(B, T * self.num_householder, self.num_heads)
 
     def scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The kernel's inputs ``(q [B,T,H,K], k [B,T*n_h,H,K], v [B,T*n_h,H,K], beta [B,T*n_h,H])``."""
+        """The kernel's inputs ``(q [B,T,H,K], k [B,T*n_h,H,K], v [B,T*n_h,H,V], beta [B,T*n_h,H])``."""
         B, T, _ = x.shape
-        H, K, n_h = self.num_heads, self.head_dim, self.num_householder
+        H, K, V, n_h = self.num_heads, self.head_dim, self.value_dim, self.num_householder
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if self.use_short_conv:
             q, k, v = self.q_conv(q), self.k_conv(k), self.v_conv(v)
         else:
             v = F.silu(v)
-        q = F.normalize(q.reshape(B, T, H, K), dim=-1)
-        k = F.normalize(k.reshape(B, T * n_h, H, K), dim=-1)
-        v = v.reshape(B, T * n_h, H, K)
+            if self.qk_silu:
+                q, k = F.silu(q), F.silu(k)
+        q, k = self._l2(q.reshape(B, T, H, K)), self._l2(k.reshape(B, T * n_h, H, K))
+        v = v.reshape(B, T * n_h, H, V)
         return q, k, v, self.betas(x)
 
+    def _l2(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-head L2 normalisation of q or k over the last dim (see ``qk_norm_eps``)."""
+        if self.qk_norm_eps is None:
+            return F.normalize(x, dim=-1)
+        return x * torch.rsqrt((x * x).sum(-1, keepdim=True) + self.qk_norm_eps)
+
     def output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Norm (and gate) the scan output ``o [B, T, H, K]`` and project back to ``[B, T, d_model]``."""
+        """Norm (and gate) the scan output ``o [B, T, H, V]`` and project back to ``[B, T, d_model]``."""
         B, T = x.shape[:2]
         o = o.to(x.dtype)
         if self.use_output_gate:
-            o = self.o_norm(o, self.g_proj(x).view(B, T, self.num_heads, self.head_dim))
+            o = self.o_norm(o, self.g_proj(x).view(B, T, self.num_heads, self.value_dim))
         else:
             o = self.o_norm(o)
-        return self.o_proj(o.reshape(B, T, self.num_heads * self.head_dim))
+        return self.o_proj(o.reshape(B, T, self.num_heads * self.value_dim))
 
     def forward(self, x: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """``x [B, T, d_model] -> [B, T, d_model]``; ``initial_state [B, H, K, K]`` (zeros when None)."""

@@ -18,14 +18,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from statetrack.fileio import atomic_write_bytes
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.vocabulary import LRNN_LAYER_TYPES
+from statetrack.fileio import atomic_write_bytes
+from statetrack.kernels import DIAGONAL_BACKENDS, HOUSEHOLDER_BACKENDS
+from statetrack.untrusted import (expect_bool, expect_dict, expect_float, expect_int, expect_str, parse_json,
+                                  read_safetensors_header)
 
 from .layers import DeltaNetLayer, DeltaProductLayer, DiagonalLayer, _check_range
 
-LAYER_KINDS = ("deltanet", "deltaproduct", "diagonal")
 METADATA_KEY = "statetrack_lrnn"
 FORMAT_VERSION = 1
+#: most parameters an :class:`LRNNModel` may have (counted by formula before any tensor is allocated)
+MAX_PARAMETERS = 1 << 28
+#: per-field ranges of the integer fields of :class:`LRNNConfig` (inclusive)
+CONFIG_INT_RANGES: dict[str, tuple[int, int]] = {
+    "vocab_size": (1, 1 << 20), "n_classes": (1, 1 << 20), "d_model": (1, 1 << 16), "n_layers": (1, 1024),
+    "num_heads": (1, 1024), "head_dim": (1, 1 << 14), "num_householder": (1, 64), "state_dim": (1, 1 << 14),
+    "conv_size": (1, 64),
+}
+
+
+class ModelSizeError(StatetrackError, ValueError):
+    """A model configuration whose parameter count is over :data:`MAX_PARAMETERS`."""
 
 
 @dataclass
@@ -54,13 +69,50 @@ class LRNNConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form (task name, alphabet, ...), saved verbatim
 
     def __post_init__(self) -> None:
-        if self.layer not in LAYER_KINDS:
-            raise StatetrackError(f"LRNNConfig.layer must be one of {', '.join(LAYER_KINDS)}; got {self.layer!r}")
-        for name in ("vocab_size", "n_classes", "d_model", "n_layers", "num_heads", "head_dim", "num_householder",
-                     "state_dim", "conv_size"):
-            if int(getattr(self, name)) < 1:
-                raise StatetrackError(f"LRNNConfig.{name} must be >= 1; got {getattr(self, name)!r}")
+        """Check every field's type and range (:data:`CONFIG_INT_RANGES`); bools are not integers here."""
+        expect_str("LRNNConfig.layer", self.layer, LRNN_LAYER_TYPES, error=StatetrackError)
+        for name, (lo, hi) in CONFIG_INT_RANGES.items():
+            setattr(self, name, expect_int(f"LRNNConfig.{name}", getattr(self, name), lo, hi, error=StatetrackError))
+        expect_bool("LRNNConfig.use_short_conv", self.use_short_conv, error=StatetrackError)
+        self.mlp_ratio = expect_float("LRNNConfig.mlp_ratio", self.mlp_ratio, 0.0, 64.0, error=StatetrackError)
+        if self.mlp_ratio <= 0:
+            raise StatetrackError(f"LRNNConfig.mlp_ratio must be > 0; got {self.mlp_ratio}")
+        self.norm_eps = expect_float("LRNNConfig.norm_eps", self.norm_eps, 0.0, 1.0, error=StatetrackError)
+        backends = DIAGONAL_BACKENDS if self.layer == "diagonal" else HOUSEHOLDER_BACKENDS
+        expect_str("LRNNConfig.backend", self.backend, backends, error=StatetrackError)
+        expect_dict("LRNNConfig.extra", self.extra, error=StatetrackError)
+        if isinstance(self.eigenvalue_range, (str, bytes)) or isinstance(self.eigenvalue_range, bool):
+            raise StatetrackError(f"eigenvalue_range must be (0, 1) or (-1, 1); got {self.eigenvalue_range!r}")
         self.eigenvalue_range = _check_range(self.eigenvalue_range)
+
+    def num_parameters(self) -> int:
+        """The parameter count of ``LRNNModel(self)``, by formula (nothing is built; checked against built models
+        in the tests): embedding, ``n_layers`` blocks (two RMS norms, the mixer, the SwiGLU MLP), final norm, head."""
+        d, H, cs = self.d_model, self.num_heads, self.conv_size
+        hidden = max(1, int(round(d * self.mlp_ratio * 2 / 3)))
+        if self.layer == "diagonal":
+            K, V = self.state_dim, self.head_dim
+            mixer = (2 * d * H * V + 2 * d * H * K + d * H  # x, z, B, C, dt projections
+                     + (H * V * cs if self.use_short_conv else 0)  # depthwise convolution of x
+                     + H + H * K + H * V  # dt_bias, A_log, D
+                     + V + H * V * d)  # output norm, output projection
+        else:
+            K, n_h = self.head_dim, (1 if self.layer == "deltanet" else self.num_householder)
+            mixer = (d * H * K + 2 * d * n_h * H * K + d * n_h * H + n_h * H  # q, k, v, beta projections
+                     + ((H * K + 2 * n_h * H * K) * cs if self.use_short_conv else 0)  # convolutions of q, k, v
+                     + d * H * K + K + H * K * d)  # gate projection, gated output norm, output projection
+        block = 2 * d + mixer + 3 * d * hidden
+        return self.vocab_size * d + self.n_layers * block + d + d * self.n_classes + self.n_classes
+
+    def check_size(self, limit: int | None = None) -> int:
+        """The parameter count; :class:`ModelSizeError` when it is over ``limit`` (default :data:`MAX_PARAMETERS`)."""
+        limit = MAX_PARAMETERS if limit is None else limit
+        count = self.num_parameters()
+        if count > limit:
+            raise ModelSizeError(f"LRNN config: {count} parameters, over the limit of {limit} (MAX_PARAMETERS); "
+                                 f"d_model={self.d_model}, n_layers={self.n_layers}, num_heads={self.num_heads}, "
+                                 f"head_dim={self.head_dim}")
+        return count
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -68,17 +120,19 @@ class LRNNConfig:
         return d
 
     @classmethod
-    def from_json(cls, obj: dict) -> "LRNNConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(obj) - names)
-        if unknown:
-            raise ModelFormatError(f"LRNN config: unknown field(s) {', '.join(unknown)}")
+    def from_json(cls, obj: Any) -> "LRNNConfig":
+        """A config from its JSON object; every field's type and range is checked (:class:`ModelFormatError`)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        expect_dict("LRNN config", obj, required=("vocab_size",), allowed=names, error=ModelFormatError)
         obj = dict(obj)
         if "eigenvalue_range" in obj:
-            obj["eigenvalue_range"] = tuple(obj["eigenvalue_range"])
+            rng = obj["eigenvalue_range"]
+            if not isinstance(rng, list) or len(rng) != 2:
+                raise ModelFormatError(f"LRNN config: eigenvalue_range must be [0, 1] or [-1, 1]; got {rng!r:.60}")
+            obj["eigenvalue_range"] = tuple(rng)
         try:
             return cls(**obj)
-        except TypeError as exc:
+        except StatetrackError as exc:
             raise ModelFormatError(f"LRNN config: {exc}") from None
 
 
@@ -95,11 +149,12 @@ def make_mixer(cfg: LRNNConfig) -> nn.Module:
 
 
 class MLP(nn.Module):
-    """SwiGLU feed-forward ``[B, T, d] -> [B, T, d]`` with hidden width ``mlp_ratio * d`` (times 2/3, as Llama)."""
+    """SwiGLU feed-forward ``[B, T, d] -> [B, T, d]`` with hidden width ``mlp_ratio * d`` (times 2/3, as Llama), or
+    ``hidden`` when given (checkpoints of other libraries)."""
 
-    def __init__(self, d_model: int, mlp_ratio: float = 4.0):
+    def __init__(self, d_model: int, mlp_ratio: float = 4.0, hidden: int | None = None):
         super().__init__()
-        hidden = max(1, int(round(d_model * mlp_ratio * 2 / 3)))
+        hidden = int(hidden) if hidden is not None else max(1, int(round(d_model * mlp_ratio * 2 / 3)))
         self.gate_up = nn.Linear(d_model, 2 * hidden, bias=False)
         self.down = nn.Linear(hidden, d_model, bias=False)
 
@@ -127,6 +182,9 @@ class LRNNModel(nn.Module):
     """Embedding -> blocks -> norm -> head. ``forward(ids LongTensor[B, T]) -> logits [B, T, n_classes]``."""
 
     def __init__(self, config: LRNNConfig):
+        """Raises :class:`ModelSizeError` before allocating anything when the model would have more than
+        :data:`MAX_PARAMETERS` parameters."""
+        config.check_size()
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
@@ -169,35 +227,55 @@ def load_model(path: "str | os.PathLike", map_location: str | torch.device = "cp
     Raises :class:`ModelFormatError` naming the file for a missing/foreign header, an unknown version, or
     missing/unexpected/mis-shaped tensors.
     """
-    from safetensors import SafetensorError, safe_open
-
     path = os.fspath(path)
-    try:
-        with safe_open(path, framework="pt", device=str(map_location)) as f:
-            header = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})") from None
-    if METADATA_KEY not in header:
-        raise ModelFormatError(f"{path}: no '{METADATA_KEY}' entry in the safetensors header (not an LRNN model)")
-    try:
-        meta = json.loads(header[METADATA_KEY])
-        version, cfg = meta["format_version"], meta["config"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelFormatError(f"{path}: malformed '{METADATA_KEY}' header ({exc})") from None
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{path}: LRNN format version {version!r}, this statetrack reads {FORMAT_VERSION}")
-    model = LRNNModel(LRNNConfig.from_json(cfg))
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    cfg = read_config(path)
+    model = LRNNModel(cfg)  # refuses an oversized config before allocating
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    header = read_safetensors_header(path, error=ModelFormatError)
+    declared = {k: v for k, v in header.items() if k != "__metadata__"}
+    missing, unexpected = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
     if missing or unexpected:
         raise ModelFormatError(f"{path}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise ModelFormatError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
-                                   f"expected {tuple(expected[name].shape)}")
+    for name, entry in declared.items():
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or [int(x) if isinstance(x, int) else -1 for x in shape] != list(expected[name]):
+            raise ModelFormatError(f"{path}: tensor {name} has shape {shape!r:.60}, expected {tuple(expected[name])}")
+        if entry.get("dtype") not in _FLOAT_DTYPES:
+            raise ModelFormatError(f"{path}: tensor {name} has dtype {entry.get('dtype')!r:.20}, expected one of "
+                                   f"{', '.join(_FLOAT_DTYPES)}")
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="pt", device=str(map_location)) as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise ModelFormatError(f"{path}: not a readable safetensors file ({str(exc)[:200]})") from None
     model.load_state_dict(tensors)
     return model.to(map_location)
 
 
-__all__ = ["LRNNConfig", "LRNNModel", "Block", "MLP", "make_mixer", "save_model", "load_model", "LAYER_KINDS"]
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+def read_config(path: "str | os.PathLike") -> LRNNConfig:
+    """The validated :class:`LRNNConfig` of a trained-model file, from its safetensors header alone (no tensor is
+    read or allocated). :class:`ModelFormatError` names the file for a foreign, malformed or oversized header."""
+    path = os.fspath(path)
+    header = read_safetensors_header(path, error=ModelFormatError)
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or not isinstance(meta.get(METADATA_KEY), str):
+        raise ModelFormatError(f"{path}: no '{METADATA_KEY}' entry in the safetensors header (not an LRNN model)")
+    info = parse_json(meta[METADATA_KEY], f"{path}: '{METADATA_KEY}' header", error=ModelFormatError)
+    expect_dict(f"{path}: '{METADATA_KEY}' header", info, required=("format_version", "config"),
+                error=ModelFormatError)
+    version = info["format_version"]
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: LRNN format version {version!r:.40}, this statetrack reads {FORMAT_VERSION}")
+    try:
+        return LRNNConfig.from_json(info["config"])
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
+
+
+__all__ = ["LRNNConfig", "LRNNModel", "Block", "MLP", "make_mixer", "save_model", "load_model", "read_config",
+           "LRNN_LAYER_TYPES", "MAX_PARAMETERS", "ModelSizeError"]

@@ -202,4 +202,17 @@ def task_from_dfa(dfa: DFA, labels: str = "final", train_lengths: tuple[int, int
     return Task(dfa.minimize(), labels, train_lengths, balance, source or {})
 
 
-__all__ = ["Task", "Batch", "task_from_dfa", "LABELS", "IGNORE"]
+def align_alphabet(dfa: DFA, alphabet: "tuple[str, ...] | list[str]", what: str = "the model") -> DFA:
+    """``dfa`` over ``alphabet`` (symbols paired by name, in ``alphabet``'s order; symbols of ``alphabet`` that
+    ``dfa`` lacks lead to rejection). Raises :class:`~statetrack.errors.AlphabetError` naming the symbols of ``dfa``
+    that ``alphabet`` lacks: a model cannot read a symbol it was not built for."""
+    from statetrack.errors import AlphabetError
+
+    missing = [a for a in dfa.alphabet if a not in set(alphabet)]
+    if missing:
+        raise AlphabetError(f"the language's symbol(s) {', '.join(map(repr, missing))} are not in the alphabet of "
+                            f"{what} ({', '.join(map(repr, alphabet))}); symbols are paired by name")
+    return dfa if tuple(dfa.alphabet) == tuple(alphabet) else dfa.with_alphabet(alphabet)
+
+
+__all__ = ["Task", "Batch", "task_from_dfa", "align_alphabet", "LABELS", "IGNORE"]

@@ -24,7 +24,10 @@ Run directory ``RUN_DIR``:
   afterwards, so an interrupted write leaves the previous checkpoint in force. No pickle anywhere.
 
 ``resume=True`` restores weights, optimizer state and RNG state and continues; on the CPU the result is bit-identical
-to an uninterrupted run (tests/test_train.py checks it).
+to an uninterrupted run (tests/test_train.py checks it). Everything read back is validated first
+(:func:`load_checkpoint`; the weights and optimizer tensors against the run's own config), so a tampered or foreign
+checkpoint is a :class:`StatetrackError`, never a traceback or a silently different run. A fresh run refuses an
+existing run in ``RUN_DIR`` unless ``overwrite=True``.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -44,12 +48,14 @@ from torch import nn
 
 from statetrack.fileio import atomic_write_bytes, atomic_write_text
 from statetrack.errors import ModelFormatError, StatetrackError
+from statetrack.untrusted import expect_dict, expect_int, expect_str, parse_json, read_text
+from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
 
 from .baselines import BASELINES
-from .model import LAYER_KINDS, LRNNConfig, LRNNModel, load_model, save_model
+from .model import MAX_PARAMETERS, LRNNConfig, LRNNModel, load_model, save_model
 from .tasks import IGNORE, Batch, Task
 
-MODEL_KINDS = LAYER_KINDS + tuple(BASELINES)
+MODEL_KINDS = LRNN_LAYER_TYPES + tuple(BASELINES)
 BASELINE_KEY = "statetrack_baseline"
 RUN_FORMAT = 1
 #: parameter-name fragments excluded from weight decay (gates: beta and Delta projections)
@@ -69,7 +75,7 @@ class TrainConfig:
     state_dim: int = 16
     steps: int = 1000
     batch: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3  # the formal-language setting (docs/training.md); 1e-3 leaves parity on its plateau
     weight_decay: float = 0.1
     warmup: int = 50
     schedule: str = "cosine"
@@ -83,10 +89,19 @@ class TrainConfig:
     kernel: str = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise StatetrackError(f"--{name.replace('_', '-')} {value!r}: need a finite number")
+        for name in ("layers", "dim", "heads", "num_householder", "steps", "batch", "warmup", "seed", "log_every",
+                     "checkpoint_every", "state_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise StatetrackError(f"--{name.replace('_', '-')} {value!r}: need an integer")
         if self.model not in MODEL_KINDS:
             raise StatetrackError(f"--model {self.model!r}: choose one of {', '.join(MODEL_KINDS)}")
         self.eigenvalue_range = tuple(int(x) for x in self.eigenvalue_range)  # type: ignore[assignment]
-        if self.eigenvalue_range not in ((0, 1), (-1, 1)):
+        if self.eigenvalue_range not in EIGENVALUE_RANGES.values():
             raise StatetrackError(f"--range {self.eigenvalue_range}: choose 0,1 or -1,1")
         if self.schedule not in ("cosine", "constant"):
             raise StatetrackError(f"--schedule {self.schedule!r}: choose cosine or constant")
@@ -97,6 +112,9 @@ class TrainConfig:
             raise StatetrackError(f"--dim {self.dim} must be a multiple of --heads {self.heads}")
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup < 0 or self.grad_clip <= 0:
             raise StatetrackError("need --lr > 0, --weight-decay >= 0, --warmup >= 0 and a positive clip")
+        if not 0 <= self.min_lr_ratio <= 1 or self.seed < 0 or self.log_every < 1 or self.checkpoint_every < 0:
+            raise StatetrackError("need 0 <= min_lr_ratio <= 1, --seed >= 0, log_every >= 1 and "
+                                  "--checkpoint-every >= 0")
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -105,6 +123,20 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_json`; a malformed object raises :class:`StatetrackError` naming the field."""
+        if not isinstance(obj, dict):
+            raise StatetrackError(f"training config: expected a JSON object, got {type(obj).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(obj) - fields)
+        if unknown:
+            raise StatetrackError(f"training config: unknown field(s) {', '.join(map(str, unknown))}")
+        er = obj.get("eigenvalue_range", [-1, 1])
+        if not (isinstance(er, list) and len(er) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                              for x in er)):
+            raise StatetrackError(f"training config: eigenvalue_range {er!r} is not a pair of integers")
+        for k in ("model", "schedule", "device", "kernel"):
+            if k in obj and not isinstance(obj[k], str):
+                raise StatetrackError(f"training config: {k} {obj[k]!r} is not a string")
         return cls(**{k: (tuple(v) if k == "eigenvalue_range" else v) for k, v in obj.items()})
 
 
@@ -157,12 +189,39 @@ def load_any(path: "str | os.PathLike") -> nn.Module:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
         raise ModelFormatError(f"{path}: not a readable safetensors file ({exc})") from None
-    meta = json.loads(header[BASELINE_KEY])
-    if meta.get("kind") not in BASELINES:
-        raise ModelFormatError(f"{path}: unknown baseline kind {meta.get('kind')!r}")
-    model = BASELINES[meta["kind"]](**meta["config"])
+    config: dict[str, int] = {}
+    kind = _baseline_kind_and_config(path, header[BASELINE_KEY], config)
+    model = BASELINES[kind](**config)
+    expected = model.state_dict()
+    if set(expected) != set(tensors) or any(tensors[k].shape != expected[k].shape for k in expected):
+        raise ModelFormatError(f"{path}: the tensors do not match the baseline config in the header")
     model.load_state_dict(tensors)
     return model
+
+
+#: bounds of a baseline model's config read from a file (validated before anything is built)
+BASELINE_CONFIG_RANGES = {"vocab_size": (1, 1 << 20), "n_classes": (1, 1 << 20), "d_model": (1, 1 << 14),
+                          "n_layers": (1, 256), "num_heads": (1, 256)}
+
+
+def _baseline_kind_and_config(path: str, text: str, config_out: dict) -> str:
+    """The baseline kind of a header entry, its validated config copied into ``config_out``; ModelFormatError naming
+    the file for a malformed entry, an unknown kind or field, or a model over :data:`MAX_PARAMETERS`."""
+    meta = expect_dict(f"{path}: baseline header", parse_json(text, f"{path}: baseline header",
+                                                                error=ModelFormatError),
+                       required=("kind", "config"), error=ModelFormatError)
+    kind = expect_str(f"{path}: baseline kind", meta["kind"], tuple(BASELINES), error=ModelFormatError)
+    cfg = expect_dict(f"{path}: baseline config", meta["config"], allowed=tuple(BASELINE_CONFIG_RANGES),
+                      error=ModelFormatError)
+    for name, value in cfg.items():
+        lo, hi = BASELINE_CONFIG_RANGES[name]
+        config_out[name] = expect_int(f"{path}: baseline config {name}", value, lo, hi, error=ModelFormatError)
+    d, layers = config_out.get("d_model", 64), config_out.get("n_layers", 2)
+    estimate = config_out.get("vocab_size", 1) * d + 16 * layers * d * d + d * config_out.get("n_classes", 2)
+    if estimate > MAX_PARAMETERS:
+        raise ModelFormatError(f"{path}: the baseline config describes about {estimate} parameters, over the limit "
+                               f"MAX_PARAMETERS = {MAX_PARAMETERS}")
+    return kind
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -219,9 +278,17 @@ def step_rng(seed: int, step: int) -> np.random.Generator:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU; otherwise the named device, which must exist here
+    (a :class:`StatetrackError` naming ``device`` otherwise)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StatetrackError(f"device {device!r} is not usable here: {first}") from None
+    return dev
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -259,15 +326,19 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, opt: torch.optim
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    save_any(model, tmp / "model.safetensors")
-    tensors, groups = _optimizer_tensors(opt)
-    tensors["rng.torch"] = torch.get_rng_state()
-    atomic_write_bytes(tmp / "optimizer.safetensors", save(tensors))
-    atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra},
-                                                     indent=1, sort_keys=True))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        save_any(model, tmp / "model.safetensors")
+        tensors, groups = _optimizer_tensors(opt)
+        tensors["rng.torch"] = torch.get_rng_state()
+        atomic_write_bytes(tmp / "optimizer.safetensors", save(tensors))
+        atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra},
+                                                         indent=1, sort_keys=True))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:  # an interruption (SIGINT, SIGTERM) or a write error leaves no temporary directory
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     atomic_write_text(run_dir / "checkpoint.json", json.dumps({"dir": name, "step": step}))
     old = sorted(p for p in run_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
     for p in old[: max(0, len(old) - (keep - 1))]:
@@ -275,17 +346,135 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, opt: torch.optim
     return final
 
 
+#: the name of a checkpoint directory inside a run (``checkpoint.json``'s ``"dir"`` must match it exactly)
+CHECKPOINT_NAME = re.compile(r"ckpt-[0-9]{8,}")
+
+
+def _resume_error(run_dir: Path, what: str) -> StatetrackError:
+    return StatetrackError(f"cannot resume {run_dir}: {what}")
+
+
 def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
-    """``(state.json contents, checkpoint directory)`` of the checkpoint in force."""
+    """``(state.json contents, checkpoint directory)`` of the checkpoint in force, validated; the contents also
+    carry the parsed ``"_config"`` (:class:`TrainConfig`) and ``"_task"`` (:class:`Task`).
+
+    Checks, before anything is allocated: ``checkpoint.json`` is a JSON object whose ``"dir"`` is a plain
+    ``ckpt-STEP`` name inside ``run_dir`` (never a path) and whose ``"step"`` matches; ``state.json`` is an object with
+    a step in ``0..steps``, two parameter groups of finite numbers, a task and a training config that parse. Every
+    failure raises :class:`StatetrackError` naming the run and the file.
+    """
+    run_dir = Path(run_dir)
     pointer = run_dir / "checkpoint.json"
     if not pointer.is_file():
-        raise StatetrackError(f"--resume: {run_dir} has no checkpoint.json")
-    ck = run_dir / json.loads(pointer.read_text())["dir"]
+        raise _resume_error(run_dir, "no checkpoint.json")
+    ptr = _read_json(run_dir, pointer)
+    name = ptr.get("dir") if isinstance(ptr, dict) else None
+    if not isinstance(name, str) or not CHECKPOINT_NAME.fullmatch(name):
+        raise _resume_error(run_dir, f"checkpoint.json: \"dir\" {name!r} is not a checkpoint name ckpt-STEP "
+                                     "inside the run")
+    ck = run_dir / name
+    if ck.is_symlink() or not ck.is_dir():
+        raise _resume_error(run_dir, f"checkpoint directory {name} is missing (or not a plain directory)")
+    state = _read_json(run_dir, ck / "state.json")
+    if not isinstance(state, dict):
+        raise _resume_error(run_dir, f"{name}/state.json is not a JSON object")
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise _resume_error(run_dir, f"{name}/state.json: step {step!r} is not a non-negative integer")
+    if ptr.get("step", step) != step or int(name[5:]) != step:
+        raise _resume_error(run_dir, f"checkpoint.json and {name}/state.json disagree on the step")
     try:
-        state = json.loads((ck / "state.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise StatetrackError(f"--resume: cannot read {ck / 'state.json'} ({exc})") from None
+        cfg = TrainConfig.from_json(state.get("train"))
+        task = Task.from_json(state["task"])
+    except StatetrackError as exc:
+        raise _resume_error(run_dir, f"{name}/state.json: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _resume_error(run_dir, f"{name}/state.json: malformed task ({type(exc).__name__}: {exc})") from None
+    if step > cfg.steps:
+        raise _resume_error(run_dir, f"{name}/state.json: step {step} is beyond the run's {cfg.steps} steps")
+    groups = state.get("param_groups")
+    if not (isinstance(groups, list) and len(groups) == 2 and all(isinstance(g, dict) for g in groups)):
+        raise _resume_error(run_dir, f"{name}/state.json: param_groups is not a list of two objects")
+    for g in groups:
+        for key in ("lr", "weight_decay", "eps"):
+            v = g.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise _resume_error(run_dir, f"{name}/state.json: param_groups {key} {v!r} is not a finite number")
+        if not isinstance(g.get("params"), list):
+            raise _resume_error(run_dir, f"{name}/state.json: param_groups params is not a list")
+    state["_config"], state["_task"] = cfg, task
     return state, ck
+
+
+def _read_json(run_dir: Path, path: Path) -> Any:
+    """A run's JSON file read with the untrusted-input limits (size, nesting, numbers; docs/security.md)."""
+    try:
+        return parse_json(read_text(path, "json", error=StatetrackError), path.name, error=StatetrackError)
+    except StatetrackError as exc:
+        raise _resume_error(run_dir, f"{path.name} is not readable JSON ({exc})") from None
+
+
+def _resume_model(run_dir: Path, ck: Path, cfg: TrainConfig, task: Task) -> nn.Module:
+    """The checkpoint's weights in a fresh model of the run's config (another run's model does not fit)."""
+    model = build_model(cfg, task)
+    try:
+        saved = load_any(ck / "model.safetensors")
+        model.load_state_dict(saved.state_dict(), strict=True)
+    except (StatetrackError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        detail = " ".join(ln.strip() for ln in str(exc).splitlines()[:2])[:240] or type(exc).__name__
+        raise _resume_error(run_dir, f"{ck.name}/model.safetensors does not fit the run's config ({detail})") from None
+    return model
+
+
+def _resume_optimizer(run_dir: Path, ck: Path, opt: torch.optim.Optimizer, groups: list[dict[str, Any]],
+                      device: torch.device) -> None:
+    """Restore AdamW state and the torch RNG from ``optimizer.safetensors``, checking every tensor's shape."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    where = f"{ck.name}/optimizer.safetensors"
+    try:
+        tensors = load_file(str(ck / "optimizer.safetensors"))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _resume_error(run_dir, f"{where} is not a readable safetensors file ({exc})") from None
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for key, t in tensors.items():
+        if key == "rng.torch":
+            continue
+        parts = key.split(".")
+        if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit() or int(parts[1]) >= len(params):
+            raise _resume_error(run_dir, f"{where}: unexpected tensor {key!r}")
+        want = () if parts[2] == "step" else tuple(params[int(parts[1])].shape)
+        if parts[2] not in ("step", "exp_avg", "exp_avg_sq") or tuple(t.shape) != want:
+            raise _resume_error(run_dir, f"{where}: tensor {key!r} of shape {tuple(t.shape)} does not fit the "
+                                         f"model (another run's optimizer?)")
+        if not torch.isfinite(t).all():
+            raise _resume_error(run_dir, f"{where}: tensor {key!r} is not finite")
+    rng = tensors.get("rng.torch")
+    want_rng = torch.get_rng_state()
+    if rng is None or rng.dtype != want_rng.dtype or rng.shape != want_rng.shape:
+        raise _resume_error(run_dir, f"{where}: missing or malformed RNG state")
+    n_params = [len(g["params"]) for g in opt.param_groups]
+    if [len(g["params"]) for g in groups] != n_params:
+        raise _resume_error(run_dir, f"{ck.name}/state.json: parameter groups do not fit the model")
+    try:
+        _optimizer_load(opt, tensors, groups, device)
+        torch.set_rng_state(rng)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise _resume_error(run_dir, f"{where}: {str(exc).splitlines()[0]}") from None
+
+
+def check_run_output(run_dir: "str | os.PathLike", overwrite: bool = False) -> Path:
+    """Where a fresh run may go: an absent or empty directory, or (``overwrite=True``) an existing *run*
+    (a directory with ``run.json``), which is then deleted. Anything else raises :class:`StatetrackError`."""
+    from statetrack.fileio import check_output_dir
+
+    p = check_output_dir(run_dir, "run directory", replace=overwrite, hint="overwrite=True")
+    if p.is_dir() and any(p.iterdir()):
+        if not (p / "run.json").is_file():
+            raise StatetrackError(f"run directory {p}: not a run (no run.json); refusing to replace it")
+        shutil.rmtree(p)
+    return p
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -298,12 +487,20 @@ def evaluate_batch(model: nn.Module, batch: Batch, labels: str) -> tuple[float, 
 
 def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume: bool = False,
           progress: bool = True, dist: "Any | None" = None, stop_at: int | None = None,
-          on_step: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+          on_step: Callable[[int, dict], None] | None = None, overwrite: bool = False,
+          stop_when: Callable[[int, nn.Module], bool] | None = None) -> dict[str, Any]:
     """Train (or resume) a run and return its summary ``{steps, loss, accuracy, seconds, ...}``.
+
+    A fresh run needs ``run_dir`` absent or empty; an existing run there is refused unless ``overwrite=True``
+    (then it is deleted first; a directory that is not a run is never deleted). ``resume=True`` validates the
+    checkpoint in force (:func:`load_checkpoint`, then the model's and optimizer's tensors against the run's config)
+    and raises :class:`StatetrackError` on anything malformed.
 
     ``dist``: a :class:`~statetrack.lrnn.distributed.DistContext` (DDP); each rank takes its slice of the global
     batch of the step, so the global batch does not depend on the number of processes; only rank 0 writes.
     ``stop_at``: stop (with a checkpoint) after this many steps, as an interruption would (used by tests).
+    ``stop_when(step, model)``: called after every step (single process); True ends the run there, saved as a
+    stopped run (e.g. :func:`statetrack.lrnn.certify.until_certified`).
     """
     run_dir = Path(run_dir)
     rank0 = dist is None or dist.rank == 0
@@ -312,19 +509,16 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     start = 0
     if resume:
         state, ck = load_checkpoint(run_dir)
-        cfg = TrainConfig.from_json(state["train"])
-        task = Task.from_json(state["task"])
-        model = load_any(ck / "model.safetensors").to(device)
+        cfg, task = state["_config"], state["_task"]
+        model = _resume_model(run_dir, ck, cfg, task).to(device)
         start = int(state["step"])
     else:
+        if rank0:
+            check_run_output(run_dir, overwrite)
         model = build_model(cfg, task).to(device)
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
     if resume:
-        from safetensors.torch import load_file
-
-        tensors = load_file(str(ck / "optimizer.safetensors"))
-        _optimizer_load(opt, tensors, state["param_groups"], device)
-        torch.set_rng_state(tensors["rng.torch"])
+        _resume_optimizer(run_dir, ck, opt, state["param_groups"], device)
     net = dist.wrap(model) if dist is not None else model
     extra = {"task": task.to_json(), "train": cfg.to_json()}
     if rank0:
@@ -382,6 +576,9 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
             _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
             save_checkpoint(run_dir, step + 1, model, opt, extra)
+        if stop_when is not None and dist is None and stop_when(step + 1, model):
+            end = step + 1
+            break
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -410,7 +607,18 @@ def _trim_metrics(path: Path, step: int) -> None:
     """Keep the metric lines up to ``step`` (a resumed run rewrites what came after its checkpoint)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    keep = []
+    for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not ln.strip():
+            continue
+        try:
+            rec_step = json.loads(ln)["step"]
+            if isinstance(rec_step, bool) or not isinstance(rec_step, int):
+                raise TypeError("step is not an integer")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StatetrackError(f"{path} line {i + 1}: not a metrics record ({exc})") from None
+        if rec_step <= step:
+            keep.append(ln)
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
@@ -420,14 +628,23 @@ def load_run(run_dir: "str | os.PathLike") -> tuple[nn.Module, Task, dict[str, A
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise StatetrackError(f"{run_dir}: not a run directory (no run.json)")
-    info = json.loads(info_path.read_text())
+    try:
+        info = expect_dict(str(info_path), parse_json(read_text(info_path, "json", error=StatetrackError),
+                                                      str(info_path), error=StatetrackError),
+                           required=("task",), error=StatetrackError)
+        task = Task.from_json(info["task"])
+    except StatetrackError as exc:
+        raise StatetrackError(f"{info_path}: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise StatetrackError(f"{info_path}: not a readable run description ({type(exc).__name__}: {exc})") from None
     model_path = run_dir / "model.safetensors"
     if not model_path.is_file():
         raise StatetrackError(f"{run_dir}: no model.safetensors (the run has not finished)")
     model = load_any(model_path).eval()
-    return model, Task.from_json(info["task"]), info
+    return model, task, info
 
 
 __all__ = ["TrainConfig", "train", "build_model", "model_features", "save_any", "load_any", "load_run",
            "param_groups", "learning_rate", "loss_and_accuracy", "step_rng", "save_checkpoint", "load_checkpoint",
+           "check_run_output", "resolve_device",
            "MODEL_KINDS", "NO_DECAY_FRAGMENTS"]

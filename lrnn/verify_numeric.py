@@ -39,12 +39,12 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import DEFAULT_KERNEL, NUMERIC_KERNELS, TORCH_DTYPE_NAMES
 
 from statetrack.constructions.model_format import CompiledModel
 
-DTYPE_NAMES = {"float64": "float64", "fp64": "float64", "float32": "float32", "fp32": "float32",
-               "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
-KERNELS = ("direct", "reference", "chunked", "triton", "auto")
+DTYPE_NAMES = TORCH_DTYPE_NAMES
+KERNELS = NUMERIC_KERNELS
 #: ``kernel`` values of :func:`run_numeric`: one kernel, or ``all`` (every available kernel, the worst reported)
 KERNEL_CHOICES = KERNELS + ("all",)
 
@@ -68,7 +68,7 @@ class NumericResult:
     max_drift: float
     token_errors: int = 0
     dtype: str = "float32"
-    kernel: str = "direct"
+    kernel: str = DEFAULT_KERNEL
     per_kernel: tuple = ()
     skipped: dict = field(default_factory=dict)
     worst_kernel: str | None = None
@@ -420,11 +420,12 @@ def _worst(results: list[NumericResult]) -> NumericResult:
 
 
 def run_numeric(model: CompiledModel, dtype: Any = "float32", words: Sequence | np.ndarray | None = None, *,
-                max_len: int = 256, samples: int = 64, kernel: str = "direct", device: Any = "cpu", seed: int = 0,
+                max_len: int = 256, samples: int = 64, kernel: str = DEFAULT_KERNEL, device: Any = "cpu", seed: int = 0,
                 progress: bool = False) -> NumericResult:
     """Run ``model`` in ``dtype`` on ``words`` (or on :func:`sample_words` of ``max_len`` x ``samples``) and compare the
-    per-token DFA states. ``kernel``: ``direct`` (this module), a Householder-scan backend through
-    :class:`statetrack.lrnn.compiled.CompiledLRNN` (``reference`` | ``chunked`` | ``triton`` | ``auto``), or ``all``:
+    per-token DFA states. ``kernel``: a Householder-scan backend through :class:`statetrack.lrnn.compiled.CompiledLRNN`
+    (``auto``, the default | ``reference`` | ``chunked`` | ``triton``), ``direct`` (this module's sequential runner), or
+    ``all``:
     every kernel of :func:`available_kernels` on the same words, the worst reported (see the module docstring)."""
     if kernel not in KERNEL_CHOICES:
         raise StatetrackError(f"kernel: unknown kernel {kernel!r}; choose one of {', '.join(KERNEL_CHOICES)}")

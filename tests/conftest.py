@@ -42,3 +42,10 @@ def parity_run(tmp_path_factory):
         return run
 
     return get
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that collects no test fails (exit 1, not pytest's 5): a wrong path or selection must not look clean."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.config.get_terminal_writer().line("error: no tests were collected (check the paths and -k/-m)")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -21,7 +21,7 @@ def full_transformation_dfa(n: int) -> DFA:
     cyc = [(i + 1) % n for i in range(n)]
     tr = [1, 0] + list(range(2, n))
     col = [0, 0] + list(range(2, n))
-    return DFA(["c", "t", "k"], None, 0, [0], np.array([cyc, tr, col]).T)
+    return DFA(["c", "t", "k"], None, 0, ["0"], np.array([cyc, tr, col]).T)
 
 
 def simulate(stack, word: list[int]) -> list[int]:
@@ -173,17 +173,21 @@ def test_copy_skipping_drops_a_copy_layer_and_stays_correct():
 
 
 def test_classify_reports_cascade_sizes(capsys):
+    """classify's deltaproduct[-1,1] size is the copy-coupled cascade compile builds (eq. (1) layers, no
+    convolution); the note gives the convolution-coupled depth."""
     import json
 
+    from statetrack.automata.catalog import get_language
     from statetrack.cli import main
 
-    assert main(["classify", "--lang", "tomita:4", "--json"]) == 0
-    fams = json.loads(capsys.readouterr().out)["families"]
-    cons = fams["deltaproduct[-1,1]"]["construction"]
-    assert (cons["layers"], cons["factors_per_token"]) == (3, 1)  # aperiodic: h = 3 levels of resets
-    assert main(["classify", "--lang", "tomita:3", "--json"]) == 0
-    fams = json.loads(capsys.readouterr().out)["families"]
-    assert fams["deltaproduct[-1,1]"]["construction"]["layers"] == 5  # h = 5 with the convolution coupling
+    for name in ("tomita:4", "tomita:3"):
+        assert main(["classify", "--lang", name, "--json"]) == 0
+        cons = json.loads(capsys.readouterr().out)["families"]["deltaproduct[-1,1]"]["construction"]
+        _, report = compile_cascade(get_language(name).minimize(), coupling="copy")
+        _, conv = compile_cascade(get_language(name).minimize(), coupling="conv")
+        assert cons["built_by"] == "cascade" and cons["layers"] == report["layers"]
+        assert cons["factors_per_token"] == max(report["factors"]) and cons["state_size"] == max(report["dims"])
+        assert f"it needs {conv['layers']} layers" in cons["note"]
 
 
 def test_deep_random_cascade_is_proved_beyond_the_int64_packing():

@@ -81,14 +81,14 @@ def test_parity_and_mod():
     for m in (1, 2, 3, 5):
         d = get_language(f"mod:{m}")
         assert d.n_states == m
-        assert_matches(d, lambda w: w.count("1") % m == 0, 9)
+        assert_matches(d, lambda w, m=m: w.count("1") % m == 0, 9)
 
 
 def test_modsum():
     for m, n in ((1, 4), (3, 7), (10, 3)):
         d = get_language(f"modsum:{m}")
         assert d.alphabet == tuple(str(i) for i in range(m))
-        assert_matches(d, lambda w: sum(int(s) for s in w) % m == 0, n)
+        assert_matches(d, lambda w, m=m: sum(int(s) for s in w) % m == 0, n)
     d = get_language("modsum:12")  # digits 10 and 11 are multi-character symbols
     assert d.alphabet[10:] == ("10", "11")
     assert d.accepts(["11", "1"]) and d.accepts(["10", "2"]) and not d.accepts(["1", "0"])

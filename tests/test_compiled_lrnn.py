@@ -37,9 +37,19 @@ LENGTH = {"reference": 150, "chunked": 300, "triton": 16}
 
 
 def model(dfa: DFA, layers: list[dict], tensors: dict) -> SimpleNamespace:
-    """A stand-in for constructions' CompiledModel: ``meta``, ``tensors`` (numpy, float64) and ``dfa()``."""
-    meta = {"format_version": 1, "construction": "hand", "alphabet": list(dfa.alphabet), "layers": layers}
-    t = {k: np.asarray(v, dtype=np.int64 if k.endswith(".next") else np.float64) for k, v in tensors.items()}
+    """A stand-in for constructions' CompiledModel: ``meta`` (complete, so that it validates), ``tensors`` (numpy,
+    float64) and ``dfa()``. The layer sizes ``n``, ``symbols``, ``factors``, ``codes`` are read off the tensors."""
+    t = {k: np.asarray(v, dtype=np.int64 if k.endswith((".next", ".conv")) else np.float64)
+         for k, v in tensors.items()}
+    for l, info in enumerate(layers):
+        codes, nxt = t[f"layers.{l}.codes"], t[f"layers.{l}.next"]
+        keys = t.get(f"layers.{l}.keys")
+        info.update(n=int(codes.shape[1]), symbols=int(nxt.shape[1]), codes=int(codes.shape[0]),
+                    factors=int(keys.shape[1]) if keys is not None else 0)
+        if f"layers.{l}.conv" in t:
+            info["conv"] = 2
+    meta = {"format_version": 1, "construction": "hand", "alphabet": list(dfa.alphabet), "dfa": dfa.to_json(),
+            "dfa_sha256": dfa.sha256(), "layers": layers}
     return SimpleNamespace(meta=meta, tensors=t, dfa=lambda: dfa)
 
 
@@ -228,7 +238,7 @@ def test_empty_words_and_errors():
         CompiledLRNN(bad)
     bad = coupled_model()
     bad.tensors["layers.0.next"] = np.array([[0, 0], [5, 5]])
-    with pytest.raises(ModelFormatError, match="emits symbol 5"):
+    with pytest.raises(ModelFormatError, match=r"layers\.0\.next\[1, 0\] = 5"):
         CompiledLRNN(bad)
     bad = parity_model()
     bad.meta["layers"][0]["kind"] = "lstm"

@@ -56,8 +56,8 @@ def test_every_construction_is_proved_where_it_applies(name):
 
 
 @pytest.mark.parametrize("name, construction, dims", [
-    ("parity", "parity", [1]), ("mod:3", "rotation", [2]), ("group:S3", "group", [3]), ("group:S5", "group", [5]),
-    ("tomita:5", "group", [4]),
+    ("parity", "parity", [1]), ("mod:3", "group", [3]), ("mod:5", "rotation", [2]), ("group:S3", "group", [3]),
+    ("group:S5", "group", [5]), ("tomita:5", "group", [2]),
 ])
 def test_auto_picks_the_cheapest(name, construction, dims):
     model, rep = compile_language(get_language(name))
@@ -78,7 +78,7 @@ def test_s5_uses_the_five_point_action_with_minimum_factors():
 def test_auto_falls_back_to_the_cascade_and_rejects_unknown_names():
     model, rep = compile_language(get_language("tomita:3"))  # not a group: only Theorem 4 applies
     assert rep["construction"] == "cascade" and rep["reason"].startswith("auto:")
-    assert "not group" in rep["reason"] or "not a group" in rep["reason"]
+    assert "not all permutations and resets" in rep["reason"]
     with pytest.raises(StatetrackError, match="unknown construction"):
         compile_language(get_language("parity"), "magic")
 

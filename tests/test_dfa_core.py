@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statetrack.automata.dfa import DFA
-from statetrack.errors import AlphabetError, DFAFormatError
+from statetrack.errors import AlphabetError, DFAFormatError, StatetrackError
 
 
 @st.composite
@@ -74,6 +74,43 @@ def test_run_batch_and_trace():
     out = d.run_batch(ids)
     assert out.tolist() == [[1, 0, 0, 0], [0, 1, 1, 0]]
     assert d.trace("110") == [0, 1, 0, 0]
+    for bad in (-2, 2):  # only -1 is padding; other ids do not wrap around
+        with pytest.raises(AlphabetError, match=rf"ids\[1, 2\] = {bad} is not a symbol id"):
+            d.run_batch(np.array([[1, 1, 0], [0, 1, bad]]))
+    with pytest.raises(AlphabetError, match=r"\[B, T\]"):
+        d.run_batch(np.array([0, 1]))
+    with pytest.raises(AlphabetError, match="integers"):
+        d.run_batch(np.array([[0.5]]))
+
+
+def test_accepting_takes_a_mask_or_state_names_never_integers():
+    delta = [[0, 1], [1, 0]]
+    by_mask = DFA("01", ["e", "o"], 0, [True, False], delta)
+    assert DFA("01", ["e", "o"], 0, ["e"], delta) == by_mask
+    assert DFA("01", ["e", "o"], 0, np.array([True, False]), delta) == by_mask
+    assert DFA("01", None, 0, ["0"], delta).accepting.tolist() == [True, False]
+    assert not DFA("01", None, 0, [], delta).accepting.any()
+    for ints in ([1, 0], [-1], np.array([1, 0]), [0]):
+        with pytest.raises(DFAFormatError, match="boolean mask"):
+            DFA("01", ["e", "o"], 0, ints, delta)
+    with pytest.raises(DFAFormatError, match="unknown state 'x'"):
+        DFA("01", ["e", "o"], 0, ["x"], delta)
+    with pytest.raises(DFAFormatError, match="mixes"):
+        DFA("01", ["e", "o"], 0, [True, "e"], delta)
+    with pytest.raises(DFAFormatError, match="wrong length"):
+        DFA("01", ["e", "o"], 0, [True], delta)
+
+
+def test_count_and_run_refuse_out_of_range_arguments():
+    d = DFA("01", ["e", "o"], 0, [True, False], [[0, 1], [1, 0]])
+    assert d.count(0) == 1 and d.count(3) == 4
+    for bad in (-1, True, 2.0):
+        with pytest.raises(StatetrackError, match="count: length"):
+            d.count(bad)
+    assert d.run("1", state=1) == 0 and d.run("1", state=-1) == -1
+    for bad in (2, -2, True):
+        with pytest.raises(DFAFormatError, match="state id"):
+            d.run("1", state=bad)
 
 
 def test_multi_character_symbols_and_errors():

@@ -295,7 +295,7 @@ def test_load_reports_the_path(tmp_path):
     p.write_text(GOOD_JFF.replace("<initial/>", ""))
     with pytest.raises(DFAFormatError, match=r"broken\.jff: no start state"):
         DFA.load(p)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DFAFormatError, match=r"absent\.dot: no such file"):
         load_dfa(tmp_path / "absent.dot")
     with pytest.raises(DFAFormatError, match="cannot tell the DFA format"):
         load_dfa(Path("x.yaml"))

@@ -136,6 +136,40 @@ def test_gradients_match_float64_reference(fk, bk, n_h, keys):
         assert rel_err(gr, gr_ref) < 1e-5, name
 
 
+@pytest.mark.parametrize("config", [0, 1, 2])
+def test_every_launch_config(config, monkeypatch):
+    """Each kernel's fixed launch config i (``STATETRACK_TRITON_CONFIG``; the autotuner's list on a GPU) launches
+    and gives the reference's outputs and gradients, every kind, forward and backward."""
+    from statetrack.kernels.householder import triton_utils
+
+    monkeypatch.setenv("STATETRACK_TRITON_CONFIG", str(config))
+    assert triton_utils.fixed_config_index() == config
+    n_h = 2
+    q, k, v, b, h0 = make_inputs(1, 20, 1, 12, 20, n_h, seed=40 + config)  # 40 factor rows: two chunks of 32
+    ins64 = [x.clone().requires_grad_() for x in (q, k, v, b, h0)]
+    o_ref, ht_ref = householder_scan_reference(*ins64[:4], num_householder=n_h, initial_state=ins64[4],
+                                               output_final_state=True)
+    do = torch.randn(o_ref.shape, generator=torch.Generator().manual_seed(config), dtype=torch.float64).to(DEVICE)
+    grads_ref = torch.autograd.grad((o_ref * do).sum() + ht_ref.sum(), ins64)
+    for kind in KERNELS:
+        ins32 = [x.float().requires_grad_() for x in (q, k, v, b, h0)]
+        o, ht = householder_scan_triton(*ins32[:4], num_householder=n_h, initial_state=ins32[4],
+                                        output_final_state=True, chunk_size=32, forward_kernel=kind,
+                                        backward_kernel=kind)
+        assert rel_err(o, o_ref) < 2e-6 and rel_err(ht, ht_ref) < 2e-6, kind
+        grads = torch.autograd.grad((o * do.float()).sum() + ht.sum(), ins32)
+        for name, gr, gr_ref in zip(("q", "k", "v", "beta", "initial_state"), grads, grads_ref):
+            assert not torch.isnan(gr).any() and rel_err(gr, gr_ref) < 1e-5, (kind, name)
+
+
+def test_config_switch_rejects_garbage(monkeypatch):
+    from statetrack.kernels.householder import triton_utils
+
+    monkeypatch.setenv("STATETRACK_TRITON_CONFIG", "fast")
+    with pytest.raises(ValueError, match="STATETRACK_TRITON_CONFIG"):
+        triton_utils.fixed_config_index()
+
+
 @pytest.mark.parametrize("kind", ["chunk", "fused"])  # recurrent: the chunk is only its checkpoint interval
 def test_default_chunk_size(kind):
     """chunk_size 64 (the default): 80 factors, two chunks, the second partial; K = 40 pads to 64, V = 33 to 64."""

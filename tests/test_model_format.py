@@ -91,7 +91,7 @@ def test_damaged_files(tmp_path, s3):
                       (data[:-8], "damaged"), (struct.pack("<Q", 2) + b"{}" + data[10:], "metadata")]:
         p = tmp_path / "bad.st"
         p.write_bytes(bad)
-        with pytest.raises(ModelFormatError):
+        with pytest.raises(ModelFormatError, match=f"(?i){what}"):
             load_model(p)
     p.write_bytes(data)
     assert load_model(p).meta["construction"] == "group"

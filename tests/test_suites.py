@@ -42,7 +42,7 @@ def test_balance_as_asked_and_labels_from_the_dfa():
                      labels="per-token")
     s = generate_suite(ENDS_AB, o)
     for split in s.splits.values():
-        for t, info in split.per_length.items():
+        for info in split.per_length.values():
             assert (info["accepted"], info["rejected"]) == (15, 35)
         for i, w in enumerate(split_words(split)):
             trace = ENDS_AB.trace([ENDS_AB.alphabet[a] for a in w])
@@ -254,3 +254,33 @@ def test_suite_invariants_on_random_languages(case):
             if o.balance != "natural" and fresh and big:
                 assert info["accepted"] == round(o.balance * o.per_length)
     assert not seen["train"] & seen["test"]
+
+
+@given(st.floats(0, 1), st.integers(1, 50))
+def test_balanced_count_rule(balance, n):
+    from statetrack.automata.suites import balanced_count
+
+    k = balanced_count(balance, n)
+    assert 0 <= k <= n
+    assert abs(k - balance * n) <= 1  # within one word of the asked fraction
+    if balance > 0:
+        assert k >= 1
+    if balance < 1 and n >= 2:
+        assert k <= n - 1
+    if balance == 0:
+        assert k == 0
+    if balance == 1:
+        assert k == n
+
+
+def test_write_suite_replaces_a_suite_whole_and_only_when_asked(tmp_path):
+    from statetrack.fileio import OutputPathError
+
+    o = resolve_options(None, train_lengths=(1, 4), test_lengths=(5, 6), per_length=3, seed=1)
+    out = tmp_path / "s"
+    write_suite(generate_suite(PARITY, o), out)
+    with pytest.raises(OutputPathError):
+        write_suite(generate_suite(PARITY, o), out, "npz")
+    write_suite(generate_suite(PARITY, o), out, "npz", replace=True)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test.npz", "train.npz"]
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]

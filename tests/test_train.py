@@ -130,3 +130,24 @@ def test_cli_train_evaluate(tmp_path, capsys):
     assert (run / "accuracy.png").exists()
     assert main(["train", "--lang", "parity", "--range", "0,2", "-o", str(tmp_path / "x"), "--json"]) == 2
     assert "range" in json.loads(capsys.readouterr().out)["error"]
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")), ("weight_decay", float("nan")),
+                                          ("grad_clip", float("-inf")), ("steps", 2.5), ("dim", True)])
+def test_config_refuses_non_finite_and_non_integer_values(field, value):
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.train import TrainConfig
+
+    with pytest.raises(StatetrackError, match=field.replace("_", "-")):
+        TrainConfig(**{field: value})
+
+
+def test_checkpoint_pointer_must_stay_inside_the_run(tmp_path):
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.train import load_checkpoint
+
+    (tmp_path / "ckpt-00000001").mkdir()
+    for ptr in ({"dir": "/etc", "step": 1}, {"dir": "../ckpt-00000001", "step": 1}, {"dir": 5}, [1, 2]):
+        (tmp_path / "checkpoint.json").write_text(json.dumps(ptr))
+        with pytest.raises(StatetrackError, match="cannot resume"):
+            load_checkpoint(tmp_path)

@@ -205,7 +205,7 @@ def _json(capsys):
 
 def test_cli_compile_and_verify(tmp_path, capsys):
     path = str(tmp_path / "m.st")
-    assert main(["compile", "--lang", "mod:3", "-o", path, "--json"]) == 0
+    assert main(["compile", "--lang", "mod:3", "--prefer", "small", "-o", path, "--json"]) == 0
     rep = _json(capsys)
     assert rep["construction"] == "rotation" and rep["dims"] == [2] and rep["factors"] == [2]
     assert set(rep) >= {"layers", "eigenvalue_range", "max_norm"}

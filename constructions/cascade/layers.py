@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from statetrack.errors import StateLimitError
+from statetrack.vocabulary import CASCADE_COUPLINGS
 
 from .coordinates import Cascade, Context
 
@@ -122,7 +123,7 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
     causal convolution (the ``conv`` table: previous and current symbol of the layer below ->
     this layer's symbol), which hands it the previous coordinates directly: ``h`` layers.
     """
-    if coupling not in ("copy", "conv"):
+    if coupling not in CASCADE_COUPLINGS:
         raise ValueError(f"unknown coupling {coupling!r} (copy | conv)")
     d = cascade.depth
     x0 = cascade.encode(start)

@@ -14,6 +14,7 @@ import torch
 
 from ..householder.reference import (
     KernelInputError,
+    check_feature_dims,
     check_float_tensor,
     accumulation_dtype,
     check_initial_state,
@@ -40,6 +41,7 @@ def check_diagonal_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a: 
     if v.dim() != 4 or tuple(v.shape[:3]) != (B, T, H):
         raise KernelInputError(f"{where}: v must be [B, T, H, V] with [B, T, H] = {[B, T, H]}, got {list(v.shape)}")
     V = v.shape[-1]
+    check_feature_dims(H, K, V, where)
     for name, x in (("k", k), ("v", v), ("a", a)):
         if x.device != q.device:
             raise KernelInputError(f"{where}: {name} is on {x.device}, q on {q.device}")

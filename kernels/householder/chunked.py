@@ -1,20 +1,23 @@
-"""Chunked (WY / UT-transform) Householder-product scan in plain PyTorch.
+"""Chunked (WY / UT-transform) Householder-product scan in plain PyTorch, with a hand-written backward.
 
 Same contract as :func:`statetrack.kernels.householder.reference.householder_scan_reference` (the truth it is
-tested against); the derivation is in ``kernels/README.md``. In short, for one chunk of ``C`` factor rows with
-keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the state ``S0`` at the chunk start:
+tested against); the derivation and the FLOP counts are in ``kernels/README.md``. For one chunk of ``C`` factor
+rows with keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the state ``S0`` at the chunk start:
 
-    A  = I + strict_tril(diag(b) Kc Kc^T)              unit lower triangular [C, C]
-    W  = A^{-1} diag(b) Kc,   U~ = A^{-1} diag(b) Vc   (one triangular solve, batched over all chunks)
+    G  = Kc Kc^T,  A = I + strict_tril(diag(b) G)        unit lower triangular [C, C]
+    [W | U~] = A^{-1} diag(b) [Kc | Vc]                 (one triangular solve, batched over all chunks)
     U  = U~ - W S0                                      the chunk's new values (rows u_i)
-    S_end = S0 + Kc^T U   (= M S0 + D with M = I - Kc^T W the product of the chunk's GH factors, D = Kc^T U~)
+    S_end = S0 + Kc^T U
     o_t   = scale * (q_t^T S0 + Attn_t U),  Attn_t,j = q_t . k_j for rows j <= last row of token t
 
-Gram matrices and the triangular solve are computed for all chunks at once; the sequential loop over chunks does
-two small products per chunk (``W S0`` and ``Kc^T U``), and the outputs are again one batched product.
-Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens. The tail is padded
-with identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are dropped.
-Differentiable by autograd (plain torch ops). Accumulates in float64 for float64 inputs, else float32.
+Everything except the state recurrence (two small batched products per chunk) runs for all ``B * H * chunks`` at
+once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens; the tail is padded with
+identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are dropped.
+
+Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
+``G``, ``[W | U~]`` and the chunk start states from the forward and recomputes ``Attn`` and ``U``; it is checked
+against autograd through the float64 reference and by ``gradcheck``. Accumulates in float64 for float64 inputs,
+else float32.
 """
 from __future__ import annotations
 
@@ -24,6 +27,179 @@ from .reference import (KernelInputError, accumulation_dtype, check_householder_
                         no_autocast)
 
 DEFAULT_CHUNK_SIZE = 64
+
+
+class _Layout:
+    """Chunk-major layout ``[N*B*H, rows, .]`` (``N`` chunks, chunk index slowest) and its inverse.
+
+    ``tok`` tokens and ``C = tok * n_h`` factor rows per chunk; ``Tp = N * tok`` padded tokens.
+    """
+
+    def __init__(self, B: int, T: int, H: int, n_h: int, chunk_size: int):
+        self.B, self.T, self.H, self.n_h = B, T, H, n_h
+        self.tok = max(1, chunk_size // n_h)
+        self.C = self.tok * n_h
+        self.N = max(1, -(-T // self.tok))
+        self.Tp = self.N * self.tok
+
+    def to_chunks(self, x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        """``x [B, L, H, d]`` or ``[B, L, H]`` -> ``[N*B*H, rows/N, d]`` in ``dtype`` (zero-padded to ``rows``)."""
+        B, H, N = self.B, self.H, self.N
+        if x.dim() == 3:
+            x = x.unsqueeze(-1)
+        d = x.shape[-1]
+        out = torch.zeros(N, B, H, rows // N, d, dtype=dtype, device=x.device) if rows != x.shape[1] else \
+            torch.empty(N, B, H, rows // N, d, dtype=dtype, device=x.device)
+        L = x.shape[1]
+        full, rest = divmod(L, rows // N)
+        view = out.permute(1, 0, 3, 2, 4)  # [B, N, rows/N, H, d]
+        if full:
+            view[:, :full].copy_(x[:, :full * (rows // N)].reshape(B, full, rows // N, H, d))
+        if rest:
+            view[:, full, :rest].copy_(x[:, full * (rows // N):])
+        return out.reshape(N * B * H, rows // N, d)
+
+    def from_chunks(self, x: torch.Tensor, length: int, dtype: torch.dtype, squeeze: bool = False) -> torch.Tensor:
+        """Inverse of :meth:`to_chunks`: ``[N*B*H, r, d]`` -> ``[B, length, H, d]`` (``[B, length, H]`` if squeeze)."""
+        B, H, N = self.B, self.H, self.N
+        r, d = x.shape[-2], x.shape[-1]
+        y = x.reshape(N, B, H, r, d).permute(1, 0, 3, 2, 4).reshape(B, N * r, H, d)[:, :length]
+        y = y.to(dtype) if y.dtype != dtype else y.contiguous()
+        return y.squeeze(-1) if squeeze else y
+
+    def read_mask(self, device: torch.device) -> torch.Tensor:
+        """``[tok, C]`` bool: token t of a chunk reads rows ``j <= t*n_h + n_h - 1``."""
+        last_row = torch.arange(self.tok, device=device) * self.n_h + (self.n_h - 1)
+        return torch.arange(self.C, device=device)[None, :] <= last_row[:, None]
+
+
+def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: int) -> torch.Tensor:
+    """``Attn = mask * (Qc Kc^T)`` [NBH, tok, C]."""
+    P = qc @ kc.transpose(-1, -2)
+    return P.tril_() if n_h == 1 else P.mul_(mask)
+
+
+class _ChunkedScan(torch.autograd.Function):
+    """Forward and backward of the chunked scan on chunk-major tensors (see the module docstring). The backward is
+    itself not differentiable (``once_differentiable``: no double backward)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, beta, h0, scale: float, n_h: int, chunk_size: int):  # noqa: D401
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        lay = _Layout(B, T, H, n_h, chunk_size)
+        N, C = lay.N, lay.C
+        acc = accumulation_dtype(q, k, v, beta, h0)
+        dev = q.device
+        BH = B * H
+
+        qc = lay.to_chunks(q, lay.Tp, acc)  # [NBH, tok, K]
+        kc = lay.to_chunks(k, lay.Tp * n_h, acc)  # [NBH, C, K]
+        vc = lay.to_chunks(v, lay.Tp * n_h, acc)  # [NBH, C, V]
+        bc = lay.to_chunks(beta, lay.Tp * n_h, acc)  # [NBH, C, 1]
+
+        G = kc @ kc.transpose(-1, -2)  # [NBH, C, C]
+        R = torch.empty(N * BH, C, K + V, dtype=acc, device=dev)
+        torch.mul(kc, bc, out=R[..., :K])
+        torch.mul(vc, bc, out=R[..., K:])
+        # solve_triangular reads only the strict lower triangle of A (lower, unit diagonal)
+        X = torch.linalg.solve_triangular(G * bc, R, upper=False, unitriangular=True)  # [W | U~]
+        del R
+
+        # sequential state passing: U = U~ - W S0, S <- S0 + Kc^T U; S0s[n] = state at the start of chunk n
+        S0s = torch.empty(N + 1, BH, K, V, dtype=acc, device=dev)
+        if h0 is None:
+            S0s[0].zero_()
+        else:
+            S0s[0].copy_(h0.reshape(BH, K, V))
+        U = torch.empty(N, BH, C, V, dtype=acc, device=dev)
+        Xn = X.view(N, BH, C, K + V)
+        kn = kc.view(N, BH, C, K)
+        for n in range(N):
+            torch.baddbmm(Xn[n, :, :, K:], Xn[n, :, :, :K], S0s[n], alpha=-1.0, out=U[n])
+            torch.baddbmm(S0s[n], kn[n].transpose(-1, -2), U[n], out=S0s[n + 1])
+        S0 = S0s[:N].reshape(N * BH, K, V)
+        U = U.view(N * BH, C, V)
+
+        mask = lay.read_mask(dev)
+        o = torch.baddbmm(qc @ S0, _masked_scores(qc, kc, mask, n_h), U).mul_(scale)  # [NBH, tok, V]
+        o = lay.from_chunks(o, T, q.dtype)
+
+        ctx.save_for_backward(qc, kc, vc, bc, G, X, S0s)
+        ctx.lay, ctx.scale, ctx.dims = lay, scale, (K, V)
+        ctx.dtypes = (q.dtype, k.dtype, v.dtype, beta.dtype, None if h0 is None else h0.dtype)
+        final = S0s[N].reshape(B, H, K, V).clone()
+        return o, final
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, do, dfinal):
+        qc, kc, vc, bc, G, X, S0s = ctx.saved_tensors
+        lay, scale = ctx.lay, ctx.scale
+        K, V = ctx.dims
+        N, C, n_h, T = lay.N, lay.C, lay.n_h, lay.T
+        BH = lay.B * lay.H
+        acc, dev = qc.dtype, qc.device
+        W, Ut = X[..., :K], X[..., K:]
+        S0 = S0s[:N].reshape(N * BH, K, V)
+
+        if do is None:
+            do = torch.zeros(lay.B, T, lay.H, V, dtype=acc, device=dev)
+        doc = lay.to_chunks(do, lay.Tp, acc).mul_(scale)  # [NBH, tok, V], scale folded in
+        U = torch.baddbmm(Ut, W, S0, alpha=-1.0)  # recomputed new values [NBH, C, V]
+        mask = lay.read_mask(dev)
+        P = _masked_scores(qc, kc, mask, n_h)  # [NBH, tok, C]
+
+        dU = P.transpose(-1, -2) @ doc  # [NBH, C, V]
+        dP = doc @ U.transpose(-1, -2)
+        dP = dP.tril_() if n_h == 1 else dP.mul_(mask)
+        dq = torch.baddbmm(dP @ kc, doc, S0.transpose(-1, -2))  # [NBH, tok, K]
+        dk = dP.transpose(-1, -2) @ qc  # [NBH, C, K]
+        dS_out = qc.transpose(-1, -2) @ doc  # [NBH, K, V]: what the outputs put on each chunk's start state
+        del P, dP, doc
+        qd, kd, vd, bd, hd = ctx.dtypes
+        dq_out = lay.from_chunks(dq, T, qd)
+        del dq
+
+        # reverse state recurrence: g = dL/dS_{n+1}; dU_n += Kc_n g; dL/dS_n = g + dS_out_n - W_n^T dU_n
+        g = torch.zeros(BH, K, V, dtype=acc, device=dev) if dfinal is None else dfinal.reshape(BH, K, V).to(acc)
+        dSnext = torch.empty(N, BH, K, V, dtype=acc, device=dev)
+        dUn = dU.view(N, BH, C, V)
+        kn = kc.view(N, BH, C, K)
+        Wn = X.view(N, BH, C, K + V)[..., :K]
+        dSo = dS_out.view(N, BH, K, V)
+        for n in range(N - 1, -1, -1):
+            dSnext[n].copy_(g)
+            dUn[n].baddbmm_(kn[n], g)
+            g = torch.baddbmm(g + dSo[n], Wn[n].transpose(-1, -2), dUn[n], alpha=-1.0)
+        dh0 = g
+        del dS_out, dSo
+
+        dSnext = dSnext.view(N * BH, K, V)
+        dk.baddbmm_(U, dSnext.transpose(-1, -2))  # from S_end = S0 + Kc^T U
+        del U, dSnext
+        dX = torch.empty_like(X)
+        torch.bmm(dU, S0.transpose(-1, -2), out=dX[..., :K]).neg_()  # dW = -dU S0^T
+        dX[..., K:].copy_(dU)  # dU~ = dU
+        del dU
+
+        A = G * bc
+        dR = torch.linalg.solve_triangular(A.transpose(-1, -2), dX, upper=True, unitriangular=True)
+        del dX
+        dA = torch.bmm(dR, X.transpose(-1, -2)).neg_().tril_(-1)  # only A's strict lower triangle is used
+        db = (dA * G).sum(-1, keepdim=True)  # from A = I + strict_tril(diag(b) G)
+        dG = dA.mul_(bc)
+        dk.baddbmm_(dG, kc).baddbmm_(dG.transpose(-1, -2), kc)
+        db += (dR[..., :K] * kc).sum(-1, keepdim=True) + (dR[..., K:] * vc).sum(-1, keepdim=True)
+        dk.addcmul_(dR[..., :K], bc)
+        dv = dR[..., K:] * bc
+
+        rows = T * n_h
+        dk_out = lay.from_chunks(dk, rows, kd)
+        dv_out = lay.from_chunks(dv, rows, vd)
+        db_out = lay.from_chunks(db, rows, bd, squeeze=True)
+        dh0_out = None if hd is None else dh0.reshape(lay.B, lay.H, K, V).to(hd)
+        return dq_out, dk_out, dv_out, db_out, dh0_out, None, None, None
 
 
 @no_autocast
@@ -49,57 +225,5 @@ def householder_scan_chunked(
     scale = check_scale(scale, K, where)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
-    acc = accumulation_dtype(q, k, v, beta, initial_state)
-    dev = q.device
-
-    tok = max(1, chunk_size // n_h)  # whole tokens per chunk
-    C = tok * n_h  # factor rows per chunk
-    N = max(1, -(-T // tok))  # number of chunks
-    Tp = N * tok  # padded token count
-
-    # chunk-major [N*B*H, rows per chunk, .] in the accumulation dtype, padded with identity factors / zero queries
-    def prep(x: torch.Tensor, rows: int) -> torch.Tensor:
-        x = x.to(acc)
-        if x.dim() == 3:
-            x = x.unsqueeze(-1)
-        pad = rows - x.shape[1]
-        if pad:
-            x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, pad))
-        x = x.reshape(B, N, rows // N, H, x.shape[-1]).permute(1, 0, 3, 2, 4)  # [N, B, H, rows/N, .]
-        return x.reshape(N * B * H, rows // N, x.shape[-1])
-
-    qc = prep(q, Tp)  # [NBH, tok, K]
-    kc = prep(k, Tp * n_h)  # [NBH, C, K]
-    vc = prep(v, Tp * n_h)  # [NBH, C, V]
-    bc = prep(beta, Tp * n_h)  # [NBH, C, 1]
-    kT = kc.transpose(-1, -2)  # [NBH, K, C]
-
-    # UT transform, batched over all chunks: A X = diag(b) [Kc | Vc] with A = I + strict_tril(diag(b) Kc Kc^T);
-    # solve_triangular reads only the strict lower triangle (lower, unit diagonal), so A need not be masked
-    A = bc * (kc @ kT)  # [NBH, C, C]
-    X = torch.linalg.solve_triangular(A, bc * torch.cat([kc, vc], dim=-1), upper=False, unitriangular=True)
-    # X = [W | U~]: [NBH, C, K + V]
-
-    W = X[..., :K].reshape(N, B * H, C, K)
-    U_tilde = X[..., K:].reshape(N, B * H, C, V)
-
-    # sequential state passing, per chunk: U = U~ - W S0 (the chunk's new values), S <- S0 + Kc^T U
-    # (= M S0 + D with M = I - Kc^T W the chunk's product, without forming the K x K matrix M)
-    S = torch.zeros(B * H, K, V, dtype=acc, device=dev)
-    if initial_state is not None:
-        S = S + initial_state.to(acc).reshape(B * H, K, V)
-    starts, news = [], []
-    for W_c, Ut_c, kT_c in zip(W.unbind(0), U_tilde.unbind(0), kT.reshape(N, B * H, K, C).unbind(0)):
-        starts.append(S)  # unbind + stack keep the backward linear in N
-        U_c = torch.baddbmm(Ut_c, W_c, S, alpha=-1.0)
-        news.append(U_c)
-        S = torch.baddbmm(S, kT_c, U_c)
-    S0 = torch.stack(starts, dim=0).reshape(N * B * H, K, V)
-    U = torch.stack(news, dim=0).reshape(N * B * H, C, V)
-
-    # outputs, all chunks at once; token t of a chunk sees rows j <= t*n_h + n_h - 1
-    last_row = torch.arange(tok, device=dev) * n_h + (n_h - 1)
-    mask = torch.arange(C, device=dev)[None, :] <= last_row[:, None]  # [tok, C]
-    o = (((qc @ kT) * mask) @ U + qc @ S0) * scale  # [NBH, tok, V]
-    o = o.reshape(N, B, H, tok, V).permute(1, 0, 3, 2, 4).reshape(B, Tp, H, V)[:, :T].to(q.dtype)
-    return o, (S.reshape(B, H, K, V) if output_final_state else None)
+    o, final = _ChunkedScan.apply(q, k, v, beta, initial_state, scale, n_h, chunk_size)
+    return o, (final if output_final_state else None)

@@ -76,6 +76,14 @@ def check_initial_state(initial_state: torch.Tensor | None, shape: tuple[int, ..
         raise KernelInputError(f"{where}: initial_state is on {initial_state.device}, q on {device}")
 
 
+def check_feature_dims(H: int, K: int, V: int, where: str) -> None:
+    """Heads ``H`` (dim 2 of q), keys ``K`` (last dim of q and k) and values ``V`` (last dim of v) must be >= 1;
+    an empty batch (``B = 0``) or sequence (``T = 0``) is allowed."""
+    for name, size, arg in (("H", H, "q (dim 2)"), ("K", K, "q and k (last dim)"), ("V", V, "v (last dim)")):
+        if size < 1:
+            raise KernelInputError(f"{where}: {name} = {size} in {arg}; the head and feature sizes H, K, V must be >= 1")
+
+
 def check_householder_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
                              num_householder: int, initial_state: torch.Tensor | None,
                              where: str = "householder_scan") -> tuple[int, int, int, int, int, int]:
@@ -106,6 +114,7 @@ def check_householder_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         raise KernelInputError(
             f"{where}: beta must be [B, T*n_h, H] = {[B, T * n_h, H]} (num_householder={n_h}), got {list(beta.shape)}")
     V = v.shape[-1]
+    check_feature_dims(H, K, V, where)
     for name, x in (("k", k), ("v", v), ("beta", beta)):
         if x.device != q.device:
             raise KernelInputError(f"{where}: {name} is on {x.device}, q on {q.device}")

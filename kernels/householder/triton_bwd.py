@@ -28,6 +28,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .triton_tiles import chunk_rows, load_tile, load_vec
 from .triton_utils import launcher
 
 _BWD_CONFIGS = [dict(num_warps=1), dict(num_warps=2), dict(num_warps=4)]
@@ -58,25 +59,27 @@ def bwd_recurrent_kernel(
     m_v = o_v < V
     m_kv = m_k[:, None] & m_v[None, :]
     o_kv = o_k[:, None] * V + o_v[None, :]
-    p_scr = scratch + (i_bh * NV + i_v) * (CS + 1) * BK * BV + o_k[:, None] * BV + tl.arange(0, BV)[None, :]
+    scr = scratch + (i_bh * NV + i_v) * (CS + 1) * BK * BV  # this program's [CS + 1, BK, BV] states
+    o_bv = tl.arange(0, BV)
+    p_scr = scr + o_k[:, None] * BV + o_bv[None, :]
     kbase = i_b * NF * H + i_h  # row index of factor 0 of this (batch, head) in [B, NF, H]
     qbase = i_b * T * H + i_h
 
     b_dh = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_DHT:
-        b_dh += tl.load(dht + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_dh += load_tile(dht + i_bh * K * V, o_k, m_k, o_v, V)
 
     for cc in range(NC):
         c = NC - 1 - cc
         i0 = c * CS
         # replay the chunk forward from its checkpoint; scratch[s] = state before factor i0 + s
-        b_h = tl.load(ckpt + (i_bh * NC + c) * K * V + o_kv, mask=m_kv, other=0.0)
+        b_h = load_tile(ckpt + (i_bh * NC + c) * K * V, o_k, m_k, o_v, V)
         for s in range(CS):
             tl.store(p_scr + s * BK * BV, b_h)
             # past the end (last chunk): re-read the last factor with beta = 0, an identity update
             row = kbase + tl.minimum(i0 + s, NF - 1) * H
-            b_k = tl.load(k + row * K + o_k, mask=m_k, other=0.0).to(tl.float32)
-            b_v = tl.load(v + row * V + o_v, mask=m_v, other=0.0).to(tl.float32)
+            b_k = load_vec(k + row * K, o_k, m_k)
+            b_v = load_vec(v + row * V, o_v, m_v)
             b_beta = tl.where(i0 + s < NF, tl.load(beta + row).to(tl.float32), 0.0)
             b_u = b_v - tl.sum(b_k[:, None] * b_h, 0)
             b_h += (b_beta * b_k)[:, None] * b_u[None, :]
@@ -89,17 +92,17 @@ def bwd_recurrent_kernel(
             if i < NF:
                 if i % NH == NH - 1:
                     t = i // NH
-                    b_do = tl.load(do + (qbase + t * H) * V + o_v, mask=m_v, other=0.0).to(tl.float32)
-                    b_q = tl.load(q + (qbase + t * H) * K + o_k, mask=m_k, other=0.0).to(tl.float32)
-                    b_after = tl.load(p_scr + (s + 1) * BK * BV)
+                    b_do = load_vec(do + (qbase + t * H) * V, o_v, m_v)
+                    b_q = load_vec(q + (qbase + t * H) * K, o_k, m_k)
+                    b_after = load_tile(scr + (s + 1) * BK * BV, o_k, o_k < BK, o_bv, BV)
                     b_dq = tl.sum(b_after * b_do[None, :], 1) * scale
                     tl.store(dq + ((i_v * B * T * H) + qbase + t * H) * K + o_k, b_dq, mask=m_k)
                     b_dh += (scale * b_q)[:, None] * b_do[None, :]
                 row = kbase + i * H
-                b_k = tl.load(k + row * K + o_k, mask=m_k, other=0.0).to(tl.float32)
-                b_v = tl.load(v + row * V + o_v, mask=m_v, other=0.0).to(tl.float32)
+                b_k = load_vec(k + row * K, o_k, m_k)
+                b_v = load_vec(v + row * V, o_v, m_v)
                 b_beta = tl.load(beta + row).to(tl.float32)
-                b_s = tl.load(p_scr + s * BK * BV)
+                b_s = load_tile(scr + s * BK * BV, o_k, o_k < BK, o_bv, BV)
                 b_u = b_v - tl.sum(b_k[:, None] * b_s, 0)
                 b_w = tl.sum(b_k[:, None] * b_dh, 0)
                 tl.store(dv + row * V + o_v, b_beta * b_w, mask=m_v)
@@ -155,27 +158,18 @@ def bwd_chunk_kernel(
 
     b_g = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_DHT:
-        b_g += tl.load(dht + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_g += load_tile(dht + i_bh * K * V, o_k, m_k, o_v, V)
 
     for cc in range(NC):
         c = NC - 1 - cc
-        rows = c * BT + o_t
-        m_r = rows < NF
-        is_q = m_r & (rows % NH == NH - 1)
-        t_r = rows // NH
-        kv_rows = (i_b * NF + rows) * H + i_h  # [BT] row ids in [B, NF, H]
-        q_rows = (i_b * T + t_r) * H + i_h
-        b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :],
-                      other=0.0).to(tl.float32)
-        b_v = tl.load(v + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :],
-                      other=0.0).to(tl.float32)
-        b_b = tl.load(beta + kv_rows, mask=m_r, other=0.0).to(tl.float32)
-        b_q = tl.load(q + q_rows[:, None] * K + o_k[None, :], mask=is_q[:, None] & m_k[None, :],
-                      other=0.0).to(tl.float32)
-        b_do = tl.load(do + q_rows[:, None] * V + o_v[None, :], mask=is_q[:, None] & m_v[None, :],
-                       other=0.0).to(tl.float32)
-        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
-        b_s0 = tl.load(ckpt + (i_bh * NC + c) * K * V + o_kv, mask=m_kv, other=0.0)
+        m_r, is_q, kv_rows, q_rows = chunk_rows(c, i_b, i_h, T, NF, H, NH, BT)
+        b_k = load_tile(k, kv_rows, m_r, o_k, K)
+        b_v = load_tile(v, kv_rows, m_r, o_v, V)
+        b_b = load_vec(beta, kv_rows, m_r)
+        b_q = load_tile(q, q_rows, is_q, o_k, K)
+        b_do = load_tile(do, q_rows, is_q, o_v, V)
+        b_m = load_tile(m + (i_bh * NC + c) * BT * BT, o_t, o_t < BT, o_t, BT)
+        b_s0 = load_tile(ckpt + (i_bh * NC + c) * K * V, o_k, m_k, o_v, V)
 
         # recompute the chunk's forward quantities
         b_r = b_v - tl.dot(b_k, b_s0, input_precision=DOT_PREC)  # V - K S0      [BT, BV]
@@ -246,23 +240,16 @@ def bwd_states_kernel(
 
     b_g = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_DHT:
-        b_g += tl.load(dht + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_g += load_tile(dht + i_bh * K * V, o_k, m_k, o_v, V)
     for cc in range(NC):
         c = NC - 1 - cc
         tl.store(dhs + (i_bh * NC + c) * K * V + o_kv, b_g, mask=m_kv)
-        rows = c * BT + o_t
-        m_r = rows < NF
-        is_q = m_r & (rows % NH == NH - 1)
-        kv_rows = (i_b * NF + rows) * H + i_h
-        q_rows = (i_b * T + rows // NH) * H + i_h
-        b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :],
-                      other=0.0).to(tl.float32)
-        b_b = tl.load(beta + kv_rows, mask=m_r, other=0.0).to(tl.float32)
-        b_q = tl.load(q + q_rows[:, None] * K + o_k[None, :], mask=is_q[:, None] & m_k[None, :],
-                      other=0.0).to(tl.float32)
-        b_do = tl.load(do + q_rows[:, None] * V + o_v[None, :], mask=is_q[:, None] & m_v[None, :],
-                       other=0.0).to(tl.float32)
-        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+        m_r, is_q, kv_rows, q_rows = chunk_rows(c, i_b, i_h, T, NF, H, NH, BT)
+        b_k = load_tile(k, kv_rows, m_r, o_k, K)
+        b_b = load_vec(beta, kv_rows, m_r)
+        b_q = load_tile(q, q_rows, is_q, o_k, K)
+        b_do = load_tile(do, q_rows, is_q, o_v, V)
+        b_m = load_tile(m + (i_bh * NC + c) * BT * BT, o_t, o_t < BT, o_t, BT)
         b_p = tl.where(o_t[:, None] >= o_t[None, :], tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
         b_dx = scale * tl.dot(tl.trans(b_p), b_do, input_precision=DOT_PREC) + tl.dot(b_k, b_g,
                                                                                        input_precision=DOT_PREC)
@@ -295,17 +282,13 @@ def bwd_grads_kernel(
     o_k = tl.arange(0, BK)
     o_t = tl.arange(0, BT)
     m_k = o_k < K
-    rows = i_c * BT + o_t
-    m_r = rows < NF
-    is_q = m_r & (rows % NH == NH - 1)
-    kv_rows = (i_b * NF + rows) * H + i_h
-    q_rows = (i_b * T + rows // NH) * H + i_h
+    m_r, is_q, kv_rows, q_rows = chunk_rows(i_c, i_b, i_h, T, NF, H, NH, BT)
     strict = o_t[:, None] > o_t[None, :]
     causal = o_t[:, None] >= o_t[None, :]
-    b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0).to(tl.float32)
-    b_q = tl.load(q + q_rows[:, None] * K + o_k[None, :], mask=is_q[:, None] & m_k[None, :], other=0.0).to(tl.float32)
-    b_b = tl.load(beta + kv_rows, mask=m_r, other=0.0).to(tl.float32)
-    b_m = tl.load(m + (i_bh * NC + i_c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+    b_k = load_tile(k, kv_rows, m_r, o_k, K)
+    b_q = load_tile(q, q_rows, is_q, o_k, K)
+    b_b = load_vec(beta, kv_rows, m_r)
+    b_m = load_tile(m + (i_bh * NC + i_c) * BT * BT, o_t, o_t < BT, o_t, BT)
     b_p = tl.where(causal, tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
 
     b_dq = tl.zeros([BT, BK], dtype=tl.float32)
@@ -316,14 +299,11 @@ def bwd_grads_kernel(
     for i_v in range(tl.cdiv(V, BV)):
         o_v = i_v * BV + tl.arange(0, BV)
         m_v = o_v < V
-        m_kv = m_k[:, None] & m_v[None, :]
-        o_kv = (i_bh * NC + i_c) * K * V + o_k[:, None] * V + o_v[None, :]
-        b_s0 = tl.load(ckpt + o_kv, mask=m_kv, other=0.0)
-        b_g = tl.load(dhs + o_kv, mask=m_kv, other=0.0)
-        b_v = tl.load(v + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :],
-                      other=0.0).to(tl.float32)
-        b_do = tl.load(do + q_rows[:, None] * V + o_v[None, :], mask=is_q[:, None] & m_v[None, :],
-                       other=0.0).to(tl.float32)
+        state = (i_bh * NC + i_c) * K * V
+        b_s0 = load_tile(ckpt + state, o_k, m_k, o_v, V)
+        b_g = load_tile(dhs + state, o_k, m_k, o_v, V)
+        b_v = load_tile(v, kv_rows, m_r, o_v, V)
+        b_do = load_tile(do, q_rows, is_q, o_v, V)
         b_r = b_v - tl.dot(b_k, b_s0, input_precision=DOT_PREC)
         b_y = b_b[:, None] * b_r
         b_x = tl.dot(b_m, b_y, input_precision=DOT_PREC)

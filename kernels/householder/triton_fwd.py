@@ -25,6 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .triton_tiles import chunk_rows, load_tile, load_vec
 from .triton_utils import launcher
 
 _FWD_CONFIGS = [dict(num_warps=1), dict(num_warps=2), dict(num_warps=4)]
@@ -53,24 +54,24 @@ def fwd_recurrent_kernel(
 
     b_h = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_H0:
-        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_h += load_tile(h0 + i_bh * K * V, o_k, m_k, o_v, V)
 
-    p_k = k + (i_b * NF * H + i_h) * K + o_k
-    p_v = v + (i_b * NF * H + i_h) * V + o_v
+    p_k = k + (i_b * NF * H + i_h) * K
+    p_v = v + (i_b * NF * H + i_h) * V
     p_beta = beta + i_b * NF * H + i_h
-    p_q = q + (i_b * T * H + i_h) * K + o_k
+    p_q = q + (i_b * T * H + i_h) * K
     p_o = o + (i_b * T * H + i_h) * V + o_v
     for i in range(NF):
         if STORE_CKPT:
             if i % CS == 0:
                 tl.store(ckpt + (i_bh * NC + i // CS) * K * V + o_kv, b_h, mask=m_kv)
-        b_k = tl.load(p_k, mask=m_k, other=0.0).to(tl.float32)
-        b_v = tl.load(p_v, mask=m_v, other=0.0).to(tl.float32)
+        b_k = load_vec(p_k, o_k, m_k)
+        b_v = load_vec(p_v, o_v, m_v)
         b_beta = tl.load(p_beta).to(tl.float32)
         b_u = b_v - tl.sum(b_k[:, None] * b_h, 0)
         b_h += (b_beta * b_k)[:, None] * b_u[None, :]
         if i % NH == NH - 1:
-            b_q = tl.load(p_q, mask=m_k, other=0.0).to(tl.float32)
+            b_q = load_vec(p_q, o_k, m_k)
             b_o = tl.sum(b_q[:, None] * b_h, 0) * scale
             tl.store(p_o, b_o.to(p_o.dtype.element_ty), mask=m_v)
             p_q += H * K
@@ -102,11 +103,8 @@ def _load_rows(k, beta, i_b, i_h, NF, H, K, r0, BS: tl.constexpr, BK: tl.constex
     """Keys [BS, BK] and betas [BS] of factors r0 .. r0+BS-1 (zeros past the end), float32."""
     rows = r0 + tl.arange(0, BS)
     m_r = rows < NF
-    o_k = tl.arange(0, BK)
-    b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
-                  mask=m_r[:, None] & (o_k < K)[None, :], other=0.0).to(tl.float32)
-    b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
-    return b_k, b_b
+    kv_rows = (i_b * NF + rows) * H + i_h
+    return load_tile(k, kv_rows, m_r, tl.arange(0, BK), K), load_vec(beta, kv_rows, m_r)
 
 
 @triton.jit
@@ -209,13 +207,8 @@ def chunk_inverse_rows_kernel(
     i_bh = tl.program_id(1).to(tl.int64)
     i_b = i_bh // H
     i_h = i_bh % H
-    o_k = tl.arange(0, BK)
     o_t = tl.arange(0, BT)
-    rows = i_c * BT + o_t
-    m_r = rows < NF
-    b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
-                  mask=m_r[:, None] & (o_k < K)[None, :], other=0.0).to(tl.float32)
-    b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
+    b_k, b_b = _load_rows(k, beta, i_b, i_h, NF, H, K, i_c * BT, BT, BK)
     b_kk = tl.dot(b_k, tl.trans(b_k), input_precision=DOT_PREC)
     b_m = _inverse_unit_lower(tl.where(o_t[:, None] > o_t[None, :], -b_b[:, None] * b_kk, 0.0), BT)
     tl.store(m + (i_bh * NC + i_c) * BT * BT + o_t[:, None] * BT + o_t[None, :], b_m)
@@ -246,29 +239,22 @@ def fwd_chunk_kernel(
 
     b_h = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_H0:
-        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_h += load_tile(h0 + i_bh * K * V, o_k, m_k, o_v, V)
 
     for c in range(NC):
         if STORE_CKPT:
             tl.store(ckpt + (i_bh * NC + c) * K * V + o_kv, b_h, mask=m_kv)
-        rows = c * BT + o_t  # flat factor indices of this chunk
-        m_r = rows < NF
-        is_q = m_r & (rows % NH == NH - 1)
-        t_r = rows // NH
-        b_k = tl.load(k + ((i_b * NF + rows[:, None]) * H + i_h) * K + o_k[None, :],
-                      mask=m_r[:, None] & m_k[None, :], other=0.0).to(tl.float32)
-        b_v = tl.load(v + ((i_b * NF + rows[:, None]) * H + i_h) * V + o_v[None, :],
-                      mask=m_r[:, None] & m_v[None, :], other=0.0).to(tl.float32)
-        b_b = tl.load(beta + (i_b * NF + rows) * H + i_h, mask=m_r, other=0.0).to(tl.float32)
-        b_q = tl.load(q + ((i_b * T + t_r[:, None]) * H + i_h) * K + o_k[None, :],
-                      mask=is_q[:, None] & m_k[None, :], other=0.0).to(tl.float32)
-
-        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+        m_r, is_q, kv_rows, q_rows = chunk_rows(c, i_b, i_h, T, NF, H, NH, BT)
+        b_k = load_tile(k, kv_rows, m_r, o_k, K)
+        b_v = load_tile(v, kv_rows, m_r, o_v, V)
+        b_b = load_vec(beta, kv_rows, m_r)
+        b_q = load_tile(q, q_rows, is_q, o_k, K)
+        b_m = load_tile(m + (i_bh * NC + c) * BT * BT, o_t, o_t < BT, o_t, BT)
         b_y = b_b[:, None] * (b_v - tl.dot(b_k, b_h, input_precision=DOT_PREC))
         b_x = tl.dot(b_m, b_y, input_precision=DOT_PREC)
         b_qk = tl.where(causal, tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
         b_o = tl.dot(b_q, b_h, input_precision=DOT_PREC) + tl.dot(b_qk, b_x, input_precision=DOT_PREC)
-        tl.store(o + ((i_b * T + t_r[:, None]) * H + i_h) * V + o_v[None, :], (b_o * scale).to(o.dtype.element_ty),
+        tl.store(o + q_rows[:, None] * V + o_v[None, :], (b_o * scale).to(o.dtype.element_ty),
                  mask=is_q[:, None] & m_v[None, :])
         b_h += tl.dot(tl.trans(b_k), b_x, input_precision=DOT_PREC)
     if STORE_HT:
@@ -307,18 +293,14 @@ def fwd_states_kernel(
 
     b_h = tl.zeros([BK, BV], dtype=tl.float32)
     if USE_H0:
-        b_h += tl.load(h0 + i_bh * K * V + o_kv, mask=m_kv, other=0.0).to(tl.float32)
+        b_h += load_tile(h0 + i_bh * K * V, o_k, m_k, o_v, V)
     for c in range(NC):
         tl.store(ckpt + (i_bh * NC + c) * K * V + o_kv, b_h, mask=m_kv)
-        rows = c * BT + o_t
-        m_r = rows < NF
-        kv_rows = (i_b * NF + rows) * H + i_h
-        b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :],
-                      other=0.0).to(tl.float32)
-        b_v = tl.load(v + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :],
-                      other=0.0).to(tl.float32)
-        b_b = tl.load(beta + kv_rows, mask=m_r, other=0.0).to(tl.float32)
-        b_m = tl.load(m + (i_bh * NC + c) * BT * BT + o_t[:, None] * BT + o_t[None, :])
+        m_r, is_q, kv_rows, q_rows = chunk_rows(c, i_b, i_h, 0, NF, H, 1, BT)
+        b_k = load_tile(k, kv_rows, m_r, o_k, K)
+        b_v = load_tile(v, kv_rows, m_r, o_v, V)
+        b_b = load_vec(beta, kv_rows, m_r)
+        b_m = load_tile(m + (i_bh * NC + c) * BT * BT, o_t, o_t < BT, o_t, BT)
         b_y = b_b[:, None] * (b_v - tl.dot(b_k, b_h, input_precision=DOT_PREC))
         b_x = tl.dot(b_m, b_y, input_precision=DOT_PREC)
         tl.store(x + kv_rows[:, None] * V + o_v[None, :], b_x, mask=m_r[:, None] & m_v[None, :])
@@ -344,21 +326,15 @@ def fwd_output_kernel(
     o_k = tl.arange(0, BK)
     o_t = tl.arange(0, BT)
     m_k = o_k < K
-    rows = i_c * BT + o_t
-    m_r = rows < NF
-    is_q = m_r & (rows % NH == NH - 1)
-    t_r = rows // NH
-    kv_rows = (i_b * NF + rows) * H + i_h
-    q_rows = (i_b * T + t_r) * H + i_h
-    b_k = tl.load(k + kv_rows[:, None] * K + o_k[None, :], mask=m_r[:, None] & m_k[None, :], other=0.0).to(tl.float32)
-    b_q = tl.load(q + q_rows[:, None] * K + o_k[None, :], mask=is_q[:, None] & m_k[None, :], other=0.0).to(tl.float32)
+    m_r, is_q, kv_rows, q_rows = chunk_rows(i_c, i_b, i_h, T, NF, H, NH, BT)
+    b_k = load_tile(k, kv_rows, m_r, o_k, K)
+    b_q = load_tile(q, q_rows, is_q, o_k, K)
     b_p = tl.where(o_t[:, None] >= o_t[None, :], tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PREC), 0.0)
     for i_v in range(tl.cdiv(V, BV)):
         o_v = i_v * BV + tl.arange(0, BV)
         m_v = o_v < V
-        b_s0 = tl.load(ckpt + (i_bh * NC + i_c) * K * V + o_k[:, None] * V + o_v[None, :],
-                       mask=m_k[:, None] & m_v[None, :], other=0.0)
-        b_x = tl.load(x + kv_rows[:, None] * V + o_v[None, :], mask=m_r[:, None] & m_v[None, :], other=0.0)
+        b_s0 = load_tile(ckpt + (i_bh * NC + i_c) * K * V, o_k, m_k, o_v, V)
+        b_x = load_tile(x, kv_rows, m_r, o_v, V)
         b_o = tl.dot(b_q, b_s0, input_precision=DOT_PREC) + tl.dot(b_p, b_x, input_precision=DOT_PREC)
         tl.store(o + q_rows[:, None] * V + o_v[None, :], (b_o * scale).to(o.dtype.element_ty),
                  mask=is_q[:, None] & m_v[None, :])

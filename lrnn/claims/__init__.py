@@ -1,4 +1,4 @@
-"""Impossibility claims as executable checks (arXiv 2411.12537, DESIGN section 1).
+"""Impossibility claims as executable checks (arXiv 2411.12537, docs/claims.md).
 
 * :mod:`.precision` -- the finite-precision models, named for what they compute: ``paper`` (App. B of the paper:
   exact products of transitions, each term cast once, exact sum cast once; :mod:`.paper_model`), ``per-step`` (exact

@@ -1,6 +1,6 @@
 """LRNN families as affine recurrences: random members, per-symbol transitions ``A(x)``, ``B(x)``, and layer stages.
 
-Families (DESIGN section 1): ``diagonal`` (Mamba-style ``Diag(a)``), ``deltanet`` (one GH factor per token) and
+Families (docs/expressivity.md): ``diagonal`` (Mamba-style ``Diag(a)``), ``deltanet`` (one GH factor per token) and
 ``deltaproduct`` (``n_h = 2`` factors per token), each with eigenvalue range ``(0, 1)`` or ``(-1, 1)``.
 
 **A random member** (:func:`random_member`) is a small :class:`statetrack.lrnn.LRNNModel` (default 2 layers,
@@ -37,11 +37,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
 
 from .precision import Stepper
 
-FAMILIES = ("diagonal", "deltanet", "deltaproduct")
-RANGES = {"0,1": (0, 1), "-1,1": (-1, 1)}
+FAMILIES = LRNN_LAYER_TYPES
+RANGES = EIGENVALUE_RANGES
 #: the small architecture of random family members
 MEMBER_DIMS = dict(d_model=16, num_heads=2, head_dim=4, state_dim=4, conv_size=4, mlp_ratio=2.0)
 
@@ -182,7 +183,7 @@ def conv_width(block) -> int:
     mixer = block.mixer
     if not getattr(mixer, "use_short_conv", False):
         return 1
-    conv = getattr(mixer, "q_conv", None) or getattr(mixer, "x_conv")
+    conv = getattr(mixer, "q_conv", None) or mixer.x_conv
     return conv.kernel_size
 
 
@@ -312,7 +313,7 @@ class BlockStage:
             wids[t] = wid
             cids[t] = self.carry.add(w[1:] if len(w) == c else w)
         torch = self._torch
-        for width, group in new.items():
+        for group in new.values():
             keys = [self.windows.keys[w] for w in group]
             xw = torch.stack([torch.stack([self.rows_in.items[r] for r in key]) for key in keys])
             vals = window_transitions(self.block, xw, self.stepper)

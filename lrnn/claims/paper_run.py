@@ -144,7 +144,7 @@ def _compiled(model: Any, fmt, sym: int, max_steps: int, max_prefix: int) -> Pap
         states = prefix_states([A[s] for s in inputs[:T0]], [b[s] for s in inputs[:T0]], h0, fmt) + \
             [res.state(tt) for tt in range(T0 + 1, horizon + 1)]
 
-        def code(h: np.ndarray) -> int:
+        def code(h: np.ndarray, codes: np.ndarray = codes) -> int:
             h = h[:, 0]
             return int(np.argmin(((codes - h) ** 2).sum(1))) if np.isfinite(h).all() else 0
 

@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from statetrack.errors import StatetrackError
+from statetrack.vocabulary import CLAIM_PRECISIONS
 
-PRECISION_MODELS = ("paper", "per-step", "float")
+PRECISION_MODELS = CLAIM_PRECISIONS
 #: the models that are a step ``H_{t-1} -> H_t`` (:class:`Stepper`)
 STEP_MODELS = ("per-step", "float")
 

@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from statetrack.vocabulary import EIGENVALUE_RANGES
+
 from .families import FAMILIES, parse_range, random_member, range_name
 from .modcount import (check_modulus, is_power_of_two, modcount_finding, modcount_output_coincidence,
                        modcount_witness, theorem2_predicts)
@@ -143,8 +145,9 @@ def _reason_kind(reason: str | None) -> str:
     return reason
 
 
-def sweep_table(claim: str = "parity", families: Iterable[str] = FAMILIES, ranges: Iterable[str] = ("0,1", "-1,1"),
-                dtypes: Iterable[str] = DTYPES, samples: int = 20, **kw: Any) -> list[dict]:
+def sweep_table(claim: str = "parity", families: Iterable[str] = FAMILIES,
+                ranges: Iterable[str] = tuple(EIGENVALUE_RANGES), dtypes: Iterable[str] = DTYPES, samples: int = 20,
+                **kw: Any) -> list[dict]:
     """:func:`sweep_cell` over families x ranges x dtypes (members' details dropped)."""
     rows = []
     for fam in families:

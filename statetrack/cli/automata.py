@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from statetrack.cli.common import add_json, add_source, emit, load_source, table
+from statetrack.cli.common import add_json, add_source, check_sep, emit, load_source, table
 
 #: Rows of the transition table printed by ``statetrack dfa`` before it abbreviates.
 SUMMARY_ROWS = 200
@@ -101,22 +101,17 @@ def _summary(d) -> str:
 
 # ---------------------------------------------------------------------------- accepts
 def _read_words_file(path: str) -> list[str]:
+    from statetrack.untrusted import read_lines, split_lines
+
     if path == "-":
-        text = sys.stdin.read()
-    else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    if not text:
-        return []
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()  # the final newline ends the last line; it does not start an empty word
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+        return split_lines(sys.stdin.read())
+    return read_lines(path, "words")  # a regular UTF-8 file within its size limit; errors name the file and line
 
 
 def _cmd_accepts(args: argparse.Namespace) -> int:
     from statetrack.errors import AlphabetError, StatetrackError
 
+    check_sep(args.sep)
     d = load_source(args, minimize=False)
     items: list[tuple[str, str]] = [(w, f"word {i + 1} {w!r}") for i, w in enumerate(args.words)]
     if args.words_file:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 
 from statetrack.cli.common import add_json, emit, table
+from statetrack.vocabulary import CLAIM_PRECISIONS, LRNN_LAYER_TYPES
 
-FAMILY_CHOICES = ["diagonal", "deltanet", "deltaproduct"]
+FAMILY_CHOICES = list(LRNN_LAYER_TYPES)
 
 
 def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
@@ -26,7 +27,7 @@ def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the first member (members use seed, seed+1, ...)")
     g.add_argument("--layers", type=int, default=2, metavar="L", help="layers of a random member (default 2)")
     p.add_argument("--dtype", default="float32", help="float16 | bfloat16 | float32 (default float32)")
-    p.add_argument("--precision", choices=["per-step", "paper", "float"], default="per-step",
+    p.add_argument("--precision", choices=CLAIM_PRECISIONS, default="per-step",
                    help="per-step: exact products, each rounded to the grid (ties to the smaller value), exact sum "
                         "rounded, after every step (default); paper: App. B of the paper, every product exact, each "
                         "term of the closed form cast once, exact sum cast once (decided with certificates, see "

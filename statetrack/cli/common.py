@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Callable
 
@@ -28,14 +29,16 @@ def add_source(p: argparse.ArgumentParser, suffix: str = "", required: bool = Tr
     p.set_defaults(**{f"_source_required{suffix}": required})
 
 
-def parse_alphabet(text: str | None) -> list[str] | None:
-    """``"01"`` -> ['0', '1']; ``"a,b,c"`` or ``"push pop"`` -> symbols."""
-    if text is None:
-        return None
-    for sep in (",", " "):
-        if sep in text:
-            return [s for s in (t.strip() for t in text.split(sep)) if s]
-    return list(text)
+def parse_alphabet(text: str | None, option: str = "--alphabet") -> list[str] | None:
+    """``"01"`` -> ['0', '1']; ``"a,b,c"`` or ``"push pop"`` -> symbols (:func:`statetrack.api.parse_alphabet`);
+    an alphabet with no symbol (``''``, ``','``) is an AlphabetError naming ``option``."""
+    from statetrack.api import parse_alphabet as parse
+    from statetrack.errors import AlphabetError
+
+    try:
+        return parse(text)
+    except AlphabetError:
+        raise AlphabetError(f"{option} {text!r}: the alphabet has no symbols") from None
 
 
 def source_given(args: argparse.Namespace, suffix: str = "") -> bool:
@@ -50,50 +53,77 @@ def describe_source(args: argparse.Namespace, suffix: str = "") -> dict:
             out = {k: v}
             alpha = getattr(args, f"alphabet{suffix}", None)
             if k == "regex" and alpha is not None:
-                out["alphabet"] = parse_alphabet(alpha)
+                out["alphabet"] = parse_alphabet(alpha, f"--alphabet{suffix}")
             return out
     return {}
 
 
 def load_source(args: argparse.Namespace, suffix: str = "", minimize: bool = True):
-    """The DFA of the language source (minimal and complete unless ``minimize=False``)."""
+    """The DFA of the language source (minimal and complete unless ``minimize=False``): :func:`statetrack.language`."""
+    from statetrack.api import language
     from statetrack.errors import StatetrackError
 
     given = [k for k in ("regex", "dfa", "lang") if getattr(args, f"{k}{suffix}", None) is not None]
     if len(given) != 1:
         flags = ", ".join(f"--{k}{suffix}" for k in ("regex", "dfa", "lang"))
         raise StatetrackError(f"give exactly one language source ({flags}); got {len(given)}")
-    kind = given[0]
-    value = getattr(args, f"{kind}{suffix}")
-    alphabet = parse_alphabet(getattr(args, f"alphabet{suffix}", None))
-    if kind == "regex":
-        from statetrack.automata.dfa import DFA
+    parse_alphabet(getattr(args, f"alphabet{suffix}", None), f"--alphabet{suffix}")  # names the option on error
+    return language(**{k: getattr(args, f"{k}{suffix}", None) for k in ("lang", "regex", "dfa", "alphabet")},
+                    minimize=minimize)
 
-        return DFA.from_regex(value, alphabet=alphabet)
-    if kind == "dfa":
-        from statetrack.automata.dfa import DFA
 
-        d = DFA.load(value)
-    else:
-        from statetrack.automata.catalog import get_language
+def check_sep(sep: str | None, option: str = "--sep") -> str | None:
+    """``sep`` unless it is the empty string (which would split nothing): then a StatetrackError naming ``option``."""
+    if sep is not None and sep == "":
+        from statetrack.errors import StatetrackError
 
-        d = get_language(value)
-    if alphabet is not None:
-        d = d.with_alphabet(alphabet)
-    return d.minimize() if minimize else d
+        raise StatetrackError(f"{option} '': the separator is empty (leave the option out to read one symbol per "
+                              "character)")
+    return sep
+
+
+def check_count(value: "int | None", option: str, minimum: int = 1, maximum: "int | None" = None,
+                limit: str = "") -> None:
+    """Raise a StatetrackError naming ``option`` unless ``minimum <= value`` (and ``value <= maximum``, a resource
+    limit called ``limit``)."""
+    from statetrack.errors import StatetrackError
+
+    if value is None:
+        return
+    if value < minimum:
+        raise StatetrackError(f"{option} {value}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise StatetrackError(f"{option} {value}: exceeds the limit {limit + ' = ' if limit else ''}{maximum} "
+                              "(see docs/security.md)")
 
 
 def parse_word(dfa, text: str, sep: str | None) -> tuple[str, ...]:
     """A word from the command line: characters, or symbols split on ``sep``."""
-    return dfa.tokenize(text, sep=sep)
+    return dfa.tokenize(text, sep=check_sep(sep))
 
 
 def emit(args: argparse.Namespace, obj: dict[str, Any], text: str | Callable[[], str]) -> None:
-    """Print ``obj`` as JSON under ``--json``, else the human text."""
+    """Print ``obj`` as JSON under ``--json``, else the human text.
+
+    JSON output is always valid JSON: a non-finite float becomes the string ``"nan"``, ``"inf"`` or ``"-inf"``
+    (the same convention as ``verify``'s ``max_drift``).
+    """
     if getattr(args, "json", False):
-        print(json.dumps(obj, default=_json_default))
+        print(json.dumps(finite_json(obj), default=_json_default, allow_nan=False))
     else:
         print(text() if callable(text) else text)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also numpy floats) replaced by ``"nan"``, ``"inf"`` or ``"-inf"``."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) or type(obj).__name__ in ("float32", "float64", "float16"):
+        f = float(obj)
+        return f if math.isfinite(f) else str(f)
+    return obj
 
 
 def _json_default(o: Any):

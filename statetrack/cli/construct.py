@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.cli.common import add_json, add_source, emit, load_source, source_given, table
+from statetrack.cli.common import add_json, add_source, check_count, emit, load_source, source_given, table
+from statetrack.vocabulary import CASCADE_COUPLINGS, COMPILE_PREFERENCES, CONSTRUCTIONS, VERIFY_KERNEL
 
-CONSTRUCTION_CHOICES = ["auto", "parity", "rotation", "group", "modadd2", "cascade", "unconstrained"]
+#: resource limit of ``verify``: test tokens of the numeric run (``--max-len`` x ``--samples``)
+VERIFY_MAX_TOKENS = 1 << 24
+
+CONSTRUCTION_CHOICES = list(CONSTRUCTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_source(p)
     p.add_argument("--construction", choices=CONSTRUCTION_CHOICES, default="auto",
                    help="which construction (default: auto)")
-    p.add_argument("--coupling", choices=["copy", "conv"], default=None,
+    p.add_argument("--coupling", choices=CASCADE_COUPLINGS, default=None,
                    help="cascade only: how a level reads the previous coordinates of the levels above "
                         "(copy layers, or a width-2 causal convolution); default: the cascade's own")
+    p.add_argument("--prefer", choices=COMPILE_PREFERENCES, default="balanced",
+                   help="auto only: balanced (fewest factors, exact at equal count; default), exact (exact first) or "
+                        "small (fewest factors, then smallest state, even with irrational entries)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
     p.set_defaults(func=_cmd_compile)
@@ -39,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-len", type=int, default=1000, metavar="L", help="length of the numeric test words")
     p.add_argument("--samples", type=int, default=32, metavar="N", help="number of numeric test words (0: skip)")
     p.add_argument("--dtype", default="float32", help="float64 | float32 | bfloat16 | float16 (default float32)")
-    p.add_argument("--kernel", default="all",
+    p.add_argument("--kernel", default=VERIFY_KERNEL,
                    help="all (default: every available kernel, the worst reported) | direct (sequential runner) | "
                         "reference | chunked | triton | auto (Householder-scan kernels)")
     p.add_argument("--device", default="cpu", help="torch device for the numeric run (default cpu)")
@@ -49,21 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog_action(args: argparse.Namespace, dfa):
-    """The catalog's generator permutations for ``--lang group:NAME`` (letters in the DFA's order), else None."""
+    """The catalog's generator permutations for ``--lang group:NAME`` (:func:`statetrack.api.catalog_group_action`)."""
+    from statetrack.api import catalog_group_action
+
     name = getattr(args, "lang", None)
-    if not name or not name.lower().startswith("group:") or name.count(":") != 1:
-        return None
-    try:
-        import numpy as np
-
-        from statetrack.automata.groups_catalog import group_generators
-
-        spec = group_generators(name.split(":", 1)[1])
-    except Exception:  # the hint is optional; the construction searches for an action itself
-        return None
-    if list(spec.letters) != list(dfa.alphabet):
-        return None
-    return np.array(spec.perms, dtype=np.int64)
+    return catalog_group_action(name, dfa) if name else None
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -73,8 +70,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.coupling is not None and args.construction not in ("cascade", "auto"):
         raise StatetrackError(f"--coupling applies to the cascade construction, not to {args.construction!r}")
     dfa = load_source(args)
+    if args.prefer != "balanced" and args.construction != "auto":
+        raise StatetrackError(f"--prefer applies to the auto construction, not to {args.construction!r}")
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
-                                     coupling=args.coupling)
+                                     coupling=args.coupling, prefer=args.prefer)
     save_model(model, args.output)
     report = dict(report, output=args.output)
 
@@ -89,12 +88,17 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import sys
 
-    from statetrack.constructions import load_model, prove
-    from statetrack.lrnn.verify_numeric import run_numeric
-
     from statetrack.errors import StatetrackError
 
     bars = sys.stderr.isatty()
+    check_count(args.samples, "--samples", 0)
+    check_count(args.seed, "--seed", 0)
+    if args.samples > 0:
+        check_count(args.max_len, "--max-len", 1)
+        if args.max_len * args.samples > VERIFY_MAX_TOKENS:
+            raise StatetrackError(f"--max-len {args.max_len} x --samples {args.samples} = "
+                                  f"{args.max_len * args.samples} test tokens exceeds the limit VERIFY_MAX_TOKENS = "
+                                  f"{VERIFY_MAX_TOKENS} (see docs/security.md)")
     if not (args.exact or args.samples > 0 or source_given(args)):
         raise StatetrackError("nothing to check: give --exact, a language source, or --samples N > 0")
     if args.samples > 0 and args.device != "cpu":
@@ -105,32 +109,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         except (RuntimeError, AssertionError) as exc:
             raise StatetrackError(f"--device {args.device!r} is not usable here: {str(exc).splitlines()[0]}") from None
 
-    model = load_model(args.model)
-    out: dict = {"model": args.model, "construction": model.construction, "language": None, "exact": None,
-                 "numeric": None}
-    ok = True
-    if source_given(args):
-        dfa = load_source(args)
-        eq = model.dfa().equivalent(dfa)
-        out["language"] = {"equivalent": eq.equivalent,
-                           "counterexample": None if eq.counterexample is None else dfa.word_str(eq.counterexample)}
-        ok &= eq.equivalent
-    if args.exact:
-        res = prove(model, progress=bars)
-        d = model.dfa()
-        out["exact"] = {"proved": res.proved,
-                        "counterexample": None if res.counterexample is None else d.word_str(res.counterexample),
-                        "reachable": res.reachable, "detail": res.detail}
-        ok &= res.proved
+    from statetrack.api import verify
+    from statetrack.lrnn.verify import NumericOptions
+
+    numeric = None
     if args.samples > 0:
-        num = run_numeric(model, args.dtype, max_len=args.max_len, samples=args.samples, kernel=args.kernel,
-                          device=args.device, seed=args.seed, progress=bars)
-        out["numeric"] = num.to_json()
-        ok &= num.errors == 0
-    out["ok"] = bool(ok)
+        numeric = NumericOptions(dtype=args.dtype, max_len=args.max_len, samples=args.samples, kernel=args.kernel,
+                                 device=args.device, seed=args.seed)
+    result = verify(args.model, dfa=load_source(args) if source_given(args) else None, exact=args.exact,
+                    numeric=numeric, progress=bars)
+    out = result.to_json()
+    ok = result.ok
 
     def text() -> str:
-        lines = [f"model {args.model} ({model.construction})"]
+        lines = [f"model {args.model} ({result.construction})"]
         if out["language"] is not None:
             lang = out["language"]
             lines.append("language: same as the source" if lang["equivalent"] else

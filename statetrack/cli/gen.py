@@ -14,7 +14,9 @@ def register(subparsers) -> None:
         "generalisation (test lengths beyond the train lengths) and final or per-token labels.",
     )
     add_source(p)
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output directory, written whole (an existing suite is replaced only with --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing suite directory")
     p.add_argument("--train-lengths", metavar="A:B", help="train lengths, inclusive (default 1:20)")
     p.add_argument("--test-lengths", metavar="C:D", help="test lengths, inclusive (default 21:40)")
     p.add_argument("--per-length", type=int, metavar="N", help="words per length (default 100)")
@@ -37,20 +39,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from statetrack.automata.suites import generate_suite, parse_balance, parse_length_range, resolve_options, write_suite
+    from statetrack.fileio import check_output_dir
 
-    from statetrack.automata.suites import (
-        SuiteError,
-        generate_suite,
-        parse_balance,
-        parse_length_range,
-        resolve_options,
-        write_suite,
-    )
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise SuiteError(f"-o {args.out}: exists and is not a directory")
+    out = check_output_dir(args.out, "-o", replace=args.force)  # before the (possibly long) generation
     options = resolve_options(
         args.preset,
         train_lengths=parse_length_range(args.train_lengths, "--train-lengths") if args.train_lengths else None,
@@ -65,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     )
     dfa = load_source(args)
     suite = generate_suite(dfa, options, progress=True)
-    files = write_suite(suite, out, args.format, describe_source(args))
+    files = write_suite(suite, out, args.format, describe_source(args), replace=args.force)
     counts = suite.counts()
     obj = {
         "files": files,

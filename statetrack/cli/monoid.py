@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from statetrack.vocabulary import CLASSIFY_PRECISIONS
+
 from .common import add_json, add_source, emit, table
 
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "open) with the theorem it rests on, a reason naming a witness, and the size of "
                                    "the known construction.")
     add_source(c)
-    c.add_argument("--precision", choices=("finite", "log"), default="finite",
+    c.add_argument("--precision", choices=CLASSIFY_PRECISIONS, default="finite",
                    help="precision regime of the impossibility arguments (default: finite, as in the paper)")
     c.add_argument("--max-elements", type=int, default=1_000_000, metavar="N",
                    help="stop when the syntactic monoid grows beyond N elements (default 1000000)")
@@ -38,58 +40,26 @@ def _load(args: argparse.Namespace):
     return load_source(args, minimize=False)
 
 
-def monoid_report(dfa, max_elements: int = 1_000_000, with_elements: bool = False, progress: bool = False):
-    """``(report, monoid)``: the ``monoid`` JSON object of a DFA (DESIGN section 4) and the Monoid."""
+def _max_elements(args: argparse.Namespace) -> int:
     from statetrack.errors import StatetrackError
-    from statetrack.automata.groups import distinct_groups
-    from statetrack.automata.monoid import minimal_complete_dfa, transition_monoid
 
-    if max_elements < 1:
-        raise StatetrackError(f"--max-elements must be positive, got {max_elements}")
-    mdfa = minimal_complete_dfa(dfa)
-    m = transition_monoid(mdfa, max_elements=max_elements, progress=progress)
-    g = m.green()
-    subs = m.maximal_subgroups()
-    groups = []
-    for s in distinct_groups(subs):
-        entry = s.info.to_json()
-        entry["degree"] = len(s.points)
-        entry["idempotent_word"] = mdfa.word_str(m.word(s.idempotent))
-        groups.append(entry)
-    d_classes = []
-    for dc in range(g.n_d):
-        info = g.d_summary(dc)
-        info["representative"] = mdfa.word_str(m.word(info.pop("first")))
-        d_classes.append(info)
-    out = {
-        "states": mdfa.n_states,
-        "alphabet": list(mdfa.alphabet),
-        "monoid_size": m.size,
-        "idempotents": int(g.idempotent.sum()),
-        "aperiodic": g.is_aperiodic(),
-        "is_group": m.is_group(),
-        "r_classes": g.n_r,
-        "l_classes": g.n_l,
-        "h_classes": g.n_h,
-        "groups": groups,
-        "d_classes": d_classes,
-    }
-    if with_elements:
-        out["elements"] = [{"word": mdfa.word_str(m.word(i)), "map": m.elements[i].tolist(),
-                            "idempotent": bool(g.idempotent[i])} for i in range(m.size)]
-    return out, m
+    if args.max_elements < 1:
+        raise StatetrackError(f"--max-elements must be positive, got {args.max_elements}")
+    return args.max_elements
 
 
 def run_monoid(args: argparse.Namespace) -> int:
-    from statetrack.fileio import atomic_write_text
-    from statetrack.automata.green import egg_box_dot
-
-    dfa = _load(args)
     import sys
 
-    report, m = monoid_report(dfa, args.max_elements, args.elements, progress=sys.stderr.isatty())
+    from statetrack.automata.green import egg_box_dot
+    from statetrack.automata.monoid_report import monoid_report
+    from statetrack.fileio import atomic_write_text
+
+    max_elements = _max_elements(args)
+    result = monoid_report(_load(args), max_elements, args.elements, progress=sys.stderr.isatty())
+    report = result.to_json()
     if args.dot:
-        atomic_write_text(args.dot, egg_box_dot(m))
+        atomic_write_text(args.dot, egg_box_dot(result.monoid))
         report["dot"] = args.dot
 
     def text() -> str:
@@ -117,12 +87,9 @@ def run_monoid(args: argparse.Namespace) -> int:
 
 def run_classify(args: argparse.Namespace) -> int:
     from statetrack.constructions.sizing import classify_language
-    from statetrack.errors import StatetrackError
 
-    if args.max_elements < 1:
-        raise StatetrackError(f"--max-elements must be positive, got {args.max_elements}")
-    dfa = _load(args)
-    result = classify_language(dfa, precision=args.precision, max_elements=args.max_elements).to_json()
+    max_elements = _max_elements(args)
+    result = classify_language(_load(args), precision=args.precision, max_elements=max_elements).to_json()
 
     def text() -> str:
         head = (f"states {result['states']}, monoid size {result['monoid_size']}, aperiodic {result['aperiodic']}, "
@@ -132,8 +99,12 @@ def run_classify(args: argparse.Namespace) -> int:
             c = v["construction"]
             size = "" if not c else "/".join("?" if c[k] is None else str(c[k])
                                               for k in ("layers", "state_size", "factors_per_token"))
-            rows.append([fam, v["verdict"], v["theorem"], size])
-        lines = [head, table(rows, ["family", "verdict", "theorem", "layers/state/factors"]), ""]
+            lb = (c or {}).get("lower_bound")
+            fb = None if not lb else lb["factors_per_token"]
+            bound = "" if not lb else f"{lb['layers']}/-/{'?' if fb is None else fb}"
+            bound += " optimal" if (c or {}).get("optimal") else ""
+            rows.append([fam, v["verdict"], v["theorem"], size, bound])
+        lines = [head, table(rows, ["family", "verdict", "theorem", "layers/state/factors", "lower bound"]), ""]
         lines += [f"{fam}: {v['reason']}" for fam, v in result["families"].items()]
         return "\n".join(lines)
 

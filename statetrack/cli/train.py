@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json, add_source, describe_source, emit, load_source, source_given, table
+from statetrack.vocabulary import BASELINE_MODELS, DEFAULT_KERNEL, HOUSEHOLDER_KERNELS, LRNN_LAYER_TYPES
+
+from .common import add_json, add_source, check_count, describe_source, emit, eprint, load_source, source_given, table
 
 PRESETS = {
     # Deletang et al. 2023 / Grazzi et al. 2025: train 3..40, one label per word, uniform words
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--train-lengths", metavar="A:B", help="train lengths, inclusive (default 3:40)")
     p.add_argument("--balance", metavar="F", help="fraction of accepted words, or 'natural' (default natural)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="published protocol (lengths and labels)")
-    p.add_argument("--model", choices=["deltanet", "deltaproduct", "diagonal", "lstm", "transformer"],
+    p.add_argument("--model", choices=[*LRNN_LAYER_TYPES, *BASELINE_MODELS],
                    default="deltanet")
     p.add_argument("--range", dest="eig_range", default="-1,1", metavar="R",
                    help="eigenvalue range of the LRNN transitions: 0,1 or -1,1 (default -1,1)")
@@ -33,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-householder", type=int, default=2, help="factors per token (deltaproduct)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=128, help="global batch size")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3, see docs/training.md)")
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
@@ -41,10 +43,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="checkpoint every N steps")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--kernel", default="auto", choices=["auto", "reference", "chunked", "triton"],
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=HOUSEHOLDER_KERNELS,
                    help="scan kernel of the LRNN layers (auto: chunked on a CPU, Triton on a GPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
+    p.add_argument("--until-certified", type=int, metavar="N",
+                   help="every N steps run `statetrack certify` on the model; stop once it is certified")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -53,14 +58,17 @@ def register(subparsers) -> None:
     e = subparsers.add_parser("evaluate", help="accuracy per length of a run (or a compiled model)",
                               description="Per-length accuracy, scaled accuracy (acc - chance) / (1 - chance) and, for "
                                           "per-token tasks, sequence accuracy; a PNG plot with the train range shaded.")
-    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory or a compiled model file")
+    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory, a compiled model file, or an fla "
+                                                     "checkpoint folder (with --token-map and a language source)")
     add_source(e, required=False)
+    e.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
+                                                       "(docs/fla.md)")
     e.add_argument("--labels", choices=["final", "per-token"], help="label kind for a compiled model (default final)")
     e.add_argument("--test-lengths", default="40:256", metavar="A:B")
     e.add_argument("--per-length", type=int, default=100, metavar="N")
     e.add_argument("--seed", type=int, default=1)
     e.add_argument("--plot", metavar="PNG", help="plot file (default RUN_DIR/accuracy.png for runs)")
-    e.add_argument("--kernel", default="auto", help="kernel of a compiled model")
+    e.add_argument("--kernel", default=DEFAULT_KERNEL, help="kernel of a compiled model")
     e.add_argument("--threads", type=int)
     add_json(e)
     e.set_defaults(func=run_evaluate)
@@ -68,8 +76,11 @@ def register(subparsers) -> None:
     x = subparsers.add_parser("extract", help="extract an automaton from a trained run",
                               description="Cluster the model's states in the readout-relevant subspace (k by "
                                           "description length), minimise, and decide equivalence with the task.")
-    x.add_argument("run", metavar="RUN_DIR")
+    x.add_argument("run", metavar="RUN_DIR", help="a training run directory, or an fla checkpoint folder (with "
+                                                 "--token-map and a language source)")
     add_source(x, required=False)
+    x.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
+                                                       "(docs/fla.md)")
     x.add_argument("--words", type=int, default=256, help="random words whose prefixes are probed")
     x.add_argument("--max-length", type=int, help="longest probed prefix (default: longest train length)")
     x.add_argument("--lookahead", type=int, default=1, help="suffix length of the output signature")
@@ -85,6 +96,8 @@ def register(subparsers) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
+    check_count(getattr(args, "threads", None), "--threads", 1)
+    check_count(getattr(args, "seed", None), "--seed", 0)
     if getattr(args, "threads", None):
         import torch
 
@@ -106,7 +119,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     _threads(args)
     task = None
+    if args.resume and args.force:
+        raise StatetrackError("--resume and --force exclude each other")
+    if args.resume and source_given(args):
+        raise StatetrackError("--resume continues the run's own language; leave out --regex/--dfa/--lang")
     if not args.resume:
+        if not distributed.launched() or distributed.env_rank() == 0:  # only rank 0 writes the run
+            _check_new_run(args.out, args.force)
         if not source_given(args):
             raise StatetrackError("train: give a language source (--regex, --dfa or --lang)")
         preset = PRESETS.get(args.preset, {})
@@ -122,44 +141,108 @@ def run_train(args: argparse.Namespace) -> int:
                       grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       device=args.device, kernel=args.kernel)
     ctx = distributed.from_env() if distributed.launched() else None
+    stop_when = _until_certified(args, task, ctx)
     try:
-        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx)  # type: ignore[arg-type]
+        summary = train(task, cfg, args.out, resume=args.resume, progress=not args.no_progress, dist=ctx,  # type: ignore[arg-type]
+                        overwrite=args.force, stop_when=stop_when)
     finally:
         if ctx is not None:
             distributed.shutdown()
     if ctx is not None and ctx.rank != 0:
         return 0
     obj = {"run_dir": args.out, **summary}
+    if stop_when is not None:
+        obj["until_certified"] = stop_when.to_json()
     emit(args, obj, lambda: table([[k, v] for k, v in obj.items()], ["field", "value"]))
     return 0
+
+
+def _check_new_run(out: str, force: bool) -> None:
+    """Refuse (before any work) to start a fresh run over an existing one without --force."""
+    import os
+
+    from statetrack.errors import StatetrackError
+    from statetrack.fileio import check_output_dir
+
+    check_output_dir(out, "-o", replace=True)
+    if os.path.isdir(out) and os.listdir(out):
+        if not os.path.isfile(os.path.join(out, "run.json")):
+            raise StatetrackError(f"-o {out}: a non-empty directory that is not a run; refusing to write into it")
+        if not force:
+            raise StatetrackError(f"-o {out}: a run exists there; pass --resume to continue it or --force to "
+                                  "replace it")
+def _until_certified(args: argparse.Namespace, task, ctx):
+    """The ``--until-certified N`` hook (statetrack.lrnn.certify.UntilCertified), or None."""
+    if args.until_certified is None:
+        return None
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.certify import UntilCertified
+
+    if ctx is not None:
+        raise StatetrackError("--until-certified runs in a single process (not under torchrun)")
+    if task is None:  # --resume: the run's own task
+        import os
+
+        from statetrack.lrnn.tasks import Task
+        from statetrack.untrusted import expect_dict, parse_json, read_text
+
+        path = os.path.join(args.out, "run.json")
+        info = expect_dict(path, parse_json(read_text(path, "json", error=StatetrackError), path,
+                                            error=StatetrackError), required=("task",), error=StatetrackError)
+        task = Task.from_json(info["task"])
+    return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     import os
 
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.evaluate import compiled_predictor, evaluate, model_predictor, plot
-    from statetrack.lrnn.tasks import Task
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.evaluate import (EVALUATE_MAX_TOKENS, compiled_predictor, compiled_task, evaluate,
+                                          model_predictor, plot, plot_available, run_task)
     from statetrack.lrnn.train import load_run
 
     _threads(args)
     lengths = parse_length_range(args.test_lengths, "--test-lengths")
-    if os.path.isdir(args.run):
+    if lengths[0] < 1:
+        raise StatetrackError(f"--test-lengths {args.test_lengths}: the models read at least one symbol (need A >= 1)")
+    check_count(args.per_length, "--per-length", 1)
+    tokens = (lengths[0] + lengths[1]) * (lengths[1] - lengths[0] + 1) // 2 * args.per_length
+    if tokens > EVALUATE_MAX_TOKENS:
+        raise StatetrackError(f"--test-lengths {args.test_lengths} x --per-length {args.per_length} = {tokens} test "
+                              f"tokens exceeds the limit EVALUATE_MAX_TOKENS = {EVALUATE_MAX_TOKENS} "
+                              "(see docs/security.md)")
+    if _is_fla(args):
+        model, task = _fla_model(args)
+        predict = model_predictor(model)
+        train_lengths = None
+        plot_path = args.plot
+    elif os.path.isdir(args.run):
+        if args.labels is not None:
+            raise StatetrackError("--labels applies to compiled models; a run has its own labels")
         model, task, info = load_run(args.run)
+        if source_given(args):  # score the given language, its symbols paired with the model's by name
+            task = run_task(task, load_source(args), describe_source(args))
         predict = model_predictor(model)
         train_lengths = task.train_lengths
         plot_path = args.plot or os.path.join(args.run, "accuracy.png")
     else:
-        from statetrack.lrnn.evaluate import compiled_task
-
-        task = compiled_task(args.run, args.labels or "final")
-        if source_given(args):
-            task = Task(load_source(args), args.labels or "final", (1, 1))
+        task = compiled_task(args.run, args.labels or "final", load_source(args) if source_given(args) else None)
         predict = compiled_predictor(args.run, task, kernel=args.kernel)
         train_lengths = None
         plot_path = args.plot
-    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
     if plot_path:
+        from statetrack.fileio import check_output_file
+
+        check_output_file(plot_path, "--plot")
+    result = evaluate(predict, task, lengths, per_length=args.per_length, seed=args.seed, progress=not args.json)
+    if plot_path and not plot_available():
+        result["plot"] = None
+        result["plot_skipped"] = "matplotlib is not installed"
+        eprint(f"statetrack: no plot written ({plot_path}): matplotlib is not installed "
+               "(pip install 'statetrack[plot]' or matplotlib)")
+        plot_path = None
+    elif plot_path:
         plot(result, plot_path, train_lengths)
         result["plot"] = plot_path
 
@@ -175,26 +258,54 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_fla(args: argparse.Namespace) -> bool:
+    from statetrack.lrnn.fla_checkpoint import is_fla_checkpoint
+
+    return is_fla_checkpoint(args.run)
+
+
+def _fla_model(args: argparse.Namespace):
+    """An fla checkpoint as a model of the given language, read through ``--token-map``."""
+    from statetrack.errors import StatetrackError
+    from statetrack.lrnn.fla_checkpoint import fla_model_for_language
+
+    if args.token_map is None or not source_given(args):
+        raise StatetrackError(f"{args.run} is an fla checkpoint: give --token-map (which token is which symbol and "
+                              "class) and the language (--lang, --regex or --dfa)")
+    if getattr(args, "labels", None) is not None:
+        raise StatetrackError("--labels does not apply to fla checkpoints: the token map says the label kind")
+    return fla_model_for_language(args.run, args.token_map, load_source(args), describe_source(args))
+
+
 def run_extract(args: argparse.Namespace) -> int:
     import os
 
-    from statetrack.fileio import atomic_write_text
+    from statetrack.fileio import atomic_write_text, check_output_file
     from statetrack.automata.formats import dfa_to_dot
     from statetrack.automata.suites import parse_length_range
-    from statetrack.lrnn.extract import extract
-    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.extract import EXTRACT_MAX_LENGTH, extract
+    from statetrack.lrnn.evaluate import run_task
     from statetrack.lrnn.train import load_run
 
     _threads(args)
-    model, task, _ = load_run(args.run)
-    if source_given(args):
-        other = load_source(args)
-        task = Task(other, task.labels, task.train_lengths, task.balance, describe_source(args))
-    res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
-                  subspace=args.subspace, k_max=args.k_max, test_lengths=parse_length_range(args.test_lengths,
-                                                                                             "--test-lengths"),
-                  test_words=args.test_words, seed=args.seed)
+    for option, value, least in (("--words", args.words, 1), ("--test-words", args.test_words, 1),
+                                 ("--lookahead", args.lookahead, 0), ("--k-max", args.k_max, 1)):
+        check_count(value, option, least)
+    check_count(args.max_length, "--max-length", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
+    test_lengths = parse_length_range(args.test_lengths, "--test-lengths")
+    check_count(test_lengths[0], "--test-lengths", 1)
+    check_count(test_lengths[1], "--test-lengths", 1, EXTRACT_MAX_LENGTH, "EXTRACT_MAX_LENGTH")
     dot_path = args.dot or os.path.join(args.run, "extracted.dot")
+    check_output_file(dot_path, "--dot")
+    if _is_fla(args):
+        model, task = _fla_model(args)
+    else:
+        model, task, _ = load_run(args.run)
+        if source_given(args):  # the given language, its symbols paired with the model's by name
+            task = run_task(task, load_source(args), describe_source(args))
+    res = extract(model, task, n_words=args.words, max_length=args.max_length, lookahead=args.lookahead,
+                  subspace=args.subspace, k_max=args.k_max, test_lengths=test_lengths,
+                  test_words=args.test_words, seed=args.seed)
     atomic_write_text(dot_path, dfa_to_dot(res.dfa, "extracted"))
     obj = {**res.to_json(), "dot": dot_path}
 

@@ -1,0 +1,240 @@
+"""``certify``: prove that a model classifies every word as a DFA does, find a counterexample, or say why not.
+
+Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
+
+1. **Search.** Run the model (as it is, in its own dtype) on every short word and on random long words; a
+   misclassified prefix, re-checked on the word alone, is a ``counterexample``.
+2. **Regions.** Build the window graph (DFA state x last ``c - 1`` tokens x length capped at
+   ``max(c - 1, min_length)``, :mod:`.window_graph`), the affine update of every edge (:mod:`.window_steps`), and
+   grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
+   (:mod:`.regions`); when one step does not close them, boxes are closed through paths of up to 64 steps
+   (:mod:`.paths`). The empty word's state is exactly 0, so by induction on the length every word's state lies in
+   its node's box (or, between re-entries, in a checked path image).
+3. **Readout.** For every edge into a node of length >= ``min_length``, interval bounds through the output norm,
+   gate, projection, MLP, final norm and head (:mod:`.readout`) show that the DFA's class has the largest logit
+   on the whole box. Then every word of length >= ``min_length`` is classified right, at every length.
+
+The bounds hold for the model's function in real arithmetic (``arithmetic = "real"``); the float32 execution of
+the model is covered by the search only. Anything that fails in 2 or 3 gives ``inconclusive`` with the reason.
+Compiled models go through the constructions' exact proof (:func:`certify_compiled`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from statetrack.automata.dfa import DFA
+from statetrack.errors import StatetrackError
+
+from ..model import LRNNModel
+from .certificate import Certificate
+from .readout import margin_lower_bound
+from .intervals import Interval
+from .paths import close_by_paths, edge_image_output
+from .regions import choose_basis, grow_regions, hull_boxes, simulate
+from .search import search_counterexample
+from .window_graph import build_window_graph
+from .window_steps import float64_copy, window_steps, window_width
+
+
+def state_classes(dfa: DFA, labels: str) -> np.ndarray:
+    """The class the model must give after a prefix ending in each DFA state: ``final`` -> accept = 1, reject =
+    0; ``per-token`` -> the state id."""
+    if labels == "final":
+        return dfa.accepting.astype(np.int64)
+    if labels == "per-token":
+        return np.arange(dfa.n_states, dtype=np.int64)
+    raise StatetrackError(f"certify: labels must be 'final' or 'per-token'; got {labels!r}")
+
+
+def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
+            seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096),
+            search_words: int = 4096, history: int = 0) -> Certificate:
+    """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
+    alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
+    this length (a model trained on lengths ``a..b`` is not asked about shorter words). ``search_words``: the
+    exhaustive search covers every word up to the longest length with at most this many words;
+    ``search_lengths``: lengths of the random words searched next (16 of each); ``history``: tokens kept per
+    window-graph node (at least ``c - 1``; more split each node's states into finer boxes, ``|Sigma|`` times more
+    nodes per extra token)."""
+    if not isinstance(model, LRNNModel):
+        raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
+    if min_length < 1:
+        raise StatetrackError(f"certify: min_length must be >= 1; got {min_length}")
+    dfa = dfa.complete()
+    if dfa.n_symbols > model.config.vocab_size:
+        raise StatetrackError(f"certify: the DFA has {dfa.n_symbols} symbols, the model reads "
+                              f"{model.config.vocab_size} token ids")
+    classes = state_classes(dfa, labels)
+    if int(classes.max()) >= model.config.n_classes:
+        raise StatetrackError(f"certify: the labels need {int(classes.max()) + 1} classes, the model has "
+                              f"{model.config.n_classes}")
+    model = model.eval()
+    base = {"min_length": min_length}
+    if search:
+        def predict(ids: torch.Tensor) -> torch.Tensor:
+            return model(ids).argmax(-1)
+
+        hit = search_counterexample(predict, dfa, classes, min_length, exhaustive_words=search_words,
+                                   lengths=search_lengths, seed=seed)
+        if hit is not None:
+            word, pred, want = hit
+            return Certificate("counterexample", "search", reason="the model misclassifies this word (checked by "
+                               "running the model on it)", word=dfa.decode(word), predicted=pred, expected=want,
+                               **base)
+    if model.config.n_layers != 1:
+        return Certificate("inconclusive", "regions", reason=f"the region argument covers one-layer models; this "
+                           f"model has {model.config.n_layers} layers", **base)
+    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history)
+
+
+def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
+                     max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0
+                     ) -> Certificate:
+    m64 = float64_copy(model)
+    c = window_width(m64)
+    cap = max(c - 1, history, min_length)
+    graph = build_window_graph(dfa, c, cap, history)
+    steps = window_steps(m64, graph.windows)
+    seen = simulate(graph, steps, np.random.default_rng(seed))
+    H, K = steps[0].B.shape[0], steps[0].B.shape[1]
+    # diagonal layers: the axis basis, in which every update is a per-coordinate contraction (|a| < 1)
+    basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if m64.config.layer == "diagonal" else \
+        choose_basis(seen, H, K)
+    regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
+    details = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c, **regions.details}
+    base = {"min_length": min_length, "details": details}
+
+    def margin(e: int, o: Interval) -> float:
+        q, _, n = graph.nodes[graph.edges[e][2]]
+        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]))
+
+    def box_margins(centre: np.ndarray, radius: np.ndarray) -> tuple[float, int]:
+        ms = [margin(e, edge_image_output(steps[e], centre[s], radius[s], basis))
+              for e, (s, _, _) in enumerate(graph.edges)]
+        e = int(np.argmin(ms))
+        return float(ms[e]), e
+
+    if regions.closed:
+        details["argument"] = "one-step boxes"
+        worst, where = box_margins(regions.centre, regions.radius)
+    else:
+        details["one_step"] = regions.reason
+        details["argument"] = "boxes closed through paths"
+        centre, radius = hull_boxes(graph, steps, seen, basis, inflate=path_inflate)
+        worst, where = box_margins(centre, radius)
+        if worst > 0:
+            outcome = close_by_paths(graph, steps, centre, radius, basis, lambda e, o: margin(e, o) > 0,
+                                     max_depth=max_depth)
+            details.update(path_steps=outcome.expansions, deepest_path=outcome.deepest,
+                           largest_radius=float(radius.max()))
+            if not outcome.closed:
+                return Certificate("inconclusive", "regions", reason=f"{regions.reason}; {outcome.reason}", **base)
+    details["readout_margin"] = float(worst)
+    if worst <= 0:
+        word = _word_to(graph, where, dfa)
+        return Certificate("inconclusive", "regions", reason=f"the readout bound does not separate the classes on "
+                           f"the box reached by words ending like {word!r} (margin {worst:.3g})", **base)
+    return Certificate("certified", "regions", reason="every reachable state stays in its node's box (checked "
+                       "edge by edge or along paths) and the readout is right on every box", arithmetic="real",
+                       **base)
+
+
+def _word_to(graph, edge: int, dfa: DFA) -> str:
+    window = graph.windows[edge]
+    return dfa.word_str(dfa.decode(window))
+
+
+# ------------------------------------------------------------------------------------------------ compiled models
+def certify_compiled(compiled, dfa: DFA | None = None) -> Certificate:
+    """Certify a compiled model (a ``CompiledModel`` or its file) through the constructions' exact proof; with
+    ``dfa``, the model's own DFA must also be equivalent to it (else the distinguishing word, run on the model, is
+    the counterexample)."""
+    from statetrack.constructions.model_format import CompiledModel, load_model
+    from statetrack.constructions.verify_exact import prove
+
+    from ..compiled import CompiledLRNN
+
+    cm = compiled if isinstance(compiled, CompiledModel) else load_model(compiled)
+    own = DFA.from_json(cm.meta["dfa"])
+    res = prove(cm)
+    runner = CompiledLRNN(cm, kernel="reference", dtype="float64")
+
+    def accepts(word: tuple[str, ...]) -> bool:
+        ids = torch.tensor([[own.symbol_id(s) for s in word]], dtype=torch.long)
+        return bool(runner(ids)[0, -1])
+
+    if not res.proved:
+        if res.counterexample:
+            word = tuple(res.counterexample)
+            return Certificate("counterexample", "exact-proof", reason=res.detail, word=word,
+                               predicted=int(accepts(word)), expected=int(own.accepts(word)),
+                               details={"reachable": res.reachable})
+        return Certificate("inconclusive", "exact-proof", reason=res.detail, details={"reachable": res.reachable})
+    details = {"reachable": res.reachable, "proof": res.detail}
+    if dfa is not None:
+        word = shortest_nonempty_difference(own, dfa)
+        if word is not None:
+            return Certificate("counterexample", "exact-proof", reason="the model follows its own DFA exactly, "
+                               "which is not the language", word=word, predicted=int(accepts(word)),
+                               expected=int(dfa.accepts(word)), details=details)
+    return Certificate("certified", "exact-proof", reason="the construction's exact proof: every run of every "
+                       "length stays on exact codes and decodes to the DFA's state", arithmetic="exact",
+                       details=details)
+
+
+def shortest_nonempty_difference(a: DFA, b: DFA) -> tuple[str, ...] | None:
+    """A shortest non-empty word in exactly one of the two languages (models say nothing on the empty word)."""
+    x = (a ^ b).complete()
+    parent: dict[int, tuple[int, int]] = {}
+    frontier = []
+    for s in range(x.n_symbols):
+        t = int(x.delta[x.start, s])
+        if t not in parent:
+            parent[t] = (-1, s)
+            frontier.append(t)
+    while frontier:
+        hit = next((t for t in frontier if x.accepting[t]), None)
+        if hit is not None:
+            word = []
+            while hit != -1:
+                prev, s = parent[hit]
+                word.append(x.alphabet[s])
+                hit = prev
+            return tuple(reversed(word))
+        nxt = []
+        for t in frontier:
+            for s in range(x.n_symbols):
+                u = int(x.delta[t, s])
+                if u not in parent:
+                    parent[u] = (t, s)
+                    nxt.append(u)
+        frontier = nxt
+    return None
+
+
+def certify_path(path: "str | os.PathLike", dfa: DFA | None = None, **kwargs) -> Certificate:
+    """Certify a training run directory (against its task's language, or ``dfa``) or a compiled-model file."""
+    from ..train import load_run
+
+    p = Path(path)
+    if p.is_dir():
+        model, task, _ = load_run(p)
+        target = task.dfa if dfa is None else _aligned(dfa, task.dfa)
+        if task.labels == "per-token" and dfa is not None and not target.equivalent(task.dfa):
+            raise StatetrackError("certify: a per-token run predicts its own DFA's states; give no language source")
+        return certify(model, target, labels=task.labels, min_length=task.train_lengths[0], **kwargs)
+    if not p.exists():
+        raise StatetrackError(f"{path}: no such run directory or model file")
+    return certify_compiled(p, dfa)
+
+
+def _aligned(dfa: DFA, task_dfa: DFA) -> DFA:
+    """``dfa`` over the run's alphabet, in the run's symbol order."""
+    if set(dfa.alphabet) != set(task_dfa.alphabet):
+        raise StatetrackError(f"certify: the language's alphabet {list(dfa.alphabet)} differs from the run's "
+                              f"{list(task_dfa.alphabet)}")
+    return dfa.with_alphabet(task_dfa.alphabet).complete()
