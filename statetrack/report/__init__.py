@@ -72,7 +72,10 @@ def report_run(run_dir: str | os.PathLike, max_len: int | None = None, per_lengt
                 length_section(model_predictor(model), task, (lo, hi), max_len or max(4 * hi, 64), per_length)]
     if hasattr(model, "blocks"):
         sections.append(trained_eigen_section(model, [str(a) for a in dfa.alphabet]))
-    kind = info.get("model", {}).get("kind", "model") if isinstance(info.get("model"), dict) else "model"
+    train_cfg = info.get("train") if isinstance(info.get("train"), dict) else {}
+    kind = str(info.get("model", "model"))
+    if train_cfg.get("eigenvalue_range") is not None:
+        kind += f" {list(train_cfg['eigenvalue_range'])}"
     title, summary = title_line(f"run {run_dir.name} ({kind})", c)
     return Report("run", title, summary, sections)
 

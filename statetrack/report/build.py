@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -292,8 +293,9 @@ def training_section(run_dir: Path) -> Section:
                     continue
     if not steps:
         return Section("training", "Training", "<p>No metrics were logged.</p>", {"steps": 0})
+    top = max(1.0, max((x for x in loss if math.isfinite(x)), default=1.0))
     chart = svg.line_chart_svg([("loss", steps, loss), ("train accuracy", steps, acc)], "step", "value",
-                               title="training curves")
+                               y_range=(0.0, top), title="training curves")
     return Section("training", "Training", f"<figure>{chart}</figure>",
                    {"steps": int(steps[-1]), "final_loss": loss[-1], "final_accuracy": acc[-1]})
 

@@ -49,10 +49,16 @@ def dfa_svg(states: Sequence[str], start: int, accepting: Sequence[bool], edges:
     for (p, q), syms in sorted(edges.items()):
         label = _esc(",".join(syms) if len(syms) <= 6 else ",".join(syms[:5]) + ",…")
         (x1, y1), (x2, y2) = pt[p], pt[q]
-        if p == q:
-            body.append(f'<path d="M{x1 - 8:.1f},{y1 - r + 2:.1f} C{x1 - 28:.1f},{y1 - r - 38:.1f} '
-                        f'{x1 + 28:.1f},{y1 - r - 38:.1f} {x1 + 8:.1f},{y1 - r + 2:.1f}" fill="none" stroke="#333" '
-                        f'{arrow}/><text x="{x1:.1f}" y="{y1 - r - 32:.1f}" class="edge-label" '
+        if p == q:  # a loop on the side away from the drawing's centre
+            ang = math.atan2(y1 - size / 2, x1 - size / 2) if (x1, y1) != (size / 2, size / 2) else -math.pi / 2
+            ux, uy, vx, vy = math.cos(ang), math.sin(ang), -math.sin(ang), math.cos(ang)
+            ax, ay = x1 + ux * r + vx * 8, y1 + uy * r + vy * 8
+            bx, by = x1 + ux * r - vx * 8, y1 + uy * r - vy * 8
+            c1 = (x1 + ux * (r + 40) + vx * 28, y1 + uy * (r + 40) + vy * 28)
+            c2 = (x1 + ux * (r + 40) - vx * 28, y1 + uy * (r + 40) - vy * 28)
+            lx, ly = x1 + ux * (r + 38), y1 + uy * (r + 38) + 4
+            body.append(f'<path d="M{ax:.1f},{ay:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} {bx:.1f},{by:.1f}"'
+                        f' fill="none" stroke="#333" {arrow}/><text x="{lx:.1f}" y="{ly:.1f}" class="edge-label" '
                         f'text-anchor="middle">{label}</text>')
             continue
         dx, dy = x2 - x1, y2 - y1
@@ -113,7 +119,8 @@ def line_chart_svg(series: Sequence[tuple[str, Sequence[float], Sequence[float]]
                    shade_label: str = "", title: str = "chart", log_x: bool = False) -> str:
     """A line chart of ``series = [(label, xs, ys), ...]`` with axes, ticks and a legend; ``shade = (x0, x1)``
     shades an x-interval (the training lengths). Non-finite y values are skipped."""
-    width, height, left, right, top, bottom = 620.0, 320.0, 60.0, 20.0, 20.0, 50.0
+    width, left, right, top, bottom = 620.0, 60.0, 20.0, 20.0, 50.0
+    height = 320.0 + 18 * len(series)  # the legend sits under the x-axis label
     xs_all = [x for _, xs, _ in series for x in xs]
     ys_all = [y for _, _, ys in series for y in ys if math.isfinite(y)]
     if not xs_all or not ys_all:
@@ -130,16 +137,17 @@ def line_chart_svg(series: Sequence[tuple[str, Sequence[float], Sequence[float]]
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (left + (fx(x) - x0) / (x1 - x0) * (width - left - right),
-                top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom))
+                top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom - 18 * len(series)))
 
+    base = height - bottom - 18 * len(series)  # y of the x-axis
     body = []
     if shade:
         a, _ = px(shade[0], y1)
         b, _ = px(shade[1], y1)
-        body.append(f'<rect x="{a:.1f}" y="{top}" width="{max(b - a, 1):.1f}" height="{height - top - bottom}" '
+        body.append(f'<rect x="{a:.1f}" y="{top}" width="{max(b - a, 1):.1f}" height="{base - top}" '
                     f'fill="#e6f0fa"/><text x="{a + 4:.1f}" y="{top + 14}" class="legend">{_esc(shade_label)}</text>')
-    body.append(f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
-                f'stroke="#333"/><line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#333"/>')
+    body.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" '
+                f'stroke="#333"/><line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#333"/>')
     for k in range(5):
         yv = y0 + (y1 - y0) * k / 4
         _, yp = px(0 if not log_x else 1, yv)
@@ -148,20 +156,20 @@ def line_chart_svg(series: Sequence[tuple[str, Sequence[float], Sequence[float]]
         xv_f = x0 + (x1 - x0) * k / 4
         xv = 10 ** xv_f if log_x else xv_f
         xp, _ = px(xv, y0)
-        body.append(f'<text x="{xp:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="axis">'
+        body.append(f'<text x="{xp:.1f}" y="{base + 16}" text-anchor="middle" class="axis">'
                     f'{xv:.3g}</text>')
-    body.append(f'<text x="{(left + width - right) / 2:.1f}" y="{height - 10}" text-anchor="middle" class="axis">'
-                f'{_esc(x_label)}</text><text x="14" y="{(top + height - bottom) / 2:.1f}" text-anchor="middle" '
-                f'class="axis" transform="rotate(-90 14 {(top + height - bottom) / 2:.1f})">{_esc(y_label)}</text>')
+    body.append(f'<text x="{(left + width - right) / 2:.1f}" y="{base + 36}" text-anchor="middle" class="axis">'
+                f'{_esc(x_label)}</text><text x="14" y="{(top + base) / 2:.1f}" text-anchor="middle" '
+                f'class="axis" transform="rotate(-90 14 {(top + base) / 2:.1f})">{_esc(y_label)}</text>')
     for s, (label, xs, ys) in enumerate(series):
         colour = PALETTE[s % len(PALETTE)]
         pts = [px(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
         if pts:
             d = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(pts))
             body.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
-        body.append(f'<line x1="{width - right - 150}" y1="{top + 10 + 16 * s}" x2="{width - right - 130}" '
-                    f'y2="{top + 10 + 16 * s}" stroke="{colour}" stroke-width="2"/><text x="{width - right - 126}" '
-                    f'y="{top + 14 + 16 * s}" class="legend">{_esc(label)}</text>')
+        ly = base + 56 + 18 * s
+        body.append(f'<line x1="{left}" y1="{ly - 4}" x2="{left + 20}" y2="{ly - 4}" stroke="{colour}" '
+                    f'stroke-width="2"/><text x="{left + 26}" y="{ly}" class="legend">{_esc(label)}</text>')
     return _svg(width, height, body, title)
 
 
