@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,19 @@ def _spec(cfg: dict, mt: str) -> FlaSpec:
                    tie_word_embeddings=_bool(cfg, "tie_word_embeddings", False))
 
 
+@dataclass(frozen=True)
+class FlaModelConfig:
+    """The fields of statetrack's :class:`~statetrack.lrnn.model.LRNNConfig` that the analyses read (family,
+    eigenvalue range, vocabulary, depth), for an fla model. ``extra["alphabet"]`` is None: symbols are token ids."""
+
+    layer: str
+    eigenvalue_range: tuple[int, int]
+    vocab_size: int
+    n_layers: int
+    num_householder: int
+    extra: dict = field(default_factory=lambda: {"alphabet": None, "source": "flash-linear-attention"})
+
+
 class FlaBlock(nn.Module):
     """fla's pre-norm block: ``x + mixer(attn_norm(x))``, then ``x + mlp(mlp_norm(x))``."""
 
@@ -263,6 +276,13 @@ class FlaLRNN(nn.Module):
         self.blocks = nn.ModuleList(FlaBlock(spec, mlp_hidden, backend) for _ in range(spec.num_layers))
         self.norm = nn.RMSNorm(spec.hidden_size, eps=spec.norm_eps)
         self.head = nn.Linear(spec.hidden_size, spec.vocab_size, bias=False)
+
+    @property
+    def config(self) -> FlaModelConfig:
+        """Family, eigenvalue range, vocabulary and depth, as the claims and spectra tools read them."""
+        layer = "deltanet" if self.spec.num_householder == 1 else "deltaproduct"
+        return FlaModelConfig(layer, self.spec.eigenvalue_range, self.embedding.num_embeddings, self.spec.num_layers,
+                              self.spec.num_householder)
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
         """The head's input ``[B, T, hidden_size]`` (after the final norm) for ``ids [B, T]``."""
@@ -420,5 +440,5 @@ def fla_model_for_language(path: str | os.PathLike, token_map_path: str | os.Pat
     return model.restricted(tm.token_ids(list(task.dfa.alphabet)), tm.class_token_ids(states)), task
 
 
-__all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
+__all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaModelConfig", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
            "is_fla_checkpoint", "MAX_PARAMETERS", "CONFIG_MAX_BYTES"]

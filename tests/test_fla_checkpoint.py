@@ -147,3 +147,24 @@ def test_token_map_names_missing_symbol_and_state(tmp_path):
     assert tm.class_token_ids(["odd", "even"]) == [3, 2]
     with pytest.raises(ModelFormatError, match="'sink'"):
         tm.class_token_ids(["even", "odd", "sink"])
+
+
+def test_claims_read_fla_checkpoints(fla_models, capsys):
+    """The impossibility checkers and the spectra take an fla checkpoint as --model (symbols are token ids)."""
+    from statetrack.cli import main
+
+    folder = str(fla_models / "deltanet_neg")
+    assert main(["claims", "spectrum", "--model", folder, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    spec = read_fla_config(folder)
+    first = [s for s in out["symbols"] if s["layer"] == 1]
+    assert len(first) == spec.vocab_size  # every token id, read as a symbol
+    for s in first:  # one GH factor per token, beta in (0, 2): real eigenvalues in [-1, 1] (heads x key dims of them)
+        assert s["count"] == spec.num_heads * spec.head_k_dim and s["real"]
+        assert -1 - 1e-6 <= s["min_real"] and s["max_modulus"] <= 1 + 1e-6
+    code = main(["claims", "parity", "--model", folder, "--dtype", "bfloat16", "--symbol", "1", "--json"])
+    assert code in (0, 1)  # a [-1,1] model: no witness is predicted; the verdict depends on the member
+    out = json.loads(capsys.readouterr().out)
+    assert out["precision"] == "per-step"
+    model = load_fla_checkpoint(folder)
+    assert (model.config.layer, model.config.eigenvalue_range, model.config.n_layers) == ("deltanet", (-1, 1), 2)

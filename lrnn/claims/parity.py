@@ -39,10 +39,15 @@ CONSTRUCTION_STEPS = 10 ** 6
 
 # ------------------------------------------------------------------------------------------------ loading
 def load_any_model(path: "str | os.PathLike"):
-    """A compiled model (``"statetrack"`` header) or an ``LRNNModel`` (``"statetrack_lrnn"`` header) from a file."""
+    """A compiled model (``"statetrack"`` header) or an ``LRNNModel`` (``"statetrack_lrnn"`` header) from a file, or a
+    flash-linear-attention checkpoint folder (:mod:`statetrack.lrnn.fla_checkpoint`; its symbols are token ids)."""
     from safetensors import SafetensorError, safe_open
 
+    from statetrack.lrnn.fla_checkpoint import is_fla_checkpoint, load_fla_checkpoint
+
     path = os.fspath(path)
+    if is_fla_checkpoint(path):
+        return load_fla_checkpoint(path)
     try:
         with safe_open(path, framework="np") as f:
             header = f.metadata() or {}
