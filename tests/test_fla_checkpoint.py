@@ -168,3 +168,28 @@ def test_claims_read_fla_checkpoints(fla_models, capsys):
     assert out["precision"] == "per-step"
     model = load_fla_checkpoint(folder)
     assert (model.config.layer, model.config.eigenvalue_range, model.config.n_layers) == ("deltanet", (-1, 1), 2)
+
+
+def test_evaluate_and_extract_read_fla_checkpoints(fla_models, tmp_path, capsys):
+    """evaluate/extract score an fla checkpoint on a language through a token map (symbols paired by name)."""
+    from statetrack.cli import main
+
+    folder = str(fla_models / "deltaproduct_nh2")
+    tm = tmp_path / "map.json"
+    tm.write_text(json.dumps({"symbols": {"0": 2, "1": 3}, "accept": 1, "reject": 0}))
+    assert main(["evaluate", folder, "--token-map", str(tm), "--lang", "parity", "--test-lengths", "1:6",
+                 "--per-length", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out["per_length"], key=int) == [str(t) for t in range(1, 7)]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in out["per_length"].values())
+    code = main(["extract", folder, "--token-map", str(tm), "--lang", "parity", "--words", "16", "--max-length", "4",
+                 "--test-words", "8", "--test-lengths", "5:8", "--dot", str(tmp_path / "x.dot"), "--json"])
+    assert code in (0, 1)  # 0: the extracted automaton is parity; 1: it is not (a random model), with a counterexample
+    ex = json.loads(capsys.readouterr().out)
+    assert ex["equivalent"] == (code == 0)
+    assert main(["evaluate", folder, "--lang", "parity"]) == 2  # no token map
+    assert "--token-map" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"symbols": {"0": 2}, "accept": 1, "reject": 0}))
+    assert main(["evaluate", folder, "--token-map", str(bad), "--lang", "parity"]) == 2
+    assert "'1'" in capsys.readouterr().err  # the unmapped symbol is named
