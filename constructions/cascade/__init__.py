@@ -95,7 +95,10 @@ def _spectrum(stack: CascadeStack) -> tuple[float, float]:
         if active.any():
             lo = min(lo, float((1.0 - L.betas * sq)[active].min()))
         flat = np.concatenate([L.keys.reshape(L.symbols, -1), L.betas.reshape(L.symbols, -1)], axis=1)
-        rows = np.unique(flat, axis=0)
+        distinct: dict[bytes, int] = {}
+        for s, row in enumerate(flat):
+            distinct.setdefault(row.tobytes(), s)
+        rows = flat[list(distinct.values())]
         keys = rows[:, :L.factors * L.n].reshape(-1, L.factors, L.n)
         betas = rows[:, L.factors * L.n:]
         A = np.broadcast_to(np.eye(L.n), (rows.shape[0], L.n, L.n)).copy()
