@@ -84,10 +84,8 @@ class _Registry:
         self.ids: dict = {}
 
     def __call__(self, key) -> int:
-        i = self.ids.get(key)
-        if i is None:
-            i = self.ids[key] = len(self.ids)
-        return i
+        ids = self.ids
+        return ids.setdefault(key, len(ids))  # a new key gets the next id
 
     def __len__(self) -> int:
         return len(self.ids)
