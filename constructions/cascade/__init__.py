@@ -84,17 +84,28 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True)
 
 
 def _spectrum(stack: CascadeStack) -> tuple[float, float]:
-    """Smallest factor eigenvalue ``1 - beta |k|^2`` and the largest spectral norm of a symbol's product."""
+    """Smallest factor eigenvalue ``1 - beta |k|^2`` and the largest spectral norm of a symbol's product.
+
+    Symbols with the same factors (keys ``[S, F, n]`` and betas ``[S, F]``) share one product, so each distinct
+    product is formed once, all of a layer's at a time (batched), and its 2-norm taken by a batched SVD."""
     lo, norm = 1.0, 0.0
     for L in stack.layers:
         sq = (L.keys ** 2).sum(-1)
         active = sq > 0
         if active.any():
             lo = min(lo, float((1.0 - L.betas * sq)[active].min()))
-        for s in range(L.symbols):
-            A = np.eye(L.n)
-            for f in range(L.factors):
-                k = L.keys[s, f]
-                A = A - L.betas[s, f] * np.outer(k, k @ A)
-            norm = max(norm, float(np.linalg.norm(A, 2)))
+        flat = np.concatenate([L.keys.reshape(L.symbols, -1), L.betas.reshape(L.symbols, -1)], axis=1)
+        distinct: dict[bytes, int] = {}
+        for s, row in enumerate(flat):
+            distinct.setdefault(row.tobytes(), s)
+        rows = flat[list(distinct.values())]
+        keys = rows[:, :L.factors * L.n].reshape(-1, L.factors, L.n)
+        betas = rows[:, L.factors * L.n:]
+        A = np.broadcast_to(np.eye(L.n), (rows.shape[0], L.n, L.n)).copy()
+        for f in range(L.factors):
+            k = keys[:, f]  # [U, n]
+            kA = np.einsum("un,unm->um", k, A)
+            A = A - betas[:, f, None, None] * k[:, :, None] * kA[:, None, :]
+        if A.shape[0]:
+            norm = max(norm, float(np.linalg.norm(A, 2, axis=(1, 2)).max()))
     return lo, norm

@@ -84,10 +84,8 @@ class _Registry:
         self.ids: dict = {}
 
     def __call__(self, key) -> int:
-        i = self.ids.get(key)
-        if i is None:
-            i = self.ids[key] = len(self.ids)
-        return i
+        ids = self.ids
+        return ids.setdefault(key, len(ids))  # a new key gets the next id
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -186,6 +184,15 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
     for j in range(d):
         init_ctx.append(cascade.descend(init_ctx[-1], j, x0[j]))
 
+    decoded_states: dict[tuple[int, ...], int] = {}
+
+    def decoded(y: tuple[int, ...]) -> int:
+        """The DFA state of cascade state ``y``, memoised."""
+        q = decoded_states.get(y)
+        if q is None:
+            q = decoded_states[y] = cascade.decode(y)
+        return q
+
     # ---- pass 2: walk every reachable (state, parity, letter) through the layer plan
     local_maps: dict[int, tuple] = {}  # id of a cached level map -> the map in local numbering
     configs = deque([(x0, 0)])
@@ -227,22 +234,22 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                     assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
                     yj = local[j][y[j]]
                     c_id = codes[l]((yj, pn) if (j == 0 and parity) else (yj,))
-                    new_below = cascade.descend(new, j, y[j])
+                    # info[j + 1] holds the old and new contexts below level j (step has descended them)
                     if j == d - 1:
-                        out = ("state", cascade.decode(y))
+                        out = ("state", decoded(y))
                     elif coupling == "conv":
-                        out = (a, new_below)
+                        out = (a, info[j + 1][1])
                     elif needs_copy[j]:
-                        out = (a, keep_p, old, new_below, yj)
+                        out = (a, keep_p, old, info[j + 1][1], yj)
                     else:
-                        out = (a, keep_p, cascade.descend(old, j, x[j]), new_below)
+                        out = (a, keep_p, info[j + 1][0], info[j + 1][1])
                 else:  # copy layer of level j
-                    old_j, new_below, yj = key_in[2], key_in[3], key_in[4]  # type: ignore[index]
+                    new_below, yj = key_in[3], key_in[4]  # type: ignore[index]
                     xj = local[j][x[j]]
                     action[l].setdefault(s_id, ("write", pn, yj))
                     bufs = (yj, xj) if pn == 0 else (xj, yj)
                     c_id = codes[l](bufs)
-                    out = (a, keep_p, cascade.descend(old_j, j, x[j]), new_below)
+                    out = (a, keep_p, info[j + 1][0], new_below)  # old_j below coordinate x_j
                 prev_out = nxt[l].setdefault((c_id, s_id), out)
                 assert prev_out == out, "next must be a function of (code, symbol)"
                 key_in = out
