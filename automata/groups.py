@@ -198,13 +198,14 @@ def group_order(perms: np.ndarray) -> int:
     return int(PermutationGroup([Permutation([int(x) for x in p]) for p in perms]).order())
 
 
-def block_system(perms: np.ndarray, a: int, b: int) -> np.ndarray:
-    """The finest partition with ``a`` and ``b`` in one block that every row of ``perms [S, k]`` maps blocks to blocks.
+def congruence_closure(maps: np.ndarray, pairs: "list[tuple[int, int]]") -> np.ndarray:
+    """The finest partition of ``0..k-1`` joining every pair of ``pairs`` that each row of ``maps [S, k]`` (any maps,
+    not only permutations) sends into itself: block labels ``[k]`` numbered by first appearance.
 
-    Returns block labels ``[k]`` numbered by first appearance. Union-find: each merged pair pushes its images.
+    Union-find: each merged pair pushes its images under every map.
     """
-    k = perms.shape[1]
-    rows = [p.tolist() for p in perms]
+    k = maps.shape[1]
+    rows = [m.tolist() for m in maps]
     parent = list(range(k))
 
     def find(x: int) -> int:
@@ -213,19 +214,25 @@ def block_system(perms: np.ndarray, a: int, b: int) -> np.ndarray:
             x = parent[x]
         return x
 
-    stack = [(a, b)]
+    stack = list(pairs)
     while stack:
         x, y = stack.pop()
         rx, ry = find(x), find(y)
         if rx == ry:
             continue
         parent[ry] = rx
-        for p in rows:
-            stack.append((p[x], p[y]))
+        for m in rows:
+            stack.append((m[x], m[y]))
     labels, seen = np.empty(k, dtype=np.int64), {}
     for x in range(k):
         labels[x] = seen.setdefault(find(x), len(seen))
     return labels
+
+
+def block_system(perms: np.ndarray, a: int, b: int) -> np.ndarray:
+    """The finest partition with ``a`` and ``b`` in one block that every row of ``perms [S, k]`` maps blocks to blocks
+    (:func:`congruence_closure`); block labels ``[k]`` numbered by first appearance."""
+    return congruence_closure(perms, [(a, b)])
 
 
 def quotient_action(perms: np.ndarray, labels: np.ndarray) -> np.ndarray:

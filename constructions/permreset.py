@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from statetrack.automata.dfa import DFA
+from statetrack.automata.groups import congruence_closure
 
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
 from .signed import signed_factors, signed_rank
@@ -69,29 +70,7 @@ def _cost(kinds: list[tuple[str, object]], n: int) -> list[int]:
 
 def _congruence(delta: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """Labels of the finest partition joining every pair in ``pairs`` that every letter maps into itself."""
-    n = delta.shape[0]
-    parent = list(range(n))
-    rows = delta.T.tolist()
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    stack = list(pairs)
-    while stack:
-        x, y = stack.pop()
-        rx, ry = find(x), find(y)
-        if rx == ry:
-            continue
-        parent[ry] = rx
-        for r in rows:
-            stack.append((r[x], r[y]))
-    labels, seen = np.empty(n, dtype=np.int64), {}
-    for x in range(n):
-        labels[x] = seen.setdefault(find(x), len(seen))
-    return labels
+    return congruence_closure(delta.T, pairs)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ false``, query/key activations other than SiLU, ``qk_norm`` other than ``l2``, g
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from statetrack.errors import ModelFormatError
+from statetrack.untrusted import expect_dict, parse_json, read_text
 
 from .layers import DeltaProductLayer
 from .model import MLP
@@ -45,8 +45,6 @@ from .model import MLP
 FLA_MODEL_TYPES = ("delta_net", "gated_deltaproduct")
 #: the epsilon of fla's L2 norm of queries and keys (``x / sqrt(|x|^2 + eps)``)
 FLA_L2_EPS = 1e-6
-#: largest config.json read (bytes)
-CONFIG_MAX_BYTES = 1 << 20
 #: largest model built from a checkpoint (parameters), checked on the meta device before any allocation
 MAX_PARAMETERS = 1_000_000_000
 #: largest value of any size field of the config (width, heads, layers, vocabulary, ...)
@@ -113,27 +111,10 @@ def is_fla_checkpoint(path: str | os.PathLike) -> bool:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    """A config file read with a size cap; regular files only; a JSON object or a ModelFormatError."""
-    try:
-        if not path.is_file():
-            raise ModelFormatError(f"{path}: not a regular file")
-        with open(path, "rb") as fh:
-            data = fh.read(CONFIG_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > CONFIG_MAX_BYTES:
-        raise ModelFormatError(f"{path}: larger than the {CONFIG_MAX_BYTES}-byte limit of a config file")
-    try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ModelFormatError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise ModelFormatError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not allowed")
+    """A config file through the untrusted-input reader (regular files only, size and nesting bounded, no NaN;
+    docs/security.md): a JSON object, or a ModelFormatError naming the file."""
+    obj = parse_json(read_text(path, "json", error=ModelFormatError), str(path), error=ModelFormatError)
+    return dict(expect_dict(str(path), obj, error=ModelFormatError))
 
 
 def _int(cfg: dict, key: str, default: Any = None, lo: int = 1, hi: int = MAX_DIM) -> int:
@@ -441,4 +422,4 @@ def fla_model_for_language(path: str | os.PathLike, token_map_path: str | os.Pat
 
 
 __all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaModelConfig", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
-           "is_fla_checkpoint", "MAX_PARAMETERS", "CONFIG_MAX_BYTES"]
+           "is_fla_checkpoint", "MAX_PARAMETERS"]

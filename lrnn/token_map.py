@@ -14,16 +14,13 @@ symbol must be mapped; symbols and state names are compared by name, never by po
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from statetrack.errors import ModelFormatError
+from statetrack.untrusted import parse_json, read_text
 
-#: largest token-map file read (bytes)
-TOKEN_MAP_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,22 +102,10 @@ def parse_token_map(obj: Any, where: str = "token map") -> TokenMap:
 
 
 def read_token_map(path: str | os.PathLike) -> TokenMap:
-    """Read and validate a token-map JSON file (size-capped, regular files only)."""
-    p = Path(path)
-    try:
-        if not p.is_file():
-            raise ModelFormatError(f"{p}: not a regular file")
-        with open(p, "rb") as fh:
-            data = fh.read(TOKEN_MAP_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ModelFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > TOKEN_MAP_MAX_BYTES:
-        raise ModelFormatError(f"{p}: larger than the {TOKEN_MAP_MAX_BYTES}-byte limit of a token map")
-    try:
-        obj = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise ModelFormatError(f"{p}: not valid JSON ({exc})") from None
-    return parse_token_map(obj, str(p))
+    """Read and validate a token-map JSON file (through the untrusted-input reader: regular files only, size and
+    nesting bounded; docs/security.md)."""
+    obj = parse_json(read_text(path, "json", error=ModelFormatError), str(path), error=ModelFormatError)
+    return parse_token_map(obj, str(path))
 
 
-__all__ = ["TokenMap", "parse_token_map", "read_token_map", "TOKEN_MAP_MAX_BYTES"]
+__all__ = ["TokenMap", "parse_token_map", "read_token_map"]
