@@ -58,11 +58,7 @@ def register(subparsers) -> None:
     e = subparsers.add_parser("evaluate", help="accuracy per length of a run (or a compiled model)",
                               description="Per-length accuracy, scaled accuracy (acc - chance) / (1 - chance) and, for "
                                           "per-token tasks, sequence accuracy; a PNG plot with the train range shaded.")
-    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a training run directory, a compiled model file, or an fla "
-                                                     "checkpoint folder (with --token-map and a language source)")
-    add_source(e, required=False)
-    e.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
-                                                       "(docs/fla.md)")
+    _add_model_source(e, "RUN_DIR|MODEL", "a training run directory, a compiled model file")
     e.add_argument("--labels", choices=["final", "per-token"], help="label kind for a compiled model (default final)")
     e.add_argument("--test-lengths", default="40:256", metavar="A:B")
     e.add_argument("--per-length", type=int, default=100, metavar="N")
@@ -76,11 +72,7 @@ def register(subparsers) -> None:
     x = subparsers.add_parser("extract", help="extract an automaton from a trained run",
                               description="Cluster the model's states in the readout-relevant subspace (k by "
                                           "description length), minimise, and decide equivalence with the task.")
-    x.add_argument("run", metavar="RUN_DIR", help="a training run directory, or an fla checkpoint folder (with "
-                                                 "--token-map and a language source)")
-    add_source(x, required=False)
-    x.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
-                                                       "(docs/fla.md)")
+    _add_model_source(x, "RUN_DIR", "a training run directory")
     x.add_argument("--words", type=int, default=256, help="random words whose prefixes are probed")
     x.add_argument("--max-length", type=int, help="longest probed prefix (default: longest train length)")
     x.add_argument("--lookahead", type=int, default=1, help="suffix length of the output signature")
@@ -256,6 +248,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     emit(args, result, text)
     return 0
+
+
+def _add_model_source(p: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """The model argument of evaluate/extract (a run, ..., or an fla checkpoint with ``--token-map``) and an optional
+    language source."""
+    p.add_argument("run", metavar=metavar, help=f"{what}, or an fla checkpoint folder (with --token-map and a "
+                                               "language source)")
+    add_source(p, required=False)
+    p.add_argument("--token-map", metavar="FILE", help="fla checkpoints: which token is which symbol and class "
+                                                       "(docs/fla.md)")
 
 
 def _is_fla(args: argparse.Namespace) -> bool:
