@@ -217,3 +217,49 @@ def test_lrnn_config_and_checkpoint_header(scratch, lrnn_bytes, data):
         only_statetrack_errors(cfg.check_size)
     if isinstance(bad, dict) and isinstance(bad.get("config"), dict):
         only_statetrack_errors(LRNNConfig.from_json, bad["config"])
+
+
+# ------------------------------------------------------------------ a run's JSON files: run.json, checkpoint.json, state.json
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished 2-step run with a checkpoint (the seed every run-file mutation starts from)."""
+    from statetrack.lrnn.tasks import task_from_dfa
+    from statetrack.lrnn.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("fuzz-run") / "run"
+    cfg = TrainConfig(model="deltanet", layers=1, dim=8, heads=1, steps=2, batch=4, checkpoint_every=1, seed=0)
+    train(task_from_dfa(get_language("parity"), train_lengths=(2, 4)), cfg, run, progress=False)
+    return run
+
+
+def _run_json_files(run) -> dict[str, str]:
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    return {"run.json": "run.json", "checkpoint.json": "checkpoint.json",
+            "state.json": os.path.join(pointer["dir"], "state.json")}
+
+
+@FUZZ
+@given(st.data())
+def test_run_files_mutated(tiny_run, data):
+    """A run whose run.json, checkpoint.json or state.json is mutated (as JSON values or as text) is read by
+    load_run and load_checkpoint with only statetrack's errors."""
+    import shutil
+
+    from statetrack.lrnn.train import load_checkpoint, load_run
+
+    files = _run_json_files(tiny_run)
+    name = data.draw(st.sampled_from(sorted(files)))
+    original = (tiny_run / files[name]).read_text()
+    if data.draw(st.booleans()):
+        text = json.dumps(data.draw(mutated_json(json.loads(original))))
+    else:
+        text = data.draw(mutated_text(original, '{}[]",:0123456789-eE.truefalsnNI\\ /'))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = os.path.join(tmp, "run")
+        shutil.copytree(tiny_run, run)
+        with open(os.path.join(run, files[name]), "w", encoding="utf-8") as fh:
+            fh.write(text)
+        from pathlib import Path
+
+        only_statetrack_errors(load_run, run)
+        only_statetrack_errors(load_checkpoint, Path(run))
