@@ -27,7 +27,8 @@ Run directory ``RUN_DIR``:
 to an uninterrupted run (tests/test_train.py checks it). Everything read back is validated first
 (:func:`load_checkpoint`; the weights and optimizer tensors against the run's own config), so a tampered or foreign
 checkpoint is a :class:`StatetrackError`, never a traceback or a silently different run. A fresh run refuses an
-existing run in ``RUN_DIR`` unless ``overwrite=True``.
+existing run in ``RUN_DIR`` unless ``overwrite=True``; the run it replaces is moved aside and deleted only once the new
+run has finished, so an interrupted or failed replacement loses nothing (the old run stays in ``.NAME.replaced-*``).
 """
 from __future__ import annotations
 
@@ -464,17 +465,25 @@ def _resume_optimizer(run_dir: Path, ck: Path, opt: torch.optim.Optimizer, group
         raise _resume_error(run_dir, f"{where}: {str(exc).splitlines()[0]}") from None
 
 
-def check_run_output(run_dir: "str | os.PathLike", overwrite: bool = False) -> Path:
-    """Where a fresh run may go: an absent or empty directory, or (``overwrite=True``) an existing *run*
-    (a directory with ``run.json``), which is then deleted. Anything else raises :class:`StatetrackError`."""
+def check_run_output(run_dir: "str | os.PathLike", overwrite: bool = False) -> Path | None:
+    """Make way for a fresh run: ``run_dir`` must be absent or empty, or (``overwrite=True``) an existing *run* (a
+    directory with ``run.json``). An existing run is not deleted here: it is renamed aside to a hidden sibling
+    ``.NAME.replaced-*``, whose path is returned (None when there was nothing to replace); :func:`train` deletes it
+    once the new run has finished, so a new run that fails or is interrupted never costs the old one. Anything else
+    raises :class:`StatetrackError`."""
+    import tempfile
+
     from statetrack.fileio import check_output_dir
 
     p = check_output_dir(run_dir, "run directory", replace=overwrite, hint="overwrite=True")
     if p.is_dir() and any(p.iterdir()):
         if not (p / "run.json").is_file():
             raise StatetrackError(f"run directory {p}: not a run (no run.json); refusing to replace it")
-        shutil.rmtree(p)
-    return p
+        aside = Path(tempfile.mkdtemp(prefix=f".{p.name}.replaced-", dir=p.parent))
+        os.rmdir(aside)
+        os.replace(p, aside)
+        return aside
+    return None
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -504,6 +513,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     """
     run_dir = Path(run_dir)
     rank0 = dist is None or dist.rank == 0
+    replaced: Path | None = None  # an old run moved aside by overwrite=True, deleted once the new run has finished
     device = dist.device if dist is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     start = 0
@@ -514,7 +524,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         start = int(state["step"])
     else:
         if rank0:
-            check_run_output(run_dir, overwrite)
+            replaced = check_run_output(run_dir, overwrite)
         model = build_model(cfg, task).to(device)
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
     if resume:
@@ -591,6 +601,8 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         atomic_write_text(run_dir / "run.json", json.dumps({"format_version": RUN_FORMAT, "model": cfg.model, **extra,
                                                             "status": "done" if end == cfg.steps else "stopped",
                                                             "summary": summary}, indent=1))
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
     if dist is not None:
         dist.barrier()
     return summary

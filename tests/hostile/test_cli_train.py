@@ -41,6 +41,26 @@ def test_train_into_an_existing_run_needs_force(runs, tmp_path):
     assert main(["train", "--lang", "tomita:1", "--steps", "1", "--train-lengths", "3:5", *TINY, "-o", str(run),
                  "--force"]) == 0
     assert json.loads((run / "run.json").read_text())["task"]["source"] == {"lang": "tomita:1"}
+    assert not list(tmp_path.glob(".run.replaced-*"))  # the replaced run is gone once the new one has finished
+
+
+def test_a_failed_replacement_keeps_the_old_run(runs, tmp_path, monkeypatch):
+    """--force moves the old run aside and deletes it only when the new run has finished: a new run that fails (here:
+    interrupted at its first step) leaves the old run intact beside it."""
+    import statetrack.lrnn.train as train_mod
+
+    run = _copy(runs[0], tmp_path)
+    before = (run / "run.json").read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "loss_and_accuracy", interrupted)
+    assert main(["train", "--lang", "tomita:1", "--steps", "3", "--train-lengths", "3:5", *TINY, "-o", str(run),
+                 "--force", "--no-progress"]) == 130
+    kept = list(tmp_path.glob(".run.replaced-*"))
+    assert len(kept) == 1 and (kept[0] / "run.json").read_text() == before
+    assert (kept[0] / "checkpoint.json").is_file()
 
 
 def test_train_never_writes_into_a_directory_that_is_not_a_run(tmp_path, capsys):
