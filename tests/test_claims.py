@@ -412,3 +412,16 @@ def test_paper_model_exact_tie_in_the_float_phase(monkeypatch):
     assert fast.decided and slow.decided
     for t in range(1, max(fast.settle_step, slow.settle_step) + 3):
         assert np.array_equal(fast.state(t), slow.state(t)), t
+
+
+def test_spectrum_cli_prints_the_library_report(capsys):
+    """``claims spectrum --json`` is :func:`spectrum_report` as it is (the CLI computes nothing)."""
+    from statetrack.cli import main
+    from statetrack.lrnn.claims.spectrum_report import spectrum_report
+
+    assert main(["claims", "spectrum", "--family", "deltanet", "--range", "-1,1", "--samples", "2", "--seed", "3",
+                 "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    lib = spectrum_report("float32", "per-step", family="deltanet", eig_range="-1,1", samples=2, seed=3)
+    assert cli == json.loads(json.dumps(lib.to_json())) and lib.ok
+    assert set(lib.groups) >= {"A(x), layer 1"}

@@ -136,55 +136,21 @@ def run_modcount(args: argparse.Namespace) -> int:
 def run_spectrum(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from statetrack.lrnn.claims.families import random_member
-    from statetrack.lrnn.claims.parity import load_any_model
-    from statetrack.lrnn.claims.precision import grid_format
-    from statetrack.lrnn.claims.spectra import (plot_eigenvalues, product_spectra, proposition1_checks,
-                                                         symbol_spectra)
+    from statetrack.lrnn.claims.spectra import plot_eigenvalues
+    from statetrack.lrnn.claims.spectrum_report import spectrum_report
 
-    grid_format(args.dtype)
-    prop = proposition1_checks()
-    ok = prop["norm"]["holds"] and prop["two_factors"]["holds"] and prop["three_factors"].get("found", False)
-    out: dict = {"claim": "spectrum", "dtype": args.dtype, "precision": args.precision, "proposition1": prop}
-    groups: dict = {}
+    if not args.model and args.samples < 1:
+        from statetrack.errors import StatetrackError
 
-    def strip(rows):
-        return [{k: v for k, v in r.items() if k != "eigenvalues"} for r in rows]
-
-    if args.model:
-        model = load_any_model(args.model)
-        sym = symbol_spectra(model, args.dtype, args.precision)
-        prod = product_spectra(model, args.dtype, args.precision, args.symbol, args.max_steps)
-        out.update(model=args.model, symbols=strip(sym), products=strip(prod))
-        for r in sym:
-            groups.setdefault(f"A(x), layer {r['layer']}", []).extend(complex(*z) for z in r["eigenvalues"])
-        for r in prod:
-            if r.get("eigenvalues"):
-                groups.setdefault(f"products of {r['product_length']}, layer {r['layer']}", []).extend(
-                    complex(*z) for z in r["eigenvalues"])
-    else:
-        if args.samples < 1:
-            from statetrack.errors import StatetrackError
-
-            raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
-        summary = []
-        for sd in range(args.seed, args.seed + args.samples):
-            model = random_member(args.family, args.eig_range, seed=sd, layers=args.layers)
-            sym = symbol_spectra(model, args.dtype, args.precision)
-            prod = product_spectra(model, args.dtype, args.precision, args.symbol, args.max_steps)
-            summary.append({"seed": sd, "symbols": strip(sym), "products": strip(prod)})
-            for r in sym:
-                groups.setdefault("A(x), layer 1", []).extend(complex(*z) for z in r["eigenvalues"])
-            for r in prod[1:]:
-                groups.setdefault(f"products of {r['product_length']}, layer {r['layer']}", []).extend(
-                    complex(*z) for z in r.get("eigenvalues", []))
-        allp = [p for s in summary for p in s["products"] if p.get("count")]
-        out.update(family=args.family, range=args.eig_range, samples=args.samples, members=summary,
-                   products_real=sum(p["real"] for p in allp), products_checked=len(allp))
+        raise StatetrackError(f"--samples must be at least 1; got {args.samples}")
+    report = spectrum_report(args.dtype, args.precision, model_path=args.model, family=args.family,
+                             eig_range=args.eig_range, samples=args.samples, seed=args.seed, layers=args.layers,
+                             symbol=args.symbol, max_steps=args.max_steps)
+    out = report.to_json()
+    prop = out["proposition1"]
     if args.plot:
-        plot_eigenvalues({k: np.array(v) for k, v in groups.items()}, args.plot, "transition eigenvalues")
+        plot_eigenvalues({k: np.array(v) for k, v in report.groups.items()}, args.plot, "transition eigenvalues")
         out["plot"] = args.plot
-    out["ok"] = bool(ok)
 
     def text() -> str:
         rows = [["norm <= 1 (beta in [0,2])", f"max {prop['norm']['max_norm']:.12g}: {prop['norm']['holds']}"],
@@ -206,4 +172,4 @@ def run_spectrum(args: argparse.Namespace) -> int:
         return table(rows, ["check", "result"])
 
     emit(args, out, text)
-    return 0 if ok else 1
+    return 0 if report.ok else 1
