@@ -253,6 +253,24 @@ def green_reference(m: "Monoid") -> GreenStructure:
 
 
 # --------------------------------------------------------------------------- egg-box picture
+def egg_box_grid(g: GreenStructure, dclass: int) -> tuple[list[int], list[int], dict[tuple[int, int], int],
+                                                          set[tuple[int, int]]]:
+    """The egg-box of D-class ``dclass``: ``(rows, cols, cell, group_cells)`` with the R-class ids (rows) and L-class
+    ids (columns) in order of first appearance, ``cell[(r, l)]`` the first element of that H-class, and the cells
+    holding an idempotent (the maximal subgroups)."""
+    mem = g.d_members(dclass)
+    rows = list(dict.fromkeys(g.r[mem].tolist()))
+    cols = list(dict.fromkeys(g.l[mem].tolist()))
+    cell: dict[tuple[int, int], int] = {}
+    group_cells: set[tuple[int, int]] = set()
+    for i in mem.tolist():
+        key = (int(g.r[i]), int(g.l[i]))
+        cell.setdefault(key, i)
+        if g.idempotent[i]:
+            group_cells.add(key)
+    return rows, cols, cell, group_cells
+
+
 def egg_box_dot(m: "Monoid", g: GreenStructure | None = None, max_cells: int = 400, name: str = "monoid") -> str:
     """DOT text drawing every D-class as an egg-box (rows = R-classes, columns = L-classes).
 
@@ -266,23 +284,14 @@ def egg_box_dot(m: "Monoid", g: GreenStructure | None = None, max_cells: int = 4
     g = g or m.green()
     lines = [f"digraph {_dot_id(name)} {{", "  node [shape=plaintext];", "  rankdir=TB;"]
     for dc in range(g.n_d):
-        mem = g.d_members(dc)
         info = g.d_summary(dc)
-        rows = list(dict.fromkeys(g.r[mem].tolist()))
-        cols = list(dict.fromkeys(g.l[mem].tolist()))
+        rows, cols, cell, idem_cell = egg_box_grid(g, dc)
         head = (f"D{dc}: rank {info['rank']}, {info['r_classes']}x{info['l_classes']}, |H|={info['h_size']}"
                 + ("" if info["regular"] else ", not regular"))
         if len(rows) * len(cols) > max_cells:
             label = (f'<<TABLE BORDER="0"><TR><TD>{html.escape(head)}</TD></TR>'
                      f'<TR><TD>size {info["size"]}</TD></TR></TABLE>>')
         else:
-            cell: dict[tuple[int, int], int] = {}
-            idem_cell: set[tuple[int, int]] = set()
-            for i in mem.tolist():
-                key = (int(g.r[i]), int(g.l[i]))
-                cell.setdefault(key, i)
-                if g.idempotent[i]:
-                    idem_cell.add(key)
             trs = [f'<TR><TD COLSPAN="{len(cols)}" BORDER="0">{html.escape(head)}</TD></TR>']
             for rr in rows:
                 tds = []

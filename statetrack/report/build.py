@@ -110,6 +110,7 @@ def dfa_section(dfa) -> Section:
 
 def monoid_section(dfa) -> Section:
     """The syntactic monoid's egg-box: every D-class as a grid of R-classes (rows) by L-classes (columns)."""
+    from statetrack.automata.green import egg_box_grid
     from statetrack.automata.groups import distinct_groups
     from statetrack.automata.monoid import minimal_complete_dfa, transition_monoid
     from statetrack.errors import StateLimitError
@@ -124,10 +125,8 @@ def monoid_section(dfa) -> Section:
     parts = []
     d_data = []
     for dc in range(g.n_d):
-        mem = g.d_members(dc)
         info = g.d_summary(dc)
-        rows = list(dict.fromkeys(g.r[mem].tolist()))
-        cols = list(dict.fromkeys(g.l[mem].tolist()))
+        rows, cols, cell, group_cells = egg_box_grid(g, dc)
         head = (f"D{dc}: rank {info['rank']}, {len(rows)} R × {len(cols)} L, |H| = {info['h_size']}"
                 + ("" if info["regular"] else ", not regular"))
         d_data.append({"d": dc, "rank": info["rank"], "r": len(rows), "l": len(cols), "h": info["h_size"],
@@ -136,13 +135,6 @@ def monoid_section(dfa) -> Section:
             parts.append(f'<div class="dclass"><div class="dhead">{_esc(head)}</div><p>{info["size"]} elements '
                          f'(grid not drawn beyond {MAX_EGGBOX_CELLS} cells)</p></div>')
             continue
-        cell: dict[tuple[int, int], int] = {}
-        group_cells = set()
-        for i in mem.tolist():
-            key = (int(g.r[i]), int(g.l[i]))
-            cell.setdefault(key, i)
-            if g.idempotent[i]:
-                group_cells.add(key)
         trs = []
         for rr in rows:
             tds = []
