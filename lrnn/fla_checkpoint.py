@@ -283,7 +283,8 @@ class FlaLRNN(nn.Module):
     def restricted(self, token_ids: list[int], class_token_ids: list[int]) -> "FlaLRNN":
         """A copy that reads symbol ids ``0..S-1`` (symbol ``i`` is token ``token_ids[i]``; id ``S`` is padding) and
         whose logits are those of ``class_token_ids`` only: the form statetrack's evaluation and extraction read
-        (``[B, T] -> [B, T, len(class_token_ids)]``). Weights are shared copies of rows; nothing else changes."""
+        (``[B, T] -> [B, T, len(class_token_ids)]``). The embedding and head are copies of those rows; every other weight
+        is the same."""
         import copy
 
         vocab = self.spec.vocab_size
