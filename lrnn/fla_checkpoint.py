@@ -271,7 +271,8 @@ class FlaLRNN(nn.Module):
             raise ModelFormatError(f"FlaLRNN: ids must be [B, T]; got shape {tuple(ids.shape)}")
         vocab = self.embedding.num_embeddings
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-            raise ModelFormatError(f"FlaLRNN: token ids must lie in [0, {vocab}); got {int(ids.min())}..{int(ids.max())}")
+            raise ModelFormatError(f"FlaLRNN: token ids must lie in [0, {vocab}); "
+                                   f"got {int(ids.min())}..{int(ids.max())}")
         x = self.embedding(ids)
         for block in self.blocks:
             x = block(x)
@@ -283,8 +284,8 @@ class FlaLRNN(nn.Module):
     def restricted(self, token_ids: list[int], class_token_ids: list[int]) -> "FlaLRNN":
         """A copy that reads symbol ids ``0..S-1`` (symbol ``i`` is token ``token_ids[i]``; id ``S`` is padding) and
         whose logits are those of ``class_token_ids`` only: the form statetrack's evaluation and extraction read
-        (``[B, T] -> [B, T, len(class_token_ids)]``). The embedding and head are copies of those rows; every other weight
-        is the same."""
+        (``[B, T] -> [B, T, len(class_token_ids)]``). The embedding and head are copies of those rows; every other
+        weight is the same."""
         import copy
 
         vocab = self.spec.vocab_size
@@ -422,5 +423,6 @@ def fla_model_for_language(path: str | os.PathLike, token_map_path: str | os.Pat
     return model.restricted(tm.token_ids(list(task.dfa.alphabet)), tm.class_token_ids(states)), task
 
 
-__all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaModelConfig", "FlaSpec", "FlaLRNN", "FlaBlock", "read_fla_config", "load_fla_checkpoint",
+__all__ = ["FLA_MODEL_TYPES", "fla_model_for_language", "FlaModelConfig", "FlaSpec", "FlaLRNN", "FlaBlock",
+           "read_fla_config", "load_fla_checkpoint",
            "is_fla_checkpoint", "MAX_PARAMETERS"]

@@ -5,9 +5,10 @@ Each command lives in a module of :mod:`statetrack.cli` that exposes
 imports its heavy dependencies (torch, sympy, ...) inside its handler, so that
 ``statetrack dfa ...`` starts fast.
 
-Exit codes: 0 success, 1 a negative answer of a check (`certify`: a counterexample), 3 `certify` inconclusive, 2 bad usage, bad input or a resource limit (including
-running out of memory), 130 interrupted (SIGINT), 143 terminated (SIGTERM). Both signals unwind the stack, so
-every atomic writer removes its temporary file or directory; a closed output pipe ends the command quietly.
+Exit codes: 0 success, 1 a negative answer of a check (`certify`: a counterexample), 3 `certify` inconclusive,
+2 bad usage, bad input or a resource limit (including running out of memory), 130 interrupted (SIGINT), 143
+terminated (SIGTERM). Both signals unwind the stack, so every atomic writer removes its temporary file or directory;
+a closed output pipe ends the command quietly.
 """
 from __future__ import annotations
 

@@ -135,4 +135,5 @@ def write_report(report: Report, path: str | os.PathLike) -> None:
     atomic_write_text(path, render_html(report))
 
 
-__all__ = ["Report", "build_report", "report_language", "report_compiled", "report_run", "report_fla", "render_html", "write_report"]
+__all__ = ["Report", "build_report", "report_language", "report_compiled", "report_run", "report_fla", "render_html",
+           "write_report"]

@@ -57,7 +57,8 @@ def dfa_svg(states: Sequence[str], start: int, accepting: Sequence[bool], edges:
             c1 = (x1 + ux * (r + 40) + vx * 28, y1 + uy * (r + 40) + vy * 28)
             c2 = (x1 + ux * (r + 40) - vx * 28, y1 + uy * (r + 40) - vy * 28)
             lx, ly = x1 + ux * (r + 38), y1 + uy * (r + 38) + 4
-            body.append(f'<path d="M{ax:.1f},{ay:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} {bx:.1f},{by:.1f}"'
+            body.append(f'<path d="M{ax:.1f},{ay:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} '
+                        f'{bx:.1f},{by:.1f}"'
                         f' fill="none" stroke="#333" {arrow}/><text x="{lx:.1f}" y="{ly:.1f}" class="edge-label" '
                         f'text-anchor="middle">{label}</text>')
             continue
