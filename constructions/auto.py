@@ -27,13 +27,14 @@ from .group import compile_group, group_size, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize
 from .modadd import compile_modadd2
 from .parity import compile_parity, parity_size
+from .counter import compile_counter, counter_size
 from .permreset import compile_permreset, permreset_size
 from .rotation import compile_rotation, rotation_size
 from .unconstrained import compile_unconstrained
 
-AUTO_ORDER = ("parity", "rotation", "group", "permreset", "cascade")
+AUTO_ORDER = ("parity", "rotation", "group", "permreset", "counter", "cascade")
 PREFER = COMPILE_PREFERENCES
-_ONE_LAYER = ("parity", "rotation", "group", "permreset")
+_ONE_LAYER = ("parity", "rotation", "group", "permreset", "counter")
 
 _WHY = {
     "parity": "two states and every letter is the identity or the swap: one scalar reflection (eigenvalue -1)",
@@ -43,7 +44,10 @@ _WHY = {
              "reflections with integer keys (a faithful permutation action or signed-permutation representation)",
     "permreset": "every letter permutes the states or resets them to one state: one layer, reflections for "
                  "permutations and projections for resets",
-    "cascade": "the letters are not all permutations and resets: Krohn-Rhodes cascade (Theorem 4)",
+    "counter": "the states form a chain on which every letter is the identity, an increment, a decrement or a "
+               "reset: one layer, a thermometer code and the shift matrix as reflections and one projection",
+    "cascade": "the letters are not all permutations and resets, nor the moves of a saturating counter: "
+               "Krohn-Rhodes cascade (Theorem 4)",
 }
 _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
               "group": "Theorem 3, one layer of reflections with integer keys",
@@ -63,6 +67,8 @@ def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> di
         return group_size(dfa, action=group_action)
     if name == "permreset":
         return permreset_size(dfa)
+    if name == "counter":
+        return counter_size(dfa)
     raise StatetrackError(f"no size function for construction {name!r}")
 
 
@@ -110,7 +116,7 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
 
         return compile_cascade
     return {"parity": compile_parity, "rotation": compile_rotation, "group": compile_group,
-            "permreset": compile_permreset,
+            "permreset": compile_permreset, "counter": compile_counter,
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 

@@ -93,6 +93,8 @@ def classify_language(dfa, precision: str = "finite", max_elements: int = DEFAUL
             _group_sizes(mdfa, raw, sizes)
         elif "permreset" in sizes:
             _set(raw["families"]["deltaproduct[-1,1]"], sizes["permreset"], "permreset")
+        elif "counter" in sizes:
+            _set(raw["families"]["deltaproduct[-1,1]"], sizes["counter"], "counter")
         elif raw["states"] <= CASCADE_SIZE_LIMIT:
             _cascade_sizes(mdfa, raw)
         _bounds(mdfa, raw)
