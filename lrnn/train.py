@@ -321,25 +321,19 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, opt: torch.optim
     """Write ``ckpt-STEP/`` (under a temporary name, then renamed) and point ``checkpoint.json`` at it."""
     from safetensors.torch import save
 
+    from statetrack.fileio import atomic_directory
+
     name = f"ckpt-{step:08d}"
     final = run_dir / name
-    tmp = run_dir / f".{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    # built in a temporary sibling and renamed whole; an interruption (SIGINT, SIGTERM) or a write error leaves no
+    # temporary directory and, when this step's checkpoint is rewritten, the previous one in place
+    with atomic_directory(final, replace=True, what="checkpoint directory") as tmp:
         save_any(model, tmp / "model.safetensors")
         tensors, groups = _optimizer_tensors(opt)
         tensors["rng.torch"] = torch.get_rng_state()
         atomic_write_bytes(tmp / "optimizer.safetensors", save(tensors))
         atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra},
                                                          indent=1, sort_keys=True))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:  # an interruption (SIGINT, SIGTERM) or a write error leaves no temporary directory
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     atomic_write_text(run_dir / "checkpoint.json", json.dumps({"dir": name, "step": step}))
     old = sorted(p for p in run_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
     for p in old[: max(0, len(old) - (keep - 1))]:

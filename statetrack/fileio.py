@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -58,6 +59,14 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
+def _temp_sibling(path: Path) -> Path:
+    """A fresh hidden name beside ``path`` (``.NAME.RANDOM.tmp``), not yet created."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        if not os.path.lexists(tmp):
+            return tmp
+
+
 @contextlib.contextmanager
 def atomic_open(path: "str | os.PathLike", mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it onto ``path``.
@@ -73,13 +82,17 @@ def atomic_open(path: "str | os.PathLike", mode: str = "w", encoding: str | None
         old_mode = 0o666 & ~_umask()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise _named(exc, path) from None
     binary = "b" in mode
+    tmp = _temp_sibling(path)  # named before it is created: an interruption at any point is cleaned up below
     try:
         try:
-            os.chmod(tmp, old_mode)  # mkstemp makes 0600
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _named(exc, path) from None
+        try:
+            os.chmod(tmp, old_mode)
             fh = os.fdopen(fd, mode, encoding=None if binary else encoding)
         except OSError as exc:
             os.close(fd)
@@ -158,12 +171,15 @@ def atomic_directory(path: "str | os.PathLike", replace: bool = False, what: str
     parent = p.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent))
-        os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise _named(exc, p) from None
+    tmp = _temp_sibling(p)  # named before it is created: an interruption at any point is cleaned up below
     old: Path | None = None
     try:
+        try:
+            os.mkdir(tmp, 0o777 & ~_umask())
+        except OSError as exc:
+            raise _named(exc, p) from None
         yield tmp
         if p.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{p.name}.old-", dir=parent))
