@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .build import (Report, compiled_eigen_section, compiled_section, dfa_section, length_section, monoid_section,
-                    trained_eigen_section, training_section, verdict_section, title_line)
+from .build import (Report, compiled_section, dfa_section, length_section, model_eigen_section, monoid_section,
+                    training_section, verdict_section, title_line)
 from .page import render_html
 
 
@@ -39,7 +39,7 @@ def report_language(dfa, name: str, compile_model: bool = True, numeric_len: int
             sections.append(Section("compiled", "Compiled model", f"<p>Not compiled: {exc}</p>",
                                     {"error": str(exc)}))
         else:
-            sections += [compiled_section(model, rep, numeric_len), compiled_eigen_section(model)]
+            sections += [compiled_section(model, rep, numeric_len), model_eigen_section(model)]
     title, summary = title_line(name, c)
     return Report("language", title, summary, sections)
 
@@ -52,7 +52,7 @@ def report_compiled(path: str | os.PathLike, numeric_len: int = 256) -> Report:
     dfa = model.dfa()
     verdicts, c = verdict_section(dfa)
     sections = [dfa_section(dfa), monoid_section(dfa), verdicts, compiled_section(model, None, numeric_len),
-                compiled_eigen_section(model)]
+                model_eigen_section(model)]
     title, summary = title_line(f"{Path(path).name} ({model.meta.get('construction')})", c)
     return Report("compiled", title, summary, sections)
 
@@ -71,7 +71,7 @@ def report_run(run_dir: str | os.PathLike, max_len: int | None = None, per_lengt
     sections = [dfa_section(dfa), monoid_section(dfa), verdicts, training_section(run_dir),
                 length_section(model_predictor(model), task, (lo, hi), max_len or max(4 * hi, 64), per_length)]
     if hasattr(model, "blocks"):
-        sections.append(trained_eigen_section(model, [str(a) for a in dfa.alphabet]))
+        sections.append(model_eigen_section(model, [str(a) for a in dfa.alphabet]))
     train_cfg = info.get("train") if isinstance(info.get("train"), dict) else {}
     kind = str(info.get("model", "model"))
     if train_cfg.get("eigenvalue_range") is not None:
@@ -84,14 +84,14 @@ def report_fla(path: str | os.PathLike, token_map_path: str | os.PathLike, dfa, 
                lengths: tuple[int, int] = (1, 64), per_length: int = 32) -> Report:
     """The report of an fla checkpoint read through a token map against the language of ``dfa``."""
     from statetrack.lrnn.evaluate import model_predictor
-    from statetrack.lrnn.fla_checkpoint import fla_model_for_language, read_fla_config
+    from statetrack.lrnn.fla_checkpoint import fla_model_for_language
 
     small, task = fla_model_for_language(path, token_map_path, dfa)
-    spec = read_fla_config(path)
+    spec = small.spec
     verdicts, c = verdict_section(dfa)
     sections = [dfa_section(dfa), monoid_section(dfa), verdicts,
                 length_section(model_predictor(small), task, None, lengths[1], per_length),
-                trained_eigen_section(small, [str(a) for a in task.dfa.alphabet])]
+                model_eigen_section(small, [str(a) for a in task.dfa.alphabet])]
     title, summary = title_line(f"{Path(path).name} (fla {spec.model_type}) on {name}", c)
     return Report("fla", title, summary, sections)
 

@@ -202,15 +202,6 @@ def compiled_section(model, report: dict | None = None, numeric_len: int = 256) 
     return Section("compiled", "Compiled model", body, data)
 
 
-def _spectrum_groups(entries: list[dict]) -> list[tuple[str, list[complex]]]:
-    groups: dict[str, list[complex]] = {}
-    for e in entries:
-        key = f"layer {e['layer']}, symbol {e['symbol']}"
-        groups.setdefault(key, []).extend(complex(*z) if isinstance(z, (list, tuple)) else complex(z)
-                                          for z in e["eigenvalues"])
-    return list(groups.items())[:8]
-
-
 def eigen_section(groups: list[tuple[str, list[complex]]], note: str) -> Section:
     """The transition eigenvalues on the unit circle."""
     figure = svg.unit_circle_svg(groups, "transition eigenvalues")
@@ -222,50 +213,20 @@ def eigen_section(groups: list[tuple[str, list[complex]]], note: str) -> Section
                    data)
 
 
-def compiled_eigen_section(model) -> Section:
-    from statetrack.constructions.model_format import layer_matrices
+def model_eigen_section(model, symbols: list[str] | None = None) -> Section:
+    """The eigenvalues of ``A(x)`` from :func:`statetrack.lrnn.claims.spectra.symbol_spectra` (the numbers ``claims
+    spectrum`` prints): every layer of a compiled model; a trained model's first layer with each symbol held constant.
+    ``symbols`` names a trained model's first ids (the rest, e.g. padding, are left out)."""
+    from statetrack.lrnn.claims.spectra import symbol_spectra
 
-    alphabet = [str(a) for a in model.meta["alphabet"]]
-    groups = []
-    for l in range(len(model.meta["layers"])):
-        A, _ = layer_matrices(model, l)
-        for s in range(A.shape[0]):
-            name = alphabet[s] if l == 0 else str(s)
-            groups.append((f"layer {l + 1}, symbol {name}", list(np.linalg.eigvals(A[s]))))
-    return eigen_section(groups[:8], "Eigenvalues of A(x) per layer and input symbol (the first eight).")
-
-
-def trained_eigen_section(model, alphabet: list[str]) -> Section:
-    """First-layer transitions of a trained model for each symbol held constant (the convolution window filled with
-    it): the product of a token's GH factors per head, or the diagonal gates."""
-    import torch
-
-    from statetrack.lrnn.layers import DeltaProductLayer, DiagonalLayer
-
-    block = model.blocks[0]
-    mixer = block.mixer
-    groups = []
-    with torch.no_grad():
-        for s, name in enumerate(alphabet):
-            T = 8
-            x = block.norm1(model.embedding(torch.full((1, T), s, dtype=torch.long)))
-            zs: list[complex] = []
-            if isinstance(mixer, DeltaProductLayer):
-                _, k, _, beta = mixer.scan_inputs(x)
-                n_h, H, K = mixer.num_householder, mixer.num_heads, mixer.head_dim
-                k = k.double().view(T, n_h, H, K)[-1]
-                beta = beta.double().view(T, n_h, H)[-1]
-                for h in range(H):
-                    A = torch.eye(K, dtype=torch.float64)
-                    for j in range(n_h):
-                        kk = k[j, h]
-                        A = (torch.eye(K, dtype=torch.float64) - beta[j, h] * torch.outer(kk, kk)) @ A
-                    zs.extend(complex(z) for z in torch.linalg.eigvals(A).tolist())
-            elif isinstance(mixer, DiagonalLayer):
-                a, _ = mixer.transitions(x)
-                zs.extend(complex(float(z)) for z in a[0, -1].flatten().tolist())
-            groups.append((f"layer 1, symbol {name}", zs))
-    return eigen_section(groups[:8], "Eigenvalues of the first layer's A(x) with symbol x held constant, all heads.")
+    entries = symbol_spectra(model)
+    if symbols is not None:
+        entries = [dict(e, symbol=name) for e, name in zip(entries, symbols)]
+    groups = [(f"layer {e['layer']}, symbol {e['symbol']}", [complex(*z) for z in e["eigenvalues"]])
+              for e in entries]
+    note = ("Eigenvalues of A(x) per layer and input symbol" if symbols is None else
+            "Eigenvalues of the first layer's A(x) with symbol x held constant, all heads")
+    return eigen_section(groups[:8], note + (" (the first eight)." if len(groups) > 8 else "."))
 
 
 # ------------------------------------------------------------------------------------------------------- run parts
@@ -323,5 +284,5 @@ def title_line(name: str, classification) -> tuple[str, str]:
 
 
 __all__ = ["Section", "Report", "dfa_section", "monoid_section", "verdict_section", "compiled_section",
-           "compiled_eigen_section", "trained_eigen_section", "training_section", "length_section", "title_line",
+           "model_eigen_section", "training_section", "length_section", "title_line",
            "eigen_section", "MAX_DRAWN_STATES", "MAX_EGGBOX_CELLS", "REPORT_MAX_ELEMENTS"]
