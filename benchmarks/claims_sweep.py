@@ -1,10 +1,13 @@
 """Family sweep of the impossibility claims (run by hand): family x range x dtype -> witness rate, settle steps.
 
     python benchmarks/claims_sweep.py --samples 20 --max-steps 32768 --precision per-step float
+    python benchmarks/claims_sweep.py --precision per-step --dtypes float32 --layers 1   # the fast runner at scale
     python benchmarks/claims_sweep.py --samples 5 --paper-steps 256 --precision paper --layers 1
 
 For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.claims.families) are checked in each
-precision model: step models run 1^t until the full state repeats (at most ``--max-steps`` tokens); the paper model
+precision model: step models run 1^t until the full state repeats (``--engine``: the compiled layer-by-layer cycle
+search of statetrack.lrnn.claims.fast_settle, default for per-step, budget ``--max-steps`` single steps per layer,
+default 2^26; or the reference runner, ``--max-steps`` tokens, default 65536); the paper model
 (App. B) searches each layer's certificates for at most ``--paper-steps`` terms. Printed as a markdown table: the
 decoder-free witness rate (parity: Theorem 1), median / max settle step (paper: the certified bound) over the members
 that settled, how many did not settle (step models) or stayed undecided (paper), the findings (predicted members whose
@@ -30,7 +33,8 @@ def main() -> None:
     ap.add_argument("--claim", default="parity", choices=["parity", "modcount"])
     ap.add_argument("--m", type=int, default=3)
     ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--max-steps", type=int, default=1 << 15)
+    ap.add_argument("--max-steps", type=int, default=None, help="default: 2^26 (fast runner), 65536 (reference)")
+    ap.add_argument("--engine", default="auto", choices=["auto", "fast", "reference"])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--paper-steps", type=int, default=256, help="paper model: certificate search per layer")
     ap.add_argument("--precision", nargs="+", default=["per-step", "float"], choices=["per-step", "paper", "float"])
@@ -40,25 +44,29 @@ def main() -> None:
     args = ap.parse_args()
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
-          f"N={args.samples}, L={args.layers}, max steps {args.max_steps} (step models), "
+          f"N={args.samples}, L={args.layers}, engine {args.engine}, max steps {args.max_steps or 'default'} "
+          f"(step models), "
           f"{args.paper_steps} exact steps per term sequence (paper)\n")
     print("| precision | family | range | dtype | predicted | witness rate | median settle | max settle | "
-          "unsettled / undecided | findings | output-only | periods | s/member |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "unsettled / undecided | findings | output-only | periods | engine | s/member | s/cell |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for prec in args.precision:
         for fam in args.families:
             for rng in args.ranges:
                 for dt in args.dtypes:
                     t0 = time.perf_counter()
                     c = sweep_cell(args.claim, fam, rng, dt, args.samples, precision=prec, layers=args.layers,
-                                   m=args.m, max_steps=args.paper_steps if prec == "paper" else args.max_steps)
-                    sec = (time.perf_counter() - t0) / args.samples
+                                   m=args.m, engine=args.engine if prec != "paper" else "auto",
+                                   max_steps=args.paper_steps if prec == "paper" else args.max_steps)
+                    cell_s = time.perf_counter() - t0
+                    sec = cell_s / args.samples
                     med = c["settle_step"]["median"]
                     print(f"| {prec} | {fam} | [{rng}] | {dt} | {'yes' if c['predicted'] else 'no'} | "
                           f"{c['witness_rate']:.2f} | {'-' if med is None else int(med)} | "
                           f"{c['settle_step']['max'] or '-'} | {c.get('unsettled', c.get('undecided'))} | "
                           f"{len(c['findings'])} | {c['output_coincidences']} | "
-                          f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {sec:.2f} |", flush=True)
+                          f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {c.get('engine', '-')} | "
+                          f"{sec:.2f} | {cell_s:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

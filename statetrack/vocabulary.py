@@ -35,6 +35,9 @@ CLASSIFY_PRECISIONS: tuple[str, ...] = ("finite", "log")
 #: precision models of the impossibility checkers (``claims``): exact products rounded after every step, the paper's
 #: App. B model (exact products, each term cast, summed exactly, cast once), or plain float arithmetic
 CLAIM_PRECISIONS: tuple[str, ...] = ("per-step", "paper", "float")
+#: how the step models' runs on 1^t are followed: the compiled layer-by-layer cycle search where it applies, always
+#: it, or the reference runner that interns every state
+CLAIM_ENGINES: tuple[str, ...] = ("auto", "fast", "reference")
 
 # --------------------------------------------------------------------------------------------------- dtypes
 #: floating dtypes by their canonical names, widest first
@@ -76,6 +79,6 @@ CASCADE_COUPLINGS: tuple[str, ...] = ("copy", "conv")
 
 __all__ = [
     "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
-    "CLAIM_PRECISIONS", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS", "DIAGONAL_KERNELS",
+    "CLAIM_PRECISIONS", "CLAIM_ENGINES", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS", "DIAGONAL_KERNELS",
     "NUMERIC_KERNELS", "VERIFY_KERNEL", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "COMPILE_PREFERENCES", "CASCADE_COUPLINGS",
 ]

@@ -8,6 +8,8 @@
   its certified settling; :mod:`.paper_run` -- whole models on ``1^t`` in that model, layer by layer.
 * :mod:`.families` -- random members of the ``diagonal`` / ``deltanet`` / ``deltaproduct`` (n_h = 2) families in
   ``[0, 1]`` and ``[-1, 1]``, the per-symbol transitions ``A(x)``, ``B(x)``, and the layer stages that run a model.
+* :mod:`.fast_settle` -- the same runs over 10^7 steps and more: layer by layer, compiled cycle search
+  (:mod:`.step_kernels`, numba) vectorised over members; :func:`run_settling` picks the runner (``engine``).
 * :mod:`.parity` -- Theorem 1: the run on ``1^t``, settle step and period, the parity witness; the parity construction.
 * :mod:`.modcount` -- Theorem 2: the eventual period (divides ``2^L`` for real spectra), the mod-m witness; the rotation
   construction.
@@ -22,6 +24,7 @@ Example:
     True
 """
 from .families import FAMILIES, RANGES, random_member, symbol_transitions
+from .fast_settle import FastSettling, run_settling, settle_fast, settle_many
 from .modcount import ModCheck, check_modcount, rotation_construction, theorem2_predicts
 from .parity import (OnesRunner, ParityCheck, Settling, check_parity, load_any_model, parity_construction,
                      run_construction, settle)
@@ -35,5 +38,5 @@ __all__ = [
     "theorem2_predicts", "OnesRunner", "ParityCheck", "Settling", "check_parity", "load_any_model",
     "parity_construction", "run_construction", "settle", "PRECISION_MODELS", "Stepper", "round_to_grid",
     "product_spectra", "proposition1_checks", "symbol_spectra", "sweep_cell", "sweep_table",
-    "ClaimReport", "Verdict", "claim_report", "decide",
+    "ClaimReport", "Verdict", "claim_report", "decide", "FastSettling", "run_settling", "settle_fast", "settle_many",
 ]

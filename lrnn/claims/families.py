@@ -138,6 +138,30 @@ def _window_values(block, xw):
     return {"q": q[0, last], "k": k[0, last], "v": v[0, last], "a": a[0, last], "u": u[0, last]}
 
 
+#: windows per torch call of :func:`window_transitions`, and rows per call of the block's output path: every call
+#: has exactly this many (the last block is padded with copies of its first entry), so a value never depends on which
+#: other windows or rows happened to be computed with it (CPU kernels may pick another summation order for another
+#: batch size, and float32 would show it)
+WINDOW_BLOCK = 64
+ROW_BLOCK = 256
+
+
+def _in_blocks(fn, x, block: int):
+    """``fn`` on ``x [M, ...]`` in blocks of exactly ``block`` entries (padded); a dict of results ``[M, ...]``."""
+    import torch
+
+    M = x.shape[0]
+    parts: dict = {}
+    for i in range(0, M, block):
+        chunk = x[i:i + block]
+        n = chunk.shape[0]
+        if n < block:
+            chunk = torch.cat([chunk, chunk[:1].expand(block - n, *chunk.shape[1:])])
+        for name, val in fn(chunk).items():
+            parts.setdefault(name, []).append(val[:n])
+    return {name: torch.cat(vals) for name, vals in parts.items()}
+
+
 def _np(t) -> np.ndarray:
     import torch
 
@@ -155,7 +179,8 @@ def window_transitions(block, xw, stepper: Stepper) -> dict:
 
     run = getattr(torch, stepper.fmt.name)
     with torch.no_grad():
-        vals = {name: t.to(run).float() for name, t in _window_values(block, xw.float()).items()}
+        vals = {name: t.to(run).float() for name, t in _in_blocks(lambda x: _window_values(block, x), xw.float(),
+                                                                  WINDOW_BLOCK).items()}
     if "beta" in vals:
         A, B = gh_affine(_np(vals["k"]), _np(vals["v"]), _np(vals["beta"]))
     else:
@@ -324,28 +349,51 @@ class BlockStage:
     # ----------------------------------------------------------------------------------------- outputs
     def _outputs(self, pairs: list[tuple[int, int]]) -> list[int]:
         """Block outputs (next layer's input rows) for (state id, window id) pairs, interned."""
+        S = np.stack([self.states.items[s] for s, _ in pairs])  # [M, H, K, V]
+        wids = [w for _, w in pairs]
+        return self.outputs_of_readouts(self.readouts(S, wids), wids)
+
+    def readouts(self, S: np.ndarray, wids) -> np.ndarray:
+        """The read-outs ``o = scale S^T q`` of states ``S [M, H, K, V]`` in windows ``wids [M]``, formed in float64
+        and rounded to the run dtype (``[M, H, V]`` float32 values). A block's output depends on its state only
+        through this read-out."""
+        q = np.stack([_np(self.windows.items[int(w)]["q"]) for w in wids])  # [M, H, K]
+        o = self.scale * np.einsum("mhkv,mhk->mhv", S, q)
+        return self._torch.from_numpy(o).to(self.dtype).float().numpy()
+
+    def outputs_of_readouts(self, o: np.ndarray, wids) -> list[int]:
+        """Block outputs (interned next-layer rows) for read-outs ``o [M, H, V]`` (from :meth:`readouts`) in
+        windows ``wids [M]``."""
+        torch = self._torch
+        W = [self.windows.items[int(w)] for w in wids]
+        o = torch.from_numpy(np.ascontiguousarray(o)).float()[:, None]  # [M, 1, H, V], read-out rounded to the dtype
+        u = torch.stack([w["u"] for w in W])[:, None]  # [M, 1, d]
+        x = torch.stack([self.rows_in.items[self.windows.keys[int(w)][-1]] for w in wids])[:, None]
+        parts = [o, u, x] if self.householder else [o, u, x, torch.stack([w["v"] for w in W])[:, None]]
+        width = [p.shape[-1] if p.dim() == 3 else p.shape[-2] * p.shape[-1] for p in parts]
+        packed = torch.cat([p.reshape(p.shape[0], -1) for p in parts], 1)
+        x = _in_blocks(lambda z: {"x": self._block_output(z, width)}, packed, ROW_BLOCK)["x"]
+        return [self.rows_out.add(_np_bytes(r), r) for r in x]
+
+    def _block_output(self, packed, width: list[int]):
+        """The block's output rows ``[M, d]`` from packed ``(o, u, x[, v])`` rows (see :meth:`outputs_of_readouts`)."""
         torch = self._torch
         mixer, block = self.block.mixer, self.block
-        S = np.stack([self.states.items[s] for s, _ in pairs])  # [M, H, K, V]
-        W = [self.windows.items[w] for _, w in pairs]
-        q = np.stack([_np(w["q"]) for w in W])  # [M, H, K]
-        o = self.scale * np.einsum("mhkv,mhk->mhv", S, q)
-        o = torch.from_numpy(o).to(self.dtype).float()[:, None]  # [M, 1, H, V], read-out rounded to the dtype
-        u = torch.stack([w["u"] for w in W])[:, None]  # [M, 1, d]
-        x = torch.stack([self.rows_in.items[self.windows.keys[w][-1]] for _, w in pairs])[:, None]
+        M, H, V = packed.shape[0], mixer.num_heads, mixer.head_dim
+        pieces = torch.split(packed, width, dim=1)
+        o = pieces[0].reshape(M, 1, H, V)
+        u, x = pieces[1][:, None], pieces[2][:, None]
         with torch.no_grad():
             if self.householder:
                 y = mixer.output(o, u)
             else:
-                M = o.shape[0]
-                v = torch.stack([w["v"] for w in W])[:, None]
+                v = pieces[3].reshape(M, 1, H, V)
                 o = o + mixer.D * v
-                o = mixer.o_norm(o, mixer.z_proj(u).view(M, 1, mixer.num_heads, mixer.head_dim))
-                y = mixer.o_proj(o.reshape(M, 1, mixer.num_heads * mixer.head_dim))
+                o = mixer.o_norm(o, mixer.z_proj(u).view(M, 1, H, V))
+                y = mixer.o_proj(o.reshape(M, 1, H * V))
             x = (x + y.to(self.dtype).float()).to(self.dtype).float()
             x = (x + block.mlp(block.norm2(x)).to(self.dtype).float()).to(self.dtype).float()
-        x = x[:, 0]
-        return [self.rows_out.add(_np_bytes(r), r) for r in x]
+        return x[:, 0]
 
     def run(self, ids: np.ndarray, progress=None) -> StageRun:
         T = ids.shape[0]

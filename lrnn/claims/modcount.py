@@ -28,7 +28,7 @@ from typing import Any
 
 from statetrack.errors import StatetrackError
 
-from .parity import (CONSTRUCTION_STEPS, DEFAULT_MAX_STEPS, OnesRunner, Settling, run_construction, settle)
+from .parity import (CONSTRUCTION_STEPS, Settling, run_construction)
 
 #: the longest stretch of the eventual cycle searched for an output witness
 OUTPUT_SEARCH = 1 << 16
@@ -119,13 +119,15 @@ def modcount_finding(s: Settling, m: int, predicted: bool, precision: str) -> di
 
 
 def check_modcount(model: Any, m: int = 3, dtype: str = "float32", precision: str = "per-step", *,
-                   symbol: "str | int | None" = None, max_steps: int = DEFAULT_MAX_STEPS, predicted: bool = False,
-                   progress: bool = False) -> ModCheck:
-    """Theorem 2 on one model in a step model (see the module docstring)."""
+                   symbol: "str | int | None" = None, max_steps: int | None = None, predicted: bool = False,
+                   progress: bool = False, engine: str = "auto") -> ModCheck:
+    """Theorem 2 on one model in a step model (see the module docstring; ``engine``: see
+    :func:`statetrack.lrnn.claims.fast_settle.run_settling`)."""
+    from .fast_settle import run_settling
+
     m = check_modulus(m)
-    runner = OnesRunner(model, dtype, precision, symbol)
-    s = settle(runner, max_steps, progress=progress)
-    L = runner.num_layers
+    s = run_settling(model, dtype, precision, symbol, max_steps, engine, progress)
+    L = s.runner.num_layers
     div = None if not s.settled else (2 ** L) % s.period == 0
     return ModCheck(precision, s.settle_step, s.period, s.steps, L, div, modcount_witness(s, m),
                     modcount_output_coincidence(s, m), modcount_finding(s, m, predicted, precision))

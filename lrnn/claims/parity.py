@@ -232,6 +232,16 @@ class Settling:
     def settled(self) -> bool:
         return self.settle_step is not None
 
+    def cycle_transitions(self, positions: int = 8) -> list[list[np.ndarray]]:
+        """Per layer, the transitions ``A`` applied at the first ``positions`` lengths of the final cycle."""
+        if not self.settled:
+            return []
+        out = []
+        for stage, run in zip(self.runner.stages, self.trace.runs):
+            ts = range(self.settle_step - 1, min(self.settle_step - 1 + min(self.period, positions), run.steps.size))
+            out.append([stage.transition(run.steps[t]) for t in ts])
+        return out
+
     def output_at(self, length: int) -> int:
         """Output id after ``length`` symbols (any length, by periodicity beyond the simulated run)."""
         t = int(length)
@@ -299,10 +309,8 @@ def forbidden_cycle(s: Settling, predicted: bool, precision: str) -> dict | None
     if not predicted or not s.settled or s.period % 2 == 1:
         return None
     eig = []
-    for stage, run in zip(s.runner.stages, s.trace.runs):
-        pos = range(s.settle_step - 1, min(s.settle_step - 1 + min(s.period, 8), run.steps.size))
-        ev = np.concatenate([np.linalg.eigvals(stage.transition(run.steps[t])).reshape(-1) for t in pos]) \
-            if len(pos) else np.zeros(0, dtype=complex)
+    for mats in s.cycle_transitions(8):
+        ev = np.concatenate([np.linalg.eigvals(A).reshape(-1) for A in mats]) if mats else np.zeros(0, dtype=complex)
         ev = np.unique(np.round(ev, 6))
         eig.append([[float(z.real), float(z.imag)] for z in ev[:16]])
     return {"precision": precision, "settle_step": s.settle_step, "period": s.period, "eigenvalues": eig,
@@ -331,12 +339,15 @@ class ParityCheck:
 
 
 def check_parity(model: Any, dtype: str = "float32", precision: str = "per-step", *,
-                 symbol: "str | int | None" = None, max_steps: int = DEFAULT_MAX_STEPS, predicted: bool = False,
-                 progress: bool = False) -> ParityCheck:
+                 symbol: "str | int | None" = None, max_steps: int | None = None, predicted: bool = False,
+                 progress: bool = False, engine: str = "auto") -> ParityCheck:
     """Theorem 1 on one model in a step model (``per-step`` or ``float``): settle step, period and the decoder-free
     witness (None when the state period is even or the run did not settle within ``max_steps``); with
-    ``predicted=True`` (the theorem covers this model) an even final cycle is reported as a ``finding``."""
-    s = settle(OnesRunner(model, dtype, precision, symbol), max_steps, progress=progress)
+    ``predicted=True`` (the theorem covers this model) an even final cycle is reported as a ``finding``. ``engine``:
+    see :func:`statetrack.lrnn.claims.fast_settle.run_settling` (the same answer either way)."""
+    from .fast_settle import run_settling
+
+    s = run_settling(model, dtype, precision, symbol, max_steps, engine, progress)
     return ParityCheck(precision, s.settle_step, s.period, s.steps, parity_witness(s), parity_output_coincidence(s),
                        forbidden_cycle(s, predicted, precision))
 

@@ -21,8 +21,8 @@ from statetrack.vocabulary import EIGENVALUE_RANGES
 from .families import FAMILIES, parse_range, random_member, range_name
 from .modcount import (check_modulus, is_power_of_two, modcount_finding, modcount_output_coincidence,
                        modcount_witness, theorem2_predicts)
-from .parity import (DEFAULT_MAX_STEPS, OnesRunner, Settling, forbidden_cycle, parity_output_coincidence,
-                     parity_witness, settle)
+from .fast_settle import FAST_MAX_STEPS, run_settling, settle_many, use_fast
+from .parity import DEFAULT_MAX_STEPS, Settling, forbidden_cycle, parity_output_coincidence, parity_witness
 
 CLAIMS = ("parity", "modcount")
 DTYPES = ("float16", "bfloat16", "float32")
@@ -39,45 +39,46 @@ def predicts(claim: str, family: str, eigenvalue_range, layers: int, m: int = 3)
 
 def cycle_eigenvalues(s: Settling, positions: int = 8) -> list[np.ndarray]:
     """Per layer, eigenvalues of the transitions applied at the first ``positions`` steps of the final cycle."""
-    out = []
-    if not s.settled:
-        return out
-    for stage, run in zip(s.runner.stages, s.trace.runs):
-        ev = [np.linalg.eigvals(stage.transition(run.steps[t])).reshape(-1)
-              for t in range(s.settle_step - 1, min(s.settle_step - 1 + min(s.period, positions), run.steps.size))]
-        out.append(np.concatenate(ev) if ev else np.zeros(0, dtype=complex))
-    return out
+    return [np.concatenate([np.linalg.eigvals(A).reshape(-1) for A in mats]) if mats else np.zeros(0, dtype=complex)
+            for mats in s.cycle_transitions(positions)]
 
 
 def check_member(model: Any, claim: str, dtype: str, precision: str, m: int = 3,
-                 max_steps: int = DEFAULT_MAX_STEPS, symbol: "str | int | None" = None,
-                 predicted: bool = False) -> tuple[dict, Settling]:
+                 max_steps: int | None = None, symbol: "str | int | None" = None,
+                 predicted: bool = False, engine: str = "auto", settling: Any = None) -> tuple[dict, Settling]:
     """One model: ``{precision, settle_step, period, steps, witness, output_coincidence, finding}`` and its
     :class:`Settling` (``predicted``: the theorem predicts a witness, so an even / ``m``-multiple final cycle of a step
     model is reported as a finding). In the ``paper`` model (:mod:`.paper_run`; ``max_steps`` is then the budget of
     each layer's certificate search) the run is not a step map: there is no :class:`Settling` (None), the settle step
-    is a certified bound, ``decided`` says whether it was found and ``reason`` why not."""
+    is a certified bound, ``decided`` says whether it was found and ``reason`` why not. ``engine``: see
+    :func:`statetrack.lrnn.claims.fast_settle.run_settling`; ``settling``: the run, when already computed."""
     if precision == "paper":
         from .paper_run import check_paper
 
+        max_steps = max_steps or DEFAULT_MAX_STEPS
         r = check_paper(model, claim, dtype, m, symbol, max_steps=max_steps)
         return {"precision": "paper", "settle_step": r["settle_step"], "period": r["period"], "steps": max_steps,
                 "witness": r["witness"], "output_coincidence": None, "finding": None, "decided": r["decided"],
                 "reason": r["reason"]}, None
-    s = settle(OnesRunner(model, dtype, precision, symbol), max_steps)
+    s = settling if settling is not None else run_settling(model, dtype, precision, symbol, max_steps, engine)
     if claim == "parity":
         w, oc, f = parity_witness(s), parity_output_coincidence(s), forbidden_cycle(s, predicted, precision)
     else:
         w, oc, f = modcount_witness(s, m), modcount_output_coincidence(s, m), modcount_finding(s, m, predicted,
                                                                                                  precision)
-    return {"precision": precision, "settle_step": s.settle_step, "period": s.period, "steps": s.steps,
-            "witness": w, "output_coincidence": oc, "finding": f}, s
+    out = {"precision": precision, "settle_step": s.settle_step, "period": s.period, "steps": s.steps,
+           "witness": w, "output_coincidence": oc, "finding": f}
+    if getattr(s, "reason", None):
+        out["reason"] = s.reason
+    return out, s
 
 
 def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, samples: int, *, precision: str = "per-step",
-               seed: int = 0, layers: int = 2, m: int = 3, max_steps: int = DEFAULT_MAX_STEPS,
-               collect_eigenvalues: bool = False, progress: bool = False) -> dict:
-    """Check ``samples`` random members (seeds ``seed ..``); see the module docstring for the summary fields."""
+               seed: int = 0, layers: int = 2, m: int = 3, max_steps: int | None = None,
+               collect_eigenvalues: bool = False, progress: bool = False, engine: str = "auto") -> dict:
+    """Check ``samples`` random members (seeds ``seed ..``); see the module docstring for the summary fields. With
+    the fast runner (``engine``, :func:`statetrack.lrnn.claims.fast_settle.run_settling`) the members' first-layer
+    cycle searches run together (:func:`~statetrack.lrnn.claims.fast_settle.settle_many`)."""
     if claim not in CLAIMS:
         from statetrack.errors import StatetrackError
 
@@ -88,14 +89,21 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     predicted = predicts(claim, family, rng, layers, m)
     members, eigs = [], []
     seeds: Iterable[int] = range(int(seed), int(seed) + int(samples))
-    if progress:
+    desc = f"{claim} {family} [{range_name(rng)}] {dtype}/{precision}"
+    runs: dict = {}
+    if precision != "paper" and use_fast(random_member(family, rng, seed=int(seed), layers=layers), precision, engine):
+        models = [random_member(family, rng, seed=sd, layers=layers) for sd in seeds]
+        runs = dict(zip(seeds, settle_many(models, dtype, None, int(max_steps or FAST_MAX_STEPS), progress=progress,
+                                           desc=desc)))
+    elif progress:
         from tqdm.auto import tqdm
 
-        seeds = tqdm(seeds, desc=f"{claim} {family} [{range_name(rng)}] {dtype}/{precision}", unit="model")
+        seeds = tqdm(seeds, desc=desc, unit="model")
     example = None
     for sd in seeds:
         model = random_member(family, rng, seed=sd, layers=layers)
-        res, s = check_member(model, claim, dtype, precision, m, max_steps, predicted=predicted)
+        res, s = check_member(model, claim, dtype, precision, m, max_steps, predicted=predicted, engine=engine,
+                              settling=runs.get(sd))
         res["seed"] = sd
         members.append(res)
         if example is None and res["witness"] is not None:
@@ -108,8 +116,11 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     settled = [r for r in members if r["settle_step"] is not None]
     steps = [r["settle_step"] for r in settled]
     n_w = sum(r["witness"] is not None for r in members)
+    if max_steps is None:
+        max_steps = FAST_MAX_STEPS if runs else DEFAULT_MAX_STEPS
     out = {
         "claim": claim, "family": family, "range": range_name(rng), "dtype": dtype, "precision": precision,
+        "engine": "fast" if runs else "reference",
         "layers": int(layers), "samples": int(samples), "max_steps": int(max_steps),
         "witness_rate": n_w / len(members) if members else None,
         "settle_step": {"median": float(np.median(steps)) if steps else None, "max": max(steps) if steps else None},

@@ -28,8 +28,9 @@ import numpy as np
 from statetrack.errors import StatetrackError
 
 from .families import FAMILIES, parse_range
+from .fast_settle import ENGINES
 from .modcount import check_modulus, is_power_of_two, rotation_construction
-from .parity import (DEFAULT_MAX_STEPS, CONSTRUCTION_STEPS, OnesRunner, is_compiled, load_any_model,
+from .parity import (CONSTRUCTION_STEPS, OnesRunner, is_compiled, load_any_model,
                      parity_construction, single_thread)
 from .precision import check_precision_model, grid_format
 from .spectra import plot_eigenvalues, product_spectra, symbol_spectra
@@ -137,19 +138,24 @@ def claim_report(claim: str, *, model_path: "str | os.PathLike | None" = None, f
                  samples: int = 20, seed: int = 0, layers: int = 2, m: int = 3,
                  max_steps: int | None = None, steps: int = CONSTRUCTION_STEPS,
                  symbol: "str | int | None" = None, plot: "str | None" = None,
-                 progress: bool = False) -> ClaimReport:
+                 progress: bool = False, engine: str = "auto") -> ClaimReport:
     """Run ``claim`` on the model at ``model_path`` or on ``samples`` random members of ``family`` (see the module
     docstring). Parameters are validated with errors naming them; ``symbol`` applies to a model file only (random
-    members read the symbol ``1``). ``max_steps`` (default: 65536 for step models, :data:`PAPER_MAX_STEPS` for the
-    paper model) bounds the run searched for a repeat / each layer's certificate search. Constructions run in the
-    ``per-step`` model when ``precision`` is ``paper`` (they are step-by-step runs)."""
+    members read the symbol ``1``). ``max_steps`` bounds the run searched for a repeat (default: 2^26 single steps per
+    layer with the fast runner, 65536 tokens with the reference runner; ``engine``: see
+    :func:`statetrack.lrnn.claims.fast_settle.run_settling`) or each layer's certificate search in the paper model
+    (default :data:`PAPER_MAX_STEPS`). Constructions run in the ``per-step`` model when ``precision`` is ``paper``
+    (they are step-by-step runs)."""
     if claim not in CLAIMS:
         raise StatetrackError(f"claim: unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
     grid_format(dtype)
     check_precision_model(precision)
-    if max_steps is None:
-        max_steps = PAPER_MAX_STEPS if precision == "paper" else DEFAULT_MAX_STEPS
-    _positive("max_steps", max_steps)
+    if max_steps is None and precision == "paper":
+        max_steps = PAPER_MAX_STEPS
+    if max_steps is not None:
+        _positive("max_steps", max_steps)
+    if engine not in ENGINES:
+        raise StatetrackError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     _positive("steps", steps)
     if claim == "modcount":
         m = check_modulus(m)
@@ -162,8 +168,8 @@ def claim_report(claim: str, *, model_path: "str | os.PathLike | None" = None, f
         _positive("samples", samples)
         _positive("layers", layers)
         return _family_report(claim, family, eigenvalue_range, dtype, precision, samples, seed, layers, m,
-                              max_steps, steps, plot, progress)
-    return _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symbol, plot, progress)
+                              max_steps, steps, plot, progress, engine)
+    return _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symbol, plot, progress, engine)
 
 
 def _builtin_construction(claim: str, m: int, steps: int, dtype: str, precision: str, progress: bool) -> dict:
@@ -182,14 +188,15 @@ def _construction_ok(claim: str, c: dict) -> bool:
 
 
 def _family_report(claim, family, eigenvalue_range, dtype, precision, samples, seed, layers, m, max_steps, steps,
-                   plot, progress) -> ClaimReport:
+                   plot, progress, engine) -> ClaimReport:
     cell = sweep_cell(claim, family, eigenvalue_range, dtype, samples, precision=precision, seed=seed, layers=layers,
-                      m=m, max_steps=max_steps, collect_eigenvalues=bool(plot), progress=progress)
+                      m=m, max_steps=max_steps, collect_eigenvalues=bool(plot), progress=progress, engine=engine)
     members = cell.pop("members")
     eig = cell.pop("_eigenvalues", None)
     cell["member_results"] = [{"seed": r["seed"], "settle_step": r["settle_step"], "period": r["period"],
                                "witness": r["witness"] is not None,
-                               "output_coincidence": r["output_coincidence"] is not None} for r in members]
+                               "output_coincidence": r["output_coincidence"] is not None,
+                               **({"reason": r["reason"]} if r.get("reason") else {})} for r in members]
     cell["construction"] = _builtin_construction(claim, m, steps, dtype, precision, progress)
     if plot:
         cell["plot"] = plot_eigenvalues(eig, plot, f"{family} [{cell['range']}] {dtype}: final-cycle transitions")
@@ -201,10 +208,11 @@ def _family_report(claim, family, eigenvalue_range, dtype, precision, samples, s
     return ClaimReport(claim, cell, v)
 
 
-def _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symbol, plot, progress) -> ClaimReport:
+def _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symbol, plot, progress,
+                  engine) -> ClaimReport:
     model = load_any_model(model_path)
     predicted = model_predicts(model, claim, m, dtype, _step(precision), symbol)
-    res, s = check_member(model, claim, dtype, precision, m, max_steps, symbol, predicted=predicted)
+    res, s = check_member(model, claim, dtype, precision, m, max_steps, symbol, predicted=predicted, engine=engine)
     out = {"claim": claim, "model": os.fspath(model_path), "kind": "compiled" if is_compiled(model) else "lrnn",
            "dtype": dtype, "precision": precision, "samples": 1,
            "witness_rate": 1.0 if res["witness"] is not None else 0.0,
@@ -214,6 +222,7 @@ def _model_report(claim, model_path, dtype, precision, m, max_steps, steps, symb
            "findings": [res["finding"]] if res["finding"] is not None else []}
     if precision == "paper":
         out["undecided"] = out.pop("unsettled")
+    if precision == "paper" or res.get("reason"):
         out["reason"] = res["reason"]
     if claim == "modcount":
         out["m"] = m

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from statetrack.cli.common import add_json, emit, table
-from statetrack.vocabulary import CLAIM_PRECISIONS, LRNN_LAYER_TYPES
+from statetrack.vocabulary import CLAIM_ENGINES, CLAIM_PRECISIONS, LRNN_LAYER_TYPES
 
 FAMILY_CHOICES = list(LRNN_LAYER_TYPES)
 
@@ -36,8 +36,13 @@ def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="draw the transition eigenvalues on the complex plane")
     if sampling:
         p.add_argument("--max-steps", type=int, default=None, metavar="T",
-                       help="longest run 1^T searched for the state to repeat (default 65536); paper model: the "
+                       help="how far the run on 1^t is followed: single steps per layer for the fast runner "
+                            "(default 67108864), tokens for the reference runner (default 65536); paper model: the "
                             "certificate search per layer (default 512)")
+        p.add_argument("--engine", choices=CLAIM_ENGINES, default="auto",
+                       help="auto: the compiled layer-by-layer cycle search (needs numba) for the per-step model of "
+                            "LRNN members, the reference runner otherwise; fast: that search or an error; reference: "
+                            "intern every state (same answers; default auto)")
         p.add_argument("--steps", type=int, default=10 ** 6, metavar="T",
                        help="length of the construction's run (default 1000000)")
     p.add_argument("--progress", action="store_true", help="show progress bars on stderr")
@@ -119,7 +124,7 @@ def _run(args, claim: str) -> int:
     report = claim_report(claim, model_path=args.model, family=args.family, eigenvalue_range=args.eig_range,
                           dtype=args.dtype, precision=args.precision, samples=args.samples, seed=args.seed,
                           layers=args.layers, m=getattr(args, "m", 3), max_steps=args.max_steps, steps=args.steps,
-                          symbol=args.symbol, plot=args.plot, progress=args.progress)
+                          symbol=args.symbol, plot=args.plot, progress=args.progress, engine=args.engine)
     out = report.to_json()
     emit(args, out, lambda: _text(out))
     return 0 if report.ok else 1
