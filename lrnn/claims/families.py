@@ -366,12 +366,14 @@ class BlockStage:
         windows ``wids [M]``."""
         torch = self._torch
         W = [self.windows.items[int(w)] for w in wids]
-        o = torch.from_numpy(np.ascontiguousarray(o)).float()[:, None]  # [M, 1, H, V], read-out rounded to the dtype
-        u = torch.stack([w["u"] for w in W])[:, None]  # [M, 1, d]
-        x = torch.stack([self.rows_in.items[self.windows.keys[int(w)][-1]] for w in wids])[:, None]
-        parts = [o, u, x] if self.householder else [o, u, x, torch.stack([w["v"] for w in W])[:, None]]
-        width = [p.shape[-1] if p.dim() == 3 else p.shape[-2] * p.shape[-1] for p in parts]
-        packed = torch.cat([p.reshape(p.shape[0], -1) for p in parts], 1)
+        M = len(W)
+        parts = [torch.from_numpy(np.ascontiguousarray(o)).float().reshape(M, -1),  # read-outs, already dtype values
+                 torch.stack([w["u"] for w in W]),  # the normalised input [M, d]
+                 torch.stack([self.rows_in.items[self.windows.keys[int(w)][-1]] for w in wids])]  # the residual [M, d]
+        if not self.householder:
+            parts.append(torch.stack([w["v"] for w in W]).reshape(M, -1))
+        width = [p.shape[1] for p in parts]
+        packed = torch.cat(parts, 1)
         x = _in_blocks(lambda z: {"x": self._block_output(z, width)}, packed, ROW_BLOCK)["x"]
         return [self.rows_out.add(_np_bytes(r), r) for r in x]
 

@@ -68,9 +68,14 @@ class _Periodic:
     q: int
 
     def at(self, lengths: np.ndarray) -> np.ndarray:
-        t = np.asarray(lengths, dtype=np.int64)
-        idx = np.where(t <= self.ids.size, t, self.start + (t - self.start) % self.q)
-        return self.ids[idx - 1]
+        return self.ids[_periodic_index(lengths, self.ids.size, self.start, self.q)]
+
+
+def _periodic_index(lengths, n: int, start: int, q: int) -> np.ndarray:
+    """Indices into per-length arrays of ``n`` entries (lengths ``1 .. n``) that repeat with period ``q`` from
+    length ``start``, for any lengths >= 1."""
+    t = np.asarray(lengths, dtype=np.int64)
+    return np.where(t <= n, t, start + (t - start) % q) - 1
 
 
 class _Layer:
@@ -94,16 +99,11 @@ class _Layer:
     # ---------------------------------------------------------------------------------------- indexing
     def wid(self, lengths: np.ndarray) -> np.ndarray:
         """Window ids applied at the given lengths (any length >= 1)."""
-        t = np.asarray(lengths, dtype=np.int64)
-        n = self.wids.size
-        idx = np.where(t <= n, t, self.W0 + (t - self.W0) % self.inp.q)
-        return self.wids[idx - 1]
+        return self.wids[_periodic_index(lengths, self.wids.size, self.W0, self.inp.q)]
 
     def cid(self, lengths: np.ndarray) -> np.ndarray:
-        t = np.asarray(lengths, dtype=np.int64)
-        n = self.cids.size
-        idx = np.where(t <= n, t, self.W0 + (t - self.W0) % self.inp.q)
-        return self.cids[idx - 1]
+        """Convolution-buffer (carry) ids at the given lengths."""
+        return self.cids[_periodic_index(lengths, self.cids.size, self.W0, self.inp.q)]
 
     def run(self, S: np.ndarray, first: int, count: int, keep: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Step ``S`` (the state at length ``first - 1``) through lengths ``first .. first + count - 1``."""
@@ -374,19 +374,21 @@ def find_cycles(maps: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], max_s
             (MU[i], LAM[i], prev[i], prev_P[i]) for i in range(len(maps))]
 
 
-ENGINES = CLAIM_ENGINES
+def check_engine(engine: str) -> str:
+    """``engine`` if it is one of :data:`~statetrack.vocabulary.CLAIM_ENGINES`, else an error naming ``engine``."""
+    if engine not in CLAIM_ENGINES:
+        raise StatetrackError(f"engine: unknown engine {engine!r}; choose one of {', '.join(CLAIM_ENGINES)}")
+    return engine
 
 
 def use_fast(model: Any, precision: str, engine: str = "auto") -> bool:
     """Whether ``engine`` (``auto``: the fast runner where it applies; ``fast``: it or an error; ``reference``:
     the interning runner of :func:`statetrack.lrnn.claims.parity.settle`) runs this model fast."""
-    if engine not in ENGINES:
-        raise StatetrackError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     ok = fast_available(model, precision)
-    if engine == "fast" and not ok:
+    if check_engine(engine) == "fast" and not ok:
         why = ("numba is not installed (pip install 'statetrack[fast]')" if not sk.AVAILABLE else
-               "it runs the per-step model of LRNN members only" if precision == "per-step" or is_compiled(model)
-               else f"the {precision} model is torch's own arithmetic, which it does not reproduce")
+               "it runs LRNN members, not compiled models" if is_compiled(model) else
+               f"it runs the per-step model only, not the {precision} model")
         raise StatetrackError(f"engine fast: {why}")
     return ok and engine != "reference"
 
@@ -404,4 +406,4 @@ def run_settling(model: Any, dtype: str = "float32", precision: str = "per-step"
     return settle(OnesRunner(model, dtype, precision, symbol), int(max_steps or DEFAULT_MAX_STEPS), progress=progress)
 
 
-__all__ = ["run_settling", "use_fast", "ENGINES", "settle_fast", "find_cycles", "settle_many", "FastSettling", "fast_available", "FAST_MAX_STEPS", "FAST_MAX_ROWS"]
+__all__ = ["run_settling", "use_fast", "check_engine", "settle_fast", "find_cycles", "settle_many", "FastSettling", "fast_available", "FAST_MAX_STEPS", "FAST_MAX_ROWS"]

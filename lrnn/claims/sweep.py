@@ -88,20 +88,21 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     rng = parse_range(eigenvalue_range)
     predicted = predicts(claim, family, rng, layers, m)
     members, eigs = [], []
-    seeds: Iterable[int] = range(int(seed), int(seed) + int(samples))
+    seeds = range(int(seed), int(seed) + int(samples))
+    models = {sd: random_member(family, rng, seed=sd, layers=layers) for sd in seeds}
     desc = f"{claim} {family} [{range_name(rng)}] {dtype}/{precision}"
     runs: dict = {}
-    if precision != "paper" and use_fast(random_member(family, rng, seed=int(seed), layers=layers), precision, engine):
-        models = [random_member(family, rng, seed=sd, layers=layers) for sd in seeds]
-        runs = dict(zip(seeds, settle_many(models, dtype, None, int(max_steps or FAST_MAX_STEPS), progress=progress,
-                                           desc=desc)))
+    order: Iterable[int] = seeds
+    if precision != "paper" and models and use_fast(models[int(seed)], precision, engine):
+        runs = dict(zip(seeds, settle_many(list(models.values()), dtype, None, int(max_steps or FAST_MAX_STEPS),
+                                           progress=progress, desc=desc)))
     elif progress:
         from tqdm.auto import tqdm
 
-        seeds = tqdm(seeds, desc=desc, unit="model")
+        order = tqdm(seeds, desc=desc, unit="model")
     example = None
-    for sd in seeds:
-        model = random_member(family, rng, seed=sd, layers=layers)
+    for sd in order:
+        model = models[sd]
         res, s = check_member(model, claim, dtype, precision, m, max_steps, predicted=predicted, engine=engine,
                               settling=runs.get(sd))
         res["seed"] = sd

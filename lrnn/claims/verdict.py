@@ -28,7 +28,7 @@ import numpy as np
 from statetrack.errors import StatetrackError
 
 from .families import FAMILIES, parse_range
-from .fast_settle import ENGINES
+from .fast_settle import check_engine
 from .modcount import check_modulus, is_power_of_two, rotation_construction
 from .parity import (CONSTRUCTION_STEPS, OnesRunner, is_compiled, load_any_model,
                      parity_construction, single_thread)
@@ -154,8 +154,7 @@ def claim_report(claim: str, *, model_path: "str | os.PathLike | None" = None, f
         max_steps = PAPER_MAX_STEPS
     if max_steps is not None:
         _positive("max_steps", max_steps)
-    if engine not in ENGINES:
-        raise StatetrackError(f"engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_engine(engine)
     _positive("steps", steps)
     if claim == "modcount":
         m = check_modulus(m)
