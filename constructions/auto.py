@@ -2,7 +2,9 @@
 
 ``auto`` sizes the one-layer constructions that apply -- ``parity`` (n = 1), ``rotation`` (n = 2, two reflections,
 irrational entries), ``group`` (Theorem 3: a faithful permutation action or signed-permutation representation,
-integer keys) and ``permreset`` (letters that permute or reset the states, one-hot) -- with each construction's own
+integer keys), ``permreset`` (letters that permute or reset the states, one-hot), ``counter`` (saturating counters,
+thermometer code) and ``bitcode`` (any 0/1 code on which every letter copies, negates or sets bits, found by an
+exhaustive search) -- with each construction's own
 size function (the one :mod:`.sizing` reports), and builds the cheapest under the ``prefer`` rule:
 
 * ``balanced`` (default): fewest factors per token, then exact before inexact, then smallest state
@@ -27,14 +29,15 @@ from .group import compile_group, group_size, minimal_dfa
 from .model_format import CompiledModel, ConstructionNotApplicable, summarize
 from .modadd import compile_modadd2
 from .parity import compile_parity, parity_size
+from .bitcode import SCOPE, bitcode_size, compile_bitcode, search_bit_code
 from .counter import compile_counter, counter_size
 from .permreset import compile_permreset, permreset_size
 from .rotation import compile_rotation, rotation_size
 from .unconstrained import compile_unconstrained
 
-AUTO_ORDER = ("parity", "rotation", "group", "permreset", "counter", "cascade")
+AUTO_ORDER = ("parity", "rotation", "group", "permreset", "counter", "bitcode", "cascade")
 PREFER = COMPILE_PREFERENCES
-_ONE_LAYER = ("parity", "rotation", "group", "permreset", "counter")
+_ONE_LAYER = ("parity", "rotation", "group", "permreset", "counter", "bitcode")
 
 _WHY = {
     "parity": "two states and every letter is the identity or the swap: one scalar reflection (eigenvalue -1)",
@@ -46,8 +49,10 @@ _WHY = {
                  "permutations and projections for resets",
     "counter": "the states form a chain on which every letter is the identity, an increment, a decrement or a "
                "reset: one layer, a thermometer code and the shift matrix as reflections and one projection",
-    "cascade": "the letters are not all permutations and resets, nor the moves of a saturating counter: "
-               "Krohn-Rhodes cascade (Theorem 4)",
+    "bitcode": "a 0/1 code of the states on which every letter copies, negates or sets bits: one layer, "
+               "reflections that permute coordinates, a reflection per negation and a projection per constant",
+    "cascade": "no one-layer construction applies (no bit code of the minimal DFA: every letter copying, negating "
+               "or setting bits): Krohn-Rhodes cascade (Theorem 4)",
 }
 _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
               "group": "Theorem 3, one layer of reflections with integer keys",
@@ -56,7 +61,7 @@ _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
 
 def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> dict:
     """``{layers, state_size, factors_per_token, exact, note}`` of the model construction ``name`` (``parity``,
-    ``rotation``, ``group`` or ``permreset``) builds for the minimal ``dfa``: the size function that construction's
+    ``rotation``, ``group``, ``permreset``, ``counter`` or ``bitcode``) builds for the minimal ``dfa``: the size function that construction's
     builder uses, so sizes reported by classification and models built by :func:`compile_language` agree. Raises
     :class:`ConstructionNotApplicable` when it does not apply."""
     if name == "parity":
@@ -69,6 +74,8 @@ def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> di
         return permreset_size(dfa)
     if name == "counter":
         return counter_size(dfa)
+    if name == "bitcode":
+        return bitcode_size(dfa)
     raise StatetrackError(f"no size function for construction {name!r}")
 
 
@@ -79,7 +86,7 @@ def _rank(size: dict, prefer: str) -> tuple:
 
 def one_layer_sizes(dfa: DFA, group_action: "np.ndarray | None" = None) -> dict[str, dict]:
     """The sizes (:func:`size_of`) of the one-layer constructions that apply to the minimal ``dfa``, in the order
-    parity, rotation, group, permreset (empty when the letters are not all permutations and resets)."""
+    parity, rotation, group, permreset, counter, bitcode (empty when none applies)."""
     out = {}
     for name in _ONE_LAYER:
         try:
@@ -87,6 +94,24 @@ def one_layer_sizes(dfa: DFA, group_action: "np.ndarray | None" = None) -> dict[
         except ConstructionNotApplicable:
             continue
     return out
+
+
+def one_layer_decision(dfa: DFA, sizes: dict[str, dict] | None = None) -> dict:
+    """Whether one layer of the ``[-1, 1]`` GH families is known to suffice for the minimal ``dfa``:
+    ``{status, construction, scope, reason}`` with ``status`` ``found`` (``construction`` names the one-layer model
+    ``auto`` would build), ``impossible`` (no bit code of any dimension exists: the exhaustive search of
+    :mod:`.bitcode`, whose class the permutation-reset and counter codes belong to; ``scope`` says what that covers)
+    or ``undecided`` (the search was stopped or the DFA is too large). ``sizes``: :func:`one_layer_sizes` when already
+    computed. Group languages are always ``found`` (Theorem 3)."""
+    sizes = one_layer_sizes(dfa) if sizes is None else sizes
+    choice = pick(sizes)
+    if choice is not None:
+        return {"status": "found", "construction": choice[0], "scope": None,
+                "reason": f"one layer: {_WHY[choice[0]]}"}
+    res = search_bit_code(dfa)
+    why = {"impossible": "one layer impossible for bit codes: " + res.reason,
+           "undecided": "one layer undecided: " + res.reason}.get(res.status, res.reason)
+    return {"status": res.status, "construction": None, "scope": SCOPE, "reason": why}
 
 
 def pick(sizes: dict[str, dict], prefer: str = "balanced") -> tuple[str, dict] | None:
@@ -116,7 +141,7 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
 
         return compile_cascade
     return {"parity": compile_parity, "rotation": compile_rotation, "group": compile_group,
-            "permreset": compile_permreset, "counter": compile_counter,
+            "permreset": compile_permreset, "counter": compile_counter, "bitcode": compile_bitcode,
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
@@ -134,8 +159,8 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     """Compile the language of ``dfa`` (made minimal and complete first).
 
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
-    most non-identity factors of any symbol), ``codes``, ``eigenvalue_range``, ``max_norm``, ``reason`` and the
-    construction's own details. Raises :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named
+    most non-identity factors of any symbol), ``codes``, ``eigenvalue_range``, ``max_norm``, ``reason``, for ``auto``
+    ``one_layer`` (:func:`one_layer_decision`), and the construction's own details. Raises :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named
     construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
     catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
@@ -161,9 +186,12 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     report = summarize(model)
     detail = extra.pop("reason", None)  # a construction's own account of itself goes after the choice
     report.update(extra)
+    if construction == "auto":
+        report["one_layer"] = one_layer_decision(dfa, {} if choice is None else {choice[0]: choice[1]})
     report["reason"] = reason + (f"; {detail}" if detail else "")
     return model, report
 
 
 __all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER", "PREFER", "size_of", "one_layer_sizes", "pick",
+           "one_layer_decision",
            "choose_one_layer"]

@@ -5,10 +5,12 @@ sizes of the models that :mod:`statetrack.constructions` actually builds.
 :func:`classify_language`. Every size of a construction that ``compile`` builds comes from that construction's own
 size function, the one ``compile`` uses to choose and build it (:func:`statetrack.constructions.auto.size_of`,
 :func:`~statetrack.constructions.modadd.modadd2_size`, and the layer stack of
-:func:`~statetrack.constructions.cascade.cascade_stack`), so the sizes printed and the models built cannot disagree:
+:func:`~statetrack.constructions.cascade.compile_cascade`), so the sizes printed and the models built cannot disagree:
 
 * ``deltaproduct[-1,1]``: the model ``compile`` (``auto``, prefer ``balanced``) builds -- a one-layer ``parity``,
-  ``rotation``, ``group`` or ``permreset`` model, else the Krohn-Rhodes cascade with copy layers;
+  ``rotation``, ``group``, ``permreset``, ``counter`` or ``bitcode`` model, else the Krohn-Rhodes cascade with copy
+  layers; its construction dict also carries ``one_layer`` (:func:`~statetrack.constructions.auto.one_layer_decision`:
+  found / impossible for bit codes / undecided);
 * ``deltanet[-1,1]`` on a group: the ``group`` model when every letter needs at most one factor (Theorem 3 with
   reflections), else ``modadd2`` (Theorem 6, two layers) for cyclic groups when it is shallower than the verdict's;
 * star-free languages (aperiodic monoid) in ``diagonal[-1,1]`` and ``deltanet[-1,1]``: the cascade's layer count
@@ -17,7 +19,9 @@ size function, the one ``compile`` uses to choose and build it (:func:`statetrac
 Each construction dict gets ``layer_shape`` -- which layer the size assumes: ``eq. (1)`` (the paper's
 ``H_t = A(x_t) H_{t-1} + B(x_t)``, no convolution) -- ``built_by`` (the ``compile`` construction that builds it, or
 None for a size from a theorem that ``compile`` does not build), ``exact`` (integer/dyadic entries) when known,
-``lower_bound`` ``{layers, factors_per_token}`` (proved lower bounds, finite precision; None where none is known)
+``lower_bound`` ``{layers, factors_per_token}`` (proved lower bounds, finite precision; None where none is known;
+for one-layer group models also ``representations``: the fewest reflections per token over every faithful
+orthogonal representation, from the character table, with ``optimal_among_representations`` beside ``optimal``)
 and ``optimal`` (true when the size meets both bounds: no model of the family has fewer layers, nor, with that
 many layers, fewer factors per token).
 
@@ -39,11 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from statetrack.automata.characters import least_reflections
 from statetrack.automata.expressivity import DEFAULT_MAX_ELEMENTS, classify
 from statetrack.automata.monoid import transformation_index_period
 from statetrack.errors import StatetrackError
 
-from .auto import one_layer_sizes, pick
+from .auto import one_layer_decision, one_layer_sizes, pick
 from .group import minimal_dfa
 from .model_format import ConstructionNotApplicable
 from .modadd import modadd2_size
@@ -91,12 +96,14 @@ def classify_language(dfa, precision: str = "finite", max_elements: int = DEFAUL
         sizes = one_layer_sizes(mdfa)
         if raw["is_group"]:
             _group_sizes(mdfa, raw, sizes)
-        elif "permreset" in sizes:
-            _set(raw["families"]["deltaproduct[-1,1]"], sizes["permreset"], "permreset")
-        elif "counter" in sizes:
-            _set(raw["families"]["deltaproduct[-1,1]"], sizes["counter"], "counter")
+        elif sizes:
+            name, size = pick(sizes)
+            _set(raw["families"]["deltaproduct[-1,1]"], size, name)
         elif raw["states"] <= CASCADE_SIZE_LIMIT:
             _cascade_sizes(mdfa, raw)
+        cons = raw["families"]["deltaproduct[-1,1]"].get("construction")
+        if cons:
+            cons["one_layer"] = one_layer_decision(mdfa, sizes)
         _bounds(mdfa, raw)
     _annotate(raw)
     return Classification(**raw)
@@ -144,16 +151,19 @@ def _group_sizes(mdfa, result: dict, sizes: dict[str, dict]) -> None:
 
 
 def _cascade_sizes(mdfa, result: dict) -> None:
-    from .cascade import cascade_stack
+    from .cascade import cascade_stack, compile_cascade
 
     fams = result["families"]
-    stack = cascade_stack(mdfa, coupling="copy")
+    _, rep = compile_cascade(mdfa, coupling="copy")  # the model compile builds (merged runs included)
     conv_layers = len(cascade_stack(mdfa, coupling="conv").layers)
-    size = {"layers": len(stack.layers), "state_size": max(L.n for L in stack.layers),
-            "factors_per_token": max(L.factors for L in stack.layers), "exact": True,
-            "note": f"holonomy cascade with {stack.depth} levels and copy layers for the previous coordinates "
-                    "(position-parity unit with eigenvalue -1); with a width-2 causal convolution feeding the "
-                    f"transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} layers"}
+    merged = (f"; {len(rep['merged'])} run(s) of its {rep['layers_unmerged']} layers merged into bit-code layers"
+              if rep["merged"] else "")
+    size = {"layers": rep["layers"], "state_size": max(rep["dims"]),
+            "factors_per_token": max(rep["factors"]), "exact": True,
+            "note": f"holonomy cascade with {rep['levels']} levels and copy layers for the previous coordinates "
+                    f"(position-parity unit with eigenvalue -1){merged}; with a width-2 causal convolution feeding "
+                    f"the transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} "
+                    "layers"}
     _set(fams["deltaproduct[-1,1]"], size, "cascade")
     for f in ("diagonal[-1,1]", "deltanet[-1,1]"):
         v = fams[f]
@@ -197,6 +207,24 @@ def _bounds(mdfa, result: dict) -> None:
                                     if factors_lb == 2 else "min_layers of the verdict")}
         c["optimal"] = bool(c["layers"] == layers_lb and factors_lb is not None
                             and c["factors_per_token"] == factors_lb)
+        if f == "deltaproduct[-1,1]" and result["is_group"] and c["layers"] == 1:
+            rep = _representation_bound(mdfa)
+            if rep is not None:
+                c["lower_bound"]["representations"] = rep
+                c["optimal_among_representations"] = c["factors_per_token"] == rep["factors_per_token"]
+
+
+def _representation_bound(mdfa) -> dict | None:
+    """The fewest reflections per token (worst letter) of any one-layer model whose letters act by a faithful
+    orthogonal representation of the group (Theorem 3's constructions), from the character table
+    (:func:`statetrack.automata.characters.least_reflections`); None for groups over its order limit."""
+    b = least_reflections(np.asarray(mdfa.delta, dtype=np.int64).T)
+    if b is None:
+        return None
+    return {"factors_per_token": b.factors, "dimension": b.dimension,
+            "scope": "one layer whose letters act by a faithful orthogonal representation (Theorem 3): "
+                     "rank(I - rho(letter)) reflections, minimised over every faithful real representation "
+                     "(character table)"}
 
 
 def _annotate(result: dict) -> None:

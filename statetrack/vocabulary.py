@@ -69,7 +69,7 @@ COMPILED_LAYER_KINDS: tuple[str, ...] = ("householder", "dense", "diagonal")
 
 # ------------------------------------------------------------------------------------------- constructions
 #: constructions of ``compile`` (``auto`` picks the cheapest that applies)
-CONSTRUCTIONS: tuple[str, ...] = ("auto", "parity", "rotation", "group", "permreset", "counter", "modadd2",
+CONSTRUCTIONS: tuple[str, ...] = ("auto", "parity", "rotation", "group", "permreset", "counter", "bitcode", "modadd2",
                                   "cascade", "unconstrained")
 #: what ``auto`` optimises first: ``balanced`` (fewest factors, exact at equal cost), ``exact`` (integer keys
 #: whenever one exists), ``small`` (fewest factors, irrational keys allowed)

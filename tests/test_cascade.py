@@ -194,7 +194,7 @@ def test_deep_random_cascade_is_proved_beyond_the_int64_packing():
     """A 7-state DFA whose cascade has 12 levels (23 layers): the proof keys tuples by their bytes."""
     delta = np.array([[1, 2, 3], [4, 4, 2], [0, 1, 5], [4, 3, 0], [0, 3, 0], [6, 6, 6], [4, 4, 6]])
     d = DFA("abc", None, 0, np.array([1, 0, 0, 1, 0, 0, 0], dtype=bool), delta)
-    model, report = compile_cascade(d)
+    model, report = compile_cascade(d, merge=False)
     assert report["levels"] == 12 and report["layers"] == 23
     assert int(np.prod([info["codes"] for info in model.meta["layers"]], dtype=object)) * 7 >= 2 ** 62
     res = prove(model)

@@ -78,7 +78,8 @@ def test_s5_uses_the_five_point_action_with_minimum_factors():
 def test_auto_falls_back_to_the_cascade_and_rejects_unknown_names():
     model, rep = compile_language(get_language("tomita:3"))  # not a group: only Theorem 4 applies
     assert rep["construction"] == "cascade" and rep["reason"].startswith("auto:")
-    assert "not all permutations and resets" in rep["reason"]
+    assert "no bit code of the minimal DFA" in rep["reason"]
+    assert rep["one_layer"]["status"] == "impossible" and rep["one_layer"]["construction"] is None
     with pytest.raises(StatetrackError, match="unknown construction"):
         compile_language(get_language("parity"), "magic")
 

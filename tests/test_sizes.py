@@ -11,6 +11,7 @@ import torch
 from statetrack.automata.catalog import get_language
 from statetrack.automata.dfa import DFA
 from statetrack.constructions import compile_language, prove
+from statetrack.constructions.auto import size_of
 from statetrack.constructions.group import minimal_dfa
 from statetrack.constructions.model_format import active_factors, layer_matrices
 from statetrack.constructions.signed import (search_signed_representation, signed_factors, signed_matrix,
@@ -196,7 +197,10 @@ def test_permutation_reset_automata_take_one_layer():
         mini = minimal_dfa(dfa)
         model, rep = compile_language(dfa)
         if mini.n_states > 1 and rep["construction"] not in ("parity", "rotation", "group"):
-            assert rep["construction"] == "permreset" and rep["layers"] == 1
+            assert rep["construction"] in ("permreset", "bitcode") and rep["layers"] == 1
+            if rep["construction"] == "bitcode":  # chosen only when cheaper than the one-hot layer
+                p = size_of("permreset", mini)
+                assert (rep["factors"][0], rep["dims"][0]) < (p["factors_per_token"], p["state_size"])
         assert prove(model).proved
         assert model.dfa().equivalent(dfa)
 

@@ -36,8 +36,12 @@ def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True) -
     return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip)
 
 
-def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True):
+def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True):
     """Compile ``dfa`` (made complete) into a cascade model.
+
+    With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
+    merged (:func:`statetrack.constructions.stack_merge.merge_layers`, proved); the report then also has ``merged``
+    (the merged runs, as layer ranges of the unmerged stack) and ``layers_unmerged``.
 
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
     height of Q), ``layers``, ``dims``, ``factors`` (per layer, factors per symbol), ``bound``
@@ -59,16 +63,31 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True)
         layers.append((meta, arrays))
     model = build_model(dfa, "cascade", layers)
     lo, norm = _spectrum(stack)
+    merged: list = []
+    merge_note = ""
+    if merge and coupling == "copy" and len(stack.layers) > 1:
+        from statetrack.constructions.model_format import summarize
+        from statetrack.constructions.stack_merge import merge_layers
+
+        model, mrep = merge_layers(model)
+        merged = mrep["merged"]
+        merge_note = f"; {mrep['note']}" if mrep.get("note") else ""
+        if merged:
+            summary = summarize(model)
+            lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
+    infos = model.meta["layers"]
     report = {
         "construction": "cascade",
         "coupling": coupling,
         "levels": stack.depth,
-        "layers": len(stack.layers),
+        "layers": model.num_layers,
+        "layers_unmerged": len(stack.layers),
+        "merged": merged,
         "copy_depth": max(1, 2 * stack.depth - 1),
-        "dims": [L.n for L in stack.layers],
-        "factors": [L.factors for L in stack.layers],
-        "symbols": [L.symbols for L in stack.layers],
-        "roles": [L.role for L in stack.layers],
+        "dims": [info["n"] for info in infos],
+        "factors": [info["factors"] for info in infos],
+        "symbols": [info["symbols"] for info in infos],
+        "roles": [info.get("role", "") for info in infos],
         "bound": 2 ** dfa.n_states,
         "eigenvalue_range": [lo, 1.0],
         "max_norm": norm,
@@ -78,7 +97,9 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True)
         "reachable": stack.reachable,
         "reason": "Theorem 4: holonomy (Krohn-Rhodes) cascade of permutation-reset components, one layer per "
                   "level; " + ("a width-2 causal convolution hands each layer the previous coordinates"
-                               if coupling == "conv" else "copy layers hold the previous coordinates"),
+                               if coupling == "conv" else "copy layers hold the previous coordinates")
+                  + (f"; {len(merged)} run(s) of layers merged into bit-code layers" if merged else "")
+                  + merge_note,
     }
     return model, report
 

@@ -1,0 +1,500 @@
+"""One layer through a bit code: states as 0/1 vectors on which every letter copies, negates or sets coordinates.
+
+A *bit code* of the minimal complete DFA is a list of ``d`` bit functions ``c_1, ..., c_d: Q -> {0, 1}`` that tell
+every two states apart; state ``q`` is the vector ``h(q) = (c_1(q), ..., c_d(q))``. A letter ``a`` (map ``f_a``)
+acts on the codes in one layer when each new bit is a constant, a copy or a negation of one old bit, and no old bit
+is used twice:
+
+    c_i(f_a(q)) = const,   or c_j(q),   or 1 - c_j(q)      for every state q,   with i -> j injective.
+
+Then ``h -> L h + b`` with ``L`` a signed partial permutation matrix (spectral norm <= 1), built from GH factors with
+integer keys: the permutation that carries each used old coordinate to its new place (reflections ``e_i - e_j``,
+beta 1, one fewer than the length of each cycle), a negation ``h_i <- 1 - h_i`` as the reflection ``e_i`` with beta 2
+and value 1/2, and a constant as the projection ``e_i`` (beta 1) writing it. Every entry is 0, +-1 or 1/2: exact in
+every dtype. Factor eigenvalues: -1 (reflections) and 0 (projections), so the layer is of the ``[-1, 1]`` families.
+
+One-hot codes of permutation-reset automata and thermometer codes of saturating counters are bit codes; so are the
+codes of automata that are neither, e.g. ``(ab)*`` (Tomita 2) and ``dyck:1:2`` in 2 and 3 bits.
+
+**The search.** Bit functions are subsets of Q up to complement (a negated copy is as cheap as a copy); a letter
+sends the bit ``S`` to its preimage ``f_a^{-1}(S)`` (constant when empty or all of Q). So a code is a family ``B`` of
+non-constant subsets (up to complement) that is (1) closed under every letter's preimage, (2) *conflict-free*: no
+letter sends two members of ``B`` to the same non-constant preimage (that would copy one old bit twice), and
+(3) separating. A closed ``B`` is the union of the closures of its members, and each member's closure is itself
+conflict-free, so ``B`` is a union of closures of *good* subsets (those with a conflict-free closure): the search
+runs over unions of good closures, pairwise compatible, smallest first (fewest bits, then fewest factors). It is
+exhaustive over that class for DFAs of up to :data:`MAX_STATES` states and stops at ``time_limit`` seconds:
+
+* ``found``: a bit code (the smallest, unless the search was stopped after finding one);
+* ``impossible``: no bit code exists, of any dimension (the class is decided exactly);
+* ``undecided``: the search was stopped, or the DFA has more than :data:`MAX_STATES` states.
+
+"Impossible" is a statement about this class of codes (0/1 vectors, letters acting by signed partial permutations and
+constants), not about every real encoding.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from statetrack.automata.dfa import DFA
+
+from .model_format import CompiledModel, ConstructionNotApplicable, build_model
+from .signed import signed_factors
+
+#: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
+MAX_STATES = 12
+#: default wall-clock cap of the search, seconds
+DEFAULT_TIME_LIMIT = 2.0
+#: what "impossible" covers
+SCOPE = "0/1 codes of the minimal DFA's states, each letter copying, negating or setting bits (a signed partial " \
+        "permutation plus constants), any dimension"
+
+
+@dataclass(frozen=True)
+class BitCodeSearch:
+    """The outcome of :func:`search_bit_code`.
+
+    ``status``: ``found`` | ``impossible`` | ``undecided``; ``masks``: the code's bits as subsets of the states
+    (bit ``q`` of mask ``i`` is ``c_i(q)``), smallest dimension first (empty unless found); ``complete``: the search
+    ran to its end (a found code is then the smallest); ``seconds``: its time; ``reason``: one line.
+    """
+
+    status: str
+    masks: tuple[int, ...]
+    complete: bool
+    seconds: float
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "dimension": len(self.masks) if self.status == "found" else None,
+                "complete": self.complete, "scope": SCOPE, "seconds": round(self.seconds, 4), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class LetterAction:
+    """How one letter acts on a bit code of dimension ``d``: ``source [d]`` (old coordinate copied into coordinate
+    ``i``, or -1 for a constant), ``negate [d]`` (bool: ``1 - old``), ``const [d]`` (the constant where
+    ``source == -1``)."""
+
+    source: np.ndarray
+    negate: np.ndarray
+    const: np.ndarray
+
+    def permutation(self) -> np.ndarray:
+        """A permutation ``perm [d]`` (``e_j -> e_{perm[j]}``: new coordinate ``perm[j]`` holds old ``h_j``) that
+        extends ``i <- source[i]`` with as many cycles as possible: each maximal chain of the partial map is closed
+        into one cycle (its free end sends to its constant coordinate)."""
+        d = self.source.size
+        fwd = -np.ones(d, dtype=np.int64)
+        for i, j in enumerate(self.source.tolist()):
+            if j >= 0:
+                fwd[j] = i
+        targets = set(np.flatnonzero(self.source >= 0).tolist())
+        perm = fwd.copy()
+        for start in range(d):  # chains start at a coordinate with no source (a constant output)
+            if start in targets:
+                continue
+            j = start
+            while fwd[j] >= 0:
+                j = int(fwd[j])
+            perm[j] = start  # close the chain: its last old coordinate (used by nobody) goes to its constant slot
+        return perm
+
+    def factors(self) -> int:
+        """GH factors this action needs: the permutation's reflections, one per negation, one per constant."""
+        perm = self.permutation()
+        cycles, seen = 0, np.zeros(perm.size, dtype=bool)
+        for a in range(perm.size):
+            if not seen[a]:
+                cycles += 1
+                b = a
+                while not seen[b]:
+                    seen[b] = True
+                    b = int(perm[b])
+        return int(perm.size - cycles + self.negate.sum() + (self.source < 0).sum())
+
+
+def _norm(mask: int, full: int) -> int:
+    """The representative of ``{mask, complement}`` that leaves state 0 out."""
+    return mask ^ full if mask & 1 else mask
+
+
+def _preimages(delta: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Raw preimage masks ``[M, S]`` of ``masks [M]`` (int64 bitsets over the ``n`` states) under every letter."""
+    n, S = delta.shape
+    bits = (masks[:, None] >> np.arange(n)[None, :]) & 1  # [M, n]
+    weights = np.int64(1) << np.arange(n, dtype=np.int64)
+    return np.stack([(bits[:, delta[:, a]] * weights).sum(axis=1) for a in range(S)], axis=1)
+
+
+def search_bit_code(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> BitCodeSearch:
+    """Search a bit code of the minimal complete ``dfa`` (module doc); smallest dimension, then fewest factors for the
+    worst letter. Results are remembered per transition table and time limit within a process, so the size that
+    ``classify`` reports and the model ``compile`` builds come from one search even when it is time-capped."""
+    delta = np.asarray(dfa.delta, dtype=np.int64)
+    if (delta < 0).any():
+        raise ConstructionNotApplicable("bitcode: needs a complete DFA")
+    return _search_cached(delta.tobytes(), delta.shape, float(time_limit))
+
+
+@lru_cache(maxsize=256)
+def _search_cached(table: bytes, shape: tuple[int, int], time_limit: float) -> BitCodeSearch:
+    return _search(np.frombuffer(table, dtype=np.int64).reshape(shape), time_limit)
+
+
+def _search(delta: np.ndarray, time_limit: float) -> BitCodeSearch:
+    t0 = time.perf_counter()
+    n, S = delta.shape
+    if n < 2:
+        return BitCodeSearch("impossible", (), True, 0.0, "one state: nothing to encode")
+    if n > MAX_STATES:
+        return BitCodeSearch("undecided", (), False, time.perf_counter() - t0,
+                             f"{n} states: bit codes are searched up to {MAX_STATES}")
+    full = (1 << n) - 1
+    nodes = np.arange(2, 1 << n, 2, dtype=np.int64)  # non-empty subsets without state 0 (one per complement pair)
+    index = {int(m): k for k, m in enumerate(nodes.tolist())}
+    raw = _preimages(delta, nodes)
+    succ = [[index[_norm(int(p), full)] for p in row if 0 < int(p) < full] for row in raw.tolist()]
+    M = len(nodes)
+    conflict = [0] * M  # bitset over node indices
+    for a in range(S):
+        groups: dict[int, list[int]] = {}
+        for k in range(M):
+            p = int(raw[k, a])
+            if 0 < p < full:
+                groups.setdefault(_norm(p, full), []).append(k)
+        for members in groups.values():
+            if len(members) > 1:
+                bits = 0
+                for k in members:
+                    bits |= 1 << k
+                for k in members:
+                    conflict[k] |= bits & ~(1 << k)
+    closure = [0] * M
+    for k in range(M):
+        seen, stack = 1 << k, [k]
+        while stack:
+            u = stack.pop()
+            for v in succ[u]:
+                if not seen >> v & 1:
+                    seen |= 1 << v
+                    stack.append(v)
+        closure[k] = seen
+    reach_conflicts = [0] * M
+    good = []
+    for k in range(M):
+        c, bad = closure[k], 0
+        for u in _members(c):
+            bad |= conflict[u]
+        reach_conflicts[k] = bad
+        if not bad & c:
+            good.append(k)
+    pairs = [(p, q) for p in range(n) for q in range(p + 1, n)]
+    pair_bits = np.array([[(int(nodes[k]) >> p & 1) != (int(nodes[k]) >> q & 1) for p, q in pairs]
+                          for k in range(M)], dtype=bool) if M else np.zeros((0, len(pairs)), dtype=bool)
+
+    def separated(union: int) -> np.ndarray:
+        ks = _members(union)
+        return pair_bits[ks].any(axis=0) if ks else np.zeros(len(pairs), dtype=bool)
+
+    every = 0
+    for k in good:
+        every |= closure[k]
+    if not separated(every).all():
+        return BitCodeSearch("impossible", (), True, time.perf_counter() - t0,
+                             "no family of conflict-free closed bits tells every two states apart")
+    good.sort(key=lambda k: (bin(closure[k]).count("1"), -int(pair_bits[k].sum())))
+    best: list = [None]  # (dimension, factors, union)
+    stopped = [False]
+
+    def cost(union: int) -> tuple[int, int]:
+        masks = tuple(int(nodes[k]) for k in _members(union))
+        return len(masks), max((act.factors() for act in letter_actions(delta, masks)), default=0)
+
+    def dfs(union: int, conflicts: int, start: int) -> None:
+        if stopped[0] or time.perf_counter() - t0 > time_limit:
+            stopped[0] = True
+            return
+        size = bin(union).count("1")
+        if best[0] is not None and size > best[0][0]:
+            return
+        if union and separated(union).all():
+            c = cost(union)
+            if best[0] is None or c < best[0][:2]:
+                best[0] = (*c, union)
+            return
+        for idx in range(start, len(good)):
+            k = good[idx]
+            add = closure[k] & ~union
+            if not add or conflicts & closure[k] or reach_conflicts[k] & union:
+                continue
+            if best[0] is not None and size + bin(add).count("1") > best[0][0]:
+                continue
+            dfs(union | add, conflicts | reach_conflicts[k], idx + 1)
+
+    dfs(0, 0, 0)
+    seconds = time.perf_counter() - t0
+    if best[0] is None:
+        if stopped[0]:
+            return BitCodeSearch("undecided", (), False, seconds, f"search stopped after {time_limit:g} s")
+        return BitCodeSearch("impossible", (), True, seconds,
+                             "no union of conflict-free closed bits tells every two states apart")
+    masks = tuple(int(nodes[k]) for k in _members(best[0][2]))
+    why = f"{len(masks)} bits" + ("" if not stopped[0] else f" (search stopped after {time_limit:g} s: may not be "
+                                                            "the smallest)")
+    return BitCodeSearch("found", masks, not stopped[0], seconds, why)
+
+
+def _members(bits: int) -> list[int]:
+    out, k = [], 0
+    while bits:
+        if bits & 1:
+            out.append(k)
+        bits >>= 1
+        k += 1
+    return out
+
+
+def letter_actions(delta: np.ndarray, masks: tuple[int, ...]) -> list[LetterAction]:
+    """Each letter's action on the bit code ``masks`` (see :class:`LetterAction`); raises
+    ConstructionNotApplicable if some letter is not a signed partial permutation plus constants on it."""
+    delta = np.asarray(delta, dtype=np.int64)
+    n, S = delta.shape
+    full = (1 << n) - 1
+    where = {_norm(m, full): i for i, m in enumerate(masks)}
+    raw = _preimages(delta, np.array(masks, dtype=np.int64)) if masks else np.zeros((0, S), dtype=np.int64)
+    out = []
+    for a in range(S):
+        d = len(masks)
+        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
+        used: set[int] = set()
+        for i in range(d):
+            p = int(raw[i, a])
+            if p == 0 or p == full:
+                const[i] = float(p == full)
+                continue
+            j = where.get(_norm(p, full))
+            if j is None or j in used:
+                raise ConstructionNotApplicable(f"bitcode: letter {a} does not act on the code by copies, negations "
+                                                "and constants")
+            used.add(j)
+            source[i] = j
+            negate[i] = p != masks[j]
+        out.append(LetterAction(source, negate, const))
+    return out
+
+
+def _code(masks: tuple[int, ...], q: int) -> np.ndarray:
+    return np.array([(m >> q) & 1 for m in masks], dtype=np.float64)
+
+
+def _found(dfa: DFA, time_limit: float) -> tuple[tuple[int, ...], list[LetterAction]]:
+    res = search_bit_code(dfa, time_limit)
+    if res.status != "found":
+        raise ConstructionNotApplicable(f"bitcode: no bit code ({res.status}: {res.reason})")
+    return res.masks, letter_actions(np.asarray(dfa.delta), res.masks)
+
+
+def bitcode_size(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> dict:
+    """The size of the model :func:`compile_bitcode` builds (``dfa`` minimal): ``{layers, state_size,
+    factors_per_token, exact, note}``; raises ConstructionNotApplicable when no bit code is found."""
+    masks, actions = _found(dfa, time_limit)
+    return {"layers": 1, "state_size": len(masks), "factors_per_token": max(a.factors() for a in actions),
+            "exact": True,
+            "note": f"bit code in {len(masks)} dimensions: every letter copies, negates or sets bits (reflections "
+                    "that permute coordinates, a reflection with value 1/2 per negation, a projection per constant)"}
+
+
+def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[CompiledModel, dict]:
+    """One householder layer for a DFA with a bit code (``dfa`` minimal and complete); see the module doc."""
+    masks, actions = _found(dfa, time_limit)
+    S = dfa.n_symbols
+    counts = [a.factors() for a in actions]
+    keys, betas, values = layer_arrays(masks, actions)
+    codes, state, seen, queue = [], [], {dfa.start}, [dfa.start]
+    while queue:
+        q = queue.pop(0)
+        codes.append(_code(masks, q))
+        state.append(q)
+        for a in range(S):
+            t = int(dfa.delta[q, a])
+            if t not in seen:
+                seen.add(t)
+                queue.append(t)
+    arrays = {"keys": keys, "betas": betas, "values": values, "h0": _code(masks, dfa.start),
+              "codes": np.stack(codes), "next": np.repeat(np.array(state, dtype=np.int64)[:, None], S, axis=1)}
+    layer = {"kind": "householder", "note": "bit code: letters copy (reflections permuting coordinates), negate "
+                                            "(reflection, value 1/2) or set (projection) bits"}
+    model = build_model(dfa, "bitcode", [(layer, arrays)])
+    return model, {"factor_counts": {dfa.alphabet[a]: c for a, c in enumerate(counts)},
+                   "bits": [[dfa.states[q] for q in range(dfa.n_states) if m >> q & 1] for m in masks]}
+
+
+
+
+# ------------------------------------------------------------------------------ partial automata (merging layers)
+@dataclass(frozen=True)
+class PartialLetter:
+    """A letter defined on part of the states: ``domain [k]`` (int64: the states where it can occur) and
+    ``target [k]`` (int64: the successor of each of them)."""
+
+    domain: np.ndarray
+    target: np.ndarray
+
+
+class _Bits:
+    """A growing set of bits over ``n`` states, each kept with state 0 off (a bit and its complement are one)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.rows: list[np.ndarray] = []
+        self.keys: set[bytes] = set()
+
+    def add(self, bits: np.ndarray) -> bool:
+        bits = np.asarray(bits, dtype=bool)
+        if bits[0]:
+            bits = ~bits
+        key = np.packbits(bits).tobytes()
+        if not bits.any() or bits.all() or key in self.keys:
+            return False
+        self.keys.add(key)
+        self.rows.append(bits)
+        return True
+
+    def matrix(self) -> np.ndarray:
+        return np.stack(self.rows) if self.rows else np.zeros((0, self.n), dtype=bool)
+
+
+def _keys(rows: np.ndarray) -> list[bytes]:
+    """A key per row of ``rows [d, k]`` (bool) that is the same for a row and its complement."""
+    flip = rows[:, :1] if rows.shape[1] else np.zeros((rows.shape[0], 1), dtype=bool)
+    return [np.packbits(r).tobytes() for r in rows ^ flip]
+
+
+def partial_bit_code(n: int, letters: list[PartialLetter], seeds: np.ndarray, max_bits: int = 64,
+                     max_rounds: int = 8) -> tuple[np.ndarray, list[LetterAction]] | None:
+    """A bit code of a partial automaton, found greedily (sound, not exhaustive): start from ``seeds`` (``[k, n]``
+    bool, telling every two states apart), add for every bit and letter the restricted preimage when no bit agrees
+    with it (up to complement) on the letter's domain, then give each letter's copied bits distinct sources by a
+    bipartite matching; a bit left without a source gets a fresh copy (the restricted preimage extended differently
+    outside the domain) and the closure runs again. Returns ``(bits [d, n], actions)`` (each letter's
+    :class:`LetterAction`, valid on its domain; a letter with an empty domain is the identity) or None when no code
+    of at most ``max_bits`` bits is found."""
+    code = _Bits(n)
+    for s in np.asarray(seeds, dtype=bool):
+        code.add(s)
+    if len(code.rows) > max_bits:
+        return None
+    live = [L for L in letters if L.domain.size]
+    for _ in range(max_rounds):
+        changed = True
+        while changed:  # closure: every restricted preimage agrees with some bit on the letter's domain
+            changed = False
+            for L in live:
+                M = code.matrix()
+                pre = M[:, L.target]
+                have = set(_keys(M[:, L.domain]))
+                nonconst = pre.any(axis=1) & ~pre.all(axis=1)
+                for i, key in zip(np.flatnonzero(nonconst), _keys(pre[nonconst])):
+                    if key in have:
+                        continue
+                    ext = np.zeros(n, dtype=bool)
+                    ext[L.domain] = pre[i]
+                    if code.add(ext):
+                        have.add(key)
+                        changed = True
+                        if len(code.rows) > max_bits:
+                            return None
+        M = code.matrix()
+        actions, repairs = [], []
+        for L in letters:
+            act, unmatched = _match(M, L)
+            actions.append(act)
+            repairs.extend((L, r) for r in unmatched)
+        if not repairs:
+            return M, actions
+        grew = False
+        for L, r in repairs:  # a fresh bit that agrees with r on the domain and differs from every bit
+            outside = np.ones(n, dtype=bool)
+            outside[L.domain] = False
+            for fill in [outside] + [row & outside for row in code.rows]:
+                ext = fill.copy()
+                ext[L.domain] = r
+                if code.add(ext):
+                    grew = True
+                    break
+            if len(code.rows) > max_bits:
+                return None
+        if not grew:
+            return None
+    return None
+
+
+def _match(M: np.ndarray, L: PartialLetter) -> tuple[LetterAction, list[np.ndarray]]:
+    """Sources for one letter on the bit code ``M [d, n]``: new bit ``i`` copies old bit ``j`` where ``j`` agrees with
+    the restricted preimage of ``i`` on the domain (or negates it when it agrees with its complement); distinct sources
+    by augmenting paths. Returns the action and the restricted preimages of the bits left without a source."""
+    d = M.shape[0]
+    source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
+    if not L.domain.size:
+        return LetterAction(np.arange(d, dtype=np.int64), negate, const), []
+    on = M[:, L.domain]  # [d, k]
+    pre = M[:, L.target]  # [d, k]: restricted preimage of every bit
+    by_key: dict[bytes, list[int]] = {}
+    for j, key in enumerate(_keys(on)):
+        by_key.setdefault(key, []).append(j)
+    pre_keys = _keys(pre)
+    cand: dict[int, list[tuple[int, bool]]] = {}
+    for i in range(d):
+        r = pre[i]
+        if r.all() or not r.any():
+            const[i] = float(r.all())
+            continue
+        cand[i] = [(j, bool(on[j, 0] != r[0])) for j in by_key.get(pre_keys[i], [])]
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, _ in cand[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in owner or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    unmatched = [pre[i] for i in cand if not augment(i, set())]
+    for j, i in owner.items():
+        source[i] = j
+        negate[i] = dict(cand[i])[j]
+    return LetterAction(source, negate, const), unmatched
+
+
+def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys [S, F, d]``, ``betas [S, F]``, ``values [S, F]`` of a householder layer whose symbol ``a`` acts on the
+    bit code ``masks`` as ``actions[a]``: the permutation's reflections first, then a reflection (beta 2, value 1/2)
+    per negated bit and a projection (beta 1) per constant bit."""
+    d, S = len(masks), len(actions)
+    counts = [a.factors() for a in actions]
+    F = max(1, max(counts, default=0))
+    keys, betas, values = np.zeros((S, F, d)), np.zeros((S, F)), np.zeros((S, F))
+    for a, act in enumerate(actions):
+        g = signed_factors(act.permutation(), np.ones(d, dtype=np.int64))
+        keys[a, :g.count], betas[a, :g.count] = g.keys, g.betas
+        f = g.count
+        for i in range(d):
+            if act.source[i] < 0:
+                keys[a, f, i], betas[a, f], values[a, f] = 1.0, 1.0, act.const[i]
+                f += 1
+            elif act.negate[i]:
+                keys[a, f, i], betas[a, f], values[a, f] = 1.0, 2.0, 0.5
+                f += 1
+    return keys, betas, values
+
+
+__all__ = ["compile_bitcode", "bitcode_size", "search_bit_code", "letter_actions", "BitCodeSearch", "LetterAction",
+           "PartialLetter", "partial_bit_code", "layer_arrays", "MAX_STATES", "SCOPE"]

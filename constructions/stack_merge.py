@@ -1,0 +1,292 @@
+"""Shallower stacks: merge runs of consecutive layers of a compiled model into one bit-code layer.
+
+A compiled stack is a chain of finite transducers: layer ``l`` moves its code ``c_l`` by the symbol ``s_l`` it reads
+(its transition table) and hands ``s_{l+1} = next_l(c_l', s_l)`` to the layer above; the last layer hands the DFA
+state. A run of layers ``l1..l2`` is therefore one automaton over the symbols ``s_{l1}``: its states are the tuples
+``(c_l1, ..., c_l2)`` that occur, and a symbol occurs only at some of them (its *domain*). When that partial automaton
+has a bit code (:func:`statetrack.constructions.bitcode.partial_bit_code`: every symbol copies, negates or sets bits,
+on its domain), the run becomes one householder layer with the same input and output symbols, so the depth drops by
+``l2 - l1``. This applies to any stack without convolutions -- in particular to the Krohn-Rhodes cascade with copy
+layers (the paper's eq. (1) layers), where a level, its copy layer and the level below often merge.
+
+:func:`merge_layers` scans from the input side, extends each run as far as a code is found, rebuilds the model and
+proves it with :func:`statetrack.constructions.verify_exact.prove` (the merge is only kept when the proof holds).
+The search is greedy and bounded by a number of tries (deterministic, so sizes and models agree): a run it does not
+merge may still have a code.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from statetrack.errors import StateLimitError
+
+from .bitcode import PartialLetter, layer_arrays, partial_bit_code
+from .model_format import CompiledModel, build_model
+
+#: the most reachable configurations (tuples of all layers' codes) explored; larger stacks are left unmerged
+MAX_CONFIGS = 20_000
+#: the most tuple states of a run that is tried as one layer
+MAX_RUN_STATES = 1024
+
+
+@dataclass
+class StackWalk:
+    """The reachable behaviour of a stack: ``configs [M, L]`` (the codes of every layer, row 0 the start),
+    ``succ [M, S]`` (successor configuration per letter) and ``sym [M, S, L + 1]`` (the symbol read by each layer on
+    that step; column ``L`` is the DFA state the last layer hands out)."""
+
+    configs: np.ndarray
+    succ: np.ndarray
+    sym: np.ndarray
+
+
+def stack_tables(model: CompiledModel) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+    """Exact transition tables ``[C_l, S_l]`` (code index after reading a symbol, -1 where the step leaves the codes:
+    never on a reachable step of a proved model), ``next`` tables and start codes of every layer (from
+    :mod:`.verify_exact`). Raises ValueError for a layer with a convolution."""
+    from .verify_exact import layer_maps, transition_table
+
+    tables, nexts, h0 = [], [], []
+    for l in range(model.num_layers):
+        if f"layers.{l}.conv" in model.tensors:
+            raise ValueError("stack_merge: layers read through a convolution are not merged")
+        T, c0 = transition_table(layer_maps(model, l))
+        if c0 < 0:
+            raise ValueError(f"stack_merge: layer {l} does not start on one of its codes")
+        tables.append(T)
+        nexts.append(np.asarray(model.tensors[f"layers.{l}.next"], dtype=np.int64))
+        h0.append(int(c0))
+    return tables, nexts, h0
+
+
+def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_letters: int,
+         max_configs: int = MAX_CONFIGS) -> StackWalk:
+    """Breadth-first search of the reachable configurations (see :class:`StackWalk`), a frontier at a time."""
+    L = len(tables)
+    S = n_letters
+    configs = np.array([h0], dtype=np.int64).reshape(1, L)
+    index: dict[bytes, int] = {configs[0].tobytes(): 0}
+    succ = np.zeros((0, S), dtype=np.int64)
+    sym = np.zeros((0, S, L + 1), dtype=np.int64)
+    done = 0
+    while done < configs.shape[0]:
+        front = configs[done:]
+        F = front.shape[0]
+        cur = np.repeat(front, S, axis=0)  # [F*S, L]
+        s = np.tile(np.arange(S, dtype=np.int64), F)
+        new = np.empty_like(cur)
+        syms = np.empty((F * S, L + 1), dtype=np.int64)
+        for l in range(L):
+            syms[:, l] = s
+            c = tables[l][cur[:, l], s]
+            if (c < 0).any():
+                raise ValueError(f"stack_merge: layer {l} leaves its codes on a reachable step")
+            new[:, l] = c
+            s = nexts[l][c, s]
+        syms[:, L] = s
+        ids = np.empty(F * S, dtype=np.int64)
+        fresh = []
+        for i, row in enumerate(new):
+            key = row.tobytes()
+            j = index.get(key)
+            if j is None:
+                j = len(index)
+                if j >= max_configs:
+                    raise StateLimitError(f"stack_merge: more than {max_configs} reachable configurations")
+                index[key] = j
+                fresh.append(row)
+            ids[i] = j
+        done = configs.shape[0]
+        if fresh:
+            configs = np.concatenate([configs, np.array(fresh, dtype=np.int64)])
+        succ = np.concatenate([succ, ids.reshape(F, S)])
+        sym = np.concatenate([sym, syms.reshape(F, S, L + 1)])
+    return StackWalk(configs, succ, sym)
+
+
+@dataclass
+class MergedLayer:
+    """A run ``l1..l2`` as one layer: ``bits [d, m]`` (the code of each of the run's ``m`` tuple states), ``keys``,
+    ``betas``, ``values`` (per input symbol), ``codes [m, d]``, ``next [m, S_in]``, ``h0 [d]``."""
+
+    first: int
+    last: int
+    keys: np.ndarray
+    betas: np.ndarray
+    values: np.ndarray
+    codes: np.ndarray
+    next: np.ndarray
+    h0: np.ndarray
+
+
+def _rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(inverse [M], distinct rows [m, W])`` of the non-negative int64 rows of ``a [M, W]``, rows packed into one
+    integer each (the row space is small: a few codes per layer) and sorted."""
+    sizes = [int(v) + 1 for v in a.max(axis=0)] if a.shape[0] else [1] * a.shape[1]
+    if math.prod(sizes) >= 2 ** 62:
+        rows, inv = np.unique(a, axis=0, return_inverse=True)
+        return inv.ravel(), rows
+    radix = np.ones(a.shape[1], dtype=np.int64)
+    for i in range(a.shape[1] - 2, -1, -1):
+        radix[i] = radix[i + 1] * sizes[i + 1]
+    _, first, inv = np.unique(a @ radix, return_index=True, return_inverse=True)
+    return inv.ravel(), a[first]
+
+
+def _triples(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The distinct triples ``[3, N]`` of three non-negative int64 arrays, sorted lexicographically."""
+    by, bz = int(y.max(initial=0)) + 1, int(z.max(initial=0)) + 1
+    key = np.unique((x.astype(np.int64) * by + y) * bz + z)
+    return np.stack([key // (by * bz), (key // bz) % by, key % bz])
+
+
+def _classes(m: int, trans: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """Class of each of the ``m`` tuple states under the coarsest partition that keeps the run exact: two states are
+    merged only when they are entered with the same symbols giving the same outputs and every symbol is defined on
+    both and leads to merged states (partition refinement; undefined counts as a value, so it is conservative).
+    ``trans [3, E]``: distinct ``(symbol, state, successor)``; ``entries [3, N]``: distinct ``(successor, symbol,
+    output)``."""
+    by_state: list[list[tuple[int, int]]] = [[] for _ in range(m)]
+    for sym, old, new in trans.T.tolist():
+        by_state[old].append((sym, new))
+    entered: list[list[tuple[int, int]]] = [[] for _ in range(m)]
+    for new, sym, out in entries.T.tolist():
+        entered[new].append((sym, out))
+    ids: dict[tuple, int] = {}
+    cls = [ids.setdefault(tuple(sorted(e)), len(ids)) for e in entered]
+    count = len(ids)
+    while True:
+        ids = {}
+        ref = [ids.setdefault((cls[q], tuple(sorted((sym, cls[t]) for sym, t in by_state[q]))), len(ids))
+               for q in range(m)]
+        if len(ids) == count:
+            return np.array(ref, dtype=np.int64)
+        cls, count = ref, len(ids)
+
+
+def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
+    """Bits over the ``k`` classes that tell them apart: each layer's one-hot code bits where every class has one
+    code of that layer, then one-hot class bits for classes still confused."""
+    seeds = []
+    for col in states.T:
+        per = [set() for _ in range(k)]
+        for c, v in zip(cls.tolist(), col.tolist()):
+            per[c].add(v)
+        if all(len(p) == 1 for p in per):
+            vals = np.array([next(iter(p)) for p in per])
+            seeds += [vals == v for v in np.unique(vals)]
+    rows = np.array(seeds, dtype=bool).reshape(len(seeds), k)
+    keys = {}
+    for c in range(k):
+        keys.setdefault(rows[:, c].tobytes(), []).append(c)
+    extra = [np.arange(k) == c for group in keys.values() for c in group[1:]]
+    return np.concatenate([rows, np.array(extra, dtype=bool).reshape(len(extra), k)])
+
+
+def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
+    """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols, or None."""
+    sub = w.configs[:, l1:l2 + 1]
+    sid, states = _rows(sub)
+    m = states.shape[0]
+    if m > MAX_RUN_STATES:
+        return None
+    S = w.succ.shape[1]
+    old = np.repeat(sid, S)
+    new = sid[w.succ.ravel()]
+    sig = w.sym[:, :, l1].ravel()
+    out = w.sym[:, :, l2 + 1].ravel()
+    trans = _triples(sig, old, new)
+    entries = _triples(new, sig, out)
+    cls = _classes(m, trans, entries)
+    k = int(cls.max()) + 1
+    pairs = _triples(trans[0], cls[trans[1]], cls[trans[2]])  # sorted by symbol, then class
+    if _triples(pairs[0], pairs[1], np.zeros_like(pairs[1])).shape[1] != pairs.shape[1]:  # pragma: no cover
+        raise AssertionError("stack_merge: a run is not deterministic on its classes")
+    cut = np.searchsorted(pairs[0], np.arange(n_in + 1))
+    letters = [PartialLetter(pairs[1, cut[s]:cut[s + 1]], pairs[2, cut[s]:cut[s + 1]]) for s in range(n_in)]
+    found = partial_bit_code(k, letters, _seeds(states, cls, k))
+    if found is None:
+        return None
+    bits, actions = found
+    keys, betas, values = layer_arrays(tuple(range(bits.shape[0])), actions)
+    nxt = np.zeros((k, n_in), dtype=np.int64)
+    cnew, esig, eout = cls[entries[0]], entries[1], entries[2]
+    nxt[cnew, esig] = eout
+    if (nxt[cnew, esig] != eout).any():  # pragma: no cover - the classes keep the entry outputs
+        raise AssertionError("stack_merge: a run's output is not a function of its new class and symbol")
+    return MergedLayer(l1, l2, keys, betas, values, bits.T.astype(np.float64), nxt,
+                       bits[:, cls[sid[0]]].astype(np.float64))
+
+
+def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[CompiledModel, dict]:
+    """Merge runs of consecutive layers of ``model`` (no convolutions) into bit-code layers, greedily from the input
+    side (module doc): each run is extended while a code is found, giving up after two misses in a row, at most
+    ``max_tries`` runs in all (default ``4 L``), so the result is deterministic. Returns the new model (proved) and
+    ``{merged: [[l1, l2], ...], layers_before, layers_after, complete}`` (``complete``: the try budget was not hit);
+    the model is returned unchanged when nothing merges."""
+    from .verify_exact import prove
+
+    tables, nexts, h0 = stack_tables(model)
+    L = len(tables)
+    budget = 4 * L if max_tries is None else max_tries
+    dfa = model.dfa()
+    try:
+        w = walk(tables, nexts, h0, dfa.n_symbols)
+    except StateLimitError:
+        return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L,
+                       "note": f"not merged: more than {MAX_CONFIGS} reachable configurations"}
+    n_in = [dfa.n_symbols] + [int(nexts[l].max()) + 1 for l in range(L - 1)]
+    n_in = [max(n_in[l], tables[l].shape[1]) for l in range(L)]
+    runs: list[MergedLayer | int] = []
+    l1, complete = 0, True
+    while l1 < L:
+        best, l2, misses = None, l1 + 1, 0
+        while l2 < L and misses < 2:
+            if budget <= 0:
+                complete = False
+                break
+            budget -= 1
+            got = merge_run(w, l1, l2, n_in[l1])
+            if got is not None:
+                best, misses = got, 0
+            else:
+                misses += 1
+            l2 += 1
+        if best is None:
+            runs.append(l1)
+            l1 += 1
+        else:
+            runs.append(best)
+            l1 = best.last + 1
+    report = {"layers_before": L, "merged": [[r.first, r.last] for r in runs if isinstance(r, MergedLayer)],
+              "complete": complete}
+    if not report["merged"]:
+        report["layers_after"] = L
+        return model, report
+    layers = []
+    for r in runs:
+        if isinstance(r, MergedLayer):
+            arrays = {"keys": r.keys, "betas": r.betas, "values": r.values, "h0": r.h0, "codes": r.codes,
+                      "next": r.next}
+            layers.append(({"kind": "householder", "role": f"merged {r.first}-{r.last}",
+                            "note": "layers merged into one bit-code layer"}, arrays))
+        else:
+            t = model.layer(r)
+            info = dict(model.meta["layers"][r])
+            meta = {k: v for k, v in info.items() if k not in ("n", "symbols", "codes", "factors")}
+            layers.append((meta, {k: t[k] for k in ("keys", "betas", "values", "h0", "codes", "next")}))
+    extra = {k: v for k, v in model.meta.items()
+             if k not in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers")}
+    merged = build_model(dfa, model.construction, layers, extra or None)
+    proof = prove(merged)
+    if not proof.proved:  # pragma: no cover - each run is checked on its reachable tuples
+        report.update(merged=[], layers_after=L, note=f"merge rejected by the proof: {proof.detail}")
+        return model, report
+    report["layers_after"] = merged.num_layers
+    return merged, report
+
+
+__all__ = ["merge_layers", "merge_run", "walk", "stack_tables", "StackWalk", "MergedLayer", "MAX_CONFIGS"]

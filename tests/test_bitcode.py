@@ -1,0 +1,172 @@
+"""Bit codes (one layer: letters copy, negate or set bits) and merging runs of layers into bit-code layers."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from statetrack.automata.catalog import get_language
+from statetrack.automata.dfa import DFA
+from statetrack.constructions import compile_language, prove
+from statetrack.constructions.bitcode import (PartialLetter, letter_actions, layer_arrays, partial_bit_code,
+                                              search_bit_code)
+from statetrack.constructions.cascade import compile_cascade
+from statetrack.constructions.group import minimal_dfa
+from statetrack.constructions.model_format import active_factors
+from statetrack.constructions.sizing import classify_language
+from statetrack.constructions.stack_merge import merge_layers
+
+
+def _apply(keys: np.ndarray, betas: np.ndarray, values: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One symbol's GH factors (factor 0 first) on the state ``h`` (float64; the entries are dyadic, so exact)."""
+    for k, b, v in zip(keys, betas, values):
+        h = h - b * k * (k @ h) + b * k * v
+    return h
+
+
+def _brute_force(delta: np.ndarray) -> int | None:
+    """The smallest dimension of a bit code by enumerating every family of bits (tiny DFAs only): a family is a code
+    when it tells the states apart and every letter sends each bit to a constant or to +-one bit of the family, no
+    two bits to the same one."""
+    n, S = delta.shape
+    full = (1 << n) - 1
+    norm = [m ^ full if m & 1 else m for m in range(1 << n)]
+    nodes = [m for m in range(2, 1 << n, 2)]
+    best = None
+    for r in range(1, len(nodes) + 1):
+        for fam in itertools.combinations(nodes, r):
+            if len({tuple(m >> q & 1 for m in fam) for q in range(n)}) != n:
+                continue
+            ok = True
+            for a in range(S):
+                images = []
+                for m in fam:
+                    p = sum(1 << q for q in range(n) if m >> int(delta[q, a]) & 1)
+                    if p in (0, full):
+                        continue
+                    if norm[p] not in fam:
+                        ok = False
+                        break
+                    images.append(norm[p])
+                if not ok or len(images) != len(set(images)):
+                    ok = False
+                    break
+            if ok:
+                return r
+        if best is not None:
+            break
+    return best
+
+
+def test_search_matches_brute_force_on_small_dfas():
+    rng = np.random.default_rng(3)
+    checked = {"found": 0, "impossible": 0}
+    for _ in range(60):
+        n = int(rng.integers(2, 5))
+        d = DFA("ab", None, 0, rng.random(n) < 0.5, rng.integers(0, n, size=(n, 2)))
+        m = minimal_dfa(d)
+        if m.n_states < 2:
+            continue
+        res = search_bit_code(m)
+        ref = _brute_force(np.asarray(m.delta))
+        assert res.complete
+        if ref is None:
+            assert res.status == "impossible"
+        else:
+            assert res.status == "found" and len(res.masks) == ref
+        checked[res.status] += 1
+    assert checked["found"] >= 5 and checked["impossible"] >= 5
+
+
+@pytest.mark.parametrize("lang, bits", [("tomita:2", 2), ("dyck:1:2", 3), ("tomita:1", 1)])
+def test_bit_code_languages_compile_to_one_proved_layer(lang, bits):
+    d = minimal_dfa(get_language(lang))
+    res = search_bit_code(d)
+    assert res.status == "found" and len(res.masks) == bits
+    model, rep = compile_language(d, "bitcode")
+    assert rep["layers"] == 1 and rep["dims"] == [bits] and prove(model).proved
+    assert list(active_factors(model, 0)) == list(rep["factor_counts"].values())
+    t = model.layer(0)
+    for q in range(d.n_states):  # every letter maps the code of q onto the code of its successor, exactly
+        code = np.array([m >> q & 1 for m in res.masks], dtype=np.float64)
+        for a in range(d.n_symbols):
+            nxt = np.array([m >> int(d.delta[q, a]) & 1 for m in res.masks], dtype=np.float64)
+            assert np.array_equal(_apply(t["keys"][a], t["betas"][a], t["values"][a], code), nxt)
+
+
+@pytest.mark.parametrize("lang", ["tomita:3", "tomita:4", "tomita:7", "flipflop"])
+def test_no_bit_code_is_reported_impossible_with_its_scope(lang):
+    d = minimal_dfa(get_language(lang))
+    assert search_bit_code(d).status == "impossible"
+    c = classify_language(get_language(lang)).families["deltaproduct[-1,1]"]["construction"]
+    assert c["one_layer"]["status"] == "impossible" and "any dimension" in c["one_layer"]["scope"]
+
+
+def test_counters_and_permutation_reset_automata_have_bit_codes():
+    rng = np.random.default_rng(5)
+    for _ in range(10):  # permutation-reset automata: one-hot is a bit code, so the search finds one
+        n = int(rng.integers(2, 7))
+        delta = np.stack([rng.permutation(n), np.full(n, int(rng.integers(n))), rng.permutation(n)], axis=1)
+        d = minimal_dfa(DFA("abc", None, 0, rng.random(n) < 0.5, delta))
+        if d.n_states > 1:
+            assert search_bit_code(d).status == "found"
+    up = np.array([[min(i + 1, 5), max(i - 1, 0), 0] for i in range(6)])  # a saturating counter with a reset
+    d = minimal_dfa(DFA("udr", None, 0, np.arange(6) == 5, up))
+    assert d.n_states == 6 and search_bit_code(d).status == "found"
+
+
+def test_undecided_when_stopped_or_too_large():
+    assert search_bit_code(minimal_dfa(get_language("modarith:3"))).status == "undecided"  # 19 states
+
+
+def test_partial_bit_code_actions_are_exact_on_their_domains():
+    rng = np.random.default_rng(7)
+    found = 0
+    for _ in range(40):
+        n = int(rng.integers(3, 9))
+        letters = []
+        for _ in range(int(rng.integers(1, 4))):
+            dom = np.flatnonzero(rng.random(n) < 0.6)
+            letters.append(PartialLetter(dom.astype(np.int64), rng.integers(0, n, size=dom.size)))
+        got = partial_bit_code(n, letters, np.eye(n, dtype=bool)[1:])
+        if got is None:
+            continue
+        found += 1
+        bits, actions = got
+        keys, betas, values = layer_arrays(tuple(range(bits.shape[0])), actions)
+        codes = bits.T.astype(np.float64)
+        assert len({tuple(c) for c in codes}) == n
+        for a, L in enumerate(letters):
+            for q, t in zip(L.domain, L.target):
+                assert np.array_equal(_apply(keys[a], betas[a], values[a], codes[q]), codes[t])
+    assert found >= 10
+
+
+def test_letter_actions_refuse_a_code_that_fans_out():
+    d = minimal_dfa(get_language("tomita:4"))
+    with pytest.raises(Exception, match="copies, negations"):
+        letter_actions(np.asarray(d.delta), tuple(1 << q for q in range(1, d.n_states)))
+
+
+@pytest.mark.parametrize("lang", ["tomita:4", "tomita:7"])
+def test_merging_makes_proved_shallower_cascades_deterministically(lang):
+    d = minimal_dfa(get_language(lang))
+    plain, rep0 = compile_cascade(d, merge=False)
+    model, rep = compile_cascade(d)
+    assert rep["layers"] < rep0["layers"] == rep["layers_unmerged"] and rep["merged"]
+    assert prove(model).proved
+    again, rep2 = merge_layers(plain)
+    assert rep2["merged"] == rep["merged"] and again.num_layers == model.num_layers
+    c = classify_language(get_language(lang)).families["deltaproduct[-1,1]"]["construction"]
+    assert c["layers"] == rep["layers"] and c["state_size"] == max(rep["dims"])
+    _, auto = compile_language(d)
+    assert auto["layers"] == rep["layers"] and auto["construction"] == "cascade"
+
+
+def test_conv_coupled_stacks_are_not_merged():
+    d = minimal_dfa(get_language("tomita:4"))
+    model, rep = compile_cascade(d, coupling="conv")
+    assert rep["merged"] == [] and rep["layers"] == rep["layers_unmerged"]
+    with pytest.raises(ValueError, match="convolution"):
+        merge_layers(model)
