@@ -50,7 +50,7 @@ _WHY = {
     "counter": "the states form a chain on which every letter is the identity, an increment, a decrement or a "
                "reset: one layer, a thermometer code and the shift matrix as reflections and one projection",
     "bitcode": "a 0/1 code of the states on which every letter copies, negates or sets bits: one layer, "
-               "reflections that permute coordinates, a reflection per negation and a projection per constant",
+               "reflections for the signed permutation of the centred code and a projection per constant",
     "cascade": "no one-layer construction applies (no bit code of the minimal DFA: every letter copying, negating "
                "or setting bits): Krohn-Rhodes cascade (Theorem 4)",
 }

@@ -8,10 +8,12 @@ is used twice:
     c_i(f_a(q)) = const,   or c_j(q),   or 1 - c_j(q)      for every state q,   with i -> j injective.
 
 Then ``h -> L h + b`` with ``L`` a signed partial permutation matrix (spectral norm <= 1), built from GH factors with
-integer keys: the permutation that carries each used old coordinate to its new place (reflections ``e_i - e_j``,
-beta 1, one fewer than the length of each cycle), a negation ``h_i <- 1 - h_i`` as the reflection ``e_i`` with beta 2
-and value 1/2, and a constant as the projection ``e_i`` (beta 1) writing it. Every entry is 0, +-1 or 1/2: exact in
-every dtype. Factor eigenvalues: -1 (reflections) and 0 (projections), so the layer is of the ``[-1, 1]`` families.
+integer keys. In the centred code ``u = h - 1/2`` a copy is ``u_i <- u_j`` and a negation ``u_i <- -u_j``, so the copied
+bits move by a signed permutation ``Sigma`` (completed over the constant slots, whose free signs make each cycle's sign
+product +1): ``rank(I - Sigma)`` reflections (keys ``e_i -+ e_j`` with beta 1, ``e_i`` with beta 2) whose values give
+the offset ``(I - Sigma) 1 / 2`` (solved exactly; it lies in the span of the keys), then a projection ``e_i`` (beta 1)
+per constant bit writing it. Every entry is dyadic (0, +-1, +-1/2, ...): exact in every dtype. Factor eigenvalues: -1
+(reflections) and 0 (projections), so the layer is of the ``[-1, 1]`` families.
 
 One-hot codes of permutation-reset automata and thermometer codes of saturating counters are bit codes; so are the
 codes of automata that are neither, e.g. ``(ab)*`` (Tomita 2) and ``dyck:1:2`` in 2 and 3 bits.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -43,7 +46,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
-from .signed import signed_factors
+from .signed import signed_factors, signed_rank
 
 #: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
 MAX_STATES = 12
@@ -104,18 +107,38 @@ class LetterAction:
             perm[j] = start  # close the chain: its last old coordinate (used by nobody) goes to its constant slot
         return perm
 
-    def factors(self) -> int:
-        """GH factors this action needs: the permutation's reflections, one per negation, one per constant."""
+    def signs(self) -> np.ndarray:
+        """Signs ``[d]`` for :meth:`permutation` (``e_j -> sign[j] e_{perm[j]}``): -1 where a bit is negated; on the
+        edge that closes a chain the sign is free and is chosen so that the cycle's product is +1 (a cycle with
+        product -1 costs one reflection more)."""
         perm = self.permutation()
-        cycles, seen = 0, np.zeros(perm.size, dtype=bool)
+        sign = np.ones(perm.size, dtype=np.int64)
+        free = np.zeros(perm.size, dtype=bool)
+        for j in range(perm.size):
+            i = int(perm[j])
+            if self.source[i] == j:
+                sign[j] = -1 if self.negate[i] else 1
+            else:
+                free[j] = True  # old h_j lands in a constant slot: overwritten later
+        seen = np.zeros(perm.size, dtype=bool)
         for a in range(perm.size):
-            if not seen[a]:
-                cycles += 1
-                b = a
-                while not seen[b]:
-                    seen[b] = True
-                    b = int(perm[b])
-        return int(perm.size - cycles + self.negate.sum() + (self.source < 0).sum())
+            if seen[a]:
+                continue
+            cycle, b = [], a
+            while not seen[b]:
+                seen[b] = True
+                cycle.append(b)
+                b = int(perm[b])
+            spare = [j for j in cycle if free[j]]
+            if spare and np.prod(sign[cycle]) < 0:
+                sign[spare[0]] = -sign[spare[0]]
+        return sign
+
+    def factors(self) -> int:
+        """GH factors this action needs: ``rank(I - Sigma)`` reflections for the signed permutation ``Sigma`` (a
+        negation rides on a signed swap: in the centred code ``h - 1/2`` it is a sign), one projection per
+        constant."""
+        return int(signed_rank(self.permutation(), self.signs()) + (self.source < 0).sum())
 
 
 def _norm(mask: int, full: int) -> int:
@@ -305,8 +328,8 @@ def bitcode_size(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> dict:
     masks, actions = _found(dfa, time_limit)
     return {"layers": 1, "state_size": len(masks), "factors_per_token": max(a.factors() for a in actions),
             "exact": True,
-            "note": f"bit code in {len(masks)} dimensions: every letter copies, negates or sets bits (reflections "
-                    "that permute coordinates, a reflection with value 1/2 per negation, a projection per constant)"}
+            "note": f"bit code in {len(masks)} dimensions: every letter copies, negates or sets bits (a signed "
+                    "permutation of the centred code as reflections, a projection per constant)"}
 
 
 def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[CompiledModel, dict]:
@@ -327,8 +350,8 @@ def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[C
                 queue.append(t)
     arrays = {"keys": keys, "betas": betas, "values": values, "h0": _code(masks, dfa.start),
               "codes": np.stack(codes), "next": np.repeat(np.array(state, dtype=np.int64)[:, None], S, axis=1)}
-    layer = {"kind": "householder", "note": "bit code: letters copy (reflections permuting coordinates), negate "
-                                            "(reflection, value 1/2) or set (projection) bits"}
+    layer = {"kind": "householder", "note": "bit code: letters copy or negate bits (a signed permutation of the "
+                                            "centred code as reflections) or set them (projections)"}
     model = build_model(dfa, "bitcode", [(layer, arrays)])
     return model, {"factor_counts": {dfa.alphabet[a]: c for a, c in enumerate(counts)},
                    "bits": [[dfa.states[q] for q in range(dfa.n_states) if m >> q & 1] for m in masks]}
@@ -474,25 +497,67 @@ def _match(M: np.ndarray, L: PartialLetter) -> tuple[LetterAction, list[np.ndarr
     return LetterAction(source, negate, const), unmatched
 
 
+def _solve_exact(W: np.ndarray, o: np.ndarray) -> list[Fraction] | None:
+    """An exact solution ``v`` of ``W v = o`` (integer ``W [d, F]`` of full column rank, rational ``o``), or None."""
+    d, F = W.shape
+    rows = [[Fraction(int(x)) for x in W[i]] + [Fraction(o[i])] for i in range(d)]
+    piv_rows, r = [], 0
+    for c in range(F):
+        p = next((i for i in range(r, d) if rows[i][c] != 0), None)
+        if p is None:
+            return None
+        rows[r], rows[p] = rows[p], rows[r]
+        pivot = rows[r][c]
+        rows[r] = [x / pivot for x in rows[r]]
+        for i in range(d):
+            if i != r and rows[i][c] != 0:
+                f = rows[i][c]
+                rows[i] = [x - f * y for x, y in zip(rows[i], rows[r])]
+        piv_rows.append(r)
+        r += 1
+    if any(rows[i][F] != 0 for i in range(r, d)):
+        return None
+    return [rows[i][F] for i in piv_rows]
+
+
+def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys [F, d]``, ``betas [F]``, ``values [F]`` of one letter (factor 0 first): the signed permutation's
+    reflections with values that produce the offset ``(I - Sigma) 1 / 2`` (so a negated copy is ``1 - h``), then one
+    projection per constant bit writing it."""
+    perm, sign = act.permutation(), act.signs()
+    g = signed_factors(perm, sign)
+    keys, betas = g.keys, g.betas
+    values = np.zeros(g.count)
+    if g.count:
+        # w_f = G_{F-1} ... G_{f+1} beta_f k_f: the offset factor f's value adds
+        W = np.zeros((d, g.count))
+        P = np.eye(d)
+        for f in range(g.count - 1, -1, -1):
+            W[:, f] = P @ (betas[f] * keys[f])
+            P = P @ (np.eye(d) - betas[f] * np.outer(keys[f], keys[f]))
+        M = np.zeros((d, d))
+        M[perm, np.arange(d)] = sign
+        target = [Fraction(int(round(x)), 2) for x in (np.ones(d) - M @ np.ones(d))]
+        v = _solve_exact(np.rint(W).astype(np.int64), np.array(target, dtype=object))
+        if v is None or any(x.denominator not in (1, 2, 4) for x in v):  # pragma: no cover - range(I - Sigma)
+            raise AssertionError("bitcode: no dyadic values for the signed permutation's offset")
+        values = np.array([float(x) for x in v])
+    consts = np.flatnonzero(act.source < 0)
+    ck = np.zeros((consts.size, d))
+    ck[np.arange(consts.size), consts] = 1.0
+    return (np.concatenate([keys, ck]), np.concatenate([betas, np.ones(consts.size)]),
+            np.concatenate([values, act.const[consts]]))
+
+
 def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``keys [S, F, d]``, ``betas [S, F]``, ``values [S, F]`` of a householder layer whose symbol ``a`` acts on the
-    bit code ``masks`` as ``actions[a]``: the permutation's reflections first, then a reflection (beta 2, value 1/2)
-    per negated bit and a projection (beta 1) per constant bit."""
+    bit code ``masks`` as ``actions[a]`` (:func:`_letter_factors`; unused factor slots are zero)."""
     d, S = len(masks), len(actions)
-    counts = [a.factors() for a in actions]
-    F = max(1, max(counts, default=0))
+    per = [_letter_factors(act, d) for act in actions]
+    F = max(1, max((k.shape[0] for k, _, _ in per), default=0))
     keys, betas, values = np.zeros((S, F, d)), np.zeros((S, F)), np.zeros((S, F))
-    for a, act in enumerate(actions):
-        g = signed_factors(act.permutation(), np.ones(d, dtype=np.int64))
-        keys[a, :g.count], betas[a, :g.count] = g.keys, g.betas
-        f = g.count
-        for i in range(d):
-            if act.source[i] < 0:
-                keys[a, f, i], betas[a, f], values[a, f] = 1.0, 1.0, act.const[i]
-                f += 1
-            elif act.negate[i]:
-                keys[a, f, i], betas[a, f], values[a, f] = 1.0, 2.0, 0.5
-                f += 1
+    for a, (k, b, v) in enumerate(per):
+        keys[a, :k.shape[0]], betas[a, :k.shape[0]], values[a, :k.shape[0]] = k, b, v
     return keys, betas, values
 
 
