@@ -145,11 +145,11 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
-def _build(name: str, dfa: DFA, group_action, coupling) -> tuple[CompiledModel, dict]:
+def _build(name: str, dfa: DFA, group_action, coupling, prefer: str = "balanced") -> tuple[CompiledModel, dict]:
     if name == "group" and group_action is not None:
         return compile_group(dfa, action=group_action)
-    if name == "cascade" and coupling is not None:
-        return _builder(name)(dfa, coupling=coupling)
+    if name == "cascade":  # merged runs trade factors per token for depth: not under prefer "small"
+        return _builder(name)(dfa, coupling=coupling or "copy", merge=prefer != "small")
     return _builder(name)(dfa)
 
 
@@ -165,7 +165,8 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
     catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
     ``conv``) is handed to the cascade construction when it is used. ``prefer`` (``balanced`` | ``exact`` |
-    ``small``) is the rule ``auto`` chooses by (module doc).
+    ``small``) is the rule ``auto`` chooses by (module doc); under ``small`` a cascade is not merged (merged runs
+    have fewer layers but more factors per token).
     """
     if construction not in CONSTRUCTIONS:
         raise StatetrackError(f"unknown construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}")
@@ -173,12 +174,12 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
         raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
     dfa = minimal_dfa(dfa)
     if construction != "auto":
-        model, extra = _build(construction, dfa, group_action, coupling)
+        model, extra = _build(construction, dfa, group_action, coupling, prefer)
         reason = f"requested: {_REQUESTED.get(construction, _WHY.get(construction, construction))}"
     else:
         choice = choose_one_layer(dfa, prefer, group_action)
         name = choice[0] if choice is not None else "cascade"
-        model, extra = _build(name, dfa, group_action, coupling)
+        model, extra = _build(name, dfa, group_action, coupling, prefer)
         reason = f"auto: {_WHY[name]}"
         if choice is not None:
             reason += f" (prefer {prefer}: state {choice[1]['state_size']}, {choice[1]['factors_per_token']} " \

@@ -72,10 +72,6 @@ class BitCodeSearch:
     seconds: float
     reason: str
 
-    def to_json(self) -> dict:
-        return {"status": self.status, "dimension": len(self.masks) if self.status == "found" else None,
-                "complete": self.complete, "scope": SCOPE, "seconds": round(self.seconds, 4), "reason": self.reason}
-
 
 @dataclass(frozen=True)
 class LetterAction:

@@ -170,3 +170,11 @@ def test_conv_coupled_stacks_are_not_merged():
     assert rep["merged"] == [] and rep["layers"] == rep["layers_unmerged"]
     with pytest.raises(ValueError, match="convolution"):
         merge_layers(model)
+
+
+def test_prefer_small_keeps_the_unmerged_cascade():
+    d = minimal_dfa(get_language("tomita:4"))
+    _, small = compile_language(d, prefer="small")
+    _, balanced = compile_language(d)
+    assert small["merged"] == [] and small["layers"] == small["layers_unmerged"] > balanced["layers"]
+    assert max(small["factors"]) <= max(balanced["factors"])

@@ -70,8 +70,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.coupling is not None and args.construction not in ("cascade", "auto"):
         raise StatetrackError(f"--coupling applies to the cascade construction, not to {args.construction!r}")
     dfa = load_source(args)
-    if args.prefer != "balanced" and args.construction != "auto":
-        raise StatetrackError(f"--prefer applies to the auto construction, not to {args.construction!r}")
+    if args.prefer != "balanced" and args.construction not in ("auto", "cascade"):
+        raise StatetrackError(f"--prefer applies to the auto and cascade constructions, not to "
+                              f"{args.construction!r}")
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
                                      coupling=args.coupling, prefer=args.prefer)
     save_model(model, args.output)
