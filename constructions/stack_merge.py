@@ -109,8 +109,9 @@ def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_let
 
 @dataclass
 class MergedLayer:
-    """A run ``l1..l2`` as one layer: ``bits [d, m]`` (the code of each of the run's ``m`` tuple states), ``keys``,
-    ``betas``, ``values`` (per input symbol), ``codes [m, d]``, ``next [m, S_in]``, ``h0 [d]``."""
+    """The run ``first..last`` as one layer over its ``S_in`` input symbols and the ``k`` classes of its tuple
+    states: ``keys [S_in, F, d]``, ``betas [S_in, F]``, ``values [S_in, F]``, ``codes [k, d]`` (each class's bit
+    code), ``next [k, S_in]`` (the symbol handed on, from the new class and the symbol read), ``h0 [d]``."""
 
     first: int
     last: int
