@@ -96,9 +96,12 @@ class TrainConfig:
     #: weight of the gate penalty, the mean distance of the saturating gates from the identity
     #: (:func:`gate_penalty_hooks`; 0: none). It moves the gates that the task does not need to the exact identity.
     gate_penalty: float = 1e-3
+    #: the penalty applies only on steps whose task loss is below this: on the loss plateau it would clamp every gate
+    #: at the identity, where the gradient is 0, before the task has been learnt
+    gate_penalty_below: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "gate_penalty"):
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "gate_penalty", "gate_penalty_below"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise StatetrackError(f"--{name.replace('_', '-')} {value!r}: need a finite number")
@@ -587,7 +590,8 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             logits = net(batch.ids)
         loss, acc = loss_and_accuracy(logits, batch, task.labels)
-        objective = loss + cfg.gate_penalty * torch.stack(usage).mean() if usage else loss
+        active = usage and float(loss.detach()) < cfg.gate_penalty_below
+        objective = loss + cfg.gate_penalty * torch.stack(usage).mean() if active else loss
         usage.clear()
         opt.zero_grad(set_to_none=True)
         if dist is not None:  # the gradient of the mean over all ranks' labelled positions, whatever the shards hold

@@ -170,3 +170,20 @@ def test_zero_one_reflection_model_never_certifies():
         ids = torch.tensor([[int(s) for s in cert.word]])
         with torch.no_grad():
             assert int(m(ids)[0, -1].argmax()) == cert.predicted != cert.expected
+
+
+def test_gate_penalty_hooks_record_each_saturating_mixer():
+    from statetrack.lrnn.train import gate_penalty_hooks
+
+    task = task_from_dfa(get_language("parity"), train_lengths=(3, 5))
+    m = build_model(TrainConfig(model="deltanet", dim=8, heads=1, layers=2, short_conv=False), task)
+    usage, hooks = gate_penalty_hooks(m)
+    m(torch.tensor([[0, 1, 1]]))
+    assert len(usage) == 2 and all(0.0 <= float(u) <= 1.0 and u.requires_grad for u in usage)
+    for h in hooks:
+        h.remove()
+    usage.clear()
+    m(torch.tensor([[0, 1]]))
+    assert usage == []
+    plain = build_model(TrainConfig(model="deltanet", dim=8, heads=1, gate="sigmoid"), task)
+    assert gate_penalty_hooks(plain) == ([], [])

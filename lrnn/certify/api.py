@@ -5,8 +5,10 @@ Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
 1. **Search.** Run the model (as it is, in its own dtype) on every short word and on random long words; a
    misclassified prefix, re-checked on the word alone, is a ``counterexample``.
 2. **Regions.** Build the window graph (DFA state x last ``c - 1`` tokens x length capped at
-   ``max(c - 1, min_length)``, :mod:`.window_graph`), the affine update of every edge (:mod:`.window_steps`), and
-   grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
+   ``max(c - 1, min_length)``, :mod:`.window_graph`) and the affine update of every edge (:mod:`.window_steps`).
+   Where saturated gates make some maps exact (identities, reflections, sign flips), first try regions anchored at
+   representative words, whose defects vanish exactly where the words are equal as compositions of maps
+   (:mod:`.anchored`); otherwise, or if that fails, grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
    (:mod:`.regions`); when one step does not close them, boxes are closed through paths of up to 64 steps
    (:mod:`.paths`). The empty word's state is exactly 0, so by induction on the length every word's state lies in
    its node's box (or, between re-entries, in a checked path image).
