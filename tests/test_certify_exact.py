@@ -179,7 +179,7 @@ def test_gate_penalty_hooks_record_each_saturating_mixer():
     m = build_model(TrainConfig(model="deltanet", dim=8, heads=1, layers=2, short_conv=False), task)
     usage, hooks = gate_penalty_hooks(m)
     m(torch.tensor([[0, 1, 1]]))
-    assert len(usage) == 2 and all(0.0 <= float(u) <= 1.0 and u.requires_grad for u in usage)
+    assert len(usage) == 2 and all(0.0 <= float(u.detach()) <= 1.0 and u.requires_grad for u in usage)
     for h in hooks:
         h.remove()
     usage.clear()
