@@ -194,3 +194,56 @@ def _inverse_slack(basis: np.ndarray, diagonal: bool) -> float:
     if eps >= 0.5:
         raise ValueError("basis is not close to orthonormal")
     return eps / (1 - eps)
+
+
+def refine_by_normal_forms(graph: WindowGraph, steps: list[WindowStep], diagonal: bool,
+                           max_nodes: int = 20_000) -> WindowGraph | None:
+    """The window graph split by the normal forms of its *exact rows* (rows whose map is exact on every edge), or
+    None when there are none or the split passes ``max_nodes`` (the normal forms do not stay finitely many).
+
+    A node of the result is (window-graph node, normal form of every exact row); its representative word has
+    exactly that normal form, so on the exact rows every defect is 0 by construction, even where the window graph
+    alone would merge words with different states there (e.g. a head that flips its sign on '0' while the language
+    counts 1s)."""
+    from .window_steps import PLAIN
+
+    H, K = steps[0].kinds.shape
+    kinds = np.stack([s.kinds for s in steps])  # [E, H, K]
+    exact = (kinds != PLAIN).all(axis=0)  # [H, K]
+    if not diagonal:
+        exact = np.repeat(exact.all(axis=1, keepdims=True), K, axis=1)
+    rows = [(h, i) for h in range(H) for i in range(K) if exact[h, i]]
+    groups: dict[tuple[int, ...], int] = {}
+    for h, i in rows:  # rows with the same kinds on every edge have the same normal forms
+        groups.setdefault(tuple(int(k) for k in kinds[:, h, i]), len(groups))
+    if not groups:
+        return None
+    signature = list(groups)
+    letters: dict[tuple[int, ...], int] = {}
+    letter = [letters.setdefault(w, len(letters)) for w in graph.windows]
+    out_edges: dict[int, list[int]] = {}
+    for e, (s, _, _) in enumerate(graph.edges):
+        out_edges.setdefault(s, []).append(e)
+    start = (0, tuple(() for _ in signature))
+    index = {start: 0}
+    order = [start]
+    nodes, edges, windows = [graph.nodes[0]], [], []
+    i = 0
+    while i < len(order):
+        base, forms = order[i]
+        for e in out_edges.get(base, []):
+            _, a, d = graph.edges[e]
+            nxt = (d, tuple(push(f, letter[e], sig[e]) for f, sig in zip(forms, signature)))
+            j = index.get(nxt)
+            if j is None:
+                if len(order) >= max_nodes:
+                    return None
+                j = index[nxt] = len(order)
+                order.append(nxt)
+                nodes.append(graph.nodes[d])
+            edges.append((i, a, j))
+            windows.append(graph.windows[e])
+        i += 1
+    if len(nodes) == len(graph.nodes):
+        return None
+    return WindowGraph(nodes, edges, windows, graph.width, graph.cap)

@@ -35,7 +35,7 @@ from ..model import LRNNModel
 from .certificate import Certificate
 from .readout import margin_lower_bound
 from .intervals import Interval
-from .anchored import anchored_regions
+from .anchored import anchored_regions, refine_by_normal_forms
 from .paths import close_by_paths, edge_image_output, output_bounds
 from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .search import search_counterexample
@@ -119,6 +119,12 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     if any(exact_counts.values()):
         # exact maps (saturated gates): regions anchored at representative words, exact relations for the defects
         diagonal = m64.config.layer == "diagonal"
+        finer = refine_by_normal_forms(graph, steps, diagonal)
+        if finer is not None:  # split nodes by the normal forms of the exact rows (their states are then exact)
+            graph = finer
+            steps = window_steps(m64, graph.windows)
+            seen = simulate(graph, steps, np.random.default_rng(seed))
+            details.update(nodes=len(graph.nodes), edges=len(graph.edges), split_by_normal_forms=True)
         anchor_basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if diagonal else basis
         free, _ = hull_boxes(graph, steps, seen, anchor_basis)
         anchored = anchored_regions(graph, steps, anchor_basis, diagonal, free_centre=free, max_rounds=max_rounds)
