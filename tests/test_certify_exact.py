@@ -187,3 +187,37 @@ def test_gate_penalty_hooks_record_each_saturating_mixer():
     assert usage == []
     plain = build_model(TrainConfig(model="deltanet", dim=8, heads=1, gate="sigmoid"), task)
     assert gate_penalty_hooks(plain) == ([], [])
+
+
+def test_a_head_that_flips_on_the_other_symbol_keeps_exact_states():
+    """A second head reflects on '0' and is the identity on '1' (it tracks the parity of the 0s, which the readout
+    ignores). The window graph alone merges words with different states of that head; split by the normal forms of
+    the exact rows, every state is exact again and the model certifies."""
+    cfg = LRNNConfig(vocab_size=3, n_classes=2, d_model=4, n_layers=1, layer="deltanet", num_heads=2, head_dim=2,
+                     use_short_conv=False, mlp_ratio=1.0, gate="saturating")
+    m = LRNNModel(cfg)
+    one = reflection_parity_model()
+    mix, ref = m.blocks[0].mixer, one.blocks[0].mixer
+    with torch.no_grad():
+        for name, p in one.named_parameters():
+            if p.shape == dict(m.named_parameters())[name].shape:
+                dict(m.named_parameters())[name].copy_(p)
+        for new, old in ((mix.q_proj, ref.q_proj), (mix.k_proj, ref.k_proj), (mix.v_proj, ref.v_proj),
+                         (mix.g_proj, ref.g_proj)):
+            new.weight[:2] = old.weight
+            new.weight[2:] = old.weight.flip(1)  # head 2 reads the '0' coordinates where head 1 reads the '1' ones
+        mix.b_proj.weight[0] = ref.b_proj.weight[0]
+        mix.b_proj.weight[1] = torch.tensor([0., 10.0, -10.0, 0])  # head 2: beta = 2 on '0', 0 on '1'
+        mix.b_proj.bias.zero_()
+        mix.o_proj.weight.zero_()
+        mix.o_proj.weight[0, 0] = 1.0  # only head 1 reaches the residual stream
+    m.eval()
+    with torch.no_grad():
+        beta = mix.betas(m.blocks[0].norm1(m.embedding(torch.tensor([[0, 1]]))))[0]
+    assert beta.tolist() == [[0.0, 2.0], [2.0, 0.0]]
+    ids = torch.from_numpy(np.random.default_rng(4).integers(0, 2, size=(4, 300)))
+    with torch.no_grad():
+        assert torch.equal(m(ids).argmax(-1), parity_classes(ids))
+    cert = certify(m, get_language("parity"), **QUICK)
+    assert cert.status == "certified", cert.reason
+    assert cert.details["split_by_normal_forms"] and cert.details["anchored_largest_radius"] == 0.0
