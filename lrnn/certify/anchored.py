@@ -138,6 +138,10 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
         D[e] = img - centre[d]
         Dr[e] = (np.abs(step.A) @ err[s] + Ar @ np.abs(centre[s]) + Br + err[d]
                  + 1e-12 * (np.abs(step.A) @ np.abs(centre[s]) + np.abs(step.B) + np.abs(centre[d])))
+        # identity rows (A row = e_i and B row = 0 exactly): the image is the centre itself, computed without
+        # rounding, so only the subtraction and the centres' own errors count (an identity self-loop has defect 0)
+        ident = step.kinds == IDENTITY
+        Dr[e][ident] = (err[s] + err[d] + 1e-12 * np.abs(D[e]))[ident]
         D[e][same] = 0.0
         Dr[e][same] = 0.0
         M[e] = N @ step.A @ basis
