@@ -7,9 +7,13 @@ All layers map ``x [B, T, d_model] -> y [B, T, d_model]`` and are causal.
   :func:`statetrack.kernels.householder_scan`, then reads ``o_t = scale * S_t^T q_t``.
   ``eigenvalue_range=(0, 1)``: ``beta = sigmoid(.)`` (factor eigenvalue ``1 - beta`` in (0, 1), DeltaNet as published);
   ``(-1, 1)``: ``beta = 2 sigmoid(.)`` (eigenvalue in (-1, 1): reflections become reachable, parity becomes learnable).
+  ``gate="saturating"`` replaces ``sigmoid`` by :func:`gate_unit`, which reaches 0 and 1 exactly, so ``beta = 2``
+  (an exact reflection) and ``beta = 0`` (the identity) are reachable.
 - :class:`DeltaNetLayer`: the same with one factor per token.
 - :class:`DiagonalLayer`: Mamba-style selective diagonal recurrence ``S_t = diag(a_t) S_{t-1} + k_t v_t^T`` through
-  :func:`statetrack.kernels.diagonal_scan` with ``a = exp(-softplus(dt) * A)`` in (0, 1], or ``2a - 1`` in (-1, 1].
+  :func:`statetrack.kernels.diagonal_scan` with ``a = exp(-softplus(dt) * A)`` in (0, 1), or ``2a - 1`` in (-1, 1);
+  ``gate="saturating"``: ``e = gate_unit(exp(-dt A))``, transition ``e`` (or ``2e - 1``) and input weight ``1 - e``,
+  so that the identity (``e = 1``) and ``a = 0`` (``2a - 1 = -1``, an exact sign flip) are reachable exactly.
 - :class:`ShortConvolution`: depthwise causal convolution with SiLU, used before the projections' scans.
 """
 from __future__ import annotations
@@ -27,6 +31,43 @@ from statetrack import vocabulary
 from ..kernels import diagonal_scan, householder_scan
 
 EIGENVALUE_RANGES = tuple(vocabulary.EIGENVALUE_RANGES.values())
+GATES = vocabulary.GATES
+#: the saturating gate's overshoot ``m``: ``u = (1 + 2m) sigmoid(z) - m`` is clamped to [0, 1], so the gate is exactly
+#: 0 for ``sigmoid(z) <= m / (1 + 2m)`` (z <= -1.61) and exactly 1 for ``sigmoid(z) >= (1 + m) / (1 + 2m)`` (z >= 1.61)
+GATE_OVERSHOOT = 0.25
+#: initial bias of the beta projection with the saturating gate: sigmoid(b) where the gate is SATURATING_INIT_GATE
+SATURATING_INIT_GATE = 0.5
+#: initial ``softplus(dt_bias)`` range of a saturating diagonal layer (with ``A = 1``: ``exp(-dt)`` in (0.25, 0.78),
+#: inside the unclamped part of the gate)
+SATURATING_DT_RANGE = (0.25, 1.4)
+
+
+def _check_gate(gate: str) -> str:
+    if gate not in GATES:
+        raise StatetrackError(f"gate must be one of {', '.join(GATES)}; got {gate!r}")
+    return gate
+
+
+def gate_level(s: torch.Tensor, gate: str) -> torch.Tensor:
+    """The saturating gate before its clamp, ``(1 + 2m) s - m``, for ``s`` in (0, 1); ``s`` itself for
+    ``gate="sigmoid"``. The gate is exactly 0 where this is <= 0 and exactly 1 where it is >= 1 (the certifier reads
+    it to decide which gates are exact)."""
+    if gate == "sigmoid":
+        return s
+    m = GATE_OVERSHOOT
+    return s * (1 + 2 * m) - m
+
+
+def gate_unit(s: torch.Tensor, gate: str) -> torch.Tensor:
+    """A gate in [0, 1] from ``s`` in (0, 1) (a sigmoid, or ``exp(-dt A)`` of a diagonal layer).
+
+    ``gate="sigmoid"`` (as published): ``s`` itself, never exactly 0 or 1. ``gate="saturating"``:
+    ``clamp((1 + 2m) s - m, 0, 1)`` with ``m = GATE_OVERSHOOT``: ``s`` stretched around 1/2 in the middle, exactly 0
+    and exactly 1 near the ends. A clamped gate has zero gradient, so a gate that reached an end stays there unless
+    the loss of another input moves the shared weights."""
+    if gate == "sigmoid":
+        return s
+    return torch.clamp(gate_level(s, gate), 0.0, 1.0)
 
 
 def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:
@@ -90,6 +131,8 @@ class DeltaProductLayer(nn.Module):
         head_dim: K = V per head.
         num_householder: factors per token n_h (1 = DeltaNet).
         eigenvalue_range: ``(0, 1)`` -> ``beta = sigmoid``; ``(-1, 1)`` -> ``beta = 2 sigmoid``.
+        gate: ``sigmoid`` (as published) or ``saturating`` (``beta = beta_max * gate_unit(sigmoid(.))``: exactly 0
+            and exactly ``beta_max`` are reachable).
         use_short_conv: causal depthwise convolutions (with SiLU) on q, k, v before the scan.
         conv_size: their width.
         use_output_gate: per-head RMS norm of the scan output times ``silu(g_proj(x))``; otherwise a plain RMS norm.
@@ -125,8 +168,10 @@ class DeltaProductLayer(nn.Module):
         beta_bias: bool = True,
         qk_silu: bool = False,
         qk_norm_eps: float | None = None,
+        gate: str = "sigmoid",
     ):
         super().__init__()
+        self.gate = _check_gate(gate)
         if num_householder < 1:
             raise StatetrackError(f"num_householder must be >= 1, got {num_householder}")
         self.d_model, self.num_heads, self.head_dim = int(d_model), int(num_heads), int(head_dim)
@@ -144,6 +189,10 @@ class DeltaProductLayer(nn.Module):
         self.k_proj = nn.Linear(d_model, n_h * H * K, bias=False)
         self.v_proj = nn.Linear(d_model, n_h * H * V, bias=False)
         self.b_proj = nn.Linear(d_model, n_h * H, bias=bool(beta_bias))
+        if self.gate == "saturating" and self.b_proj.bias is not None:
+            with torch.no_grad():  # start the gates at SATURATING_INIT_GATE (the clamp is inactive there)
+                s = (SATURATING_INIT_GATE + GATE_OVERSHOOT) / (1 + 2 * GATE_OVERSHOOT)
+                self.b_proj.bias.fill_(math.log(s / (1 - s)))
         self.use_short_conv = bool(use_short_conv)
         if self.use_short_conv:
             self.q_conv = ShortConvolution(H * K, conv_size)
@@ -158,10 +207,16 @@ class DeltaProductLayer(nn.Module):
         self.o_proj = nn.Linear(H * V, d_model, bias=False)
 
     def betas(self, x: torch.Tensor) -> torch.Tensor:
-        """``beta [B, T*n_h, H]`` in ``(0, beta_max)`` for ``x [B, T, d_model]``."""
+        """``beta [B, T*n_h, H]`` in ``(0, beta_max)`` (``[0, beta_max]`` with the saturating gate) for
+        ``x [B, T, d_model]``."""
         B, T, _ = x.shape
-        b = torch.sigmoid(_at_least_float32(self.b_proj(x))) * self.beta_max
+        b = gate_unit(torch.sigmoid(_at_least_float32(self.b_proj(x))), self.gate) * self.beta_max
         return b.view(B, T * self.num_householder, self.num_heads)
+
+    def gate_usage(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of ``beta / beta_max`` over ``x [B, T, d_model]`` (a scalar): how far the tokens' maps are from the
+        identity (``beta = 0``); the training's gate penalty (``TrainConfig.gate_penalty``)."""
+        return self.betas(x).mean() / self.beta_max
 
     def scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The kernel's inputs ``(q [B,T,H,K], k [B,T*n_h,H,K], v [B,T*n_h,H,V], beta [B,T*n_h,H])``."""
@@ -221,7 +276,13 @@ class DiagonalLayer(nn.Module):
 
     Discretisation (Mamba): ``dt = softplus(dt_proj(x) + dt_bias) [B, T, H]``, ``A = exp(A_log) > 0 [H, K]``,
     ``a = exp(-dt * A)`` in (0, 1]; keys ``k = dt * B_proj(x)``. With ``eigenvalue_range=(-1, 1)`` the transition is
-    ``2a - 1`` in (-1, 1] (a sign flip is reachable with large ``dt``), carried with its sign by the kernel.
+    ``2a - 1`` in (-1, 1) (a sign flip is approached with large ``dt``), carried with its sign by the kernel.
+
+    ``gate="saturating"``: ``e = gate_unit(exp(-dt A))`` in [0, 1], transition ``e`` (or ``2e - 1``) and keys
+    ``k = (1 - e) * B_proj(x)`` (a convex update ``s -> e s + (1 - e) b v^T`` per channel instead of ``dt * B``):
+    ``e = 1`` is an exact identity (``a = 1`` with ``k = 0``; an exact ``a = 1`` with ``k = dt B != 0`` would add
+    ``k v^T`` for ever) and ``e = 0`` an exact reset, or sign flip ``2e - 1 = -1``. Initialisation: ``A = 1`` on
+    every channel and ``softplus(dt_bias)`` log-uniform in :data:`SATURATING_DT_RANGE`, where no gate is clamped.
 
     Wide ``dt`` initialisation: ``softplus(dt_bias)`` is log-uniform in ``[dt_min, dt_max] = [1e-3, 10]`` (Mamba uses
     ``[1e-3, 0.1]``), so that at initialisation some channels hold memory (``a`` near 1) and some are near ``a = 0``,
@@ -241,8 +302,10 @@ class DiagonalLayer(nn.Module):
         dt_max: float = 10.0,
         backend: str = "auto",
         norm_eps: float = 1e-5,
+        gate: str = "sigmoid",
     ):
         super().__init__()
+        self.gate = _check_gate(gate)
         self.d_model, self.num_heads, self.head_dim = int(d_model), int(num_heads), int(head_dim)
         self.state_dim = int(state_dim)
         self.eigenvalue_range = _check_range(eigenvalue_range)
@@ -256,21 +319,31 @@ class DiagonalLayer(nn.Module):
         self.use_short_conv = bool(use_short_conv)
         if self.use_short_conv:
             self.x_conv = ShortConvolution(H * V, conv_size)
+        if self.gate == "saturating":
+            dt_min, dt_max = SATURATING_DT_RANGE
         # dt_bias = softplus^{-1}(dt0) with dt0 log-uniform in [dt_min, dt_max]
         dt0 = torch.exp(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
         self.dt_bias = nn.Parameter(dt0 + torch.log(-torch.expm1(-dt0)))
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, K + 1, dtype=torch.float32)).repeat(H, 1))
+        A0 = torch.ones(K) if self.gate == "saturating" else torch.arange(1, K + 1, dtype=torch.float32)
+        self.A_log = nn.Parameter(torch.log(A0).repeat(H, 1))
         self.D = nn.Parameter(torch.ones(H, V))
         self.o_norm = GatedRMSNorm(V, eps=norm_eps)
         self.o_proj = nn.Linear(H * V, d_model, bias=False)
 
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(e [B, T, H, K] = gate_unit(exp(-dt A)), dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
+        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
+        return gate_unit(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate), dt
+
+    def gate_usage(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of ``1 - e`` over ``x [B, T, d_model]`` and the channels (a scalar): how far the maps are from the
+        identity (``e = 1``); the training's gate penalty (``TrainConfig.gate_penalty``)."""
+        return (1 - self.gates(x)[0]).mean()
+
     def transitions(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a [B, T, H, K] in the layer's eigenvalue range, dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
-        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
-        a = torch.exp(-dt[..., None] * torch.exp(self.A_log))
-        if self.eigenvalue_range == (-1, 1):
-            a = 2 * a - 1
-        return a, dt
+        e, dt = self.gates(x)
+        return (2 * e - 1 if self.eigenvalue_range == (-1, 1) else e), dt
 
     def scan_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The kernel's inputs ``(q [B,T,H,K], k [B,T,H,K], v [B,T,H,V], a [B,T,H,K])``."""
@@ -278,8 +351,10 @@ class DiagonalLayer(nn.Module):
         H, K, V = self.num_heads, self.state_dim, self.head_dim
         v = self.x_proj(x)
         v = self.x_conv(v) if self.use_short_conv else F.silu(v)
-        a, dt = self.transitions(x)
-        k = self.B_proj(x).view(B, T, H, K) * dt[..., None].to(x.dtype)
+        e, dt = self.gates(x)
+        a = 2 * e - 1 if self.eigenvalue_range == (-1, 1) else e
+        weight = (1 - e) if self.gate == "saturating" else dt[..., None]
+        k = self.B_proj(x).view(B, T, H, K) * weight.to(x.dtype)
         q = self.C_proj(x).view(B, T, H, K)
         return q, k, v.reshape(B, T, H, V), a
 
@@ -294,4 +369,4 @@ class DiagonalLayer(nn.Module):
 
 
 __all__ = ["ShortConvolution", "GatedRMSNorm", "DeltaProductLayer", "DeltaNetLayer", "DiagonalLayer",
-           "EIGENVALUE_RANGES"]
+           "EIGENVALUE_RANGES", "GATES", "GATE_OVERSHOOT", "gate_unit", "gate_level"]

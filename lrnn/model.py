@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from statetrack.errors import ModelFormatError, StatetrackError
-from statetrack.vocabulary import LRNN_LAYER_TYPES
+from statetrack.vocabulary import GATES, LRNN_LAYER_TYPES
 from statetrack.fileio import atomic_write_bytes
 from statetrack.kernels import DIAGONAL_BACKENDS, HOUSEHOLDER_BACKENDS
 from statetrack.untrusted import (expect_bool, expect_dict, expect_float, expect_int, expect_str, parse_json,
@@ -48,7 +48,9 @@ class LRNNConfig:
     """Hyper-parameters of :class:`LRNNModel` (all JSON-serialisable).
 
     ``layer``: ``deltanet`` | ``deltaproduct`` | ``diagonal``; ``eigenvalue_range``: ``(0, 1)`` or ``(-1, 1)``;
-    ``state_dim`` is used by ``diagonal`` only, ``num_householder`` by ``deltaproduct`` only.
+    ``state_dim`` is used by ``diagonal`` only, ``num_householder`` by ``deltaproduct`` only. ``gate``:
+    ``sigmoid`` (the published parametrisation; files without the field load with it) or ``saturating`` (the
+    ends of the gate are reachable exactly: :func:`statetrack.lrnn.layers.gate_unit`).
     """
 
     vocab_size: int
@@ -66,6 +68,7 @@ class LRNNConfig:
     mlp_ratio: float = 4.0
     norm_eps: float = 1e-5
     backend: str = "auto"
+    gate: str = "sigmoid"
     extra: dict[str, Any] = field(default_factory=dict)  # free-form (task name, alphabet, ...), saved verbatim
 
     def __post_init__(self) -> None:
@@ -81,6 +84,7 @@ class LRNNConfig:
         backends = DIAGONAL_BACKENDS if self.layer == "diagonal" else HOUSEHOLDER_BACKENDS
         expect_str("LRNNConfig.backend", self.backend, backends, error=StatetrackError)
         expect_dict("LRNNConfig.extra", self.extra, error=StatetrackError)
+        expect_str("LRNNConfig.gate", self.gate, GATES, error=StatetrackError)
         if isinstance(self.eigenvalue_range, (str, bytes)) or isinstance(self.eigenvalue_range, bool):
             raise StatetrackError(f"eigenvalue_range must be (0, 1) or (-1, 1); got {self.eigenvalue_range!r}")
         self.eigenvalue_range = _check_range(self.eigenvalue_range)
@@ -139,7 +143,7 @@ class LRNNConfig:
 def make_mixer(cfg: LRNNConfig) -> nn.Module:
     """The token mixer of one block as configured."""
     common = dict(eigenvalue_range=cfg.eigenvalue_range, use_short_conv=cfg.use_short_conv,
-                  conv_size=cfg.conv_size, backend=cfg.backend, norm_eps=cfg.norm_eps)
+                  conv_size=cfg.conv_size, backend=cfg.backend, norm_eps=cfg.norm_eps, gate=cfg.gate)
     if cfg.layer == "deltanet":
         return DeltaNetLayer(cfg.d_model, cfg.num_heads, cfg.head_dim, **common)
     if cfg.layer == "deltaproduct":

@@ -50,7 +50,7 @@ from torch import nn
 from statetrack.fileio import atomic_write_bytes, atomic_write_text
 from statetrack.errors import ModelFormatError, StatetrackError
 from statetrack.untrusted import expect_dict, expect_int, expect_str, parse_json, read_text
-from statetrack.vocabulary import EIGENVALUE_RANGES, LRNN_LAYER_TYPES
+from statetrack.vocabulary import EIGENVALUE_RANGES, GATES, LRNN_LAYER_TYPES
 
 from .baselines import BASELINES
 from .model import MAX_PARAMETERS, LRNNConfig, LRNNModel, load_model, save_model
@@ -88,9 +88,20 @@ class TrainConfig:
     device: str = "auto"
     #: scan kernel of the LRNN layers (``auto``: the kernels' choice, chunked on a CPU and Triton on a GPU)
     kernel: str = "auto"
+    #: transition gate (``LRNNConfig.gate``): ``auto`` = ``saturating`` for the range (-1, 1) (exact reflections and
+    #: sign flips reachable, so a trained parity model can be exact; docs/training.md), ``sigmoid`` for (0, 1)
+    gate: str = "auto"
+    #: short causal convolutions before the scan (``LRNNConfig.use_short_conv``)
+    short_conv: bool = True
+    #: weight of the gate penalty, the mean distance of the saturating gates from the identity
+    #: (:func:`gate_penalty_hooks`; 0: none). It moves the gates that the task does not need to the exact identity.
+    gate_penalty: float = 1e-3
+    #: the penalty applies only on steps whose task loss is below this: on the loss plateau it would clamp every gate
+    #: at the identity, where the gradient is 0, before the task has been learnt
+    gate_penalty_below: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "gate_penalty", "gate_penalty_below"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise StatetrackError(f"--{name.replace('_', '-')} {value!r}: need a finite number")
@@ -104,6 +115,10 @@ class TrainConfig:
         self.eigenvalue_range = tuple(int(x) for x in self.eigenvalue_range)  # type: ignore[assignment]
         if self.eigenvalue_range not in EIGENVALUE_RANGES.values():
             raise StatetrackError(f"--range {self.eigenvalue_range}: choose 0,1 or -1,1")
+        if self.gate not in ("auto",) + GATES:
+            raise StatetrackError(f"--gate {self.gate!r}: choose auto, {', '.join(GATES)}")
+        if not isinstance(self.short_conv, bool):
+            raise StatetrackError(f"short_conv {self.short_conv!r}: need true or false")
         if self.schedule not in ("cosine", "constant"):
             raise StatetrackError(f"--schedule {self.schedule!r}: choose cosine or constant")
         for name in ("layers", "dim", "heads", "num_householder", "steps", "batch"):
@@ -111,6 +126,8 @@ class TrainConfig:
                 raise StatetrackError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
         if self.dim % self.heads:
             raise StatetrackError(f"--dim {self.dim} must be a multiple of --heads {self.heads}")
+        if self.gate_penalty < 0:
+            raise StatetrackError(f"--gate-penalty {self.gate_penalty}: need >= 0")
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup < 0 or self.grad_clip <= 0:
             raise StatetrackError("need --lr > 0, --weight-decay >= 0, --warmup >= 0 and a positive clip")
         if not 0 <= self.min_lr_ratio <= 1 or self.seed < 0 or self.log_every < 1 or self.checkpoint_every < 0:
@@ -135,7 +152,7 @@ class TrainConfig:
         if not (isinstance(er, list) and len(er) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
                                                               for x in er)):
             raise StatetrackError(f"training config: eigenvalue_range {er!r} is not a pair of integers")
-        for k in ("model", "schedule", "device", "kernel"):
+        for k in ("model", "schedule", "device", "kernel", "gate"):
             if k in obj and not isinstance(obj[k], str):
                 raise StatetrackError(f"training config: {k} {obj[k]!r} is not a string")
         return cls(**{k: (tuple(v) if k == "eigenvalue_range" else v) for k, v in obj.items()})
@@ -151,7 +168,27 @@ def build_model(cfg: TrainConfig, task: Task) -> nn.Module:
     return LRNNModel(LRNNConfig(vocab_size=task.vocab_size, n_classes=task.n_classes, d_model=cfg.dim,
                                 n_layers=cfg.layers, layer=cfg.model, num_heads=cfg.heads,
                                 head_dim=cfg.dim // cfg.heads, num_householder=cfg.num_householder,
-                                eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim, backend=backend))
+                                eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim, backend=backend,
+                                gate=resolve_gate(cfg.gate, cfg.eigenvalue_range), use_short_conv=cfg.short_conv))
+
+
+def resolve_gate(gate: str, eigenvalue_range: tuple[int, int]) -> str:
+    """``auto`` -> ``saturating`` for the range (-1, 1), ``sigmoid`` (as published) for (0, 1)."""
+    if gate != "auto":
+        return gate
+    return "saturating" if tuple(eigenvalue_range) == (-1, 1) else "sigmoid"
+
+
+def gate_penalty_hooks(model: nn.Module) -> tuple[list[torch.Tensor], list[Any]]:
+    """Forward hooks on every token mixer with a saturating gate: each forward appends the mixer's
+    ``gate_usage(input)`` (mean distance of its gates from the identity) to the returned list. Returns ``(list,
+    hook handles)``. With the sigmoid gate nothing is recorded (an identity is never reached)."""
+    usage: list[torch.Tensor] = []
+    handles = []
+    for mod in model.modules():
+        if getattr(mod, "gate", None) == "saturating" and hasattr(mod, "gate_usage"):
+            handles.append(mod.register_forward_hook(lambda m, inp, out: usage.append(m.gate_usage(inp[0]))))
+    return usage, handles
 
 
 def model_features(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -540,6 +577,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     t0 = time.perf_counter()
     loss_v = acc_v = float("nan")
     metrics_lines: list[str] = []
+    usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
     for step in range(start, end):
         batch = task.batch(cfg.batch, step_rng(cfg.seed, step))
         if dist is not None:
@@ -548,15 +586,19 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         lr = learning_rate(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
+        usage.clear()  # (copies of the model made by stop_when carry the hooks too)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             logits = net(batch.ids)
         loss, acc = loss_and_accuracy(logits, batch, task.labels)
+        active = usage and float(loss.detach()) < cfg.gate_penalty_below
+        objective = loss + cfg.gate_penalty * torch.stack(usage).mean() if active else loss
+        usage.clear()
         opt.zero_grad(set_to_none=True)
         if dist is not None:  # the gradient of the mean over all ranks' labelled positions, whatever the shards hold
             n_local = batch.targets.shape[0] if task.labels == "final" else int((batch.targets != IGNORE).sum())
-            (loss * dist.global_mean_weight(n_local, device)).backward()
+            (objective * dist.global_mean_weight(n_local, device)).backward()
         else:
-            loss.backward()
+            objective.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not (torch.isfinite(loss) and torch.isfinite(gnorm)):
             if bar is not None:
@@ -583,6 +625,8 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         if stop_when is not None and dist is None and stop_when(step + 1, model):
             end = step + 1
             break
+    for h in hooks:
+        h.remove()
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0

@@ -23,6 +23,11 @@ BASELINE_MODELS: tuple[str, ...] = ("lstm", "transformer")
 #: eigenvalue ranges of a transition, by name (``"0,1"``: today's DeltaNet and Mamba; ``"-1,1"``: the extension)
 EIGENVALUE_RANGES: dict[str, tuple[int, int]] = {"0,1": (0, 1), "-1,1": (-1, 1)}
 
+#: parametrisations of the transition gates (beta of Householder layers, the diagonal transition): ``sigmoid`` as
+#: published (the ends of the range are approached, never reached), ``saturating`` (a clamped affine map of the
+#: sigmoid: the exact ends are reachable, e.g. beta = 2, a reflection; statetrack.lrnn.layers.gate_unit)
+GATES: tuple[str, ...] = ("sigmoid", "saturating")
+
 #: the families that ``classify`` gives a verdict for: each layer type with each eigenvalue range, then the
 #: unconstrained (dense, any real matrix) baseline
 FAMILIES: tuple[str, ...] = tuple(f"{t}[{r}]" for t in LRNN_LAYER_TYPES for r in EIGENVALUE_RANGES) + ("unconstrained",)
@@ -78,7 +83,7 @@ COMPILE_PREFERENCES: tuple[str, ...] = ("balanced", "exact", "small")
 CASCADE_COUPLINGS: tuple[str, ...] = ("copy", "conv")
 
 __all__ = [
-    "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
+    "LRNN_LAYER_TYPES", "BASELINE_MODELS", "EIGENVALUE_RANGES", "GATES", "FAMILIES", "VERDICTS", "CLASSIFY_PRECISIONS",
     "CLAIM_PRECISIONS", "CLAIM_ENGINES", "FLOAT_DTYPES", "TORCH_DTYPE_NAMES", "DEFAULT_KERNEL", "HOUSEHOLDER_KERNELS", "DIAGONAL_KERNELS",
     "NUMERIC_KERNELS", "VERIFY_KERNEL", "COMPILED_LAYER_KINDS", "CONSTRUCTIONS", "COMPILE_PREFERENCES", "CASCADE_COUPLINGS",
 ]

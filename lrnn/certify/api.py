@@ -5,8 +5,10 @@ Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
 1. **Search.** Run the model (as it is, in its own dtype) on every short word and on random long words; a
    misclassified prefix, re-checked on the word alone, is a ``counterexample``.
 2. **Regions.** Build the window graph (DFA state x last ``c - 1`` tokens x length capped at
-   ``max(c - 1, min_length)``, :mod:`.window_graph`), the affine update of every edge (:mod:`.window_steps`), and
-   grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
+   ``max(c - 1, min_length)``, :mod:`.window_graph`) and the affine update of every edge (:mod:`.window_steps`).
+   Where saturated gates make some maps exact (identities, reflections, sign flips), first try regions anchored at
+   representative words, whose defects vanish exactly where the words are equal as compositions of maps
+   (:mod:`.anchored`); otherwise, or if that fails, grow per-node boxes of the recurrent state until each edge maps its source's box into its target's
    (:mod:`.regions`); when one step does not close them, boxes are closed through paths of up to 64 steps
    (:mod:`.paths`). The empty word's state is exactly 0, so by induction on the length every word's state lies in
    its node's box (or, between re-entries, in a checked path image).
@@ -33,11 +35,12 @@ from ..model import LRNNModel
 from .certificate import Certificate
 from .readout import margin_lower_bound
 from .intervals import Interval
-from .paths import close_by_paths, edge_image_output
+from .anchored import anchored_regions, refine_by_normal_forms
+from .paths import close_by_paths, edge_image_output, output_bounds
 from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .search import search_counterexample
 from .window_graph import build_window_graph
-from .window_steps import float64_copy, window_steps, window_width
+from .window_steps import KIND_NAMES, float64_copy, window_steps, window_width
 
 
 def state_classes(dfa: DFA, labels: str) -> np.ndarray:
@@ -104,13 +107,49 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     # diagonal layers: the axis basis, in which every update is a per-coordinate contraction (|a| < 1)
     basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if m64.config.layer == "diagonal" else \
         choose_basis(seen, H, K)
-    regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
-    details = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c, **regions.details}
+    details: dict = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c}
     base = {"min_length": min_length, "details": details}
 
     def margin(e: int, o: Interval) -> float:
         q, _, n = graph.nodes[graph.edges[e][2]]
         return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]))
+
+    anchored_reason = ""
+    exact_counts = {KIND_NAMES[k]: int(sum((s.kinds == k).sum() for s in steps)) for k in range(1, len(KIND_NAMES))}
+    if any(exact_counts.values()):
+        # exact maps (saturated gates): regions anchored at representative words, exact relations for the defects
+        diagonal = m64.config.layer == "diagonal"
+        finer = refine_by_normal_forms(graph, steps, diagonal)
+        if finer is not None:  # split nodes by the normal forms of the exact rows (their states are then exact)
+            graph = finer
+            steps = window_steps(m64, graph.windows)
+            seen = simulate(graph, steps, np.random.default_rng(seed))
+            details.update(nodes=len(graph.nodes), edges=len(graph.edges), split_by_normal_forms=True)
+        anchor_basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if diagonal else basis
+        free, _ = hull_boxes(graph, steps, seen, anchor_basis)
+        anchored = anchored_regions(graph, steps, anchor_basis, diagonal, free_centre=free, max_rounds=max_rounds)
+        details.update(exact_rows=exact_counts, **anchored.details)
+        if anchored.closed:
+            worst, where = np.inf, 0
+            for e, (_, _, d) in enumerate(graph.edges):
+                o = output_bounds(steps[e], anchored.centre[d], anchored.centre_err[d], anchor_basis,
+                                  np.zeros_like(anchor_basis), anchored.radius[d])
+                m = margin(e, o)
+                if m < worst:
+                    worst, where = m, e
+            details["readout_margin"] = float(worst)
+            if worst > 0:
+                details["argument"] = "regions anchored at representative words (exact relations)"
+                return Certificate("certified", "regions", reason="every reachable state lies in its node's region "
+                                   "around the state of a representative word (exact reflections / sign flips / "
+                                   "identities cancel exactly) and the readout is right on every region",
+                                   arithmetic="real", **base)
+            anchored_reason = (f"anchored regions: the readout bound does not separate the classes after words "
+                               f"ending like {_word_to(graph, where, dfa)!r} (margin {worst:.3g}); ")
+        else:
+            anchored_reason = f"{anchored.reason}; "
+    regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
+    details.update(regions.details)
 
     def box_margins(centre: np.ndarray, radius: np.ndarray) -> tuple[float, int]:
         ms = [margin(e, edge_image_output(steps[e], centre[s], radius[s], basis))
@@ -132,12 +171,14 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
             details.update(path_steps=outcome.expansions, deepest_path=outcome.deepest,
                            largest_radius=float(radius.max()))
             if not outcome.closed:
-                return Certificate("inconclusive", "regions", reason=f"{regions.reason}; {outcome.reason}", **base)
+                return Certificate("inconclusive", "regions", reason=f"{anchored_reason}{regions.reason}; "
+                                   f"{outcome.reason}", **base)
     details["readout_margin"] = float(worst)
     if worst <= 0:
         word = _word_to(graph, where, dfa)
-        return Certificate("inconclusive", "regions", reason=f"the readout bound does not separate the classes on "
-                           f"the box reached by words ending like {word!r} (margin {worst:.3g})", **base)
+        return Certificate("inconclusive", "regions", reason=f"{anchored_reason}the readout bound does not separate "
+                           f"the classes on the box reached by words ending like {word!r} (margin {worst:.3g})",
+                           **base)
     return Certificate("certified", "regions", reason="every reachable state stays in its node's box (checked "
                        "edge by edge or along paths) and the readout is right on every box", arithmetic="real",
                        **base)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from statetrack.vocabulary import BASELINE_MODELS, DEFAULT_KERNEL, HOUSEHOLDER_KERNELS, LRNN_LAYER_TYPES
+from statetrack.vocabulary import BASELINE_MODELS, DEFAULT_KERNEL, GATES, HOUSEHOLDER_KERNELS, LRNN_LAYER_TYPES
 
 from .common import add_json, add_source, check_count, describe_source, emit, eprint, load_source, source_given, table
 
@@ -29,6 +29,12 @@ def register(subparsers) -> None:
                    default="deltanet")
     p.add_argument("--range", dest="eig_range", default="-1,1", metavar="R",
                    help="eigenvalue range of the LRNN transitions: 0,1 or -1,1 (default -1,1)")
+    p.add_argument("--gate", choices=("auto",) + GATES, default="auto",
+                   help="transition gate: sigmoid (as published) or saturating (exact beta = 2 / sign flips "
+                        "reachable); auto = saturating for -1,1 and sigmoid for 0,1 (docs/training.md)")
+    p.add_argument("--no-short-conv", action="store_true", help="no short convolutions before the scan")
+    p.add_argument("--gate-penalty", type=float, default=1e-3, metavar="W",
+                   help="weight of the penalty that moves unneeded saturating gates to the exact identity (0: none)")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--heads", type=int, default=2)
@@ -131,7 +137,8 @@ def run_train(args: argparse.Namespace) -> int:
                       heads=args.heads, num_householder=args.num_householder, steps=args.steps, batch=args.batch,
                       lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
                       grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                      device=args.device, kernel=args.kernel)
+                      device=args.device, kernel=args.kernel, gate=args.gate, short_conv=not args.no_short_conv,
+                      gate_penalty=args.gate_penalty)
     ctx = distributed.from_env() if distributed.launched() else None
     stop_when = _until_certified(args, task, ctx)
     try:
