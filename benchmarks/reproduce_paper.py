@@ -42,7 +42,8 @@ def one_run(job: dict) -> dict:
     cfg = TrainConfig(model=job["model"], eigenvalue_range=rng, layers=1, dim=job["dim"],
                       heads=job["heads"],
                       state_dim=job["state_dim"], steps=job["steps"], batch=job["batch"], lr=job["lr"],
-                      weight_decay=0.1, warmup=job["warmup"], seed=job["seed"], log_every=50)
+                      weight_decay=0.1, warmup=job["warmup"], seed=job["seed"], log_every=50,
+                      gate="sigmoid", gate_penalty=0.0)  # the paper's parametrisation (beta = 2 sigmoid)
     t0 = time.perf_counter()
     summary = train(task, cfg, job["dir"], progress=False)
     train_s = time.perf_counter() - t0
