@@ -41,10 +41,14 @@ _IV_PREC = 160
 @dataclass(frozen=True)
 class Growth:
     """A growth certificate for one column: every cast ``cast(A^j y)`` for ``j >= start`` is ``signs * inf``
-    (``signs``: +-1 per row), no cast is ever of the opposite infinity."""
+    (``signs``: +-1 per row) and from ``sign_from`` on every term has the sign ``signs``. ``no_other_inf``: no cast
+    at all is the opposite infinity (checked only for summed terms; when False, the terms before ``sign_from`` must
+    be followed to know which infinities the sum holds)."""
 
     start: int
     signs: np.ndarray
+    sign_from: int = 0
+    no_other_inf: bool = True
 
 
 def overflow_threshold(fmt: GridFormat) -> Fraction:
@@ -69,10 +73,11 @@ def _flog(x: Fraction) -> float:
     return math.log(x.numerator) - math.log(x.denominator)
 
 
-def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat) -> Growth | None:
+def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed: bool = True) -> Growth | None:
     """The certificate of the module docstring for ``A^j y`` (``y``: exact column), or None when a condition fails
     (no real dominant eigenvalue above 1 with a certified gap, ``y`` without a certified dominant component, an
-    entry without a certified sign, or a possible overflow of the other sign)."""
+    entry without a certified sign). ``summed``: the terms are summed (``A^j B``), so an overflow of the other sign
+    before ``sign_from`` matters; it is excluded when the bound allows (``no_other_inf``), else left to the caller."""
     if not frame.lead_real or frame.lead <= 1:
         return None
     m, eps_r, eps_c, mu = frame.lead, frame.eps_r, frame.eps_c, frame.mu
@@ -99,7 +104,7 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat) -> Grow
     iv = _iv()
     nu_i, om_i, Q0_i, W_i, thr_i = _ivf(iv, nu), _ivf(iv, omega), _ivf(iv, Q0), _ivf(iv, W0p), _ivf(iv, thr)
     signs = np.zeros(frame.n)
-    start = 0
+    start, sign_from, no_other = 0, 0, True
     for i in range(frame.n):
         x0 = frame.X[i][0]
         rho = sum((abs(v) for v in frame.X[i][1:]), Fraction(0))
@@ -120,15 +125,16 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat) -> Grow
             J = _advance(lambda j: lower(j).a > 0, J)
             if J is None:
                 return None
-            wrong = rho_i * W_i * (_ivf(iv, s * rho / d) + 1) * (om_i ** J if omega > 1 else iv.mpf(1))
-            if not wrong.b <= thr_i.a:
-                return None
+            if summed:
+                wrong = rho_i * W_i * (_ivf(iv, s * rho / d) + 1) * (om_i ** J if omega > 1 else iv.mpf(1))
+                no_other = no_other and bool(wrong.b <= thr_i.a)
+        sign_from = max(sign_from, J)
         j1 = max(J, math.ceil((_flog(2 * thr) - _flog(d * Q0)) / _flog(nu)))
         j1 = _advance(lambda j: lower(j).a > thr_i.b, j1)
         if j1 is None:
             return None
         start = max(start, j1)
-    return Growth(start, signs)
+    return Growth(start, signs, sign_from, no_other)
 
 
 def _advance(ok, j: int, tries: int = 200) -> int | None:

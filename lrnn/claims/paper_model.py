@@ -52,6 +52,7 @@ import numpy as np
 
 from .paper_frame import Frame, build_frame
 from .paper_growth import growth_certificate
+from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
 
 #: the largest ``q`` tried for the vanishing certificate ``||A^q||_inf <= 1``
@@ -302,6 +303,9 @@ EXACT_SCALAR_STEPS = 64
 EXACT_DENSE_STEPS = 64
 #: a growth certificate whose overflow step is at most this far ahead is completed exactly (full history)
 GROWTH_EXACT_EXTEND = 256
+#: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
+#: a growing sum before its sign is certain)
+DENSE_FLOAT_STEPS = 1 << 24
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
 #: the kinds of non-finite casts, and "no such cast yet"
@@ -358,6 +362,19 @@ class _Series:
         units = np.ldexp(np.where(np.isfinite(cs), cs, 0.0), self.fmt.precision - 1 - self.fmt.emin)
         self.total = [t + sum(map(int, units[:, r])) for r, t in enumerate(self.total)]
         self.count += len(cs)
+
+    def absorb(self, hist: np.ndarray, count: int, sums: list[int], first_pos: np.ndarray,
+               first_neg: np.ndarray) -> None:
+        """Take ``count`` more terms followed elsewhere: their casts' exact sums (units of tiny), the first +inf /
+        -inf per row (offsets, -1 if none) and the first ones' casts ``hist [<= count, rows]``."""
+        keep = max(0, min(len(hist), self.cap - self.count))
+        self.hist.extend(np.array(r) for r in hist[:keep])
+        for name, first in (("pos", first_pos), ("neg", first_neg)):
+            fb = self.first_bad[name]
+            hit = (first >= 0) & (fb == NEVER)
+            fb[hit] = self.count + first[hit]
+        self.total = [t + int(u) for t, u in zip(self.total, sums)]
+        self.count += count
 
     def certify(self, start: int, period: int, cycle: list[np.ndarray], sum_before_start: list[int]) -> None:
         self.start, self.period, self.cycle, self.sum_before_start = start, period, cycle, sum_before_start
@@ -472,13 +489,26 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         return frames[b]
 
     def try_growth(i: int) -> bool:
-        """The growth certificate (:mod:`.paper_growth`) for the terms from the current one on."""
+        """The growth certificate (:mod:`.paper_growth`) for the terms from the current one on; for summed terms
+        (``A^j B``) whose bound leaves an overflow of the other sign possible, the terms up to the certified sign
+        change are followed in float64 with certified bounds (:mod:`.paper_tail`) to see which infinities occur."""
         col, sr = cols[i], series[i]
         fr = frame_of(col.block)
-        g = None if fr is None else growth_certificate(fr, list(col.v.fractions().reshape(-1)), fmt)
+        summed = col.col // D == 0
+        y = list(col.v.fractions().reshape(-1))
+        g = None if fr is None else growth_certificate(fr, y, fmt, summed)
         if g is None:
             return False
         j1 = sr.count + g.start  # every cast from term j1 on is signs * inf
+        seen: list = []
+        if summed and not g.no_other_inf and j1 + 1 - sr.count > GROWTH_EXACT_EXTEND:
+            if g.sign_from > DENSE_FLOAT_STEPS:
+                return False
+            rows = blocks[col.block]
+            tr = follow(fr, A[np.ix_(rows, rows)], [y], fmt, g.sign_from, signs_only=True)
+            if tr.status[0] == UNCERTAIN:
+                return False
+            seen = [("pos", tr.first_pos[0]), ("neg", tr.first_neg[0])]
         if j1 + 1 - sr.count <= GROWTH_EXACT_EXTEND:  # close: keep every term exact (early states stay available)
             Ab, _ = qs[col.block]
             while sr.count <= j1:
@@ -490,6 +520,10 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             fb = sr.first_bad[name]
             hit = g.signs == sign
             fb[hit] = np.minimum(fb[hit], j1)
+        for name, first in seen:  # infinities met before the sign is certain
+            fb = sr.first_bad[name]
+            hit = first >= 0
+            fb[hit] = np.minimum(fb[hit], sr.count + first[hit])
         # the finite part of the sum before j1 + 1 is not computed: every row holds an infinite term by then, so
         # the cast of every sum that contains it ignores it; states before j1 + 1 beyond the history are refused
         sr.certify(j1 + 1, 1, [g.signs * np.inf], list(sr.total))
@@ -509,6 +543,25 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             run_exact(i, max_steps)
             if cols[i].start is None:
                 try_growth(i)
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
+        fr = frame_of(b)
+        mine = [i for i in open_cols if cols[i].block == b]
+        if fr is None or fr.norm > 1:
+            continue
+        ys = [list(cols[i].v.fractions().reshape(-1)) for i in mine]
+        if vanish_steps_estimate(fr, ys, fmt) > DENSE_FLOAT_STEPS:
+            continue
+        rows = blocks[b]
+        cap = max(0, max(series[i].cap - series[i].count for i in mine))
+        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap)
+        for k, i in enumerate(mine):
+            if tr.status[k] != VANISHED:
+                continue
+            sr = series[i]
+            stop = int(tr.stop[k])
+            sr.absorb(tr.hist[k, :stop], stop, tr.sums[k], tr.first_pos[k], tr.first_neg[k])
+            certify(i, sr.count, 1, "vanish", [np.zeros(len(rows))])
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     dense_open = [i for i in open_cols if not is_scalar(i) or qs[cols[i].block][1] is None]
     if dense_open:
