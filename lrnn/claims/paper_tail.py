@@ -91,6 +91,7 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
     for c in range(C):
         v = V0[c].copy()
         w = np.empty(n)
+        cw = np.empty(n)
         E = E0[c]
         both = 0
         stop[c] = steps
@@ -113,7 +114,7 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
                     stop[c] = j
                     break
             bad = False
-            for i in range(n):
+            for i in range(n):  # every row's cast first: a term is taken whole or not at all
                 r = xr[i] * E * infl + 1e-300
                 lo = v[i] - r
                 lo = lo - (abs(lo) * 2.0 ** -50 + 5e-324)  # below the exact v - r despite the rounding
@@ -121,34 +122,37 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
                 hi = hi + (abs(hi) * 2.0 ** -50 + 5e-324)
                 if signs_only:
                     if lo > thr:
-                        cv = np.inf
+                        cw[i] = np.inf
                     elif hi < -thr:
-                        cv = -np.inf
+                        cw[i] = -np.inf
                     elif hi <= thr and lo > -thr:
-                        cv = 0.0
+                        cw[i] = 0.0
                     else:
                         bad = True
                         break
                 else:
-                    cv = _cast(lo, p, emin, fmax)
-                    if cv != _cast(hi, p, emin, fmax):
+                    cw[i] = _cast(lo, p, emin, fmax)
+                    if cw[i] != _cast(hi, p, emin, fmax):
                         bad = True
                         break
-                if j < hist_cap:
-                    hist[c, j, i] = cv
-                if cv == np.inf:
-                    if first_pos[c, i] < 0:
-                        first_pos[c, i] = j
-                        if first_neg[c, i] >= 0:
-                            both += 1
-                elif cv == -np.inf:
-                    if first_neg[c, i] < 0:
-                        first_neg[c, i] = j
-                        if first_pos[c, i] >= 0:
-                            both += 1
-                elif cv != 0.0 and not signs_only:
-                    fr, e = math.frexp(cv)
-                    bins[c, i, e - p - b0] += np.int64(math.ldexp(fr, p))
+            if not bad:
+                for i in range(n):
+                    cv = cw[i]
+                    if j < hist_cap:
+                        hist[c, j, i] = cv
+                    if cv == np.inf:
+                        if first_pos[c, i] < 0:
+                            first_pos[c, i] = j
+                            if first_neg[c, i] >= 0:
+                                both += 1
+                    elif cv == -np.inf:
+                        if first_neg[c, i] < 0:
+                            first_neg[c, i] = j
+                            if first_pos[c, i] >= 0:
+                                both += 1
+                    elif cv != 0.0 and not signs_only:
+                        fr, e = math.frexp(cv)
+                        bins[c, i, e - p - b0] += np.int64(math.ldexp(fr, p))
             if bad:
                 status[c] = UNCERTAIN
                 stop[c] = j
@@ -331,13 +335,15 @@ def _iv_power_apply(A: np.ndarray, y: list[Fraction], j: int):
 
 
 def _iv_fraction(x) -> tuple[Fraction, Fraction]:
-    """The endpoints of an mpmath interval as exact rationals."""
-    from mpmath import mpf
+    """The endpoints of an mpmath interval as exact rationals (from its raw ``(sign, man, exp, bc)`` tuples)."""
 
-    def fr(e) -> Fraction:
-        m, ex = mpf(e).man_exp
-        return Fraction(int(m)) * Fraction(2) ** int(ex)
-    return fr(x.a), fr(x.b)
+    def fr(t) -> Fraction:
+        sign, man, exp, _ = t
+        if not man and exp:  # an infinite / NaN endpoint: never produced by the finite products here
+            raise ValueError("an interval endpoint is not finite")
+        return (-1) ** sign * Fraction(int(man)) * Fraction(2) ** int(exp)
+    lo, hi = x._mpi_
+    return fr(lo), fr(hi)
 
 
 def _interval_casts(A: np.ndarray, y: list[Fraction], j: int, fmt: GridFormat, signs_only: bool) -> list | None:
