@@ -15,12 +15,13 @@ of the dominant direction) the step is ``a' = m a + r.b``, ``b' = c a + M22 b``.
   ``d_i = |X_i0| - s rho_i > 0``, ``s_i v_{j,i} >= L_i(j) = d_i nu^j Q_0 - rho_i omega^j W0p`` where
   ``s_i = sign(sigma X_i0)``. ``L_i`` is increasing once positive (``nu > 1``, ``nu > omega``). From the first ``J_i``
   with ``L_i > 0`` every term has the sign ``s_i``; before it a term of the other sign has
-  ``|v_{j,i}| <= rho_i omega^j W0p (s rho_i / d_i + 1)``, which is checked to stay at or below the overflow threshold
-  (so no cast is ever ``-s_i inf``). From the first ``j1_i`` with ``L_i(j1_i) > thr`` (``thr``: the largest finite
-  value plus half its spacing) every cast is ``s_i inf``.
+  ``|v_{j,i}| <= rho_i omega^j W0p (s rho_i / d_i + 1)``; when that stays at or below the overflow threshold
+  (``no_other_inf``) no cast is ever ``-s_i inf``. From the first ``j1_i`` with ``L_i(j1_i) > thr`` (``thr``: the
+  largest finite value plus half its spacing) every cast is ``s_i inf``.
 
-Hence from ``j1 = max_i j1_i`` every cast of the column is the constant vector ``s inf``; the sum of the casts before
-``j1 + 1`` contains ``s_i inf`` in each entry and never ``-s_i inf``. The powers ``nu^j``, ``omega^j`` at the large
+Hence from ``j1 = max_i j1_i`` every cast of the column is the constant vector ``s inf``; with ``no_other_inf`` the
+sum of the casts before ``j1 + 1`` contains ``s_i inf`` in each entry and never ``-s_i inf`` (otherwise the caller
+follows the terms before ``sign_from = max_i J_i`` to see which infinities occur). The powers ``nu^j``, ``omega^j`` at the large
 ``j`` involved are evaluated with :mod:`mpmath`'s interval arithmetic (outward rounding), so every inequality above is
 checked rigorously; the ``j`` found are upper bounds of the least ones (a certified settle bound, not the least).
 """

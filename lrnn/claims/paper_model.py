@@ -37,9 +37,18 @@ Once every column-block is certified, every cast term is periodic with period ``
 The partial sums then satisfy ``S_{M0 + kP + s} = S_{M0 + s} + k D`` with ``D`` the exact sum of the cast terms of
 one period. An entry with ``D = 0`` is periodic. An entry with ``D != 0`` grows linearly and its cast is +-inf from an
 exactly computed ``k`` on (then constant). Hence ``Hhat`` is eventually periodic, from a certified step, with a
-certified period (reduced to the least one over an exact window). When some column-block has no certificate within
-``max_steps`` (e.g. a dense ``A`` whose gridded spectrum has eigenvalues at or above 1 other than exact fixed points,
-as in ``deltanet``), the layer is *undecided* and the analysis says so: nothing is claimed.
+certified period (reduced to the least one over an exact window).
+
+**Dense blocks** whose terms neither repeat nor vanish within the exact budget (``deltanet``'s rounded
+``I - beta k k^T``: eigenvalues slightly above or below 1) get three more certificates, all on an exact change of
+basis (:mod:`.paper_frame`): *growth* (:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast
+``s_i inf`` from a certified step, the summed terms' earlier infinities bounded away or followed), *vanish* after a
+certified float64 run (:mod:`.paper_tail`: ``||M||_inf <= 1`` and a bound below ``tiny / 2``), and the float64 run
+itself, whose casts are certain or recomputed with interval arithmetic, summed exactly. A growth certificate that
+ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity by then), so
+:meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some column-block
+still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues: nothing is
+claimed.
 """
 from __future__ import annotations
 
