@@ -202,3 +202,35 @@ def test_dense_members_are_decided_in_the_paper_model():
     r = check_paper(m, "parity", "float16", max_steps=64)
     assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"]["growth"] > 0
     assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
+
+
+def test_other_infinities_match_the_exact_terms():
+    """The diagonal model's answer (does a summed growing entry meet the other infinity before the dominant direction
+    takes over?) agrees with the exact casts of every term before the overflow step, on fresh dense float16 blocks
+    with two eigenvalues above 1 of either sign pattern."""
+    from statetrack.lrnn.claims.paper_growth import other_infinities
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([17, seed])
+    decided = {True: 0, False: 0}
+    for _ in range(40):
+        n = int(rng.integers(2, 4))
+        A = _dense(rng, fmt, [3.0, float(rng.choice([2.6, 2.9]))] + list(rng.uniform(-0.5, 0.5, n - 2)))
+        fr = build_frame(A)
+        y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(n) * 2.0 ** -10, fmt)]
+        g = growth_certificate(fr, y, fmt, True)
+        if g is None or g.no_other_inf:
+            continue
+        other = other_infinities(fr, y, fmt, g.start, g.signs)
+        if other is None:
+            continue
+        Ar = [[Fraction(float(v)) for v in row] for row in A]
+        v, truth = list(y), np.zeros(n, dtype=bool)
+        for _j in range(g.start):
+            casts = [cast_fraction(x, fmt) for x in v]
+            truth |= np.array([c == -s * np.inf for c, s in zip(casts, g.signs)])
+            v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+        assert other.tolist() == truth.tolist(), (seed, other, truth)
+        decided[bool(truth.any())] += 1
+    assert decided[True] + decided[False] > 0, seed

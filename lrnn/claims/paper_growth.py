@@ -138,6 +138,92 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed:
     return Growth(start, signs, sign_from, no_other)
 
 
+#: grid intervals on ``[0, j1]`` for :func:`other_infinities`
+GRID = 4096
+
+
+def other_infinities(frame: Frame, y: list[Fraction], fmt: GridFormat, j1: int, signs: np.ndarray) -> np.ndarray | None:
+    """For summed growing terms: per row, does some term ``j < j1`` cast to the *other* infinity ``-s_i inf``
+    (True: certainly; False: certainly not)? None when a row cannot be decided.
+
+    The diagonal model: with ``M = D + E`` (``D`` the diagonal of the exact ``M``, ``m = M[0,0]`` its largest entry in
+    modulus, ``eps = ||E||_inf / m``), ``y_j = z_j / m^j`` obeys ``||y_j|| <= (1 + eps)^j ||y_0||`` and
+    ``y_j - (D / m)^j y_0 = sum_k (D / m)^(j-1-k) (E / m) y_k``, so ``z_j = D^j z_0 + err_j`` with
+    ``||err_j||_inf <= m^j j eps (1 + eps)^j ||z_0||_inf``. Entry ``i``:
+    ``v_{j,i} = sum_k c_ik D_kk^j + e``, ``c_ik = X_ik z_0k``, ``|e| <= ||X_i||_1 ||err_j||``. On each of ``GRID``
+    intervals of ``[0, j1]`` every term is monotone in ``j`` (its modulus, for a negative ``D_kk``), which bounds
+    ``-s_i v_{j,i}`` from above over the interval; the other infinity is excluded when every bound stays below the
+    overflow threshold, and certain when at a grid point the lower bound exceeds it. Values are computed in float64
+    from logarithms and widened by a relative ``1e-9`` (far above their rounding errors) and ``+-inf`` beyond
+    ``e^700``."""
+    n = frame.n
+    M = frame.M
+    m = M[0][0]
+    if m <= 1 or any(abs(M[k][k]) > m for k in range(n)):
+        return None
+    eps = max(sum((abs(M[k][l]) for l in range(n) if l != k), Fraction(0)) for k in range(n)) / m
+    z0 = frame.coords(y)
+    zmax = max(abs(v) for v in z0)
+    lnm = math.log1p(float(m - 1))
+    eps_f = float(eps) * (1 + 1e-9)
+    mu = [float(M[k][k]) for k in range(n)]
+    lnmu = [math.log1p(float(abs(M[k][k]) - 1)) if M[k][k] != 0 else -math.inf for k in range(n)]
+    grid = sorted({int(round(j1 * g / GRID)) for g in range(GRID + 1)})
+    up, dn = 1 + 1e-9, 1 - 1e-9
+
+    def ex(x: float) -> float:
+        return math.inf if x > 700 else math.exp(x)
+
+    def pert(i_norm: float, j: int) -> float:
+        if j == 0 or eps_f == 0:
+            return 0.0
+        return i_norm * float(zmax) * ex(j * lnm + math.log(j * eps_f) + j * math.log1p(eps_f)) * up
+
+    def term(w: float, k: int, j: int) -> float:
+        """``|w| |D_kk|^j`` (float, not widened)."""
+        if w == 0:
+            return 0.0
+        if lnmu[k] == -math.inf:
+            return abs(w) if j == 0 else 0.0
+        return ex(math.log(abs(w)) + j * lnmu[k])
+
+    thr = float(overflow_threshold(fmt))
+    out = np.zeros(n, dtype=bool)
+    for i in range(n):
+        xi = sum((abs(v) for v in frame.X[i]), Fraction(0))
+        xi_f = float(xi) * up
+        w = [float(-int(signs[i]) * frame.X[i][k] * z0[k]) for k in range(n)]
+        certain = False
+        for j in grid:  # a point where the other infinity certainly occurs
+            if j >= j1:
+                break
+            low = 0.0
+            for k in range(n):
+                t = term(w[k], k, j)
+                sg = (1 if w[k] > 0 else -1) * (1 if mu[k] >= 0 or j % 2 == 0 else -1)
+                low += t * dn if sg > 0 else -t * up
+            if low - pert(xi_f, j) > thr * up:
+                certain = True
+                break
+        if certain:
+            out[i] = True
+            continue
+        for ja, jb in zip(grid[:-1], grid[1:]):
+            high = 0.0
+            for k in range(n):
+                ta, tb = term(w[k], k, ja), term(w[k], k, jb)
+                if mu[k] < 0:
+                    high += max(ta, tb) * up
+                elif w[k] > 0:
+                    high += max(ta, tb) * up
+                else:
+                    high -= min(ta, tb) * dn
+            if not high + pert(xi_f, jb) < thr * dn:
+                return None
+        out[i] = False
+    return out
+
+
 def _advance(ok, j: int, tries: int = 200) -> int | None:
     """The first ``j, j + step, ...`` (growing steps) with ``ok(j)``, or None after ``tries``."""
     step = 1
@@ -149,4 +235,4 @@ def _advance(ok, j: int, tries: int = 200) -> int | None:
     return None
 
 
-__all__ = ["Growth", "growth_certificate", "overflow_threshold"]
+__all__ = ["Growth", "growth_certificate", "other_infinities", "overflow_threshold"]

@@ -60,7 +60,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .paper_frame import Frame, build_frame
-from .paper_growth import growth_certificate
+from .paper_growth import growth_certificate, other_infinities
 from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
 
@@ -511,13 +511,18 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         j1 = sr.count + g.start  # every cast from term j1 on is signs * inf
         seen: list = []
         if summed and not g.no_other_inf and j1 + 1 - sr.count > GROWTH_EXACT_EXTEND:
-            if g.sign_from > DENSE_FLOAT_STEPS:
+            other = other_infinities(fr, y, fmt, g.start, g.signs) if g.sign_from > DENSE_FLOAT_STEPS else None
+            if other is not None:  # the diagonal model decides (the first such term is somewhere before j1)
+                first = np.where(other, g.start, -1)
+                seen = [("pos", np.where(g.signs < 0, first, -1)), ("neg", np.where(g.signs > 0, first, -1))]
+            elif g.sign_from > DENSE_FLOAT_STEPS:
                 return False
-            rows = blocks[col.block]
-            tr = follow(fr, A[np.ix_(rows, rows)], [y], fmt, g.sign_from, signs_only=True)
-            if tr.status[0] == UNCERTAIN:
-                return False
-            seen = [("pos", tr.first_pos[0]), ("neg", tr.first_neg[0])]
+            else:
+                rows = blocks[col.block]
+                tr = follow(fr, A[np.ix_(rows, rows)], [y], fmt, g.sign_from, signs_only=True)
+                if tr.status[0] == UNCERTAIN:
+                    return False
+                seen = [("pos", tr.first_pos[0]), ("neg", tr.first_neg[0])]
         if j1 + 1 - sr.count <= GROWTH_EXACT_EXTEND:  # close: keep every term exact (early states stay available)
             Ab, _ = qs[col.block]
             while sr.count <= j1:
