@@ -36,7 +36,8 @@ from fractions import Fraction
 import numpy as np
 
 from .paper_frame import Frame
-from .precision import GridFormat
+from .paper_growth import overflow_threshold
+from .precision import GridFormat, round_fraction_to_grid
 
 try:  # pragma: no cover - exercised when numba is installed
     from numba import njit
@@ -349,9 +350,6 @@ def _iv_fraction(x) -> tuple[Fraction, Fraction]:
 def _interval_casts(A: np.ndarray, y: list[Fraction], j: int, fmt: GridFormat, signs_only: bool) -> list | None:
     """The casts of ``v_j`` decided on a 256-bit interval enclosure, or None when an interval still straddles a
     rounding boundary (signs only: an overflow boundary)."""
-    from .paper_model import cast_fraction
-    from .paper_growth import overflow_threshold
-
     thr = overflow_threshold(fmt)
     out = []
     for x in _iv_power_apply(A, y, j):
@@ -366,7 +364,7 @@ def _interval_casts(A: np.ndarray, y: list[Fraction], j: int, fmt: GridFormat, s
             else:
                 return None
             continue
-        a, b = cast_fraction(lo, fmt), cast_fraction(hi, fmt)
+        a, b = round_fraction_to_grid(lo, fmt), round_fraction_to_grid(hi, fmt)
         if a != b:
             return None
         out.append(a)
