@@ -8,7 +8,8 @@ For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.c
 precision model: step models run 1^t until the full state repeats (``--engine``: the compiled layer-by-layer cycle
 search of statetrack.lrnn.claims.fast_settle, default for per-step, budget ``--max-steps`` single steps per layer,
 default 2^26; or the reference runner, ``--max-steps`` tokens, default 65536); the paper model
-(App. B) searches each layer's certificates for at most ``--paper-steps`` terms. Printed as a markdown table: the
+(App. B) follows each layer's term sequences exactly for at most ``--paper-steps`` terms, then applies the dense
+certificates (growth to +-inf, certified float64 runs of up to 2^24 terms; see docs/claims.md). Printed as a markdown table: the
 decoder-free witness rate (parity: Theorem 1), median / max settle step (paper: the certified bound) over the members
 that settled, how many did not settle (step models) or stayed undecided (paper), the findings (predicted members whose
 step arithmetic ends in a cycle the theorem forbids), the output-only coincidences (never witnesses), the periods met,
