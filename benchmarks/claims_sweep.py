@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--ranges", nargs="+", default=list(RANGES))
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
+    ap.add_argument("--reasons", action="store_true", help="after each row, the undecided members' seeds and reasons")
     args = ap.parse_args()
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
@@ -68,6 +69,10 @@ def main() -> None:
                           f"{len(c['findings'])} | {c['output_coincidences']} | "
                           f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {c.get('engine', '-')} | "
                           f"{sec:.2f} | {cell_s:.1f} |", flush=True)
+                    if args.reasons:
+                        for r in c["members"]:
+                            if r.get("reason"):
+                                print(f"<!-- seed {r['seed']}: {r['reason']} -->", flush=True)
 
 
 if __name__ == "__main__":
