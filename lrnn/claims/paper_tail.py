@@ -64,18 +64,25 @@ def _up(x: Fraction) -> float:
     return f if Fraction(f) >= x else math.nextafter(f, math.inf)
 
 
+#: relative widening of an interval end, 2^-50 (above the rounding error of the subtraction that formed it)
+_WIDEN = 8.881784197001252e-16
+#: exact powers of two 2^k, k = -600 .. 600 (a table: exact scalings without ``ldexp``, which is slow compiled)
+_POW2 = np.array([2.0 ** k for k in range(-600, 601)])
+
+
 @njit(cache=True)
 def _cast(x, p, emin, fmax):
-    """The dtype cast of a float64 (nearest, ties to the smaller value, beyond ``fmax`` to +-inf)."""
+    """The dtype cast of a float64 (nearest, ties to the smaller value, beyond ``fmax`` to +-inf); the scalings by
+    powers of two are exact for every value of the dtypes' ranges."""
     if x == 0.0:
         return 0.0
     _, e = math.frexp(x)
     ue = max(e - p, emin - p + 1)
-    q = math.ldexp(x, -ue)
+    q = x * _POW2[600 - ue]
     r = math.floor(q)
     if q - r > 0.5:
         r += 1.0
-    out = math.ldexp(r, ue)
+    out = r * _POW2[600 + ue]
     if abs(out) > fmax:
         return math.copysign(math.inf, out)
     return out
@@ -118,9 +125,9 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
             for i in range(n):  # every row's cast first: a term is taken whole or not at all
                 r = xr[i] * E * infl + 1e-300
                 lo = v[i] - r
-                lo = lo - (abs(lo) * 2.0 ** -50 + 5e-324)  # below the exact v - r despite the rounding
+                lo = lo - (abs(lo) * _WIDEN + 5e-324)  # below the exact v - r despite the rounding
                 hi = v[i] + r
-                hi = hi + (abs(hi) * 2.0 ** -50 + 5e-324)
+                hi = hi + (abs(hi) * _WIDEN + 5e-324)
                 if signs_only:
                     if lo > thr:
                         cw[i] = np.inf
@@ -153,7 +160,7 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
                                 both += 1
                     elif cv != 0.0 and not signs_only:
                         fr, e = math.frexp(cv)
-                        bins[c, i, e - p - b0] += np.int64(math.ldexp(fr, p))
+                        bins[c, i, e - p - b0] += np.int64(fr * _POW2[600 + p])
             if bad:
                 status[c] = UNCERTAIN
                 stop[c] = j
