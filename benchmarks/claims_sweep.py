@@ -8,7 +8,8 @@ For each cell, ``--samples`` random members (seeds 0..N-1, see statetrack.lrnn.c
 precision model: step models run 1^t until the full state repeats (``--engine``: the compiled layer-by-layer cycle
 search of statetrack.lrnn.claims.fast_settle, default for per-step, budget ``--max-steps`` single steps per layer,
 default 2^26; or the reference runner, ``--max-steps`` tokens, default 65536); the paper model
-(App. B) searches each layer's certificates for at most ``--paper-steps`` terms. Printed as a markdown table: the
+(App. B) follows each layer's term sequences exactly for at most ``--paper-steps`` terms, then applies the dense
+certificates (growth to +-inf, certified float64 runs of up to 2^24 terms; see docs/claims.md). Printed as a markdown table: the
 decoder-free witness rate (parity: Theorem 1), median / max settle step (paper: the certified bound) over the members
 that settled, how many did not settle (step models) or stayed undecided (paper), the findings (predicted members whose
 step arithmetic ends in a cycle the theorem forbids), the output-only coincidences (never witnesses), the periods met,
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--ranges", nargs="+", default=list(RANGES))
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
+    ap.add_argument("--reasons", action="store_true", help="after each row, the undecided members' seeds and reasons")
     args = ap.parse_args()
     date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     print(f"# claims sweep ({args.claim}), {date}, {platform.processor() or platform.machine()}, "
@@ -67,6 +69,10 @@ def main() -> None:
                           f"{len(c['findings'])} | {c['output_coincidences']} | "
                           f"{' '.join(f'{k}:{v}' for k, v in c['periods'].items())} | {c.get('engine', '-')} | "
                           f"{sec:.2f} | {cell_s:.1f} |", flush=True)
+                    if args.reasons:
+                        for r in c["members"]:
+                            if r.get("reason"):
+                                print(f"<!-- seed {r['seed']}: {r['reason']} -->", flush=True)
 
 
 if __name__ == "__main__":

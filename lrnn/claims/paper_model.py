@@ -37,9 +37,18 @@ Once every column-block is certified, every cast term is periodic with period ``
 The partial sums then satisfy ``S_{M0 + kP + s} = S_{M0 + s} + k D`` with ``D`` the exact sum of the cast terms of
 one period. An entry with ``D = 0`` is periodic. An entry with ``D != 0`` grows linearly and its cast is +-inf from an
 exactly computed ``k`` on (then constant). Hence ``Hhat`` is eventually periodic, from a certified step, with a
-certified period (reduced to the least one over an exact window). When some column-block has no certificate within
-``max_steps`` (e.g. a dense ``A`` whose gridded spectrum has eigenvalues at or above 1 other than exact fixed points,
-as in ``deltanet``), the layer is *undecided* and the analysis says so: nothing is claimed.
+certified period (reduced to the least one over an exact window).
+
+**Dense blocks** whose terms neither repeat nor vanish within the exact budget (``deltanet``'s rounded
+``I - beta k k^T``: eigenvalues slightly above or below 1) get three more certificates, all on an exact change of
+basis (:mod:`.paper_frame`): *growth* (:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast
+``s_i inf`` from a certified step, the summed terms' earlier infinities bounded away or followed), *vanish* after a
+certified float64 run (:mod:`.paper_tail`: ``||M||_inf <= 1`` and a bound below ``tiny / 2``), and the float64 run
+itself, whose casts are certain or recomputed with interval arithmetic, summed exactly. A growth certificate that
+ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity by then), so
+:meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some column-block
+still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues: nothing is
+claimed.
 """
 from __future__ import annotations
 
@@ -50,6 +59,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .paper_frame import Frame, build_frame
+from .paper_growth import growth_certificate, other_infinities
+from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
 
 #: the largest ``q`` tried for the vanishing certificate ``||A^q||_inf <= 1``
@@ -296,8 +308,23 @@ class LayerSettling:
 
 #: exact steps every term sequence is followed before scalar blocks move to certified float64 bounds
 EXACT_SCALAR_STEPS = 64
+#: exact steps of a dense block's term sequence before the growth certificate is tried (then the rest of the budget)
+EXACT_DENSE_STEPS = 64
+#: a growth certificate whose overflow step is at most this far ahead is completed exactly (full history)
+GROWTH_EXACT_EXTEND = 256
+#: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
+#: a growing sum before its sign is certain)
+DENSE_FLOAT_STEPS = 1 << 24
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
+#: the kinds of non-finite casts, and "no such cast yet"
+BAD_KINDS = ("pos", "neg", "nan")
+NEVER = np.iinfo(np.int64).max
+
+
+def _bad_masks(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``c == +inf``, ``c == -inf``, ``isnan(c)`` (the order of :data:`BAD_KINDS`)."""
+    return c == np.inf, c == -np.inf, np.isnan(c)
 
 
 def _grid_units(x: np.ndarray, fmt: GridFormat) -> list[int]:
@@ -314,7 +341,8 @@ class _Series:
         self.hist: list[np.ndarray] = []
         self.count = 0
         self.total = [0] * rows  # exact sum of all casts so far, in units of tiny
-        self.first_bad: dict[str, int] = {}  # "pos" / "neg" / "nan" -> first m with such a cast
+        # per kind ("pos" / "neg" / "nan") and row: the first m with such a cast (NEVER if none yet)
+        self.first_bad: dict[str, np.ndarray] = {k: np.full(rows, NEVER, dtype=np.int64) for k in BAD_KINDS}
         self.start: int | None = None
         self.period: int | None = None
         self.cycle: list[np.ndarray] = []
@@ -325,9 +353,9 @@ class _Series:
         if self.count < self.cap:
             self.hist.append(c)
         fin = np.isfinite(c)
-        for name, mask in (("pos", c == np.inf), ("neg", c == -np.inf), ("nan", np.isnan(c))):
-            if mask.any() and name not in self.first_bad:
-                self.first_bad[name] = self.count
+        for name, mask in zip(BAD_KINDS, _bad_masks(c)):
+            fb = self.first_bad[name]
+            fb[mask & (fb == NEVER)] = self.count
         units = _grid_units(np.where(fin, c, 0.0), self.fmt)
         self.total = [t + u for t, u in zip(self.total, units)]
         self.count += 1
@@ -336,13 +364,26 @@ class _Series:
         """:meth:`push` for ``cs [n, rows]`` (one row per term), in bulk."""
         keep = max(0, min(len(cs), self.cap - self.count))
         self.hist.extend(np.array(r) for r in cs[:keep])
-        for name, mask in (("pos", cs == np.inf), ("neg", cs == -np.inf), ("nan", np.isnan(cs))):
-            hit = np.flatnonzero(mask.any(1))
-            if hit.size and name not in self.first_bad:
-                self.first_bad[name] = self.count + int(hit[0])
+        for name, mask in zip(BAD_KINDS, _bad_masks(cs)):
+            fb = self.first_bad[name]
+            hit = mask.any(0) & (fb == NEVER)
+            fb[hit] = self.count + np.argmax(mask, axis=0)[hit]
         units = np.ldexp(np.where(np.isfinite(cs), cs, 0.0), self.fmt.precision - 1 - self.fmt.emin)
         self.total = [t + sum(map(int, units[:, r])) for r, t in enumerate(self.total)]
         self.count += len(cs)
+
+    def absorb(self, hist: np.ndarray, count: int, sums: list[int], first_pos: np.ndarray,
+               first_neg: np.ndarray) -> None:
+        """Take ``count`` more terms followed elsewhere: their casts' exact sums (units of tiny), the first +inf /
+        -inf per row (offsets, -1 if none) and the first ones' casts ``hist [<= count, rows]``."""
+        keep = max(0, min(len(hist), self.cap - self.count))
+        self.hist.extend(np.array(r) for r in hist[:keep])
+        for name, first in (("pos", first_pos), ("neg", first_neg)):
+            fb = self.first_bad[name]
+            hit = (first >= 0) & (fb == NEVER)
+            fb[hit] = self.count + first[hit]
+        self.total = [t + int(u) for t, u in zip(self.total, sums)]
+        self.count += count
 
     def certify(self, start: int, period: int, cycle: list[np.ndarray], sum_before_start: list[int]) -> None:
         self.start, self.period, self.cycle, self.sum_before_start = start, period, cycle, sum_before_start
@@ -359,13 +400,14 @@ class _Series:
             return self.hist[m]
         raise ValueError(f"term {m} before the certificate is beyond the kept history ({HISTORY_CAP})")
 
-    def sum_before(self, n: int) -> tuple[list[int], set]:
-        """Exact ``sum_{m<n} c(m)`` (units of tiny) and the infinite / NaN kinds it contains."""
-        bad = {k for k, j in self.first_bad.items() if j < n}
+    def sum_before(self, n: int) -> tuple[list[int], list[set]]:
+        """Exact ``sum_{m<n} c(m)`` (units of tiny) and, per row, the infinite / NaN kinds it contains."""
+        bad = [{k for k in BAD_KINDS if int(self.first_bad[k][r]) < n} for r in range(len(self.total))]
         if self.start is not None:
-            for k, j in self._cycle_bad().items():
-                if n > self.start + j:
-                    bad.add(k)
+            for k, firsts in self._cycle_bad().items():
+                for r, j in enumerate(firsts.tolist()):
+                    if j != NEVER and n > self.start + j:
+                        bad[r].add(k)
         if self.start is not None and n >= self.start:
             k, r = divmod(n - self.start, self.period)
             full = self.cycle_sums[-1]
@@ -377,12 +419,13 @@ class _Series:
             return acc, bad
         raise ValueError(f"partial sum up to {n} before the certificate is beyond the kept history ({HISTORY_CAP})")
 
-    def _cycle_bad(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def _cycle_bad(self) -> dict[str, np.ndarray]:
+        """Per kind and row: the first offset in the cycle with such a cast (NEVER if none)."""
+        out = {k: np.full(len(self.total), NEVER, dtype=np.int64) for k in BAD_KINDS}
         for j, c in enumerate(self.cycle):
-            for name, mask in (("pos", c == np.inf), ("neg", c == -np.inf), ("nan", np.isnan(c))):
-                if mask.any() and name not in out:
-                    out[name] = j
+            for name, mask in zip(BAD_KINDS, _bad_masks(np.asarray(c))):
+                fb = out[name]
+                fb[mask & (fb == NEVER)] = j
         return out
 
 
@@ -427,21 +470,15 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
     def undecided(why: str) -> LayerSettling:
         return LayerSettling(False, prefix, reason=why)
 
-    open_cols = list(range(len(cols)))
-    m = 0
-    while open_cols:
-        still = []
-        for i in open_cols:
-            col = cols[i]
-            scalar = len(blocks[col.block]) == 1
-            if m > (min(max_steps, EXACT_SCALAR_STEPS) if scalar else max_steps):
-                still.append(i)
-                continue
-            sr = series[i]
+    def run_exact(i: int, limit: int) -> None:
+        """Follow column-block ``i`` exactly while its next term index is ``<= limit`` and it has no certificate."""
+        col, sr = cols[i], series[i]
+        Ab, q = qs[col.block]
+        while col.start is None and sr.count <= limit:
+            m = sr.count
             key = col.v.key()
             c = cast_dyadic(col.v, fmt)
             sr.push(c)
-            Ab, q = qs[col.block]
             col.recent.append(col.v.max_abs_below(half_tiny))
             if key in col.seen:
                 st = col.seen[key]
@@ -451,16 +488,98 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             else:
                 col.seen[key] = m
                 col.v = Ab @ col.v
-                still.append(i)
-        m += 1
-        if still == open_cols and all(m > (min(max_steps, EXACT_SCALAR_STEPS) if len(blocks[cols[i].block]) == 1
-                                           else max_steps) for i in still):
-            break
-        open_cols = still
-    dense_open = [i for i in open_cols if len(blocks[cols[i].block]) > 1 or qs[cols[i].block][1] is None]
+
+    frames: dict[int, Frame | None] = {}
+
+    def frame_of(b: int) -> Frame | None:
+        if b not in frames:
+            rows = blocks[b]
+            frames[b] = build_frame(A[np.ix_(rows, rows)])
+        return frames[b]
+
+    def try_growth(i: int) -> bool:
+        """The growth certificate (:mod:`.paper_growth`) for the terms from the current one on; for summed terms
+        (``A^j B``) whose bound leaves an overflow of the other sign possible, the terms up to the certified sign
+        change are followed in float64 with certified bounds (:mod:`.paper_tail`) to see which infinities occur."""
+        col, sr = cols[i], series[i]
+        fr = frame_of(col.block)
+        summed = col.col // D == 0
+        y = list(col.v.fractions().reshape(-1))
+        g = None if fr is None else growth_certificate(fr, y, fmt, summed)
+        if g is None:
+            return False
+        j1 = sr.count + g.start  # every cast from term j1 on is signs * inf
+        seen: list = []
+        if summed and not g.no_other_inf and j1 + 1 - sr.count > GROWTH_EXACT_EXTEND:
+            other = other_infinities(fr, y, fmt, g.start, g.signs) if g.sign_from > DENSE_FLOAT_STEPS else None
+            if other is not None:  # the diagonal model decides (the first such term is somewhere before j1)
+                first = np.where(other, g.start, -1)
+                seen = [("pos", np.where(g.signs < 0, first, -1)), ("neg", np.where(g.signs > 0, first, -1))]
+            elif g.sign_from > DENSE_FLOAT_STEPS:
+                return False
+            else:
+                rows = blocks[col.block]
+                tr = follow(fr, A[np.ix_(rows, rows)], [y], fmt, g.sign_from, signs_only=True)
+                if tr.status[0] == UNCERTAIN:
+                    return False
+                seen = [("pos", tr.first_pos[0]), ("neg", tr.first_neg[0])]
+        if j1 + 1 - sr.count <= GROWTH_EXACT_EXTEND:  # close: keep every term exact (early states stay available)
+            Ab, _ = qs[col.block]
+            while sr.count <= j1:
+                sr.push(cast_dyadic(col.v, fmt))
+                col.v = Ab @ col.v
+            certify(i, j1 + 1, 1, "growth", [g.signs * np.inf])
+            return True
+        for name, sign in (("pos", 1.0), ("neg", -1.0)):
+            fb = sr.first_bad[name]
+            hit = g.signs == sign
+            fb[hit] = np.minimum(fb[hit], j1)
+        for name, first in seen:  # infinities met before the sign is certain
+            fb = sr.first_bad[name]
+            hit = first >= 0
+            fb[hit] = np.minimum(fb[hit], sr.count + first[hit])
+        # the finite part of the sum before j1 + 1 is not computed: every row holds an infinite term by then, so
+        # the cast of every sum that contains it ignores it; states before j1 + 1 beyond the history are refused
+        sr.certify(j1 + 1, 1, [g.signs * np.inf], list(sr.total))
+        col.start, col.period, col.how = j1 + 1, 1, "growth"
+        return True
+
+    def is_scalar(i: int) -> bool:
+        return len(blocks[cols[i].block]) == 1
+
+    for i in range(len(cols)):  # phase 1: exact, short
+        run_exact(i, min(max_steps, EXACT_SCALAR_STEPS if is_scalar(i) else EXACT_DENSE_STEPS))
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for i in open_cols:  # phase 2: growth, then exact up to the budget, then growth again
+        if is_scalar(i) and qs[cols[i].block][1] is not None:
+            continue  # |a| <= 1: the float64 phase below
+        if not try_growth(i):
+            run_exact(i, max_steps)
+            if cols[i].start is None:
+                try_growth(i)
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
+        fr = frame_of(b)
+        mine = [i for i in open_cols if cols[i].block == b]
+        if fr is None or fr.norm > 1:
+            continue
+        ys = [list(cols[i].v.fractions().reshape(-1)) for i in mine]
+        if vanish_steps_estimate(fr, ys, fmt) > DENSE_FLOAT_STEPS:
+            continue
+        rows = blocks[b]
+        cap = max(0, max(series[i].cap - series[i].count for i in mine))
+        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap)
+        for k, i in enumerate(mine):
+            if tr.status[k] != VANISHED:
+                continue
+            sr = series[i]
+            stop = int(tr.stop[k])
+            sr.absorb(tr.hist[k, :stop], stop, tr.sums[k], tr.first_pos[k], tr.first_neg[k])
+            certify(i, sr.count, 1, "vanish", [np.zeros(len(rows))])
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    dense_open = [i for i in open_cols if not is_scalar(i) or qs[cols[i].block][1] is None]
     if dense_open:
-        return undecided(f"{len(dense_open)} of {len(cols)} term sequences have no certificate within {max_steps} "
-                         "steps (no exact repeat, no certified vanishing)")
+        return undecided(_no_certificate(dense_open, cols, blocks, frame_of, len(cols), max_steps))
     if open_cols:  # scalar blocks with |a| <= 1: certified float64 bounds
         why = _float_scalars([cols[i] for i in open_cols], [series[i] for i in open_cols], Ad, blocks, fmt,
                              float_steps)
@@ -469,6 +588,17 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         for i in open_cols:
             cols[i].start, cols[i].period, cols[i].how = series[i].start, 1, "vanish"
     return _assemble(cols, series, blocks, N, D, len(Y), fmt, prefix)
+
+
+def _no_certificate(open_cols: list, cols: list, blocks: list, frame_of: Callable, total: int, max_steps: int) -> str:
+    """The reason of an undecided layer: how many term sequences lack a certificate and, per block, its spectrum."""
+    parts = []
+    for b in sorted({cols[i].block for i in open_cols}):
+        fr = frame_of(b)
+        spec = "defective (no eigenvector basis)" if fr is None else f"eigenvalues {fr.spectrum_text()}"
+        parts.append(f"block {b} ({len(blocks[b])} coordinates): {spec}")
+    return (f"{len(open_cols)} of {total} term sequences have no certificate within {max_steps} exact steps (no "
+            f"exact repeat, no certified vanishing, no certified growth to +-inf): " + "; ".join(parts))
 
 
 def _float_scalars(cols: list, series: list, Ad: Dyadic, blocks: list, fmt: GridFormat, steps: int) -> str | None:
@@ -564,10 +694,10 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
                 sums, bad = series[i].sum_before(mm)
                 for r, sv in zip(rows, sums):
                     out.finite[r, col] += sv * unit
-                for r in rows:
-                    out.pos[r, col] |= "pos" in bad
-                    out.neg[r, col] |= "neg" in bad
-                    out.nan[r, col] |= "nan" in bad
+                for r, kinds in zip(rows, bad):
+                    out.pos[r, col] |= "pos" in kinds
+                    out.neg[r, col] |= "neg" in kinds
+                    out.nan[r, col] |= "nan" in kinds
             else:
                 x = np.zeros((N, D))
                 x[rows, col] = series[i].cast_at(mm)
@@ -614,7 +744,7 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
         if all(np.array_equal(window[s], window[(s + d) % P], equal_nan=True) for s in range(P)):
             period = d
             break
-    certs = {"repeat": sum(c.how == "repeat" for c in cols), "vanish": sum(c.how == "vanish" for c in cols)}
+    certs = {how: sum(c.how == how for c in cols) for how in ("repeat", "vanish", "growth")}
     return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat)
 
 

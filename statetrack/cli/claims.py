@@ -103,7 +103,8 @@ def _text(out: dict) -> str:
             rows.append([k, out[k]])
     w = out.get("witness")
     rows.append(["witness", "none" if w is None else
-                 f"{w['words'][0]} vs {w['words'][1]} (same full state; labels {w['labels']})"])
+                 f"{w['words'][0]} vs {w['words'][1]} (same full state"
+                 + (f"; labels {w['labels']})" if "labels" in w else f"; {w.get('precision', '')} model)")])
     oc = out.get("output_coincidence")
     if oc:
         rows.append(["output coincidence (not a witness)", f"{oc['words'][0]} vs {oc['words'][1]}"])

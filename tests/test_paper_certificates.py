@@ -1,0 +1,236 @@
+"""The paper model's certificates for dense blocks: growth to +-inf, certified float64 decay, the compiled loop.
+
+Every test draws fresh random layers (the seed is printed on failure) and compares with a plain reference: App. B's
+definition evaluated with Fractions (:func:`paper_states_bruteforce`) or the exact-only analysis."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from statetrack.lrnn.claims import paper_model
+from statetrack.lrnn.claims.paper_frame import build_frame, exact_inverse, exact_matmul
+from statetrack.lrnn.claims.paper_growth import growth_certificate
+from statetrack.lrnn.claims.paper_model import cast_fraction, paper_layer, paper_states_bruteforce
+from statetrack.lrnn.claims.paper_tail import UNCERTAIN, VANISHED, follow, follow_reference
+from statetrack.lrnn.claims.precision import FORMATS, round_to_grid
+
+
+def _seed() -> int:
+    return int(np.random.SeedSequence().entropy % 10 ** 6)
+
+
+def _dense(rng, fmt, eigs) -> np.ndarray:
+    """A dense matrix on the dtype grid with eigenvalues about ``eigs`` (a random well-conditioned basis)."""
+    n = len(eigs)
+    V = np.eye(n) + 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+    return round_to_grid(V @ np.diag(eigs) @ np.linalg.inv(V), fmt)
+
+
+def _constant_input_states(A: np.ndarray, B: np.ndarray, H0: np.ndarray, fmt, T: int) -> list[np.ndarray]:
+    """App. B's formula for a constant input, ``Hhat_k = cast(sum_{j<k} cast(A^j B) + cast(A^k H0))`` for
+    ``k = 1..T``, with Fractions and IEEE rules for infinite terms (``O(T)`` products: the terms are formed one after
+    the other; the same definition as :func:`paper_states_bruteforce`, which is ``O(T^2)``)."""
+    from statetrack.lrnn.claims.paper_model import ExactSum
+
+    Ar = np.array([[Fraction(float(v)) for v in row] for row in A], dtype=object)
+    term = np.array([[Fraction(float(v)) for v in row] for row in B], dtype=object)
+    h = np.array([[Fraction(float(v)) for v in row] for row in H0], dtype=object)
+    acc = ExactSum(B.shape)
+    out = []
+    for _ in range(T):
+        acc.add(np.array([[cast_fraction(x, fmt) for x in row] for row in term]))
+        h = Ar.dot(h)
+        state = acc.copy().add(np.array([[cast_fraction(x, fmt) for x in row] for row in h]))
+        out.append(state.cast(fmt))
+        term = Ar.dot(term)
+    return out
+
+
+def test_constant_input_reference_is_the_definition():
+    rng = np.random.default_rng(_seed())
+    fmt = FORMATS["float16"]
+    A = _dense(rng, fmt, [2.5, 0.5])
+    B = round_to_grid(rng.standard_normal((2, 1)), fmt)
+    H0 = round_to_grid(rng.standard_normal((2, 1)), fmt)
+    a = _constant_input_states(A, B, H0, fmt, 16)
+    b = paper_states_bruteforce([A] * 16, [B] * 16, H0, fmt)
+    assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+def test_exact_frame_is_exact():
+    rng = np.random.default_rng(_seed())
+    A = _dense(rng, FORMATS["bfloat16"], [1.2, 0.5, -0.3])
+    fr = build_frame(A)
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    assert exact_matmul(fr.X, fr.M) == exact_matmul(Ar, fr.X)  # A X = X M exactly
+    assert exact_inverse(fr.Xinv) == fr.X
+    assert fr.lead_real and abs(float(fr.lead) - np.max(np.linalg.eigvals(A).real)) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("extend", [True, False])
+def test_growth_matches_the_bruteforce_definition(monkeypatch, name, extend):
+    """Dense layers with a dominant eigenvalue above 1 (and sometimes a second one above 1, so that a summed entry can
+    meet both infinities): Hhat_t from the growth certificate equals App. B's definition from the settle bound on.
+    ``extend=False`` skips the exact completion, so the certificate's own sign analysis (and, for the summed terms,
+    the certified float64 run up to the sign change) decides every infinity."""
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([7, len(name), int(extend), seed])
+    if not extend:
+        monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 0)
+        monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 1)
+    big = 3.0 if name == "float16" else 600.0  # reach the overflow within a short brute-force horizon
+    decided = 0
+    for _ in range(3):
+        n, D = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+        second = rng.choice([0.5, big * 0.9, -0.7])
+        A = _dense(rng, fmt, [big, second] + list(rng.uniform(-0.5, 0.5, n - 2)))
+        B = round_to_grid(rng.standard_normal((n, D)), fmt)
+        H0 = round_to_grid(rng.standard_normal((n, D)) * rng.choice([0.0, 1.0]), fmt)
+        res = paper_layer([], [], H0, A, B, fmt, max_steps=8)
+        if not res.decided:
+            continue
+        decided += 1
+        assert res.certificates["growth"] > 0, seed
+        T = res.settle_step + 3
+        assert T < 200, (seed, T)
+        ref = _constant_input_states(A, B, H0, fmt, T)
+        for t in range(res.settle_step, T + 1):
+            assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+    assert decided, seed
+
+
+def test_growth_certificate_refuses_what_it_cannot_prove():
+    fmt = FORMATS["float16"]
+    fr = build_frame(np.array([[1.0, 0.25], [0.0, 1.0]]))  # a Jordan block at 1: linear growth, no certificate
+    assert fr is None or growth_certificate(fr, [Fraction(1), Fraction(1)], fmt) is None
+    fr = build_frame(np.array([[0.5, 0.0], [0.0, 2.0]]))
+    assert growth_certificate(fr, [Fraction(1), Fraction(0)], fmt) is None  # no component on the growing direction
+    g = growth_certificate(fr, [Fraction(1), Fraction(-3)], fmt)
+    assert g is not None and g.signs.tolist() in ([0.0, -1.0], [1.0, -1.0], [-1.0, -1.0]) or g is None
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_float_decay_matches_the_exact_only_path(monkeypatch, name):
+    """Contracting dense layers: the certified float64 run (after one exact term) gives the same states as following
+    every term exactly until it vanishes (with ``||A^q||_inf <= 1`` for some ``q <= 96``), before, at and long after
+    the settle bound."""
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([11, len(name), seed])
+    rho = 0.93 if name == "float16" else 0.6  # exact-only must vanish within a few hundred terms
+    n, D = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+    A = _dense(rng, fmt, [rho] + list(rng.uniform(-0.5, 0.5, n - 1)))
+    B = round_to_grid(rng.standard_normal((n, D)), fmt)
+    H0 = round_to_grid(rng.standard_normal((n, D)), fmt)
+    As = [round_to_grid(rng.uniform(-1, 1, (n, n)), fmt)]
+    Bs = [round_to_grid(rng.standard_normal((n, D)), fmt)]
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 1)
+    fast = paper_layer(As, Bs, H0, A, B, fmt, max_steps=1)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 10 ** 6)
+    monkeypatch.setattr(paper_model, "DENSE_FLOAT_STEPS", 0)
+    monkeypatch.setattr(paper_model, "MAX_POWER", 96)  # the exact path's own vanishing test, ||A^q||_inf <= 1
+    slow = paper_layer(As, Bs, H0, A, B, fmt, max_steps=2000)
+    assert slow.decided, seed
+    if build_frame(A).norm > 1:  # numpy's basis not good enough for ||M|| <= 1: the fast path must refuse
+        assert not fast.decided
+        return
+    assert fast.decided and fast.certificates["vanish"] > 0 and fast.period == slow.period, seed
+    top = max(fast.settle_step, slow.settle_step)
+    for t in sorted({2, 5, 40, top - 1, top, top + 2, 10 ** 15}):
+        assert np.array_equal(fast.state(t), slow.state(t), equal_nan=True), (seed, t)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_compiled_loop_matches_the_plain_loop(name):
+    """The compiled loop and the same code run as plain Python agree on fresh random blocks and columns, and every
+    cast it reports equals the exact cast of ``A^j y``."""
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([3, len(name), seed])
+    n = int(rng.integers(2, 4))
+    A = _dense(rng, fmt, list(rng.uniform(0.3, 0.97, n)))
+    fr = build_frame(A)
+    ys = [[Fraction(float(v)) for v in round_to_grid(rng.standard_normal(n), fmt)] for _ in range(3)]
+    steps = 300
+    a = follow(fr, A, ys, fmt, steps, hist_cap=40)
+    b = follow_reference(fr, A, ys, fmt, steps, hist_cap=40)
+    assert np.array_equal(a.status, b.status) and np.array_equal(a.stop, b.stop) and a.sums == b.sums, seed
+    assert np.array_equal(a.hist, b.hist) and np.array_equal(a.first_pos, b.first_pos), seed
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    for c, y in enumerate(ys):
+        v = list(y)
+        total = [0] * n
+        for j in range(int(a.stop[c])):
+            casts = [cast_fraction(x, fmt) for x in v]
+            if j < 40:
+                assert a.hist[c, j].tolist() == casts, (seed, c, j)
+            total = [t + int(Fraction(x) / Fraction(fmt.tiny)) for t, x in zip(total, casts)]
+            v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+        assert total == a.sums[c], (seed, c)
+        if a.status[c] == VANISHED:
+            for _ in range(30):  # the terms after the certificate really cast to 0
+                assert all(cast_fraction(x, fmt) == 0.0 for x in v), (seed, c)
+                v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+
+
+def test_planted_ties_are_decided_exactly():
+    """``A = 3/4 I`` from ``y = 1``: ``(3/4)^j`` lands exactly on ties of the float16 subnormal grid; the float64 bound
+    cannot decide them, the interval recomputation does, and every cast equals the exact one."""
+    fmt = FORMATS["float16"]
+    A = np.array([[0.75, 0.0], [0.0, 0.75]])
+    fr = build_frame(A)
+    ys = [[Fraction(1), Fraction(-1)]]
+    run = follow(fr, A, ys, fmt, 200, hist_cap=200)
+    assert run.status[0] == VANISHED
+    for j in range(int(run.stop[0])):
+        x = Fraction(3, 4) ** j
+        assert run.hist[0, j].tolist() == [cast_fraction(x, fmt), cast_fraction(-x, fmt)], j
+    assert run.status[0] != UNCERTAIN
+
+
+def test_dense_members_are_decided_in_the_paper_model():
+    """A one-layer deltanet [0, 1] member in float16: its rounded I - beta k k^T has eigenvalues slightly above 1,
+    decided by the growth certificate, with a decoder-free witness of period 1."""
+    from statetrack.lrnn.claims.families import random_member
+    from statetrack.lrnn.claims.paper_run import check_paper
+
+    m = random_member("deltanet", "0,1", seed=0, layers=1)
+    r = check_paper(m, "parity", "float16", max_steps=64)
+    assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"]["growth"] > 0
+    assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
+
+
+def test_other_infinities_match_the_exact_terms():
+    """The diagonal model's answer (does a summed growing entry meet the other infinity before the dominant direction
+    takes over?) agrees with the exact casts of every term before the overflow step, on fresh dense float16 blocks
+    with two eigenvalues above 1 of either sign pattern."""
+    from statetrack.lrnn.claims.paper_growth import other_infinities
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([17, seed])
+    decided = {True: 0, False: 0}
+    for _ in range(40):
+        n = int(rng.integers(2, 4))
+        A = _dense(rng, fmt, [3.0, float(rng.choice([2.6, 2.9]))] + list(rng.uniform(-0.5, 0.5, n - 2)))
+        fr = build_frame(A)
+        y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(n) * 2.0 ** -10, fmt)]
+        g = growth_certificate(fr, y, fmt, True)
+        if g is None or g.no_other_inf:
+            continue
+        other = other_infinities(fr, y, fmt, g.start, g.signs)
+        if other is None:
+            continue
+        Ar = [[Fraction(float(v)) for v in row] for row in A]
+        v, truth = list(y), np.zeros(n, dtype=bool)
+        for _j in range(g.start):
+            casts = [cast_fraction(x, fmt) for x in v]
+            truth |= np.array([c == -s * np.inf for c, s in zip(casts, g.signs)])
+            v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+        assert other.tolist() == truth.tolist(), (seed, other, truth)
+        decided[bool(truth.any())] += 1
+    assert decided[True] + decided[False] > 0, seed
