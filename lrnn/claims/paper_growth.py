@@ -115,7 +115,7 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed:
         signs[i] = 1.0 if sigma * x0 > 0 else -1.0
         d_i, rho_i = _ivf(iv, d), _ivf(iv, rho)
 
-        def lower(j: int):
+        def lower(j: int, d_i=d_i, rho_i=rho_i):  # this row's bounds, bound now
             return d_i * nu_i ** j * Q0_i - rho_i * om_i ** j * W_i
 
         # J: L > 0 from here on
