@@ -119,7 +119,7 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
     M = np.zeros((E, H, K, K))  # T^-1 A T (through N = T^T)
     Mr = np.zeros((E, H, K, K))  # its uncertainty
     same_all = []
-    for e, (_, _, d) in enumerate(graph.edges):
+    for e, (s, _, d) in enumerate(graph.edges):
         kinds = steps[e].kinds.reshape(-1)
         same = np.array([push(f, letter[e], int(k)) == g for f, k, g in zip(forms[s], kinds, forms[d])])
         same = same.reshape(H, K)
@@ -130,7 +130,7 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
     if free_centre is not None:
         centre = np.where(anchored_rows[None, :, :, None], centre, free_centre)
         err = np.where(anchored_rows[None, :, :, None], err, 0.0)
-    for e, (_, _, d) in enumerate(graph.edges):
+    for e, (s, _, d) in enumerate(graph.edges):
         step = steps[e]
         Ar, Br = coef[e]
         img = step.A @ centre[s] + step.B
