@@ -220,9 +220,12 @@ def test_independent_components_side_by_side():
     delta = [[index[(0, y)], index[(1, y)], index[(x, (y + 1) % 3)]] for x, y in states]
     acc = [x == 1 and y == 0 for x, y in states]
     dfa = DFA(["a", "b", "c"], [str(i) for i in range(6)], index[(0, 0)], acc, delta)
-    model, rep = compile_language(dfa)
+    model, rep = compile_language(dfa, "permreset")
     assert rep["construction"] == "permreset" and sorted(rep["components"]) == [2, 3]
     assert _model_size(model) == (1, 5, 2)
     assert prove(model).proved and model.dfa().equivalent(dfa)
+    # auto finds a smaller bit code (4 bits instead of 5 one-hot coordinates), with as many factors
+    auto, rep = compile_language(dfa)
+    assert rep["construction"] == "bitcode" and _model_size(auto) == (1, 4, 2) and prove(auto).proved
     cons = classify_language(dfa).families["deltaproduct[-1,1]"]["construction"]
-    assert _size(cons) == (1, 5, 2) and cons["built_by"] == "permreset"
+    assert _size(cons) == (1, 4, 2) and cons["built_by"] == "bitcode"
