@@ -12,8 +12,8 @@ integer keys. In the centred code ``u = h - 1/2`` a copy is ``u_i <- u_j`` and a
 bits move by a signed permutation ``Sigma`` (completed over the constant slots, whose free signs make each cycle's sign
 product +1): ``rank(I - Sigma)`` reflections (keys ``e_i -+ e_j`` with beta 1, ``e_i`` with beta 2) whose values give
 the offset ``(I - Sigma) 1 / 2`` (solved exactly; it lies in the span of the keys), then a projection ``e_i`` (beta 1)
-per constant bit writing it. Every entry is dyadic (0, +-1, +-1/2, ...): exact in every dtype. Factor eigenvalues: -1
-(reflections) and 0 (projections), so the layer is of the ``[-1, 1]`` families.
+per constant bit writing it (:mod:`.bit_actions`). Every entry is dyadic (0, +-1, +-1/2, ...): exact in every
+dtype. Factor eigenvalues: -1 (reflections) and 0 (projections), so the layer is of the ``[-1, 1]`` families.
 
 One-hot codes of permutation-reset automata and thermometer codes of saturating counters are bit codes; so are the
 codes of automata that are neither, e.g. ``(ab)*`` (Tomita 2) and ``dyck:1:2`` in 2 and 3 bits.
@@ -38,15 +38,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 
 from statetrack.automata.dfa import DFA
 
+from .bit_actions import LetterAction, layer_arrays
 from .model_format import CompiledModel, ConstructionNotApplicable, build_model
-from .signed import signed_factors, signed_rank
 
 #: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
 MAX_STATES = 12
@@ -71,70 +70,6 @@ class BitCodeSearch:
     complete: bool
     seconds: float
     reason: str
-
-
-@dataclass(frozen=True)
-class LetterAction:
-    """How one letter acts on a bit code of dimension ``d``: ``source [d]`` (old coordinate copied into coordinate
-    ``i``, or -1 for a constant), ``negate [d]`` (bool: ``1 - old``), ``const [d]`` (the constant where
-    ``source == -1``)."""
-
-    source: np.ndarray
-    negate: np.ndarray
-    const: np.ndarray
-
-    def permutation(self) -> np.ndarray:
-        """A permutation ``perm [d]`` (``e_j -> e_{perm[j]}``: new coordinate ``perm[j]`` holds old ``h_j``) that
-        extends ``i <- source[i]`` with as many cycles as possible: each maximal chain of the partial map is closed
-        into one cycle (its free end sends to its constant coordinate)."""
-        d = self.source.size
-        fwd = -np.ones(d, dtype=np.int64)
-        for i, j in enumerate(self.source.tolist()):
-            if j >= 0:
-                fwd[j] = i
-        targets = set(np.flatnonzero(self.source >= 0).tolist())
-        perm = fwd.copy()
-        for start in range(d):  # chains start at a coordinate with no source (a constant output)
-            if start in targets:
-                continue
-            j = start
-            while fwd[j] >= 0:
-                j = int(fwd[j])
-            perm[j] = start  # close the chain: its last old coordinate (used by nobody) goes to its constant slot
-        return perm
-
-    def signs(self) -> np.ndarray:
-        """Signs ``[d]`` for :meth:`permutation` (``e_j -> sign[j] e_{perm[j]}``): -1 where a bit is negated; on the
-        edge that closes a chain the sign is free and is chosen so that the cycle's product is +1 (a cycle with
-        product -1 costs one reflection more)."""
-        perm = self.permutation()
-        sign = np.ones(perm.size, dtype=np.int64)
-        free = np.zeros(perm.size, dtype=bool)
-        for j in range(perm.size):
-            i = int(perm[j])
-            if self.source[i] == j:
-                sign[j] = -1 if self.negate[i] else 1
-            else:
-                free[j] = True  # old h_j lands in a constant slot: overwritten later
-        seen = np.zeros(perm.size, dtype=bool)
-        for a in range(perm.size):
-            if seen[a]:
-                continue
-            cycle, b = [], a
-            while not seen[b]:
-                seen[b] = True
-                cycle.append(b)
-                b = int(perm[b])
-            spare = [j for j in cycle if free[j]]
-            if spare and np.prod(sign[cycle]) < 0:
-                sign[spare[0]] = -sign[spare[0]]
-        return sign
-
-    def factors(self) -> int:
-        """GH factors this action needs: ``rank(I - Sigma)`` reflections for the signed permutation ``Sigma`` (a
-        negation rides on a signed swap: in the centred code ``h - 1/2`` it is a sign), one projection per
-        constant."""
-        return int(signed_rank(self.permutation(), self.signs()) + (self.source < 0).sum())
 
 
 def _norm(mask: int, full: int) -> int:
@@ -352,210 +287,5 @@ def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[C
     return model, {"factor_counts": {dfa.alphabet[a]: c for a, c in enumerate(counts)},
                    "bits": [[dfa.states[q] for q in range(dfa.n_states) if m >> q & 1] for m in masks]}
 
-
-
-
-# ------------------------------------------------------------------------------ partial automata (merging layers)
-@dataclass(frozen=True)
-class PartialLetter:
-    """A letter defined on part of the states: ``domain [k]`` (int64: the states where it can occur) and
-    ``target [k]`` (int64: the successor of each of them)."""
-
-    domain: np.ndarray
-    target: np.ndarray
-
-
-class _Bits:
-    """A growing set of bits over ``n`` states, each kept with state 0 off (a bit and its complement are one)."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self.rows: list[np.ndarray] = []
-        self.keys: set[bytes] = set()
-
-    def add(self, bits: np.ndarray) -> bool:
-        bits = np.asarray(bits, dtype=bool)
-        if bits[0]:
-            bits = ~bits
-        key = np.packbits(bits).tobytes()
-        if not bits.any() or bits.all() or key in self.keys:
-            return False
-        self.keys.add(key)
-        self.rows.append(bits)
-        return True
-
-    def matrix(self) -> np.ndarray:
-        return np.stack(self.rows) if self.rows else np.zeros((0, self.n), dtype=bool)
-
-
-def _keys(rows: np.ndarray) -> list[bytes]:
-    """A key per row of ``rows [d, k]`` (bool) that is the same for a row and its complement."""
-    flip = rows[:, :1] if rows.shape[1] else np.zeros((rows.shape[0], 1), dtype=bool)
-    return [np.packbits(r).tobytes() for r in rows ^ flip]
-
-
-def partial_bit_code(n: int, letters: list[PartialLetter], seeds: np.ndarray, max_bits: int = 64,
-                     max_rounds: int = 8) -> tuple[np.ndarray, list[LetterAction]] | None:
-    """A bit code of a partial automaton, found greedily (sound, not exhaustive): start from ``seeds`` (``[k, n]``
-    bool, telling every two states apart), add for every bit and letter the restricted preimage when no bit agrees
-    with it (up to complement) on the letter's domain, then give each letter's copied bits distinct sources by a
-    bipartite matching; a bit left without a source gets a fresh copy (the restricted preimage extended differently
-    outside the domain) and the closure runs again. Returns ``(bits [d, n], actions)`` (each letter's
-    :class:`LetterAction`, valid on its domain; a letter with an empty domain is the identity) or None when no code
-    of at most ``max_bits`` bits is found."""
-    code = _Bits(n)
-    for s in np.asarray(seeds, dtype=bool):
-        code.add(s)
-    if len(code.rows) > max_bits:
-        return None
-    live = [L for L in letters if L.domain.size]
-    for _ in range(max_rounds):
-        changed = True
-        while changed:  # closure: every restricted preimage agrees with some bit on the letter's domain
-            changed = False
-            for L in live:
-                M = code.matrix()
-                pre = M[:, L.target]
-                have = set(_keys(M[:, L.domain]))
-                nonconst = pre.any(axis=1) & ~pre.all(axis=1)
-                for i, key in zip(np.flatnonzero(nonconst), _keys(pre[nonconst])):
-                    if key in have:
-                        continue
-                    ext = np.zeros(n, dtype=bool)
-                    ext[L.domain] = pre[i]
-                    if code.add(ext):
-                        have.add(key)
-                        changed = True
-                        if len(code.rows) > max_bits:
-                            return None
-        M = code.matrix()
-        actions, repairs = [], []
-        for L in letters:
-            act, unmatched = _match(M, L)
-            actions.append(act)
-            repairs.extend((L, r) for r in unmatched)
-        if not repairs:
-            return M, actions
-        grew = False
-        for L, r in repairs:  # a fresh bit that agrees with r on the domain and differs from every bit
-            outside = np.ones(n, dtype=bool)
-            outside[L.domain] = False
-            for fill in [outside] + [row & outside for row in code.rows]:
-                ext = fill.copy()
-                ext[L.domain] = r
-                if code.add(ext):
-                    grew = True
-                    break
-            if len(code.rows) > max_bits:
-                return None
-        if not grew:
-            return None
-    return None
-
-
-def _match(M: np.ndarray, L: PartialLetter) -> tuple[LetterAction, list[np.ndarray]]:
-    """Sources for one letter on the bit code ``M [d, n]``: new bit ``i`` copies old bit ``j`` where ``j`` agrees with
-    the restricted preimage of ``i`` on the domain (or negates it when it agrees with its complement); distinct sources
-    by augmenting paths. Returns the action and the restricted preimages of the bits left without a source."""
-    d = M.shape[0]
-    source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
-    if not L.domain.size:
-        return LetterAction(np.arange(d, dtype=np.int64), negate, const), []
-    on = M[:, L.domain]  # [d, k]
-    pre = M[:, L.target]  # [d, k]: restricted preimage of every bit
-    by_key: dict[bytes, list[int]] = {}
-    for j, key in enumerate(_keys(on)):
-        by_key.setdefault(key, []).append(j)
-    pre_keys = _keys(pre)
-    cand: dict[int, list[tuple[int, bool]]] = {}
-    for i in range(d):
-        r = pre[i]
-        if r.all() or not r.any():
-            const[i] = float(r.all())
-            continue
-        cand[i] = [(j, bool(on[j, 0] != r[0])) for j in by_key.get(pre_keys[i], [])]
-    owner: dict[int, int] = {}
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j, _ in cand[i]:
-            if j in seen:
-                continue
-            seen.add(j)
-            if j not in owner or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    unmatched = [pre[i] for i in cand if not augment(i, set())]
-    for j, i in owner.items():
-        source[i] = j
-        negate[i] = dict(cand[i])[j]
-    return LetterAction(source, negate, const), unmatched
-
-
-def _solve_exact(W: np.ndarray, o: np.ndarray) -> list[Fraction] | None:
-    """An exact solution ``v`` of ``W v = o`` (integer ``W [d, F]`` of full column rank, rational ``o``), or None."""
-    d, F = W.shape
-    rows = [[Fraction(int(x)) for x in W[i]] + [Fraction(o[i])] for i in range(d)]
-    piv_rows, r = [], 0
-    for c in range(F):
-        p = next((i for i in range(r, d) if rows[i][c] != 0), None)
-        if p is None:
-            return None
-        rows[r], rows[p] = rows[p], rows[r]
-        pivot = rows[r][c]
-        rows[r] = [x / pivot for x in rows[r]]
-        for i in range(d):
-            if i != r and rows[i][c] != 0:
-                f = rows[i][c]
-                rows[i] = [x - f * y for x, y in zip(rows[i], rows[r])]
-        piv_rows.append(r)
-        r += 1
-    if any(rows[i][F] != 0 for i in range(r, d)):
-        return None
-    return [rows[i][F] for i in piv_rows]
-
-
-def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``keys [F, d]``, ``betas [F]``, ``values [F]`` of one letter (factor 0 first): the signed permutation's
-    reflections with values that produce the offset ``(I - Sigma) 1 / 2`` (so a negated copy is ``1 - h``), then one
-    projection per constant bit writing it."""
-    perm, sign = act.permutation(), act.signs()
-    g = signed_factors(perm, sign)
-    keys, betas = g.keys, g.betas
-    values = np.zeros(g.count)
-    if g.count:
-        # w_f = G_{F-1} ... G_{f+1} beta_f k_f: the offset factor f's value adds
-        W = np.zeros((d, g.count))
-        P = np.eye(d)
-        for f in range(g.count - 1, -1, -1):
-            W[:, f] = P @ (betas[f] * keys[f])
-            P = P @ (np.eye(d) - betas[f] * np.outer(keys[f], keys[f]))
-        M = np.zeros((d, d))
-        M[perm, np.arange(d)] = sign
-        target = [Fraction(int(round(x)), 2) for x in (np.ones(d) - M @ np.ones(d))]
-        v = _solve_exact(np.rint(W).astype(np.int64), np.array(target, dtype=object))
-        if v is None or any(x.denominator not in (1, 2, 4) for x in v):  # pragma: no cover - range(I - Sigma)
-            raise AssertionError("bitcode: no dyadic values for the signed permutation's offset")
-        values = np.array([float(x) for x in v])
-    consts = np.flatnonzero(act.source < 0)
-    ck = np.zeros((consts.size, d))
-    ck[np.arange(consts.size), consts] = 1.0
-    return (np.concatenate([keys, ck]), np.concatenate([betas, np.ones(consts.size)]),
-            np.concatenate([values, act.const[consts]]))
-
-
-def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``keys [S, F, d]``, ``betas [S, F]``, ``values [S, F]`` of a householder layer whose symbol ``a`` acts on the
-    bit code ``masks`` as ``actions[a]`` (:func:`_letter_factors`; unused factor slots are zero)."""
-    d, S = len(masks), len(actions)
-    per = [_letter_factors(act, d) for act in actions]
-    F = max(1, max((k.shape[0] for k, _, _ in per), default=0))
-    keys, betas, values = np.zeros((S, F, d)), np.zeros((S, F)), np.zeros((S, F))
-    for a, (k, b, v) in enumerate(per):
-        keys[a, :k.shape[0]], betas[a, :k.shape[0]], values[a, :k.shape[0]] = k, b, v
-    return keys, betas, values
-
-
-__all__ = ["compile_bitcode", "bitcode_size", "search_bit_code", "letter_actions", "BitCodeSearch", "LetterAction",
-           "PartialLetter", "partial_bit_code", "layer_arrays", "MAX_STATES", "SCOPE"]
+__all__ = ["compile_bitcode", "bitcode_size", "search_bit_code", "letter_actions", "BitCodeSearch", "MAX_STATES",
+           "SCOPE"]

@@ -9,8 +9,9 @@ import pytest
 from statetrack.automata.catalog import get_language
 from statetrack.automata.dfa import DFA
 from statetrack.constructions import compile_language, prove
-from statetrack.constructions.bitcode import (PartialLetter, letter_actions, layer_arrays, partial_bit_code,
-                                              search_bit_code)
+from statetrack.constructions.bit_actions import layer_arrays
+from statetrack.constructions.bitcode import letter_actions, search_bit_code
+from statetrack.constructions.partial_code import PartialLetter, partial_bit_code
 from statetrack.constructions.cascade import compile_cascade
 from statetrack.constructions.group import minimal_dfa
 from statetrack.constructions.model_format import active_factors
