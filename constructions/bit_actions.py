@@ -15,6 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from statetrack.exact_linalg import solve_exact
+
 from .signed import signed_factors, signed_rank
 
 
@@ -82,29 +84,6 @@ class LetterAction:
         return int(signed_rank(self.permutation(), self.signs()) + (self.source < 0).sum())
 
 
-def _solve_exact(W: np.ndarray, o: np.ndarray) -> list[Fraction] | None:
-    """An exact solution ``v`` of ``W v = o`` (integer ``W [d, F]`` of full column rank, rational ``o``), or None."""
-    d, F = W.shape
-    rows = [[Fraction(int(x)) for x in W[i]] + [Fraction(o[i])] for i in range(d)]
-    piv_rows, r = [], 0
-    for c in range(F):
-        p = next((i for i in range(r, d) if rows[i][c] != 0), None)
-        if p is None:
-            return None
-        rows[r], rows[p] = rows[p], rows[r]
-        pivot = rows[r][c]
-        rows[r] = [x / pivot for x in rows[r]]
-        for i in range(d):
-            if i != r and rows[i][c] != 0:
-                f = rows[i][c]
-                rows[i] = [x - f * y for x, y in zip(rows[i], rows[r])]
-        piv_rows.append(r)
-        r += 1
-    if any(rows[i][F] != 0 for i in range(r, d)):
-        return None
-    return [rows[i][F] for i in piv_rows]
-
-
 def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``keys [F, d]``, ``betas [F]``, ``values [F]`` of one letter (factor 0 first): the signed permutation's
     reflections with values that produce the offset ``(I - Sigma) 1 / 2`` (so a negated copy is ``1 - h``), then one
@@ -123,7 +102,8 @@ def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, 
         M = np.zeros((d, d))
         M[perm, np.arange(d)] = sign
         target = [Fraction(int(round(x)), 2) for x in (np.ones(d) - M @ np.ones(d))]
-        v = _solve_exact(np.rint(W).astype(np.int64), np.array(target, dtype=object))
+        sol = solve_exact([[Fraction(int(x)) for x in row] for row in np.rint(W)], [[t] for t in target])
+        v = None if sol is None else [row[0] for row in sol]
         if v is None or any(x.denominator not in (1, 2, 4) for x in v):  # pragma: no cover - range(I - Sigma)
             raise AssertionError("bitcode: no dyadic values for the signed permutation's offset")
         values = np.array([float(x) for x in v])

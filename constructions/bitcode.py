@@ -45,7 +45,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 
 from .bit_actions import LetterAction, layer_arrays
-from .model_format import CompiledModel, ConstructionNotApplicable, build_model
+from .model_format import CompiledModel, ConstructionNotApplicable, breadth_first_states, build_model
 
 #: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
 MAX_STATES = 12
@@ -269,16 +269,8 @@ def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[C
     S = dfa.n_symbols
     counts = [a.factors() for a in actions]
     keys, betas, values = layer_arrays(masks, actions)
-    codes, state, seen, queue = [], [], {dfa.start}, [dfa.start]
-    while queue:
-        q = queue.pop(0)
-        codes.append(_code(masks, q))
-        state.append(q)
-        for a in range(S):
-            t = int(dfa.delta[q, a])
-            if t not in seen:
-                seen.add(t)
-                queue.append(t)
+    state = breadth_first_states(dfa)
+    codes = [_code(masks, q) for q in state]
     arrays = {"keys": keys, "betas": betas, "values": values, "h0": _code(masks, dfa.start),
               "codes": np.stack(codes), "next": np.repeat(np.array(state, dtype=np.int64)[:, None], S, axis=1)}
     layer = {"kind": "householder", "note": "bit code: letters copy or negate bits (a signed permutation of the "

@@ -86,6 +86,19 @@ class CompiledModel:
         return self
 
 
+def breadth_first_states(dfa: DFA) -> list[int]:
+    """The states reachable from the start, in breadth-first order (start first, letters in order): the order of a
+    one-layer model's codes."""
+    order, seen = [dfa.start], {dfa.start}
+    for q in order:
+        for a in range(dfa.n_symbols):
+            t = int(dfa.delta[q, a])
+            if t >= 0 and t not in seen:
+                seen.add(t)
+                order.append(t)
+    return order
+
+
 def build_model(dfa: DFA, construction: str, layers: list[tuple[dict, dict[str, np.ndarray]]],
                 extra: dict | None = None) -> CompiledModel:
     """Assemble and validate a model from per-layer ``(layer meta, arrays by short name)`` pairs.

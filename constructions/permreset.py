@@ -26,7 +26,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 from statetrack.automata.groups import congruence_closure
 
-from .model_format import CompiledModel, ConstructionNotApplicable, build_model
+from .model_format import CompiledModel, ConstructionNotApplicable, breadth_first_states, build_model
 from .signed import signed_factors, signed_rank
 
 
@@ -191,20 +191,8 @@ def compile_permreset(dfa: DFA) -> tuple[CompiledModel, dict]:
             off += c.m
         return tuple(out)
 
-    index: dict[tuple, int] = {}
-    codes, state = [], []
-    queue = [dfa.start]
-    seen = {dfa.start}
-    while queue:
-        q = queue.pop(0)
-        index[code(q)] = len(codes)
-        codes.append(code(q))
-        state.append(q)
-        for a in range(S):
-            t = int(dfa.delta[q, a])
-            if t not in seen:
-                seen.add(t)
-                queue.append(t)
+    state = breadth_first_states(dfa)
+    codes = [code(q) for q in state]
     h0 = np.array(codes[0])
     arrays = {"keys": keys, "betas": betas, "values": values, "h0": h0, "codes": np.array(codes),
               "next": np.repeat(np.array(state, dtype=np.int64)[:, None], S, axis=1)}

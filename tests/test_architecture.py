@@ -42,6 +42,7 @@ LAYER_OF_PREFIX: dict[str, str] = {
     "statetrack.fileio": "core",
     "statetrack.vocabulary": "core",
     "statetrack.untrusted": "core",
+    "statetrack.exact_linalg": "core",
     "statetrack._shadow": "shadow",  # only reachable through GUARDED_EXCEPTIONS
     "statetrack": "front",  # the package root and any other root module: version, the front door
 }

@@ -179,3 +179,23 @@ def test_prefer_small_keeps_the_unmerged_cascade():
     _, balanced = compile_language(d)
     assert small["merged"] == [] and small["layers"] == small["layers_unmerged"] > balanced["layers"]
     assert max(small["factors"]) <= max(balanced["factors"])
+
+
+def test_solve_exact_inverts_and_refuses_inconsistent_systems():
+    from fractions import Fraction
+
+    from statetrack.exact_linalg import solve_exact
+
+    rng = np.random.default_rng(13)
+    for _ in range(20):
+        n = int(rng.integers(1, 6))
+        X = [[Fraction(int(v)) for v in row] for row in rng.integers(-3, 4, size=(n, n))]
+        inv = solve_exact(X, [[Fraction(int(i == j)) for j in range(n)] for i in range(n)])
+        if round(abs(np.linalg.det(np.array(X, dtype=float)))) == 0:
+            assert inv is None
+            continue
+        prod = [[sum(X[i][k] * inv[k][j] for k in range(n)) for j in range(n)] for i in range(n)]
+        assert prod == [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
+    tall = [[Fraction(1)], [Fraction(1)]]  # x = 1 and x = 2: inconsistent
+    assert solve_exact(tall, [[Fraction(1)], [Fraction(2)]]) is None
+    assert solve_exact(tall, [[Fraction(3)], [Fraction(3)]]) == [[Fraction(3)]]

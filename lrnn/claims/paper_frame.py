@@ -21,6 +21,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from statetrack.exact_linalg import solve_exact
+
 
 def _frac(x: float) -> Fraction:
     return Fraction(float(x))
@@ -29,19 +31,7 @@ def _frac(x: float) -> Fraction:
 def exact_inverse(X: list[list[Fraction]]) -> list[list[Fraction]] | None:
     """``X^{-1}`` by Gauss-Jordan elimination in exact rationals, or None when ``X`` is singular."""
     n = len(X)
-    a = [list(row) + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(X)]
-    for col in range(n):
-        piv = max(range(col, n), key=lambda r: abs(a[r][col]))
-        if a[piv][col] == 0:
-            return None
-        a[col], a[piv] = a[piv], a[col]
-        p = a[col][col]
-        a[col] = [v / p for v in a[col]]
-        for r in range(n):
-            if r != col and a[r][col] != 0:
-                f = a[r][col]
-                a[r] = [v - f * w for v, w in zip(a[r], a[col])]
-    return [row[n:] for row in a]
+    return solve_exact(X, [[Fraction(int(i == j)) for j in range(n)] for i in range(n)])
 
 
 def exact_matmul(P: list[list[Fraction]], Q: list[list[Fraction]]) -> list[list[Fraction]]:
