@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .regions import COEF_ABS, COEF_REL
+from .regions import COEF_ABS, COEF_REL, close_radii
 from .window_graph import WindowGraph
 from .window_steps import IDEMPOTENT, IDENTITY, INVOLUTION, RESET, WindowStep
 
@@ -159,26 +159,19 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
     slack = _inverse_slack(basis, diagonal)
     radius = np.zeros((P, H, K, V))
     out = AnchoredRegions(centre, err, radius, basis)
-    for rnd in range(1, max_rounds + 1):
+
+    def need(radius: np.ndarray) -> np.ndarray:
         R = radius[src]
         lin = np.matmul(absM, R)
         lin_unc = np.matmul(Mr, R)
-        need = base + lin_unc * _SAFE + np.where(exact_a[..., None], lin, lin * _SAFE)
-        if slack:
-            need = need + slack * need.max(axis=2, keepdims=True)
-        worst = np.zeros_like(radius)
-        np.maximum.at(worst, dst, need)
-        if (worst <= radius).all():
-            out.closed, out.rounds = True, rnd
-            break
-        radius = np.maximum(radius, worst) * (1 + grow)
-        if not np.isfinite(radius).all() or radius.max() > max_radius:
-            out.rounds = rnd
-            out.reason = (f"the anchored regions grew past {max_radius:g} after {rnd} rounds: a cycle of the window "
-                          f"graph neither contracts nor has exactly zero defects")
-            break
-    else:
-        out.rounds = max_rounds
+        req = base + lin_unc * _SAFE + np.where(exact_a[..., None], lin, lin * _SAFE)
+        return req + slack * req.max(axis=2, keepdims=True) if slack else req
+
+    out.closed, out.rounds, radius, failure = close_radii(need, radius, dst, max_rounds, grow, max_radius)
+    if failure == "grew":
+        out.reason = (f"the anchored regions grew past {max_radius:g} after {out.rounds} rounds: a cycle of the "
+                      f"window graph neither contracts nor has exactly zero defects")
+    elif failure == "rounds":
         out.reason = f"the anchored regions did not close within {max_rounds} rounds"
     out.radius = radius
     nontree = E - (P - 1)

@@ -16,6 +16,7 @@ required)``) until every edge maps its region inside its target's, or a round li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -141,6 +142,23 @@ def hull_boxes(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, list
     return centre, radius
 
 
+def close_radii(need: Callable[[np.ndarray], np.ndarray], radius: np.ndarray, dst: np.ndarray, max_rounds: int,
+                grow: float, max_radius: float, floor: float = 0.0) -> tuple[bool, int, np.ndarray, str | None]:
+    """The radii's fixed-point iteration shared by the box and the anchored regions: ``need(radius) [E, ...]`` is the
+    radius each edge requires at its destination ``dst [E]``; radii grow to the worst requirement (times ``1 + grow``,
+    plus ``floor``) until every edge's requirement is met. Returns ``(closed, rounds, radius, failure)`` with
+    ``failure`` None, ``"grew"`` (past ``max_radius`` or not finite) or ``"rounds"`` (``max_rounds`` reached)."""
+    for rnd in range(1, max_rounds + 1):
+        worst = np.zeros_like(radius)
+        np.maximum.at(worst, dst, need(radius))
+        if (worst <= radius).all():
+            return True, rnd, radius, None
+        radius = np.maximum(radius, worst) * (1 + grow) + floor
+        if not np.isfinite(radius).all() or radius.max() > max_radius:
+            return False, rnd, radius, "grew"
+    return False, max_rounds, radius, "rounds"
+
+
 def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, list[np.ndarray]], basis: np.ndarray,
                  max_rounds: int = 3000, grow: float = 1e-3, max_radius: float = 1e6) -> Regions:
     """Centres from the simulated states, then the radii's fixed-point iteration (see the module docstring)."""
@@ -149,21 +167,14 @@ def grow_regions(graph: WindowGraph, steps: list[WindowStep], seen: dict[int, li
     slack = _inverse_slack(basis)
     dst = np.array([d for _, _, d in graph.edges])
     regions = Regions(centre, radius, basis)
-    for rnd in range(1, max_rounds + 1):
-        need = required_radius(graph, A, B, centre, radius, basis, slack)
-        worst = np.zeros_like(radius)
-        np.maximum.at(worst, dst, need)
-        if (worst <= radius).all():
-            regions.closed, regions.rounds = True, rnd
-            break
-        radius = np.maximum(radius, worst) * (1 + grow) + 1e-15
-        if not np.isfinite(radius).all() or radius.max() > max_radius:
-            regions.rounds = rnd
-            regions.reason = (f"the state boxes grew past {max_radius:g} after {rnd} rounds: the model's updates do "
-                              f"not contract the state enough for boxes to close")
-            break
-    else:
-        regions.rounds = max_rounds
+    closed, rounds, radius, failure = close_radii(
+        lambda r: required_radius(graph, A, B, centre, r, basis, slack), radius, dst, max_rounds, grow, max_radius,
+        floor=1e-15)
+    regions.closed, regions.rounds = closed, rounds
+    if failure == "grew":
+        regions.reason = (f"the state boxes grew past {max_radius:g} after {rounds} rounds: the model's updates do "
+                          f"not contract the state enough for boxes to close")
+    elif failure == "rounds":
         regions.reason = f"the state boxes did not close within {max_rounds} rounds"
     regions.radius = radius
     regions.details = {"largest_radius": float(radius.max()), "rounds": regions.rounds}
