@@ -61,9 +61,9 @@ _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
 
 def size_of(name: str, dfa: DFA, group_action: "np.ndarray | None" = None) -> dict:
     """``{layers, state_size, factors_per_token, exact, note}`` of the model construction ``name`` (``parity``,
-    ``rotation``, ``group``, ``permreset``, ``counter`` or ``bitcode``) builds for the minimal ``dfa``: the size function that construction's
-    builder uses, so sizes reported by classification and models built by :func:`compile_language` agree. Raises
-    :class:`ConstructionNotApplicable` when it does not apply."""
+    ``rotation``, ``group``, ``permreset``, ``counter`` or ``bitcode``) builds for the minimal ``dfa``: the size
+    function that construction's builder uses, so sizes reported by classification and models built by
+    :func:`compile_language` agree. Raises :class:`ConstructionNotApplicable` when it does not apply."""
     if name == "parity":
         return parity_size(dfa)
     if name == "rotation":
@@ -160,8 +160,8 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
 
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
     most non-identity factors of any symbol), ``codes``, ``eigenvalue_range``, ``max_norm``, ``reason``, for ``auto``
-    ``one_layer`` (:func:`one_layer_decision`), and the construction's own details. Raises :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named
-    construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
+    ``one_layer`` (:func:`one_layer_decision`), and the construction's own details. Raises
+    :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
     catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
     ``conv``) is handed to the cascade construction when it is used. ``prefer`` (``balanced`` | ``exact`` |
@@ -194,5 +194,4 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
 
 
 __all__ = ["compile_language", "CONSTRUCTIONS", "AUTO_ORDER", "PREFER", "size_of", "one_layer_sizes", "pick",
-           "one_layer_decision",
-           "choose_one_layer"]
+           "one_layer_decision", "choose_one_layer"]
