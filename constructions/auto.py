@@ -161,7 +161,8 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
     most non-identity factors of any symbol), ``codes``, ``eigenvalue_range``, ``max_norm``, ``reason``, for ``auto``
     ``one_layer`` (:func:`one_layer_decision`), and the construction's own details. Raises
-    :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named construction does not apply, or, for ``auto``, when none of the available ones does (naming the missing one).
+    :class:`ConstructionNotApplicable` (a ``StatetrackError``) when the named construction does not apply, or, for
+    ``auto``, when none of the available ones does (naming the missing one).
     ``group_action`` optionally gives the letters as permutations of a faithful action for ``group`` (e.g. the
     catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
     ``conv``) is handed to the cascade construction when it is used. ``prefer`` (``balanced`` | ``exact`` |

@@ -4,8 +4,8 @@ A compiled stack is a chain of finite transducers: layer ``l`` moves its code ``
 (its transition table) and hands ``s_{l+1} = next_l(c_l', s_l)`` to the layer above; the last layer hands the DFA
 state. A run of layers ``l1..l2`` is therefore one automaton over the symbols ``s_{l1}``: its states are the tuples
 ``(c_l1, ..., c_l2)`` that occur, and a symbol occurs only at some of them (its *domain*). When that partial automaton
-has a bit code (:func:`statetrack.constructions.partial_code.partial_bit_code`: every symbol copies, negates or sets bits,
-on its domain), the run becomes one householder layer with the same input and output symbols, so the depth drops by
+has a bit code (:func:`statetrack.constructions.partial_code.partial_bit_code`: every symbol copies, negates or sets
+bits, on its domain), the run becomes one householder layer with the same input and output symbols, so the depth drops by
 ``l2 - l1``. This applies to any stack without convolutions -- in particular to the Krohn-Rhodes cascade with copy
 layers (the paper's eq. (1) layers), where a level, its copy layer and the level below often merge.
 
