@@ -209,3 +209,24 @@ def test_small_gates_give_finite_gradients_matching_the_reference():
     for g_chunked, g_ref in zip(*grads):
         assert torch.isfinite(g_chunked).all()
         torch.testing.assert_close(g_chunked, g_ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("gates", ["mixed", "uniform", "negative", "near_one"])
+@pytest.mark.parametrize("group_bytes", [1, 1 << 20])
+def test_float32_forward_without_gradient_matches_reference(monkeypatch, gates, group_bytes):
+    """float32 without gradients takes the grouped forward (groups of one chunk when forced): outputs and final state
+    match the float64 reference and the autograd path; zeros, exact +-1 and tiny gates included; T is not a multiple
+    of the chunk (padded steps must keep the state)."""
+    import statetrack.kernels.diagonal.chunked as chunked
+
+    monkeypatch.setattr(chunked, "GROUP_BYTES", group_bytes)
+    inputs = make_inputs(2, 45, 3, 6, 5, seed=hash(gates) % 1000, gates=gates)
+    ref_o, ref_s = diagonal_scan_reference(*inputs[:4], initial_state=inputs[4], output_final_state=True)
+    x32 = tuple(x.float() for x in inputs)
+    with torch.no_grad():
+        o, s = diagonal_scan_chunked(*x32[:4], initial_state=x32[4], output_final_state=True, chunk_size=8)
+    assert o.dtype == torch.float32 and s.dtype == torch.float32
+    assert rel_err(o, ref_o) < 2e-6 and rel_err(s, ref_s) < 2e-6
+    o2, s2 = diagonal_scan_chunked(x32[0].requires_grad_(), *x32[1:4], initial_state=x32[4],
+                                   output_final_state=True, chunk_size=8)
+    assert rel_err(o, o2.detach().double()) < 2e-6 and rel_err(s, s2.detach().double()) < 2e-6

@@ -286,3 +286,69 @@ def test_bad_inputs_raise_named_errors(change, needle, backend):
     with pytest.raises(KernelInputError, match=needle) as info:
         householder_scan(**args)
     assert isinstance(info.value, ValueError)  # kernels know nothing of statetrack's error classes
+
+
+# --- the float32 fast path: explicit unit-triangular inverse, forward in cache-sized groups of chunks ---------
+
+@pytest.mark.parametrize("C", [1, 2, 3, 15, 16, 17, 31, 33, 64, 70])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_unit_lower_inverse_matches_solve(C, dtype):
+    """The matmul-only inverse against substitution (float64) on fresh Gram-type matrices A = I + tril(b K K^T),
+    unit and nearly parallel keys, beta in [0, 2]; only the strict lower triangle may be read."""
+    from statetrack.kernels.householder.tri_inverse import unit_lower_inverse
+
+    g = torch.Generator().manual_seed(C)
+    for parallel in (False, True):
+        k = torch.randn(5, C, 8, generator=g, dtype=F64)
+        if parallel:
+            k = torch.randn(1, 1, 8, generator=g, dtype=F64) + 0.05 * k
+        k = torch.nn.functional.normalize(k, dim=-1)
+        A = (k @ k.transpose(-1, -2)) * (2 * torch.rand(5, C, 1, generator=g, dtype=F64))
+        A = A + torch.triu(torch.randn(5, C, C, generator=g, dtype=F64))  # junk on and above the diagonal
+        R = torch.randn(5, C, 6, generator=g, dtype=F64)
+        ref = torch.linalg.solve_triangular(torch.tril(A, -1) + torch.eye(C, dtype=F64), R, upper=False)
+        Ainv = unit_lower_inverse(A.to(dtype))
+        assert Ainv.dtype == dtype and torch.equal(torch.triu(Ainv, 1), torch.zeros_like(Ainv))
+        assert torch.equal(Ainv.diagonal(dim1=-2, dim2=-1), torch.ones(5, C, dtype=dtype))
+        assert rel_err(Ainv.double() @ R, ref) < (1e-12 if dtype == F64 else 2e-5)
+
+
+def test_unit_lower_inverse_rejects_non_square():
+    from statetrack.kernels.householder.tri_inverse import unit_lower_inverse
+
+    with pytest.raises(ValueError, match="square"):
+        unit_lower_inverse(torch.zeros(3, 4, 5))
+
+
+@pytest.mark.parametrize("n_h", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_forward_in_small_groups_matches_reference(monkeypatch, n_h, dtype):
+    """Groups of one or two chunks (forced small) give the reference's outputs, state and gradients; T is not a
+    multiple of the chunk, so the last group is padded; chunk 48 rows: the inverse recurses past its leaves."""
+    import statetrack.kernels.householder.chunked as chunked
+
+    inputs = make_inputs(2, 101, 2, 8, 6, n_h, seed=70 + n_h, dtype=F64)
+    ref_o, ref_s = householder_scan_reference(*inputs[:4], num_householder=n_h, initial_state=inputs[4],
+                                              output_final_state=True)
+    ref_g = grads(householder_scan_reference, inputs, n_h)
+    cast = tuple(x.to(dtype) for x in inputs)
+    for group_bytes in (1, 2 * 2 * 48 * 14 * 8):  # one chunk per group; two chunks per group
+        monkeypatch.setattr(chunked, "GROUP_BYTES", group_bytes)
+        with torch.no_grad():
+            o, s = householder_scan_chunked(*cast[:4], num_householder=n_h, initial_state=cast[4],
+                                            output_final_state=True, chunk_size=48)
+        tol = 1e-11 if dtype == F64 else 2e-5
+        assert rel_err(o, ref_o) < tol and rel_err(s, ref_s) < tol
+        got = grads(householder_scan_chunked, cast, n_h, chunk_size=48)
+        for name, gg, r in zip(("q", "k", "v", "beta", "initial_state"), got, ref_g):
+            assert rel_err(gg, r) < (1e-10 if dtype == F64 else 1e-4), name
+
+
+def test_forward_without_gradient_equals_forward_with_gradient():
+    """The forward keeps the backward's tensors only when a gradient is wanted; the outputs are the same bits."""
+    q, k, v, b, s0 = make_inputs(2, 90, 2, 16, 16, 2, seed=3, dtype=torch.float32)
+    with torch.no_grad():
+        o1, s1 = householder_scan_chunked(q, k, v, b, num_householder=2, initial_state=s0, output_final_state=True)
+    o2, s2 = householder_scan_chunked(q.requires_grad_(), k, v, b, num_householder=2, initial_state=s0,
+                                      output_final_state=True)
+    assert o2.requires_grad and torch.equal(o1, o2.detach()) and torch.equal(s1, s2.detach())

@@ -5,17 +5,19 @@ tested against); the derivation and the FLOP counts are in ``kernels/README.md``
 rows with keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the state ``S0`` at the chunk start:
 
     G  = Kc Kc^T,  A = I + strict_tril(diag(b) G)        unit lower triangular [C, C]
-    [W | U~] = A^{-1} diag(b) [Kc | Vc]                 (one triangular solve, batched over all chunks)
+    [W | U~] = A^{-1} diag(b) [Kc | Vc]                 (float32: the explicit inverse by matmuls; float64: a solve)
     U  = U~ - W S0                                      the chunk's new values (rows u_i)
     S_end = S0 + Kc^T U
     o_t   = scale * (q_t^T S0 + Attn_t U),  Attn_t,j = q_t . k_j for rows j <= last row of token t
 
-Everything except the state recurrence (two small batched products per chunk) runs for all ``B * H * chunks`` at
-once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens; the tail is padded with
+The forward runs in groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`): everything except
+the state recurrence (two small batched products per chunk) runs for all ``B * H`` heads and chunks of a group at
+once; the backward works on all chunks at once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens; the tail is padded with
 identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are dropped.
 
 Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
-``G``, ``[W | U~]`` and the chunk start states from the forward and recomputes ``Attn`` and ``U``; it is checked
+``G``, ``[W | U~]``, ``A^{-1}`` (float32) and the chunk start states from the forward (only when a gradient is
+wanted) and recomputes ``Attn`` and ``U``; it is checked
 against autograd through the float64 reference and by ``gradcheck``. Accumulates in float64 for float64 inputs,
 else float32.
 """
@@ -25,52 +27,29 @@ import torch
 
 from .reference import (KernelInputError, accumulation_dtype, check_householder_inputs, check_scale,
                         no_autocast)
+from ..chunk_layout import ChunkLayout
+from .tri_inverse import unit_lower_inverse
 
 DEFAULT_CHUNK_SIZE = 64
+# bytes of the forward's largest per-group tensor: about half of a CPU core's L2 cache (measured at B=4, H=4,
+# T=4096: 1-2 MiB fastest; one group for the whole sequence 1.4-2x slower, from memory traffic)
+GROUP_BYTES = 1 << 20
 
 
-class _Layout:
-    """Chunk-major layout ``[N*B*H, rows, .]`` (``N`` chunks, chunk index slowest) and its inverse.
+def _group_chunks(BH: int, C: int, K: int, V: int) -> int:
+    """Chunks per group of the forward: the group's largest tensor (``[chunks * BH, C, K + V]`` float32) stays near
+    :data:`GROUP_BYTES`, so its passes run from cache; at least one chunk."""
+    return max(1, GROUP_BYTES // (BH * C * (K + V) * 4))
 
-    ``tok`` tokens and ``C = tok * n_h`` factor rows per chunk; ``Tp = N * tok`` padded tokens.
-    """
 
-    def __init__(self, B: int, T: int, H: int, n_h: int, chunk_size: int):
-        self.B, self.T, self.H, self.n_h = B, T, H, n_h
-        self.tok = max(1, chunk_size // n_h)
-        self.C = self.tok * n_h
-        self.N = max(1, -(-T // self.tok))
-        self.Tp = self.N * self.tok
-
-    def to_chunks(self, x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
-        """``x [B, L, H, d]`` or ``[B, L, H]`` -> ``[N*B*H, rows/N, d]`` in ``dtype`` (zero-padded to ``rows``)."""
-        B, H, N = self.B, self.H, self.N
-        if x.dim() == 3:
-            x = x.unsqueeze(-1)
-        d = x.shape[-1]
-        out = torch.zeros(N, B, H, rows // N, d, dtype=dtype, device=x.device) if rows != x.shape[1] else \
-            torch.empty(N, B, H, rows // N, d, dtype=dtype, device=x.device)
-        L = x.shape[1]
-        full, rest = divmod(L, rows // N)
-        view = out.permute(1, 0, 3, 2, 4)  # [B, N, rows/N, H, d]
-        if full:
-            view[:, :full].copy_(x[:, :full * (rows // N)].reshape(B, full, rows // N, H, d))
-        if rest:
-            view[:, full, :rest].copy_(x[:, full * (rows // N):])
-        return out.reshape(N * B * H, rows // N, d)
-
-    def from_chunks(self, x: torch.Tensor, length: int, dtype: torch.dtype, squeeze: bool = False) -> torch.Tensor:
-        """Inverse of :meth:`to_chunks`: ``[N*B*H, r, d]`` -> ``[B, length, H, d]`` (``[B, length, H]`` if squeeze)."""
-        B, H, N = self.B, self.H, self.N
-        r, d = x.shape[-2], x.shape[-1]
-        y = x.reshape(N, B, H, r, d).permute(1, 0, 3, 2, 4).reshape(B, N * r, H, d)[:, :length]
-        y = y.to(dtype) if y.dtype != dtype else y.contiguous()
-        return y.squeeze(-1) if squeeze else y
-
-    def read_mask(self, device: torch.device) -> torch.Tensor:
-        """``[tok, C]`` bool: token t of a chunk reads rows ``j <= t*n_h + n_h - 1``."""
-        last_row = torch.arange(self.tok, device=device) * self.n_h + (self.n_h - 1)
-        return torch.arange(self.C, device=device)[None, :] <= last_row[:, None]
+def _solve_unit_lower(A: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(A^-1 R, A^-1 or None)`` for the unit lower-triangular ``A [M, C, C]`` (only its strict lower triangle is
+    read) and ``R [M, C, d]``. float32: the explicit inverse by batched matmuls (:mod:`.tri_inverse`), faster on a CPU
+    than substitution and kept for the backward; float64 (the precision path): substitution, no inverse."""
+    if A.dtype == torch.float64:
+        return torch.linalg.solve_triangular(A, R, upper=False, unitriangular=True), None
+    Ainv = unit_lower_inverse(A)
+    return Ainv @ R, Ainv
 
 
 def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: int) -> torch.Tensor:
@@ -87,45 +66,53 @@ class _ChunkedScan(torch.autograd.Function):
     def forward(ctx, q, k, v, beta, h0, scale: float, n_h: int, chunk_size: int):  # noqa: D401
         B, T, H, K = q.shape
         V = v.shape[-1]
-        lay = _Layout(B, T, H, n_h, chunk_size)
-        N, C = lay.N, lay.C
+        lay = ChunkLayout(B, T, H, n_h, chunk_size)
+        N, C, tok = lay.N, lay.C, lay.tok
         acc = accumulation_dtype(q, k, v, beta, h0)
         dev = q.device
         BH = B * H
+        keep = any(ctx.needs_input_grad[:5])  # the backward's tensors are kept only when a gradient is wanted
 
-        qc = lay.to_chunks(q, lay.Tp, acc)  # [NBH, tok, K]
-        kc = lay.to_chunks(k, lay.Tp * n_h, acc)  # [NBH, C, K]
-        vc = lay.to_chunks(v, lay.Tp * n_h, acc)  # [NBH, C, V]
-        bc = lay.to_chunks(beta, lay.Tp * n_h, acc)  # [NBH, C, 1]
-
-        G = kc @ kc.transpose(-1, -2)  # [NBH, C, C]
-        R = torch.empty(N * BH, C, K + V, dtype=acc, device=dev)
-        torch.mul(kc, bc, out=R[..., :K])
-        torch.mul(vc, bc, out=R[..., K:])
-        # solve_triangular reads only the strict lower triangle of A (lower, unit diagonal)
-        X = torch.linalg.solve_triangular(G * bc, R, upper=False, unitriangular=True)  # [W | U~]
-        del R
-
-        # sequential state passing: U = U~ - W S0, S <- S0 + Kc^T U; S0s[n] = state at the start of chunk n
-        S0s = torch.empty(N + 1, BH, K, V, dtype=acc, device=dev)
+        S0s = torch.empty(N + 1, BH, K, V, dtype=acc, device=dev)  # S0s[n] = state at the start of chunk n
         if h0 is None:
             S0s[0].zero_()
         else:
             S0s[0].copy_(h0.reshape(BH, K, V))
-        U = torch.empty(N, BH, C, V, dtype=acc, device=dev)
-        Xn = X.view(N, BH, C, K + V)
-        kn = kc.view(N, BH, C, K)
-        for n in range(N):
-            torch.baddbmm(Xn[n, :, :, K:], Xn[n, :, :, :K], S0s[n], alpha=-1.0, out=U[n])
-            torch.baddbmm(S0s[n], kn[n].transpose(-1, -2), U[n], out=S0s[n + 1])
-        S0 = S0s[:N].reshape(N * BH, K, V)
-        U = U.view(N * BH, C, V)
-
+        o = torch.empty(N * BH, tok, V, dtype=acc, device=dev)
+        if keep:
+            saved = {name: torch.empty(N * BH, rows, d, dtype=acc, device=dev) for name, rows, d in
+                     (("qc", tok, K), ("kc", C, K), ("vc", C, V), ("bc", C, 1), ("G", C, C), ("X", C, K + V))}
+            saved["Ainv"] = None if acc == torch.float64 else torch.empty(N * BH, C, C, dtype=acc, device=dev)
         mask = lay.read_mask(dev)
-        o = torch.baddbmm(qc @ S0, _masked_scores(qc, kc, mask, n_h), U).mul_(scale)  # [NBH, tok, V]
-        o = lay.from_chunks(o, T, q.dtype)
+        step = _group_chunks(BH, C, K, V)
+        for n0 in range(0, N, step):  # groups of chunks small enough to stay in cache
+            n1 = min(N, n0 + step)
+            rows = slice(n0 * BH, n1 * BH)
+            qc = lay.chunk_group(q, n0, n1, 1, acc)  # [(n1-n0)*BH, tok, K]
+            kc = lay.chunk_group(k, n0, n1, n_h, acc)  # [.., C, K]
+            vc = lay.chunk_group(v, n0, n1, n_h, acc)  # [.., C, V]
+            bc = lay.chunk_group(beta, n0, n1, n_h, acc)  # [.., C, 1]
+            G = kc @ kc.transpose(-1, -2)  # [.., C, C]
+            R = torch.cat([kc * bc, vc * bc], dim=-1)
+            X, Ainv = _solve_unit_lower(G * bc, R)  # X = [W | U~]
+            del R
+            # sequential state passing: U = U~ - W S0, S <- S0 + Kc^T U
+            U = torch.empty(n1 - n0, BH, C, V, dtype=acc, device=dev)
+            Xn = X.view(n1 - n0, BH, C, K + V)
+            kn = kc.view(n1 - n0, BH, C, K)
+            for i, n in enumerate(range(n0, n1)):
+                torch.baddbmm(Xn[i, :, :, K:], Xn[i, :, :, :K], S0s[n], alpha=-1.0, out=U[i])
+                torch.baddbmm(S0s[n], kn[i].transpose(-1, -2), U[i], out=S0s[n + 1])
+            S0 = S0s[n0:n1].reshape(-1, K, V)
+            torch.baddbmm(qc @ S0, _masked_scores(qc, kc, mask, n_h), U.view(-1, C, V), out=o[rows])
+            if keep:
+                for name, x in (("qc", qc), ("kc", kc), ("vc", vc), ("bc", bc), ("G", G), ("X", X), ("Ainv", Ainv)):
+                    if x is not None:
+                        saved[name][rows] = x
+        o = lay.from_chunks(o.mul_(scale), T, q.dtype)
 
-        ctx.save_for_backward(qc, kc, vc, bc, G, X, S0s)
+        if keep:
+            ctx.save_for_backward(*(saved[name] for name in ("qc", "kc", "vc", "bc", "G", "X")), S0s, saved["Ainv"])
         ctx.lay, ctx.scale, ctx.dims = lay, scale, (K, V)
         ctx.dtypes = (q.dtype, k.dtype, v.dtype, beta.dtype, None if h0 is None else h0.dtype)
         final = S0s[N].reshape(B, H, K, V).clone()
@@ -134,7 +121,7 @@ class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, do, dfinal):
-        qc, kc, vc, bc, G, X, S0s = ctx.saved_tensors
+        qc, kc, vc, bc, G, X, S0s, Ainv = ctx.saved_tensors
         lay, scale = ctx.lay, ctx.scale
         K, V = ctx.dims
         N, C, n_h, T = lay.N, lay.C, lay.n_h, lay.T
@@ -183,9 +170,11 @@ class _ChunkedScan(torch.autograd.Function):
         dX[..., K:].copy_(dU)  # dU~ = dU
         del dU
 
-        A = G * bc
-        dR = torch.linalg.solve_triangular(A.transpose(-1, -2), dX, upper=True, unitriangular=True)
-        del dX
+        if Ainv is None:
+            dR = torch.linalg.solve_triangular((G * bc).transpose(-1, -2), dX, upper=True, unitriangular=True)
+        else:
+            dR = Ainv.transpose(-1, -2) @ dX
+        del dX, Ainv
         dA = torch.bmm(dR, X.transpose(-1, -2)).neg_().tril_(-1)  # only A's strict lower triangle is used
         db = (dA * G).sum(-1, keepdim=True)  # from A = I + strict_tril(diag(b) G)
         dG = dA.mul_(bc)

@@ -1,0 +1,74 @@
+"""The chunk-major layout shared by the chunked scans: ``[B, L, H, d]`` sequences cut into chunks of whole tokens.
+
+Chunk-major means the chunk index is the slowest dimension: ``[N * B * H, rows, d]``, so the ``B * H`` heads of one
+chunk (the state loop's step) and the chunks of a group (the forward's unit of work) are contiguous slices.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class ChunkLayout:
+    """Chunk-major layout ``[N*B*H, rows, .]`` (``N`` chunks, chunk index slowest) and its inverse.
+
+    ``tok`` tokens and ``C = tok * n_h`` factor rows per chunk; ``Tp = N * tok`` padded tokens.
+    """
+
+    def __init__(self, B: int, T: int, H: int, n_h: int, chunk_size: int):
+        self.B, self.T, self.H, self.n_h = B, T, H, n_h
+        self.tok = max(1, chunk_size // n_h)
+        self.C = self.tok * n_h
+        self.N = max(1, -(-T // self.tok))
+        self.Tp = self.N * self.tok
+
+    def to_chunks(self, x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        """``x [B, L, H, d]`` or ``[B, L, H]`` -> ``[N*B*H, rows/N, d]`` in ``dtype`` (zero-padded to ``rows``)."""
+        B, H, N = self.B, self.H, self.N
+        if x.dim() == 3:
+            x = x.unsqueeze(-1)
+        d = x.shape[-1]
+        out = torch.zeros(N, B, H, rows // N, d, dtype=dtype, device=x.device) if rows != x.shape[1] else \
+            torch.empty(N, B, H, rows // N, d, dtype=dtype, device=x.device)
+        L = x.shape[1]
+        full, rest = divmod(L, rows // N)
+        view = out.permute(1, 0, 3, 2, 4)  # [B, N, rows/N, H, d]
+        if full:
+            view[:, :full].copy_(x[:, :full * (rows // N)].reshape(B, full, rows // N, H, d))
+        if rest:
+            view[:, full, :rest].copy_(x[:, full * (rows // N):])
+        return out.reshape(N * B * H, rows // N, d)
+
+    def chunk_group(self, x: torch.Tensor, n0: int, n1: int, per_token: int, dtype: torch.dtype,
+                    fill: float = 0.0) -> torch.Tensor:
+        """Chunks ``n0 .. n1-1`` of ``x [B, L, H, d]`` or ``[B, L, H]`` (``L = T * per_token`` rows) ->
+        ``[(n1-n0)*B*H, tok*per_token, d]`` in ``dtype``, chunk-major, padded with ``fill`` past ``L``."""
+        B, H = self.B, self.H
+        if x.dim() == 3:
+            x = x.unsqueeze(-1)
+        r = self.tok * per_token  # rows per chunk
+        lo, hi = n0 * r, n1 * r
+        part = x[:, lo:min(hi, x.shape[1])]
+        out = torch.empty(n1 - n0, B, H, r, x.shape[-1], dtype=dtype, device=x.device)
+        full = part.shape[1] // r
+        dst = out.permute(1, 0, 3, 2, 4)  # [B, n1-n0, r, H, d]
+        if full:
+            dst[:, :full].copy_(part[:, :full * r].reshape(B, full, r, H, x.shape[-1]))
+        rest = part.shape[1] - full * r
+        if full < n1 - n0:
+            dst[:, full:].fill_(fill)
+            if rest:
+                dst[:, full, :rest].copy_(part[:, full * r:])
+        return out.reshape(-1, r, x.shape[-1])
+
+    def from_chunks(self, x: torch.Tensor, length: int, dtype: torch.dtype, squeeze: bool = False) -> torch.Tensor:
+        """Inverse of :meth:`to_chunks`: ``[N*B*H, r, d]`` -> ``[B, length, H, d]`` (``[B, length, H]`` if squeeze)."""
+        B, H, N = self.B, self.H, self.N
+        r, d = x.shape[-2], x.shape[-1]
+        y = x.reshape(N, B, H, r, d).permute(1, 0, 3, 2, 4).reshape(B, N * r, H, d)[:, :length]
+        y = y.to(dtype) if y.dtype != dtype else y.contiguous()
+        return y.squeeze(-1) if squeeze else y
+
+    def read_mask(self, device: torch.device) -> torch.Tensor:
+        """``[tok, C]`` bool: token t of a chunk reads rows ``j <= t*n_h + n_h - 1``."""
+        last_row = torch.arange(self.tok, device=device) * self.n_h + (self.n_h - 1)
+        return torch.arange(self.C, device=device)[None, :] <= last_row[:, None]
