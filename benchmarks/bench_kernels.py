@@ -52,35 +52,21 @@ CHUNK = 64  # the chunked backends' default chunk size (factor rows / steps)
 
 # --- FLOP counts (multiply-adds count 2; elementwise work is not counted) ----------------------------------------
 
-def inverse_flops(C: int, leaf: int = 16) -> float:
-    """Counted FLOPs of one ``C x C`` unit lower-triangular inverse as ``kernels/householder/tri_inverse.py`` forms
-    it: row-by-row substitution on leaves of at most ``leaf`` rows (``2 b^3 / 3`` each), two ``m/2``-sized
-    matmuls (``m^3 / 2``) per block of size ``m`` above them."""
-    if C <= leaf:
-        return 2 * C ** 3 / 3
-    h = C // 2
-    return inverse_flops(h, leaf) + inverse_flops(C - h, leaf) + 2 * (C - h) * h * (h + (C - h))
-
-
-def householder_flops(B: int, H: int, T: int, n_h: int, K: int, V: int, C: int = CHUNK,
-                      inverse: bool = True) -> tuple[float, float]:
+def householder_flops(B: int, H: int, T: int, n_h: int, K: int, V: int, C: int = CHUNK) -> tuple[float, float]:
     """Counted FLOPs (forward, backward) of the chunked Householder scan as implemented (kernels/README.md 1.6).
 
     Per chunk of ``C`` factor rows and ``t = C / n_h`` tokens, per (batch, head): forward ``2C^2K`` (Gram) +
-    ``[W | U~]`` (float32, ``inverse``: the inverse plus ``2C^2(K+V)`` for its product; float64: ``C(C-1)(K+V)``
-    by substitution) + ``4CKV`` (state passing) + ``2tC(K+V) + 2tKV`` (outputs); backward ``2CKV`` (U again) +
-    ``2tCK`` (scores again) + ``4tCV + 4tCK + 4tKV`` (output gradients) + ``8CKV`` (reverse state passing and its
-    batched products) + the transposed solve (``2C^2(K+V)`` with the saved inverse, ``C(C-1)(K+V)`` by
-    substitution) + ``2C^2(K+V)`` (dA) + ``4C^2K`` (Gram gradient).
+    ``C(C-1)(K+V)`` (triangular solve) + ``4CKV`` (state passing) + ``2tC(K+V) + 2tKV`` (outputs); backward
+    ``2CKV`` (U again) + ``2tCK`` (scores again) + ``4tCV + 4tCK + 4tKV`` (output gradients) + ``8CKV`` (reverse
+    state passing and its batched products) + ``C(C-1)(K+V)`` (transposed solve) + ``2C^2(K+V)`` (dA) + ``4C^2K``
+    (Gram gradient).
     """
     tok = max(1, C // n_h)
     C = tok * n_h
     chunks = B * H * -(-T // tok)
-    solve = inverse_flops(C) + 2 * C * C * (K + V) if inverse else C * (C - 1) * (K + V)
-    solve_t = 2 * C * C * (K + V) if inverse else C * (C - 1) * (K + V)
-    fwd = 2 * C * C * K + solve + 4 * C * K * V + 2 * tok * C * (K + V) + 2 * tok * K * V
+    fwd = 2 * C * C * K + C * (C - 1) * (K + V) + 4 * C * K * V + 2 * tok * C * (K + V) + 2 * tok * K * V
     bwd = (2 * C * K * V + 2 * tok * C * K + 4 * tok * C * V + 4 * tok * C * K + 4 * tok * K * V + 8 * C * K * V
-           + solve_t + 2 * C * C * (K + V) + 4 * C * C * K)
+           + C * (C - 1) * (K + V) + 2 * C * C * (K + V) + 4 * C * C * K)
     return float(chunks * fwd), float(chunks * bwd)
 
 

@@ -288,43 +288,13 @@ def test_bad_inputs_raise_named_errors(change, needle, backend):
     assert isinstance(info.value, ValueError)  # kernels know nothing of statetrack's error classes
 
 
-# --- the float32 fast path: explicit unit-triangular inverse, forward in cache-sized groups of chunks ---------
-
-@pytest.mark.parametrize("C", [1, 2, 3, 15, 16, 17, 31, 33, 64, 70])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_unit_lower_inverse_matches_solve(C, dtype):
-    """The matmul-only inverse against substitution (float64) on fresh Gram-type matrices A = I + tril(b K K^T),
-    unit and nearly parallel keys, beta in [0, 2]; only the strict lower triangle may be read."""
-    from statetrack.kernels.householder.tri_inverse import unit_lower_inverse
-
-    g = torch.Generator().manual_seed(C)
-    for parallel in (False, True):
-        k = torch.randn(5, C, 8, generator=g, dtype=F64)
-        if parallel:
-            k = torch.randn(1, 1, 8, generator=g, dtype=F64) + 0.05 * k
-        k = torch.nn.functional.normalize(k, dim=-1)
-        A = (k @ k.transpose(-1, -2)) * (2 * torch.rand(5, C, 1, generator=g, dtype=F64))
-        A = A + torch.triu(torch.randn(5, C, C, generator=g, dtype=F64))  # junk on and above the diagonal
-        R = torch.randn(5, C, 6, generator=g, dtype=F64)
-        ref = torch.linalg.solve_triangular(torch.tril(A, -1) + torch.eye(C, dtype=F64), R, upper=False)
-        Ainv = unit_lower_inverse(A.to(dtype))
-        assert Ainv.dtype == dtype and torch.equal(torch.triu(Ainv, 1), torch.zeros_like(Ainv))
-        assert torch.equal(Ainv.diagonal(dim1=-2, dim2=-1), torch.ones(5, C, dtype=dtype))
-        assert rel_err(Ainv.double() @ R, ref) < (1e-12 if dtype == F64 else 2e-5)
-
-
-def test_unit_lower_inverse_rejects_non_square():
-    from statetrack.kernels.householder.tri_inverse import unit_lower_inverse
-
-    with pytest.raises(ValueError, match="square"):
-        unit_lower_inverse(torch.zeros(3, 4, 5))
-
+# --- the forward in cache-sized groups of chunks ------------------------------------------------------------
 
 @pytest.mark.parametrize("n_h", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_forward_in_small_groups_matches_reference(monkeypatch, n_h, dtype):
     """Groups of one or two chunks (forced small) give the reference's outputs, state and gradients; T is not a
-    multiple of the chunk, so the last group is padded; chunk 48 rows: the inverse recurses past its leaves."""
+    multiple of the chunk, so the last group is padded."""
     import statetrack.kernels.householder.chunked as chunked
 
     inputs = make_inputs(2, 101, 2, 8, 6, n_h, seed=70 + n_h, dtype=F64)

@@ -5,21 +5,21 @@ tested against); the derivation and the FLOP counts are in ``kernels/README.md``
 rows with keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the state ``S0`` at the chunk start:
 
     G  = Kc Kc^T,  A = I + strict_tril(diag(b) G)        unit lower triangular [C, C]
-    [W | U~] = A^{-1} diag(b) [Kc | Vc]                 (float32: the explicit inverse by matmuls; float64: a solve)
+    [W | U~] = A^{-1} diag(b) [Kc | Vc]                 (one batched triangular solve per group of chunks)
     U  = U~ - W S0                                      the chunk's new values (rows u_i)
     S_end = S0 + Kc^T U
     o_t   = scale * (q_t^T S0 + Attn_t U),  Attn_t,j = q_t . k_j for rows j <= last row of token t
 
 The forward runs in groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`): everything except
 the state recurrence (two small batched products per chunk) runs for all ``B * H`` heads and chunks of a group at
-once; the backward works on all chunks at once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h`` whole tokens; the tail is padded with
-identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are dropped.
+once; the backward works on all chunks at once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h``
+whole tokens; the tail is padded with identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are
+dropped.
 
 Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
-``G``, ``[W | U~]``, ``A^{-1}`` (float32) and the chunk start states from the forward (only when a gradient is
-wanted) and recomputes ``Attn`` and ``U``; it is checked
-against autograd through the float64 reference and by ``gradcheck``. Accumulates in float64 for float64 inputs,
-else float32.
+``G``, ``[W | U~]`` and the chunk start states from the forward (only when a gradient is wanted) and recomputes
+``Attn`` and ``U``; it is checked against autograd through the float64 reference and by ``gradcheck``. Accumulates
+in float64 for float64 inputs, else float32.
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ import torch
 from .reference import (KernelInputError, accumulation_dtype, check_householder_inputs, check_scale,
                         no_autocast)
 from ..chunk_layout import ChunkLayout
-from .tri_inverse import unit_lower_inverse
 
 DEFAULT_CHUNK_SIZE = 64
 # bytes of the forward's largest per-group tensor: about half of a CPU core's L2 cache (measured at B=4, H=4,
@@ -40,16 +39,6 @@ def _group_chunks(BH: int, C: int, K: int, V: int) -> int:
     """Chunks per group of the forward: the group's largest tensor (``[chunks * BH, C, K + V]`` float32) stays near
     :data:`GROUP_BYTES`, so its passes run from cache; at least one chunk."""
     return max(1, GROUP_BYTES // (BH * C * (K + V) * 4))
-
-
-def _solve_unit_lower(A: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(A^-1 R, A^-1 or None)`` for the unit lower-triangular ``A [M, C, C]`` (only its strict lower triangle is
-    read) and ``R [M, C, d]``. float32: the explicit inverse by batched matmuls (:mod:`.tri_inverse`), faster on a CPU
-    than substitution and kept for the backward; float64 (the precision path): substitution, no inverse."""
-    if A.dtype == torch.float64:
-        return torch.linalg.solve_triangular(A, R, upper=False, unitriangular=True), None
-    Ainv = unit_lower_inverse(A)
-    return Ainv @ R, Ainv
 
 
 def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: int) -> torch.Tensor:
@@ -82,7 +71,6 @@ class _ChunkedScan(torch.autograd.Function):
         if keep:
             saved = {name: torch.empty(N * BH, rows, d, dtype=acc, device=dev) for name, rows, d in
                      (("qc", tok, K), ("kc", C, K), ("vc", C, V), ("bc", C, 1), ("G", C, C), ("X", C, K + V))}
-            saved["Ainv"] = None if acc == torch.float64 else torch.empty(N * BH, C, C, dtype=acc, device=dev)
         mask = lay.read_mask(dev)
         step = _group_chunks(BH, C, K, V)
         for n0 in range(0, N, step):  # groups of chunks small enough to stay in cache
@@ -94,7 +82,8 @@ class _ChunkedScan(torch.autograd.Function):
             bc = lay.chunk_group(beta, n0, n1, n_h, acc)  # [.., C, 1]
             G = kc @ kc.transpose(-1, -2)  # [.., C, C]
             R = torch.cat([kc * bc, vc * bc], dim=-1)
-            X, Ainv = _solve_unit_lower(G * bc, R)  # X = [W | U~]
+            # [W | U~] = A^-1 R; solve_triangular reads only the strict lower triangle of A (unit diagonal)
+            X = torch.linalg.solve_triangular(G * bc, R, upper=False, unitriangular=True)
             del R
             # sequential state passing: U = U~ - W S0, S <- S0 + Kc^T U
             U = torch.empty(n1 - n0, BH, C, V, dtype=acc, device=dev)
@@ -106,13 +95,12 @@ class _ChunkedScan(torch.autograd.Function):
             S0 = S0s[n0:n1].reshape(-1, K, V)
             torch.baddbmm(qc @ S0, _masked_scores(qc, kc, mask, n_h), U.view(-1, C, V), out=o[rows])
             if keep:
-                for name, x in (("qc", qc), ("kc", kc), ("vc", vc), ("bc", bc), ("G", G), ("X", X), ("Ainv", Ainv)):
-                    if x is not None:
-                        saved[name][rows] = x
+                for name, x in (("qc", qc), ("kc", kc), ("vc", vc), ("bc", bc), ("G", G), ("X", X)):
+                    saved[name][rows] = x
         o = lay.from_chunks(o.mul_(scale), T, q.dtype)
 
         if keep:
-            ctx.save_for_backward(*(saved[name] for name in ("qc", "kc", "vc", "bc", "G", "X")), S0s, saved["Ainv"])
+            ctx.save_for_backward(*(saved[name] for name in ("qc", "kc", "vc", "bc", "G", "X")), S0s)
         ctx.lay, ctx.scale, ctx.dims = lay, scale, (K, V)
         ctx.dtypes = (q.dtype, k.dtype, v.dtype, beta.dtype, None if h0 is None else h0.dtype)
         final = S0s[N].reshape(B, H, K, V).clone()
@@ -121,7 +109,7 @@ class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, do, dfinal):
-        qc, kc, vc, bc, G, X, S0s, Ainv = ctx.saved_tensors
+        qc, kc, vc, bc, G, X, S0s = ctx.saved_tensors
         lay, scale = ctx.lay, ctx.scale
         K, V = ctx.dims
         N, C, n_h, T = lay.N, lay.C, lay.n_h, lay.T
@@ -170,11 +158,8 @@ class _ChunkedScan(torch.autograd.Function):
         dX[..., K:].copy_(dU)  # dU~ = dU
         del dU
 
-        if Ainv is None:
-            dR = torch.linalg.solve_triangular((G * bc).transpose(-1, -2), dX, upper=True, unitriangular=True)
-        else:
-            dR = Ainv.transpose(-1, -2) @ dX
-        del dX, Ainv
+        dR = torch.linalg.solve_triangular((G * bc).transpose(-1, -2), dX, upper=True, unitriangular=True)
+        del dX
         dA = torch.bmm(dR, X.transpose(-1, -2)).neg_().tril_(-1)  # only A's strict lower triangle is used
         db = (dA * G).sum(-1, keepdim=True)  # from A = I + strict_tril(diag(b) G)
         dG = dA.mul_(bc)
