@@ -12,13 +12,13 @@ rows with keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the stat
 
 The forward runs in groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`): everything except
 the state recurrence (two small batched products per chunk) runs for all ``B * H`` heads and chunks of a group at
-once; the backward works on all chunks at once. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h``
+once; the backward takes the same groups in reverse order. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h``
 whole tokens; the tail is padded with identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are
 dropped.
 
 Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
-``G``, ``[W | U~]`` and the chunk start states from the forward (only when a gradient is wanted) and recomputes
-``Attn`` and ``U``; it is checked against autograd through the float64 reference and by ``gradcheck``. Accumulates
+``G``, ``[W | U~]`` and the chunk start states from the forward (only when a gradient is wanted), cuts the inputs
+into chunks again and recomputes ``Attn`` and ``U``; it is checked against autograd through the float64 reference and by ``gradcheck``. Accumulates
 in float64 for float64 inputs, else float32.
 """
 from __future__ import annotations
@@ -68,9 +68,9 @@ class _ChunkedScan(torch.autograd.Function):
         else:
             S0s[0].copy_(h0.reshape(BH, K, V))
         o = torch.empty(N * BH, tok, V, dtype=acc, device=dev)
-        if keep:
-            saved = {name: torch.empty(N * BH, rows, d, dtype=acc, device=dev) for name, rows, d in
-                     (("qc", tok, K), ("kc", C, K), ("vc", C, V), ("bc", C, 1), ("G", C, C), ("X", C, K + V))}
+        if keep:  # the backward re-cuts q, k, v, beta from the inputs and keeps G, [W | U~] and the states
+            G_all = torch.empty(N * BH, C, C, dtype=acc, device=dev)
+            X_all = torch.empty(N * BH, C, K + V, dtype=acc, device=dev)
         mask = lay.read_mask(dev)
         step = _group_chunks(BH, C, K, V)
         for n0 in range(0, N, step):  # groups of chunks small enough to stay in cache
@@ -95,12 +95,12 @@ class _ChunkedScan(torch.autograd.Function):
             S0 = S0s[n0:n1].reshape(-1, K, V)
             torch.baddbmm(qc @ S0, _masked_scores(qc, kc, mask, n_h), U.view(-1, C, V), out=o[rows])
             if keep:
-                for name, x in (("qc", qc), ("kc", kc), ("vc", vc), ("bc", bc), ("G", G), ("X", X)):
-                    saved[name][rows] = x
+                G_all[rows] = G
+                X_all[rows] = X
         o = lay.from_chunks(o.mul_(scale), T, q.dtype)
 
         if keep:
-            ctx.save_for_backward(*(saved[name] for name in ("qc", "kc", "vc", "bc", "G", "X")), S0s)
+            ctx.save_for_backward(q, k, v, beta, G_all, X_all, S0s)
         ctx.lay, ctx.scale, ctx.dims = lay, scale, (K, V)
         ctx.dtypes = (q.dtype, k.dtype, v.dtype, beta.dtype, None if h0 is None else h0.dtype)
         final = S0s[N].reshape(B, H, K, V).clone()
@@ -109,70 +109,79 @@ class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, do, dfinal):
-        qc, kc, vc, bc, G, X, S0s = ctx.saved_tensors
+        q, k, v, beta, G_all, X_all, S0s = ctx.saved_tensors
         lay, scale = ctx.lay, ctx.scale
         K, V = ctx.dims
-        N, C, n_h, T = lay.N, lay.C, lay.n_h, lay.T
+        N, C, tok, n_h, T = lay.N, lay.C, lay.tok, lay.n_h, lay.T
         BH = lay.B * lay.H
-        acc, dev = qc.dtype, qc.device
-        W, Ut = X[..., :K], X[..., K:]
-        S0 = S0s[:N].reshape(N * BH, K, V)
-
+        acc, dev = G_all.dtype, G_all.device
         if do is None:
             do = torch.zeros(lay.B, T, lay.H, V, dtype=acc, device=dev)
-        doc = lay.to_chunks(do, lay.Tp, acc).mul_(scale)  # [NBH, tok, V], scale folded in
-        U = torch.baddbmm(Ut, W, S0, alpha=-1.0)  # recomputed new values [NBH, C, V]
+        dq = torch.empty(N * BH, tok, K, dtype=acc, device=dev)
+        dk = torch.empty(N * BH, C, K, dtype=acc, device=dev)
+        dv = torch.empty(N * BH, C, V, dtype=acc, device=dev)
+        db = torch.empty(N * BH, C, 1, dtype=acc, device=dev)
         mask = lay.read_mask(dev)
-        P = _masked_scores(qc, kc, mask, n_h)  # [NBH, tok, C]
-
-        dU = P.transpose(-1, -2) @ doc  # [NBH, C, V]
-        dP = doc @ U.transpose(-1, -2)
-        dP = dP.tril_() if n_h == 1 else dP.mul_(mask)
-        dq = torch.baddbmm(dP @ kc, doc, S0.transpose(-1, -2))  # [NBH, tok, K]
-        dk = dP.transpose(-1, -2) @ qc  # [NBH, C, K]
-        dS_out = qc.transpose(-1, -2) @ doc  # [NBH, K, V]: what the outputs put on each chunk's start state
-        del P, dP, doc
-        qd, kd, vd, bd, hd = ctx.dtypes
-        dq_out = lay.from_chunks(dq, T, qd)
-        del dq
-
-        # reverse state recurrence: g = dL/dS_{n+1}; dU_n += Kc_n g; dL/dS_n = g + dS_out_n - W_n^T dU_n
+        # g = dL/dS at the end of the chunk being processed (the reverse state recurrence carries it)
         g = torch.zeros(BH, K, V, dtype=acc, device=dev) if dfinal is None else dfinal.reshape(BH, K, V).to(acc)
-        dSnext = torch.empty(N, BH, K, V, dtype=acc, device=dev)
-        dUn = dU.view(N, BH, C, V)
-        kn = kc.view(N, BH, C, K)
-        Wn = X.view(N, BH, C, K + V)[..., :K]
-        dSo = dS_out.view(N, BH, K, V)
-        for n in range(N - 1, -1, -1):
-            dSnext[n].copy_(g)
-            dUn[n].baddbmm_(kn[n], g)
-            g = torch.baddbmm(g + dSo[n], Wn[n].transpose(-1, -2), dUn[n], alpha=-1.0)
-        dh0 = g
-        del dS_out, dSo
+        step = _group_chunks(BH, C, K, V)
+        for n0 in reversed(range(0, N, step)):  # groups of chunks, last group first
+            n1 = min(N, n0 + step)
+            m = n1 - n0
+            rows = slice(n0 * BH, n1 * BH)
+            qc = lay.chunk_group(q, n0, n1, 1, acc)
+            kc = lay.chunk_group(k, n0, n1, n_h, acc)
+            vc = lay.chunk_group(v, n0, n1, n_h, acc)
+            bc = lay.chunk_group(beta, n0, n1, n_h, acc)
+            doc = lay.chunk_group(do, n0, n1, 1, acc).mul_(scale)  # [m*BH, tok, V], scale folded in
+            G, X = G_all[rows], X_all[rows]
+            W = X[..., :K]
+            S0 = S0s[n0:n1].reshape(m * BH, K, V)
+            U = torch.baddbmm(X[..., K:], W, S0, alpha=-1.0)  # recomputed new values [m*BH, C, V]
+            P = _masked_scores(qc, kc, mask, n_h)  # [m*BH, tok, C]
 
-        dSnext = dSnext.view(N * BH, K, V)
-        dk.baddbmm_(U, dSnext.transpose(-1, -2))  # from S_end = S0 + Kc^T U
-        del U, dSnext
-        dX = torch.empty_like(X)
-        torch.bmm(dU, S0.transpose(-1, -2), out=dX[..., :K]).neg_()  # dW = -dU S0^T
-        dX[..., K:].copy_(dU)  # dU~ = dU
-        del dU
+            dU = P.transpose(-1, -2) @ doc  # [m*BH, C, V]
+            dP = doc @ U.transpose(-1, -2)
+            dP = dP.tril_() if n_h == 1 else dP.mul_(mask)
+            torch.baddbmm(dP @ kc, doc, S0.transpose(-1, -2), out=dq[rows])
+            dkg = dP.transpose(-1, -2) @ qc  # [m*BH, C, K]
+            dS_out = (qc.transpose(-1, -2) @ doc).view(m, BH, K, V)  # what the outputs put on each start state
+            del P, dP, doc
 
-        dR = torch.linalg.solve_triangular((G * bc).transpose(-1, -2), dX, upper=True, unitriangular=True)
-        del dX
-        dA = torch.bmm(dR, X.transpose(-1, -2)).neg_().tril_(-1)  # only A's strict lower triangle is used
-        db = (dA * G).sum(-1, keepdim=True)  # from A = I + strict_tril(diag(b) G)
-        dG = dA.mul_(bc)
-        dk.baddbmm_(dG, kc).baddbmm_(dG.transpose(-1, -2), kc)
-        db += (dR[..., :K] * kc).sum(-1, keepdim=True) + (dR[..., K:] * vc).sum(-1, keepdim=True)
-        dk.addcmul_(dR[..., :K], bc)
-        dv = dR[..., K:] * bc
+            # reverse state recurrence: dU_n += Kc_n g; dL/dS_n = g + dS_out_n - W_n^T dU_n
+            dSnext = torch.empty(m, BH, K, V, dtype=acc, device=dev)
+            dUn = dU.view(m, BH, C, V)
+            kn = kc.view(m, BH, C, K)
+            Wn = W.view(m, BH, C, K)
+            for i in range(m - 1, -1, -1):
+                dSnext[i].copy_(g)
+                dUn[i].baddbmm_(kn[i], g)
+                g = torch.baddbmm(g + dS_out[i], Wn[i].transpose(-1, -2), dUn[i], alpha=-1.0)
 
+            dkg.baddbmm_(U, dSnext.view(m * BH, K, V).transpose(-1, -2))  # from S_end = S0 + Kc^T U
+            del U, dSnext
+            dX = torch.empty_like(X)
+            torch.bmm(dU, S0.transpose(-1, -2), out=dX[..., :K]).neg_()  # dW = -dU S0^T
+            dX[..., K:].copy_(dU)  # dU~ = dU
+            del dU
+            dR = torch.linalg.solve_triangular((G * bc).transpose(-1, -2), dX, upper=True, unitriangular=True)
+            del dX
+            dA = torch.bmm(dR, X.transpose(-1, -2)).neg_().tril_(-1)  # only A's strict lower triangle is used
+            dbg = (dA * G).sum(-1, keepdim=True)  # from A = I + strict_tril(diag(b) G)
+            dG = dA.mul_(bc)
+            dkg.baddbmm_(dG, kc).baddbmm_(dG.transpose(-1, -2), kc)
+            dbg += (dR[..., :K] * kc).sum(-1, keepdim=True) + (dR[..., K:] * vc).sum(-1, keepdim=True)
+            dk[rows] = dkg.addcmul_(dR[..., :K], bc)
+            torch.mul(dR[..., K:], bc, out=dv[rows])
+            db[rows] = dbg
+
+        qd, kd, vd, bd, hd = ctx.dtypes
         rows = T * n_h
+        dq_out = lay.from_chunks(dq, T, qd)
         dk_out = lay.from_chunks(dk, rows, kd)
         dv_out = lay.from_chunks(dv, rows, vd)
         db_out = lay.from_chunks(db, rows, bd, squeeze=True)
-        dh0_out = None if hd is None else dh0.reshape(lay.B, lay.H, K, V).to(hd)
+        dh0_out = None if hd is None else g.reshape(lay.B, lay.H, K, V).to(hd)
         return dq_out, dk_out, dv_out, db_out, dh0_out, None, None, None
 
 
