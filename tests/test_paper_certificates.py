@@ -234,3 +234,133 @@ def test_other_infinities_match_the_exact_terms():
         assert other.tolist() == truth.tolist(), (seed, other, truth)
         decided[bool(truth.any())] += 1
     assert decided[True] + decided[False] > 0, seed
+
+
+# ------------------------------------------------------------------------------------------------ group norm, decay
+def _rotation_block(rng, fmt, modulus: float, angle: float, rest: list[float]) -> np.ndarray:
+    """A dense block on the dtype grid with a complex pair ``modulus e^{+-i angle}`` and real eigenvalues ``rest``
+    (a random well-conditioned basis)."""
+    n = 2 + len(rest)
+    J = np.zeros((n, n))
+    a, b = modulus * np.cos(angle), modulus * np.sin(angle)
+    J[:2, :2] = [[a, b], [-b, a]]
+    for k, e in enumerate(rest):
+        J[2 + k, 2 + k] = e
+    V = np.eye(n) + 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+    return round_to_grid(V @ J @ np.linalg.inv(V), fmt)
+
+
+def test_sqrt_and_block_norms_are_tight_upper_bounds():
+    from mpmath import mp, mpf, sqrt as msqrt
+
+    from statetrack.lrnn.claims.paper_frame import block_norm_up, sqrt_up
+
+    seed = _seed()
+    rng = np.random.default_rng([19, seed])
+    mp.prec = 300
+    for _ in range(50):
+        x = Fraction(int(rng.integers(1, 10 ** 12)), int(rng.integers(1, 10 ** 12)))
+        up = sqrt_up(x)
+        assert up * up >= x and (up - Fraction(1, 2 ** 200)) ** 2 < x * (1 + Fraction(1, 2 ** 150)), (seed, x)
+        B = [[Fraction(float(v)) for v in row] for row in rng.standard_normal((2, 2))]
+        nb = block_norm_up(B)
+        sv = float(np.linalg.svd(np.array(B, dtype=float), compute_uv=False)[0])
+        assert nb >= Fraction(sv) * (1 - Fraction(1, 2 ** 40)) and nb <= Fraction(sv) * (1 + Fraction(1, 2 ** 40))
+        # the defining property: ||B z||_2 <= nb ||z||_2 for random z (exactly, with squares)
+        for z in rng.standard_normal((5, 2)):
+            zf = [Fraction(float(v)) for v in z]
+            Bz = [B[0][0] * zf[0] + B[0][1] * zf[1], B[1][0] * zf[0] + B[1][1] * zf[1]]
+            assert Bz[0] ** 2 + Bz[1] ** 2 <= nb * nb * (zf[0] ** 2 + zf[1] ** 2), seed
+    assert sqrt_up(Fraction(9, 4)) >= Fraction(3, 2) and float(msqrt(mpf(2))) <= float(sqrt_up(Fraction(2)))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_group_norm_contracts_for_near_one_complex_pairs(name):
+    """A complex pair of modulus < 1 whose real 2x2 block has ``||.||_inf > 1``: the group norm certifies the
+    contraction, the ``inf``-norm does not; the exact ``gnorm`` bounds ``||M z||_G / ||z||_G`` on random ``z``."""
+    from statetrack.lrnn.claims.paper_frame import group_norm_up
+
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([23, len(name), seed])
+    A = _rotation_block(rng, fmt, 0.97, 0.2, [0.3])
+    fr = build_frame(A)
+    assert fr.groups == ((0, 1), (2,)), (seed, fr.groups)
+    modulus = max(abs(np.linalg.eigvals(A)))
+    assert fr.norm > 1 and fr.gnorm < 1, (seed, float(fr.norm), float(fr.gnorm))
+    assert abs(float(fr.gnorm) - modulus) < 1e-6, seed
+    for z in rng.standard_normal((20, 3)):
+        zf = [Fraction(float(v)) for v in z]
+        Mz = [sum((m * x for m, x in zip(row, zf)), Fraction(0)) for row in fr.M]
+        assert group_norm_up(Mz, fr.groups) <= fr.gnorm * group_norm_up(zf, fr.groups) * (1 + Fraction(1, 2 ** 100))
+
+
+@pytest.mark.parametrize("rot", [True, False])
+def test_decay_index_is_where_the_exact_casts_vanish(rot):
+    """The analytic decay certificate: every exact cast ``cast(A^j y)`` is finite, and 0 from the certified index on
+    (checked exactly for every term up to it and 40 after), for complex pairs (group norm) and real spectra."""
+    from statetrack.lrnn.claims.paper_decay import decay_certificate
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([29, int(rot), seed])
+    A = _rotation_block(rng, fmt, 0.93, 0.3, [0.5]) if rot else _dense(rng, fmt, [0.93, 0.8, -0.4])
+    fr = build_frame(A)
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3) * 100, fmt)]
+    dec = decay_certificate(fr, y, fmt)
+    assert dec is not None and dec.start < 2000, seed
+    assert dec.norm == ("group" if rot else dec.norm), seed
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    v, last_nonzero = list(y), -1
+    for j in range(dec.start + 40):
+        casts = [cast_fraction(x, fmt) for x in v]
+        assert all(np.isfinite(casts)), (seed, j)
+        if any(casts):
+            last_nonzero = j
+        v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+    assert last_nonzero < dec.start, (seed, last_nonzero, dec.start)
+    assert last_nonzero > dec.start // 4, (seed, last_nonzero, dec.start)  # a bound, but not a loose one
+
+
+def test_decay_certificate_refuses_non_contracting_blocks():
+    from statetrack.lrnn.claims.paper_decay import decay_certificate
+
+    fmt = FORMATS["float16"]
+    rng = np.random.default_rng(5)
+    for A in (_rotation_block(rng, fmt, 1.01, 0.2, [0.3]), np.array([[1.0, 0.0], [0.0, 0.5]])):
+        fr = build_frame(A)
+        assert decay_certificate(fr, [Fraction(1)] * A.shape[0], fmt) is None
+    fr = build_frame(np.array([[0.5, 0.0], [0.0, 0.25]]))
+    assert decay_certificate(fr, [Fraction(60000), Fraction(60000)], fmt).start > 0
+    assert decay_certificate(fr, [Fraction(65536 * 4), Fraction(1)], fmt) is None  # its bound allows an overflow
+
+
+@pytest.mark.parametrize("rot", [True, False])
+def test_layer_with_analytic_decay_matches_the_definition(monkeypatch, rot):
+    """A layer whose dense block is decided by analytic decay only (no float64 run, no exact vanishing): from the
+    certified settle step on App. B's states are constant, the entries the certificate does not compute are
+    reported, refused by ``state``, and every other entry equals the definition's."""
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([31, int(rot), seed])
+    A = np.zeros((4, 4))
+    A[:3, :3] = _rotation_block(rng, fmt, 0.9, 0.25, [0.4]) if rot else _dense(rng, fmt, [0.9, 0.7, -0.4])
+    A[3, 3] = 0.5  # a scalar block, decided exactly: its entries stay known
+    D = 2
+    B = round_to_grid(rng.standard_normal((4, D)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, D)), fmt)
+    monkeypatch.setattr(paper_model, "DENSE_FLOAT_STEPS", 0)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
+    assert res.decided and res.period == 1 and res.certificates["decay"] > 0, (seed, res.reason)
+    assert res.unknown_entries == 3 * D and res.unknown[:3].all() and not res.unknown[3].any(), seed
+    with pytest.raises(ValueError, match="not computed"):
+        res.state(res.settle_step)
+    assert res.to_json()["unknown_entries"] == 3 * D
+    T = res.settle_step + 3
+    assert T < 800, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], ref[res.settle_step - 1], equal_nan=True), (seed, t)
+    assert np.array_equal(ref[T - 1][3], res._window[0][3]), seed  # the known entries
+    assert np.array_equal(ref[0], res.state(1)), seed  # early states stay exact (history)

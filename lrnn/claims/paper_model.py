@@ -59,6 +59,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .paper_decay import decay_certificate
 from .paper_frame import Frame, build_frame
 from .paper_growth import growth_certificate, other_infinities
 from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
@@ -290,20 +291,31 @@ class LayerSettling:
     overflow_entries: int = 0
     _window: list | None = None  # Hhat at settle_step .. settle_step + period - 1
     _hhat: Callable[[int], np.ndarray] | None = None  # m -> Hhat_{prefix + m}, any m >= 0
+    #: ``[N, D]`` entries whose eventual (constant) value is not computed (analytic decay of a summed column), or None
+    unknown: np.ndarray | None = None
+
+    @property
+    def unknown_entries(self) -> int:
+        """How many entries of ``Hhat`` are certified constant from the settle bound on without a computed value."""
+        return 0 if self.unknown is None else int(self.unknown.sum())
 
     def state(self, t: int) -> np.ndarray:
         """``Hhat_t`` for any ``t >= prefix`` of a decided layer (float64 array of dtype values, +-inf / NaN
-        possible); beyond the settle step from the periodic window, before it from the exact closed form."""
+        possible); beyond the settle step from the periodic window, before it from the exact closed form. Refused
+        from the settle step on when some entry's value is not computed (:attr:`unknown_entries`)."""
         if not self.decided or t < self.prefix:
             raise ValueError(f"state({t}): only lengths >= the prefix {self.prefix} of a decided layer")
         if t >= self.settle_step:
+            if self.unknown_entries:
+                raise ValueError(f"state({t}): {self.unknown_entries} entries are certified constant from "
+                                 f"{self.settle_step} on, but their value is not computed (analytic decay)")
             return self._window[(t - self.settle_step) % self.period]
         return self._hhat(t - self.prefix)
 
     def to_json(self) -> dict:
         return {"decided": self.decided, "prefix": self.prefix, "settle_step": self.settle_step,
                 "period": self.period, "reason": self.reason, "certificates": self.certificates,
-                "overflow_entries": self.overflow_entries}
+                "overflow_entries": self.overflow_entries, "unknown_entries": self.unknown_entries}
 
 
 #: exact steps every term sequence is followed before scalar blocks move to certified float64 bounds
@@ -348,6 +360,7 @@ class _Series:
         self.cycle: list[np.ndarray] = []
         self.sum_before_start: list[int] | None = None
         self.cycle_sums: list[list[int]] = []  # cumulative sums inside one period, in units of tiny
+        self.unknown = False  # the analytic decay certificate: the sum of the casts before ``start`` not computed
 
     def push(self, c: np.ndarray) -> None:
         if self.count < self.cap:
@@ -409,6 +422,8 @@ class _Series:
                     if j != NEVER and n > self.start + j:
                         bad[r].add(k)
         if self.start is not None and n >= self.start:
+            if self.unknown:
+                raise ValueError(f"the sum of the casts before term {n} is not computed (analytic decay)")
             k, r = divmod(n - self.start, self.period)
             full = self.cycle_sums[-1]
             return [b + k * f + p for b, f, p in zip(self.sum_before_start, full, self.cycle_sums[r])], bad
@@ -577,6 +592,16 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             sr.absorb(tr.hist[k, :stop], stop, tr.sums[k], tr.first_pos[k], tr.first_neg[k])
             certify(i, sr.count, 1, "vanish", [np.zeros(len(rows))])
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for i in open_cols:  # phase 4: analytic decay (no term visited; a summed column's sum is not computed)
+        fr = None if is_scalar(i) else frame_of(cols[i].block)
+        dec = None if fr is None else decay_certificate(fr, list(cols[i].v.fractions().reshape(-1)), fmt)
+        if dec is None:
+            continue
+        sr = series[i]
+        sr.unknown = cols[i].col // D == 0 and dec.start > 0
+        sr.certify(sr.count + dec.start, 1, [np.zeros(len(blocks[cols[i].block]))], [0] * len(sr.total))
+        cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "decay"
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     dense_open = [i for i in open_cols if not is_scalar(i) or qs[cols[i].block][1] is None]
     if dense_open:
         return undecided(_no_certificate(dense_open, cols, blocks, frame_of, len(cols), max_steps))
@@ -685,12 +710,28 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
         P = math.lcm(P, c.period)
     unit = Fraction(fmt.tiny)
 
+    # entries whose sum holds a column certified by analytic decay: constant from M0 on, value not computed
+    unknown = np.zeros((N, D), dtype=bool)
+    for i, c in enumerate(cols):
+        if series[i].unknown:
+            unknown[blocks[c.block], c.col % D] = True
+    for i, c in enumerate(cols):  # such an entry must be constant: every term sequence in it of period 1, zero drift
+        rows, col = blocks[c.block], c.col % D
+        summed = c.col // D == 0  # a summed sequence must end in 0 (else it drifts); another may be constant
+        if unknown[rows, col].any() and (c.period != 1 or (summed and any(np.any(x != 0) for x in series[i].cycle))):
+            return LayerSettling(False, prefix, reason=(
+                "a term sequence certified by analytic decay shares an entry with one that is not eventually "
+                "0 (the value of the sum is not computed, so its eventual behaviour is not certified)"))
+
     def value(mm: int) -> ExactSum:
-        """The exact value inside the final cast for ``m = mm``: sum_{j<mm} cast(A^j B) + sum_i cast(A^mm Z_i)."""
+        """The exact value inside the final cast for ``m = mm``: sum_{j<mm} cast(A^j B) + sum_i cast(A^mm Z_i);
+        for ``mm >= M0`` entries in ``unknown`` hold 0 in place of their (not computed) value."""
         out = ExactSum((N, D))
         for i, c in enumerate(cols):
             rows, col = blocks[c.block], c.col % D
             if c.col // D == 0:
+                if series[i].unknown and mm >= series[i].start:
+                    continue
                 sums, bad = series[i].sum_before(mm)
                 for r, sv in zip(rows, sums):
                     out.finite[r, col] += sv * unit
@@ -722,6 +763,8 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
     K, over = 0, 0
     for idx in np.ndindex(N, D):
         d = drift.finite[idx]
+        if unknown[idx]:
+            continue  # zero drift (checked above)
         if d == 0 or drift.pos[idx] or drift.neg[idx] or drift.nan[idx]:
             continue
         over += 1
@@ -732,20 +775,26 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
             k = math.floor((thr - b) / d) + 1 if d > 0 else math.ceil((-thr - b) / d)
             K = max(K, k)
 
+    first_unknown = min((series[i].start for i in range(len(cols)) if series[i].unknown), default=None)
+
     def hhat(mm: int) -> np.ndarray:
+        if first_unknown is not None and mm >= first_unknown:
+            raise ValueError(f"Hhat at term {mm}: some entries' values are not computed (analytic decay)")
         if mm >= M0:
             k, r = divmod(mm - M0, P)
             return base[r].copy().add_sum(drift, k).cast(fmt)
         return value(mm).cast(fmt)
 
-    window = [hhat(M0 + K * P + s) for s in range(P)]
+    window = [base[s].copy().add_sum(drift, K).cast(fmt) for s in range(P)]  # Hhat at M0 + K P + s
+    known = ~unknown  # unknown entries are constant: the least period is that of the others
     period = P
     for d in sorted(x for x in range(1, P + 1) if P % x == 0):
-        if all(np.array_equal(window[s], window[(s + d) % P], equal_nan=True) for s in range(P)):
+        if all(np.array_equal(window[s][known], window[(s + d) % P][known], equal_nan=True) for s in range(P)):
             period = d
             break
-    certs = {how: sum(c.how == how for c in cols) for how in ("repeat", "vanish", "growth")}
-    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat)
+    certs = {how: sum(c.how == how for c in cols) for how in ("repeat", "vanish", "growth", "decay")}
+    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat,
+                         unknown if unknown.any() else None)
 
 
 def _place(x: np.ndarray, rows: np.ndarray, col: int, N: int, D: int, only_bad: bool = False) -> np.ndarray:
