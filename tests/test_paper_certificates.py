@@ -364,3 +364,87 @@ def test_layer_with_analytic_decay_matches_the_definition(monkeypatch, rot):
         assert np.array_equal(ref[t - 1], ref[res.settle_step - 1], equal_nan=True), (seed, t)
     assert np.array_equal(ref[T - 1][3], res._window[0][3]), seed  # the known entries
     assert np.array_equal(ref[0], res.state(1)), seed  # early states stay exact (history)
+
+
+@pytest.mark.parametrize("kind", ["pair", "negative"])
+def test_oscillation_certificate_matches_the_exact_casts(kind):
+    """A dominant complex pair / negative real eigenvalue of modulus > 1: the certified index is one by which every
+    row's exact casts have met both infinities (checked term by term with Fractions)."""
+    from statetrack.lrnn.claims.paper_oscillate import both_infinities
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([37, len(kind), seed])
+    if kind == "pair":
+        A = _rotation_block(rng, fmt, 1.06, float(rng.uniform(0.2, 2.5)), [0.5])
+    else:
+        A = _dense(rng, fmt, [-1.08, 0.6, -0.3])
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3), fmt)]
+    J = both_infinities(A, y, fmt)
+    assert J is not None and J < 1500, (seed, J)
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    v, pos, neg = list(y), np.zeros(3, bool), np.zeros(3, bool)
+    for _ in range(J):
+        casts = np.array([cast_fraction(x, fmt) for x in v])
+        pos |= casts == np.inf
+        neg |= casts == -np.inf
+        v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+    assert pos.all() and neg.all(), (seed, J, pos, neg)
+    assert both_infinities(_dense(rng, fmt, [1.08, 0.6, -0.3]), y, fmt) is None  # a positive dominant: growth's case
+    assert both_infinities(_rotation_block(rng, fmt, 0.9, 0.4, [0.5]), y, fmt) is None  # no growth
+
+
+def test_layer_with_oscillation_matches_the_definition(monkeypatch):
+    """A layer whose dense block rotates outwards: from the certified settle step on its states are App. B's (NaN in
+    the block's entries, the scalar block's entries exact)."""
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([41, seed])
+    A = np.zeros((4, 4))
+    A[:3, :3] = _rotation_block(rng, fmt, 1.1, float(rng.uniform(0.3, 2.0)), [0.4])
+    A[3, 3] = 0.5
+    B = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
+    assert res.decided and res.certificates["oscillation"] == 2 and res.unknown_entries == 0, (seed, res.reason)
+    T = res.settle_step + 3
+    assert T < 700, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+    assert np.isnan(res.state(T)[:3]).all(), seed
+
+
+def test_refined_frame_is_exact_and_nearly_diagonal():
+    """Eigenvectors at 192 bits: ``A X = X M`` exactly, ``M`` is block diagonal (1x1 real, 2x2 rotation-scaled
+    pairs) up to ``2^-150`` of its largest entry, and the pair's block norm is its modulus."""
+    seed = _seed()
+    rng = np.random.default_rng([43, seed])
+    fmt = FORMATS["float32"]
+    A = _rotation_block(rng, fmt, 0.999, 0.01, [1.0 + 2.0 ** -20, 1.0 + 2.0 ** -20 + 2.0 ** -30])
+    fr = build_frame(A, 192)
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    assert exact_matmul(Ar, fr.X) == exact_matmul(fr.X, fr.M), seed
+    inside = {(r, c) for g in fr.groups for r in g for c in g}
+    top = max(abs(v) for row in fr.M for v in row)
+    off = max(abs(fr.M[r][c]) for r in range(4) for c in range(4) if (r, c) not in inside)
+    assert off < top * Fraction(1, 2 ** 150), (seed, float(off))
+    pair = next(g for g in fr.groups if len(g) == 2)
+    assert abs(float(fr.gnorm) - max(abs(np.linalg.eigvals(A)))) < 1e-12 and len(pair) == 2, seed
+
+
+@pytest.mark.parametrize("family,seed,how", [("deltanet", 16, "growth"), ("deltaproduct", 12, "oscillation"),
+                                             ("deltaproduct", 9, "decay")])
+def test_float32_members_once_undecided_are_decided(family, seed, how):
+    """float32 [0, 1] members the earlier certificates left undecided: two eigenvalues above 1 only 1.1e-10 apart
+    (refined frame), a near-1 complex pair of modulus 1 + 1.2e-8 (oscillation: NaN), and one of modulus 1 - 9e-9
+    (group norm, analytic decay: state constant, value of the summed entries not computed)."""
+    from statetrack.lrnn.claims.families import random_member
+    from statetrack.lrnn.claims.paper_run import check_paper
+
+    m = random_member(family, "0,1", seed=seed, layers=1)
+    r = check_paper(m, "parity", "float32", max_steps=256)
+    assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"][how] > 0, r["reason"]
+    assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
+    assert (r["layers"][0]["unknown_entries"] > 0) == (how == "decay")

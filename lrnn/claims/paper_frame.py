@@ -93,37 +93,78 @@ class Frame:
         return "{" + ", ".join(parts) + "}"
 
 
-def build_frame(A: np.ndarray) -> Frame | None:
-    """The frame of a block ``A [n, n]`` (finite float64 values of the dtype), or None when numpy's eigenvectors
-    give a singular ``X`` (a defective block)."""
+def _mp_fraction(x) -> Fraction:
+    """An mpmath real (``mpf``) exactly as a :class:`Fraction`."""
+    sign, man, exp, _ = x._mpf_
+    if not man:
+        return Fraction(0)
+    return (-1) ** sign * Fraction(int(man)) * Fraction(2) ** int(exp)
+
+
+def _eigen(A: np.ndarray, bits: int | None) -> tuple[np.ndarray, list, list]:
+    """Eigenvalues (complex float64, for ordering and messages) and per eigenvalue the real and imaginary parts of an
+    eigenvector (numpy's, or mpmath's at ``bits`` bits of precision, returned exactly as :class:`Fraction` lists)."""
+    n = A.shape[0]
+    if bits is None:
+        w, V = np.linalg.eig(A)
+        return w, [[_frac(V[r, i].real) for r in range(n)] for i in range(n)], \
+            [[_frac(V[r, i].imag) for r in range(n)] for i in range(n)]
+    import mpmath
+
+    with mpmath.workprec(bits):
+        E, ER = mpmath.eig(mpmath.matrix(A.tolist()))
+        tol = mpmath.mpf(2) ** (20 - bits)
+        w = np.array([complex(E[i]) if abs(mpmath.im(E[i])) > tol * max(1, abs(E[i])) else complex(mpmath.re(E[i]))
+                      for i in range(n)])
+        re = [[_mp_fraction(mpmath.re(ER[r, i])) for r in range(n)] for i in range(n)]
+        im = [[_mp_fraction(mpmath.im(ER[r, i])) for r in range(n)] for i in range(n)]
+    for i in range(n):  # a real eigenvalue: a real eigenvector (the larger part of a complex-phased one)
+        if w[i].imag == 0 and max(map(abs, im[i])) > max(map(abs, re[i])):
+            re[i] = im[i]
+    return w, re, im
+
+
+def build_frame(A: np.ndarray, bits: int | None = None) -> Frame | None:
+    """The frame of a block ``A [n, n]`` (finite float64 values of the dtype), or None when the eigenvectors give a
+    singular ``X`` (a defective block). ``bits``: take the eigenvectors from :mod:`mpmath` at that precision instead
+    of numpy's float64 ones (then ``M`` is diagonal up to about ``2^-bits``; nothing else changes: ``X`` is still
+    read exactly and every norm is exact)."""
     A = np.asarray(A, dtype=np.float64)
     n = A.shape[0]
-    w, V = np.linalg.eig(A)
+    try:
+        w, re, im = _eigen(A, bits)
+    except (ZeroDivisionError, ValueError, ArithmeticError):  # mpmath's QR did not converge: numpy's vectors
+        w, re, im = _eigen(A, None)
     order = sorted(range(n), key=lambda i: (-abs(w[i]), abs(w[i].imag), -w[i].real))
-    cols: list[np.ndarray] = []
+    cols: list[list[Fraction]] = []
     groups: list[tuple[int, ...]] = []
     used: set[int] = set()
+
+    def scaled(*vs: list[Fraction]) -> list[list[Fraction]]:  # one common power of two: max |entry| in (1/2, 1]
+        top = max(abs(x) for v in vs for x in v)
+        if not top:
+            return [list(v) for v in vs]
+        e = top.numerator.bit_length() - top.denominator.bit_length()  # 2^(e-1) < top < 2^(e+1)
+        sc = Fraction(2) ** (e if top <= Fraction(2) ** e else e + 1)
+        return [[x / sc for x in v] for v in vs]
+
     for i in order:
         if i in used:
             continue
         used.add(i)
         if abs(w[i].imag) == 0.0:
-            sc = np.max(np.abs(V[:, i].real))
-            cols.append(V[:, i].real / (sc if sc else 1.0))
+            cols.extend(scaled(re[i]))
             groups.append((len(cols) - 1,))
         else:  # the pair's conjugate partner spans the same real plane; one scale keeps the rotation form
             j = min((k for k in range(n) if k not in used), key=lambda k: abs(w[k] - np.conj(w[i])), default=None)
             if j is not None:
                 used.add(j)
-            sc = max(np.max(np.abs(V[:, i].real)), np.max(np.abs(V[:, i].imag)))
-            cols.append(V[:, i].real / (sc if sc else 1.0))
-            cols.append(V[:, i].imag / (sc if sc else 1.0))
+            cols.extend(scaled(re[i], im[i]))
             groups.append((len(cols) - 2, len(cols) - 1))
-    Xf = np.stack(cols[:n], axis=1)
     groups = [g for g in groups if max(g) < n]
     if sum(len(g) for g in groups) != n:  # an unpaired complex eigenvalue (numpy's output): singletons
         groups = [(k,) for k in range(n)]
-    X = [[_frac(Xf[i, j]) for j in range(n)] for i in range(n)]
+    X = [[cols[j][i] for j in range(n)] for i in range(n)]
     Xinv = exact_inverse(X)
     if Xinv is None:
         return None

@@ -62,6 +62,7 @@ import numpy as np
 from .paper_decay import decay_certificate
 from .paper_frame import Frame, build_frame
 from .paper_growth import growth_certificate, other_infinities
+from .paper_oscillate import both_infinities
 from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
 
@@ -327,6 +328,8 @@ GROWTH_EXACT_EXTEND = 256
 #: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
 #: a growing sum before its sign is certain)
 DENSE_FLOAT_STEPS = 1 << 24
+#: precision (bits) of the eigenvectors a dense block's frame is built from (M is then diagonal up to ~2^-FRAME_BITS)
+FRAME_BITS = 192
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
 #: the kinds of non-finite casts, and "no such cast yet"
@@ -509,7 +512,7 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
     def frame_of(b: int) -> Frame | None:
         if b not in frames:
             rows = blocks[b]
-            frames[b] = build_frame(A[np.ix_(rows, rows)])
+            frames[b] = build_frame(A[np.ix_(rows, rows)], FRAME_BITS)
         return frames[b]
 
     def try_growth(i: int) -> bool:
@@ -572,6 +575,25 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             run_exact(i, max_steps)
             if cols[i].start is None:
                 try_growth(i)
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for i in open_cols:  # phase 2b: a summed column whose rows all meet both infinities (oscillation)
+        if is_scalar(i) or cols[i].col // D != 0 or cols[i].start is not None:
+            continue
+        b, c = cols[i].block, cols[i].col
+        rows = blocks[b]
+        J = both_infinities(A[np.ix_(rows, rows)], list(cols[i].v.fractions().reshape(-1)), fmt)
+        if J is None:
+            continue
+        # the sum of this column is NaN in every row from term count + J on: represented by a NaN "cast" in the
+        # cycle (sums only; the finite part before is irrelevant); the other term sequences of the same entries
+        # cannot change a NaN, so they are closed from the next term on with 0
+        sr = series[i]
+        sr.certify(sr.count + J, 1, [np.full(len(rows), np.nan)], [0] * len(sr.total))
+        cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "oscillation"
+        for k in open_cols:
+            if k != i and cols[k].start is None and cols[k].block == b and cols[k].col % D == c:
+                series[k].certify(sr.start + 1, 1, [np.zeros(len(rows))], [0] * len(sr.total))
+                cols[k].start, cols[k].period, cols[k].how = sr.start + 1, 1, "nan-dominated"
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
         fr = frame_of(b)
@@ -792,7 +814,8 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
         if all(np.array_equal(window[s][known], window[(s + d) % P][known], equal_nan=True) for s in range(P)):
             period = d
             break
-    certs = {how: sum(c.how == how for c in cols) for how in ("repeat", "vanish", "growth", "decay")}
+    certs = {how: sum(c.how == how for c in cols)
+             for how in ("repeat", "vanish", "growth", "decay", "oscillation", "nan-dominated")}
     return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat,
                          unknown if unknown.any() else None)
 
