@@ -448,3 +448,35 @@ def test_float32_members_once_undecided_are_decided(family, seed, how):
     assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"][how] > 0, r["reason"]
     assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
     assert (r["layers"][0]["unknown_entries"] > 0) == (how == "decay")
+
+
+@pytest.mark.parametrize("extend", [True, False])
+def test_growth_in_the_group_norm_matches_the_definition(monkeypatch, extend):
+    """A dominant real eigenvalue above 1 next to a complex pair whose real block has ``||.||_inf`` above it: the
+    growth certificate holds in the group norm only; Hhat from it equals App. B's definition from the settle bound."""
+    from statetrack.lrnn.claims.paper_growth import _growth, _inf_norms
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([47, int(extend), seed])
+    if not extend:
+        monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 0)
+        monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 1)
+    n = 3
+    V = np.eye(n) + 0.2 * rng.standard_normal((n, n)) / np.sqrt(n)
+    J = np.zeros((n, n))
+    J[0, 0] = 3.0
+    J[1:, 1:] = 2.2 * np.array([[np.cos(0.8), np.sin(0.8)], [-np.sin(0.8), np.cos(0.8)]])
+    A = round_to_grid(V @ J @ np.linalg.inv(V), fmt)
+    fr = build_frame(A, 192)
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(n), fmt)]
+    assert _growth(fr, y, fmt, True, *_inf_norms(fr)) is None, seed  # ||M22||_inf = 2.2 (cos + sin) > 3
+    B = round_to_grid(rng.standard_normal((n, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((n, 2)), fmt)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=8)
+    assert res.decided and res.certificates["growth"] > 0, (seed, res.reason)
+    T = res.settle_step + 3
+    assert T < 300, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
