@@ -448,6 +448,12 @@ def test_float32_members_once_undecided_are_decided(family, seed, how):
     assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"][how] > 0, r["reason"]
     assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
     assert (r["layers"][0]["unknown_entries"] > 0) == (how == "decay")
+    if how == "decay":  # the sweep counts such members apart (decided, value not computed)
+        from statetrack.lrnn.claims.sweep import sweep_cell
+
+        c = sweep_cell("parity", family, "0,1", "float32", 1, precision="paper", seed=seed, layers=1, max_steps=256)
+        assert c["witness_rate"] == 1.0 and c["undecided"] == 0 and c["value_not_computed"] == 1
+        assert c["members"][0]["unknown_entries"] == r["layers"][0]["unknown_entries"]
 
 
 @pytest.mark.parametrize("extend", [True, False])
