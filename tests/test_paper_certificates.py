@@ -486,3 +486,36 @@ def test_growth_in_the_group_norm_matches_the_definition(monkeypatch, extend):
     ref = _constant_input_states(A, B, H0, fmt, T)
     for t in range(res.settle_step, T + 1):
         assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_compiled_loop_in_the_group_norm(name):
+    """The certified float64 run in the group norm, on a complex pair of modulus < 1 whose real block has
+    ``||.||_inf > 1``: the compiled loop equals the plain one, every cast equals the exact cast of ``A^j y``, and the
+    terms after the vanishing certificate cast to 0."""
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([53, len(name), seed])
+    A = _rotation_block(rng, fmt, {"float16": 0.96, "bfloat16": 0.9, "float32": 0.8}[name], float(rng.uniform(0.2, 1.5)),
+                        [0.3])
+    fr = build_frame(A, 192)
+    assert fr.gnorm < 1, seed
+    ys = [[Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3), fmt)] for _ in range(2)]
+    steps = 2000
+    a = follow(fr, A, ys, fmt, steps, hist_cap=steps, norm="group")
+    b = follow_reference(fr, A, ys, fmt, steps, hist_cap=steps, norm="group")
+    assert np.array_equal(a.status, b.status) and np.array_equal(a.stop, b.stop) and a.sums == b.sums, seed
+    assert np.array_equal(a.hist, b.hist), seed
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    for c, y in enumerate(ys):
+        assert a.status[c] == VANISHED, (seed, c, a.status[c])
+        v, total = list(y), [0] * 3
+        for j in range(int(a.stop[c]) + 30):
+            casts = [cast_fraction(x, fmt) for x in v]
+            if j < a.stop[c]:
+                assert a.hist[c, j].tolist() == casts, (seed, c, j)
+                total = [t + int(Fraction(x) / Fraction(fmt.tiny)) for t, x in zip(total, casts)]
+            else:
+                assert all(x == 0.0 for x in casts), (seed, c, j)
+            v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+        assert total == a.sums[c], (seed, c)

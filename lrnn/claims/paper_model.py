@@ -598,14 +598,16 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
     for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
         fr = frame_of(b)
         mine = [i for i in open_cols if cols[i].block == b]
-        if fr is None or fr.norm > 1:
+        if fr is None:
             continue
         ys = [list(cols[i].v.fractions().reshape(-1)) for i in mine]
-        if vanish_steps_estimate(fr, ys, fmt) > DENSE_FLOAT_STEPS:
+        est = {kind: vanish_steps_estimate(fr, ys, fmt, kind) for kind in ("inf", "group") if kind == "inf" or fr.groups}
+        kind = min(est, key=est.get)  # the frame norm that contracts fastest (inf when neither contracts)
+        if est[kind] > DENSE_FLOAT_STEPS:
             continue
         rows = blocks[b]
         cap = max(0, max(series[i].cap - series[i].count for i in mine))
-        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap)
+        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap, norm=kind)
         for k, i in enumerate(mine):
             if tr.status[k] != VANISHED:
                 continue
