@@ -40,15 +40,21 @@ exactly computed ``k`` on (then constant). Hence ``Hhat`` is eventually periodic
 certified period (reduced to the least one over an exact window).
 
 **Dense blocks** whose terms neither repeat nor vanish within the exact budget (``deltanet``'s rounded
-``I - beta k k^T``: eigenvalues slightly above or below 1) get three more certificates, all on an exact change of
-basis (:mod:`.paper_frame`): *growth* (:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast
-``s_i inf`` from a certified step, the summed terms' earlier infinities bounded away or followed), *vanish* after a
-certified float64 run (:mod:`.paper_tail`: ``||M||_inf <= 1`` and a bound below ``tiny / 2``), and the float64 run
-itself, whose casts are certain or recomputed with interval arithmetic, summed exactly. A growth certificate that
-ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity by then), so
-:meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some column-block
-still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues: nothing is
-claimed.
+``I - beta k k^T``: eigenvalues slightly above or below 1; ``deltaproduct``'s products: also near-1 complex pairs)
+get more certificates, all on an exact change of basis built from 192-bit eigenvectors (:mod:`.paper_frame`, with
+the ``inf``-norm and a group norm in which a complex pair acts as a scaled rotation): *growth*
+(:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast ``s_i inf`` from a certified step, the
+summed terms' earlier infinities bounded away or followed); *oscillation* (:mod:`.paper_oscillate`: a dominant
+complex pair or negative eigenvalue of modulus above 1 makes a summed column meet both infinities, certified with
+intervals, so its entries are NaN); *vanish* after a certified float64 run (:mod:`.paper_tail`: a frame norm of
+``M`` at most 1 and a bound below ``tiny / 2``; the casts are certain or recomputed with interval arithmetic, summed
+exactly); and *analytic decay* (:mod:`.paper_decay`: a contracting frame norm gives, without visiting the terms, the
+index from which every cast is 0 -- the sum of a summed column before it is then not computed, and its entries are
+reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth
+certificate that ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity
+by then), so :meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some
+column-block still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues:
+nothing is claimed.
 """
 from __future__ import annotations
 
@@ -622,8 +628,9 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         if dec is None:
             continue
         sr = series[i]
-        sr.unknown = cols[i].col // D == 0 and dec.start > 0
-        sr.certify(sr.count + dec.start, 1, [np.zeros(len(blocks[cols[i].block]))], [0] * len(sr.total))
+        sr.unknown = cols[i].col // D == 0 and dec.start > 0  # start 0: the sum is the one already taken
+        sr.certify(sr.count + dec.start, 1, [np.zeros(len(blocks[cols[i].block]))],
+                   [0] * len(sr.total) if sr.unknown else list(sr.total))
         cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "decay"
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     dense_open = [i for i in open_cols if not is_scalar(i) or qs[cols[i].block][1] is None]

@@ -19,7 +19,9 @@ first ``hist_cap`` casts are kept.
 Two ways a run ends with a certificate:
 
 * ``vanish`` (``||M||_inf <= 1``, so ``||X^{-1} v_j||_inf`` never grows): at term ``j`` with
-  ``max_i xr_i (||X^{-1} vh_j||_inf + E_j) < tiny / 2`` every later term casts to 0;
+  ``max_i xr_i (||X^{-1} vh_j||_inf + E_j) < tiny / 2`` every later term casts to 0; with ``norm="group"`` the same
+  in the frame's group norm ``max_g ||z_g||_2`` (``gnorm <= 1``; ``xr_i`` the dual norm of ``X_i``, the bound on
+  ``||X^{-1} vh||`` from per-group Euclidean lengths, each square root inflated);
 * ``signs``: only the infinite casts are wanted (the growth certificate's summed terms, :mod:`.paper_growth`): the run
   stops when every row has seen both infinities or after the requested number of terms; a term whose overflow is
   uncertain stops it as *uncertain*, finite casts need not be certain.
