@@ -127,13 +127,13 @@ def _eigen(A: np.ndarray, bits: int | None) -> tuple[np.ndarray, list, list]:
 def build_frame(A: np.ndarray, bits: int | None = None) -> Frame | None:
     """The frame of a block ``A [n, n]`` (finite float64 values of the dtype), or None when the eigenvectors give a
     singular ``X`` (a defective block). ``bits``: take the eigenvectors from :mod:`mpmath` at that precision instead
-    of numpy's float64 ones (then ``M`` is diagonal up to about ``2^-bits``; nothing else changes: ``X`` is still
+    of numpy's float64 ones (then ``M`` is block diagonal up to about ``2^-bits``; nothing else changes: ``X`` is still
     read exactly and every norm is exact)."""
     A = np.asarray(A, dtype=np.float64)
     n = A.shape[0]
     try:
         w, re, im = _eigen(A, bits)
-    except (ZeroDivisionError, ValueError, ArithmeticError):  # mpmath's QR did not converge: numpy's vectors
+    except (ZeroDivisionError, ValueError, ArithmeticError, RuntimeError):  # mpmath did not converge: numpy's vectors
         w, re, im = _eigen(A, None)
     order = sorted(range(n), key=lambda i: (-abs(w[i]), abs(w[i].imag), -w[i].real))
     cols: list[list[Fraction]] = []
