@@ -334,7 +334,7 @@ GROWTH_EXACT_EXTEND = 256
 #: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
 #: a growing sum before its sign is certain)
 DENSE_FLOAT_STEPS = 1 << 24
-#: precision (bits) of the eigenvectors a dense block's frame is built from (M is then diagonal up to ~2^-FRAME_BITS)
+#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal up to ~2^-FRAME_BITS)
 FRAME_BITS = 192
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
