@@ -76,6 +76,8 @@ def _vanish_index(R: Fraction, q: Fraction, half_tiny: Fraction) -> int | None:
         return 1
     iv.prec = _IV_PREC
     lnq = math.log(q.numerator) - math.log(q.denominator)  # estimates: the check below decides
+    if not lnq < 0:  # q within float64 rounding of 1: far beyond MAX_INDEX
+        return None
     guess = (math.log(half_tiny.numerator) - math.log(half_tiny.denominator)
              - math.log(R.numerator) + math.log(R.denominator)) / lnq
     if not math.isfinite(guess) or guess > MAX_INDEX:
