@@ -519,3 +519,25 @@ def test_compiled_loop_in_the_group_norm(name):
                 assert all(x == 0.0 for x in casts), (seed, c, j)
             v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
         assert total == a.sums[c], (seed, c)
+
+
+def test_vanish_index_is_a_tight_certified_bound():
+    """``R q^K < tiny / 2`` at the certified ``K`` and not 3 + 1e-11 K steps before (checked at 400 bits), for rates from
+    ``1/2`` to ``1 - 1e-12``; a rate within float64 rounding of 1 is refused."""
+    from mpmath import mp, mpf
+
+    from statetrack.lrnn.claims.paper_decay import _vanish_index
+
+    seed = _seed()
+    rng = np.random.default_rng([59, seed])
+    ht = Fraction(1, 2 ** 150)
+    mp.prec = 400
+    for _ in range(20):
+        R = Fraction(int(rng.integers(1, 10 ** 9)), int(rng.integers(1, 10 ** 6)))
+        q = 1 - Fraction(1, int(10 ** rng.uniform(0.3, 12)))
+        K = _vanish_index(R, q, ht)
+        Rm, qm, hm = (mpf(x.numerator) / x.denominator for x in (R, q, ht))
+        assert K is not None and Rm * qm ** K < hm, (seed, R, q, K)
+        slack = 3 + K // 10 ** 11  # the estimate is padded by a relative 1e-12
+        assert Rm * qm ** max(K - slack, 0) >= hm or K <= slack, (seed, R, q, K)
+    assert _vanish_index(Fraction(1), 1 - Fraction(1, 10 ** 18), ht) is None

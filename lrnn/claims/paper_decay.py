@@ -75,7 +75,7 @@ def _vanish_index(R: Fraction, q: Fraction, half_tiny: Fraction) -> int | None:
     if q == 0:
         return 1
     iv.prec = _IV_PREC
-    lnq = math.log(q.numerator) - math.log(q.denominator)  # estimates: the check below decides
+    lnq = math.log1p(float(q - 1))  # estimates (accurate near q = 1): the check below decides
     if not lnq < 0:  # q within float64 rounding of 1: far beyond MAX_INDEX
         return None
     guess = (math.log(half_tiny.numerator) - math.log(half_tiny.denominator)
