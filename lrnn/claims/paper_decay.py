@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .paper_frame import Frame, group_norm_up, group_row_up
-from .paper_growth import overflow_threshold
+from .paper_growth import _iv, _ivf, overflow_threshold
 from .precision import GridFormat
 
-_IV_PREC = 160
 #: indices beyond this are not certified (far past any run; guards the interval arithmetic's exponent range)
 MAX_INDEX = 10 ** 18
 
@@ -68,13 +67,10 @@ def _size(frame: Frame, z: list[Fraction], kind: str) -> Fraction:
 
 def _vanish_index(R: Fraction, q: Fraction, half_tiny: Fraction) -> int | None:
     """The least ``K`` found (an upper bound of the least one) with ``R q^K < half_tiny``, checked with intervals."""
-    from mpmath import iv
-
     if R < half_tiny:
         return 0
     if q == 0:
         return 1
-    iv.prec = _IV_PREC
     lnq = math.log1p(float(q - 1))  # estimates (accurate near q = 1): the check below decides
     if not lnq < 0:  # q within float64 rounding of 1: far beyond MAX_INDEX
         return None
@@ -83,7 +79,8 @@ def _vanish_index(R: Fraction, q: Fraction, half_tiny: Fraction) -> int | None:
     if not math.isfinite(guess) or guess > MAX_INDEX:
         return None
     K = max(1, math.ceil(guess * (1 + 1e-12)) + 1)
-    Ri, qi, ht = (iv.mpf(x.numerator) / iv.mpf(x.denominator) for x in (R, q, half_tiny))
+    iv = _iv()
+    Ri, qi, ht = (_ivf(iv, x) for x in (R, q, half_tiny))
     for _ in range(64):
         if K > MAX_INDEX:
             return None
