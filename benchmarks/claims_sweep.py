@@ -73,6 +73,10 @@ def main() -> None:
                         for r in c["members"]:
                             if r.get("reason"):
                                 print(f"<!-- seed {r['seed']}: {r['reason']} -->", flush=True)
+                        if c.get("value_not_computed"):
+                            seeds = [r["seed"] for r in c["members"] if r["decided"] and r.get("unknown_entries")]
+                            print(f"<!-- decided, state constant but value not computed (analytic decay): seeds "
+                                  f"{seeds} -->", flush=True)
 
 
 if __name__ == "__main__":

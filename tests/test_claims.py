@@ -352,7 +352,8 @@ def test_paper_model_early_states_and_prefix_match_the_bruteforce():
 def test_paper_run_on_models():
     """Whole models in the paper model: the parity construction alternates (period 2, no witness, decided); a
     2-layer diagonal member whose transitions vanish (dt large) is decided with a witness that the per-step model
-    confirms; mod:3's irrational rotation has no certificate and is reported undecided, with the reason."""
+    confirms; mod:3's irrational rotation has no certificate in float16 (its rounded modulus exceeds 1) and is
+    reported undecided, with the reason, and in float32 (modulus below 1) vanishes from a certified length on."""
     from statetrack.automata.catalog import get_language
     from statetrack.constructions import compile_language
     from statetrack.lrnn.claims.paper_run import check_paper
@@ -361,8 +362,12 @@ def test_paper_run_on_models():
     r = check_paper(par, "parity", "bfloat16")
     assert r["decided"] and r["period"] == 2 and r["witness"] is None and r["precision"] == "paper"
     rot, _ = compile_language(get_language("mod:3"), "rotation")
-    r = check_paper(rot, "modcount", "float32", m=3, max_steps=32)
+    r = check_paper(rot, "modcount", "float16", m=3, max_steps=32)  # rounded modulus > 1: a growing rotation
     assert not r["decided"] and "no certificate" in r["reason"] and r["witness"] is None
+    # float32: the rounded rotation has determinant 1 - 2.7e-8, so A^k h0 vanishes (analytic decay, group norm)
+    r = check_paper(rot, "modcount", "float32", m=3, max_steps=32)
+    assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"]["decay"] == 1
+    assert 7 * 10 ** 9 < r["settle_step"] < 9 * 10 ** 9 and r["witness"]["residues"][0] != r["witness"]["residues"][1]
     m = random_member("diagonal", "0,1", seed=0, layers=2)
     with torch.no_grad():
         for blk in m.blocks:

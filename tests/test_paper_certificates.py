@@ -234,3 +234,310 @@ def test_other_infinities_match_the_exact_terms():
         assert other.tolist() == truth.tolist(), (seed, other, truth)
         decided[bool(truth.any())] += 1
     assert decided[True] + decided[False] > 0, seed
+
+
+# ------------------------------------------------------------------------------------------------ group norm, decay
+def _rotation_block(rng, fmt, modulus: float, angle: float, rest: list[float]) -> np.ndarray:
+    """A dense block on the dtype grid with a complex pair ``modulus e^{+-i angle}`` and real eigenvalues ``rest``
+    (a random well-conditioned basis)."""
+    n = 2 + len(rest)
+    J = np.zeros((n, n))
+    a, b = modulus * np.cos(angle), modulus * np.sin(angle)
+    J[:2, :2] = [[a, b], [-b, a]]
+    for k, e in enumerate(rest):
+        J[2 + k, 2 + k] = e
+    V = np.eye(n) + 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+    return round_to_grid(V @ J @ np.linalg.inv(V), fmt)
+
+
+def test_sqrt_and_block_norms_are_tight_upper_bounds():
+    from mpmath import mp, mpf, sqrt as msqrt
+
+    from statetrack.lrnn.claims.paper_frame import block_norm_up, sqrt_up
+
+    seed = _seed()
+    rng = np.random.default_rng([19, seed])
+    mp.prec = 300
+    for _ in range(50):
+        x = Fraction(int(rng.integers(1, 10 ** 12)), int(rng.integers(1, 10 ** 12)))
+        up = sqrt_up(x)
+        assert up * up >= x and (up - Fraction(1, 2 ** 200)) ** 2 < x * (1 + Fraction(1, 2 ** 150)), (seed, x)
+        B = [[Fraction(float(v)) for v in row] for row in rng.standard_normal((2, 2))]
+        nb = block_norm_up(B)
+        sv = float(np.linalg.svd(np.array(B, dtype=float), compute_uv=False)[0])
+        assert nb >= Fraction(sv) * (1 - Fraction(1, 2 ** 40)) and nb <= Fraction(sv) * (1 + Fraction(1, 2 ** 40))
+        # the defining property: ||B z||_2 <= nb ||z||_2 for random z (exactly, with squares)
+        for z in rng.standard_normal((5, 2)):
+            zf = [Fraction(float(v)) for v in z]
+            Bz = [B[0][0] * zf[0] + B[0][1] * zf[1], B[1][0] * zf[0] + B[1][1] * zf[1]]
+            assert Bz[0] ** 2 + Bz[1] ** 2 <= nb * nb * (zf[0] ** 2 + zf[1] ** 2), seed
+    assert sqrt_up(Fraction(9, 4)) >= Fraction(3, 2) and float(msqrt(mpf(2))) <= float(sqrt_up(Fraction(2)))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_group_norm_contracts_for_near_one_complex_pairs(name):
+    """A complex pair of modulus < 1 whose real 2x2 block has ``||.||_inf > 1``: the group norm certifies the
+    contraction, the ``inf``-norm does not; the exact ``gnorm`` bounds ``||M z||_G / ||z||_G`` on random ``z``."""
+    from statetrack.lrnn.claims.paper_frame import group_norm_up
+
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([23, len(name), seed])
+    A = _rotation_block(rng, fmt, 0.97, 0.2, [0.3])
+    fr = build_frame(A)
+    assert fr.groups == ((0, 1), (2,)), (seed, fr.groups)
+    modulus = max(abs(np.linalg.eigvals(A)))
+    assert fr.norm > 1 and fr.gnorm < 1, (seed, float(fr.norm), float(fr.gnorm))
+    assert abs(float(fr.gnorm) - modulus) < 1e-6, seed
+    for z in rng.standard_normal((20, 3)):
+        zf = [Fraction(float(v)) for v in z]
+        Mz = [sum((m * x for m, x in zip(row, zf)), Fraction(0)) for row in fr.M]
+        assert group_norm_up(Mz, fr.groups) <= fr.gnorm * group_norm_up(zf, fr.groups) * (1 + Fraction(1, 2 ** 100))
+
+
+@pytest.mark.parametrize("rot", [True, False])
+def test_decay_index_is_where_the_exact_casts_vanish(rot):
+    """The analytic decay certificate: every exact cast ``cast(A^j y)`` is finite, and 0 from the certified index on
+    (checked exactly for every term up to it and 40 after), for complex pairs (group norm) and real spectra."""
+    from statetrack.lrnn.claims.paper_decay import decay_certificate
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([29, int(rot), seed])
+    A = _rotation_block(rng, fmt, 0.93, 0.3, [0.5]) if rot else _dense(rng, fmt, [0.93, 0.8, -0.4])
+    fr = build_frame(A)
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3) * 100, fmt)]
+    dec = decay_certificate(fr, y, fmt)
+    assert dec is not None and dec.start < 2000, seed
+    assert dec.norm == ("group" if rot else dec.norm), seed
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    v, last_nonzero = list(y), -1
+    for j in range(dec.start + 40):
+        casts = [cast_fraction(x, fmt) for x in v]
+        assert all(np.isfinite(casts)), (seed, j)
+        if any(casts):
+            last_nonzero = j
+        v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+    assert last_nonzero < dec.start, (seed, last_nonzero, dec.start)
+    assert last_nonzero > dec.start // 4, (seed, last_nonzero, dec.start)  # a bound, but not a loose one
+
+
+def test_decay_certificate_refuses_non_contracting_blocks():
+    from statetrack.lrnn.claims.paper_decay import decay_certificate
+
+    fmt = FORMATS["float16"]
+    rng = np.random.default_rng(5)
+    for A in (_rotation_block(rng, fmt, 1.01, 0.2, [0.3]), np.array([[1.0, 0.0], [0.0, 0.5]])):
+        fr = build_frame(A)
+        assert decay_certificate(fr, [Fraction(1)] * A.shape[0], fmt) is None
+    fr = build_frame(np.array([[0.5, 0.0], [0.0, 0.25]]))
+    assert decay_certificate(fr, [Fraction(60000), Fraction(60000)], fmt).start > 0
+    assert decay_certificate(fr, [Fraction(65536 * 4), Fraction(1)], fmt) is None  # its bound allows an overflow
+
+
+@pytest.mark.parametrize("rot", [True, False])
+def test_layer_with_analytic_decay_matches_the_definition(monkeypatch, rot):
+    """A layer whose dense block is decided by analytic decay only (no float64 run, no exact vanishing): from the
+    certified settle step on App. B's states are constant, the entries the certificate does not compute are
+    reported, refused by ``state``, and every other entry equals the definition's."""
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([31, int(rot), seed])
+    A = np.zeros((4, 4))
+    A[:3, :3] = _rotation_block(rng, fmt, 0.9, 0.25, [0.4]) if rot else _dense(rng, fmt, [0.9, 0.7, -0.4])
+    A[3, 3] = 0.5  # a scalar block, decided exactly: its entries stay known
+    D = 2
+    B = round_to_grid(rng.standard_normal((4, D)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, D)), fmt)
+    monkeypatch.setattr(paper_model, "DENSE_FLOAT_STEPS", 0)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
+    assert res.decided and res.period == 1 and res.certificates["decay"] > 0, (seed, res.reason)
+    assert res.unknown_entries == 3 * D and res.unknown[:3].all() and not res.unknown[3].any(), seed
+    with pytest.raises(ValueError, match="not computed"):
+        res.state(res.settle_step)
+    assert res.to_json()["unknown_entries"] == 3 * D
+    T = res.settle_step + 3
+    assert T < 800, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], ref[res.settle_step - 1], equal_nan=True), (seed, t)
+    assert np.array_equal(ref[T - 1][3], res._window[0][3]), seed  # the known entries
+    assert np.array_equal(ref[0], res.state(1)), seed  # early states stay exact (history)
+
+
+@pytest.mark.parametrize("kind", ["pair", "negative"])
+def test_oscillation_certificate_matches_the_exact_casts(kind):
+    """A dominant complex pair / negative real eigenvalue of modulus > 1: the certified index is one by which every
+    row's exact casts have met both infinities (checked term by term with Fractions)."""
+    from statetrack.lrnn.claims.paper_oscillate import both_infinities
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([37, len(kind), seed])
+    if kind == "pair":
+        A = _rotation_block(rng, fmt, 1.06, float(rng.uniform(0.2, 2.5)), [0.5])
+    else:
+        A = _dense(rng, fmt, [-1.08, 0.6, -0.3])
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3), fmt)]
+    J = both_infinities(A, y, fmt)
+    assert J is not None and J < 1500, (seed, J)
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    v, pos, neg = list(y), np.zeros(3, bool), np.zeros(3, bool)
+    for _ in range(J):
+        casts = np.array([cast_fraction(x, fmt) for x in v])
+        pos |= casts == np.inf
+        neg |= casts == -np.inf
+        v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+    assert pos.all() and neg.all(), (seed, J, pos, neg)
+    assert both_infinities(_dense(rng, fmt, [1.08, 0.6, -0.3]), y, fmt) is None  # a positive dominant: growth's case
+    assert both_infinities(_rotation_block(rng, fmt, 0.9, 0.4, [0.5]), y, fmt) is None  # no growth
+
+
+def test_layer_with_oscillation_matches_the_definition(monkeypatch):
+    """A layer whose dense block rotates outwards: from the certified settle step on its states are App. B's (NaN in
+    the block's entries, the scalar block's entries exact)."""
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([41, seed])
+    A = np.zeros((4, 4))
+    A[:3, :3] = _rotation_block(rng, fmt, 1.1, float(rng.uniform(0.3, 2.0)), [0.4])
+    A[3, 3] = 0.5
+    B = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
+    assert res.decided and res.certificates["oscillation"] == 2 and res.unknown_entries == 0, (seed, res.reason)
+    T = res.settle_step + 3
+    assert T < 700, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+    assert np.isnan(res.state(T)[:3]).all(), seed
+
+
+def test_refined_frame_is_exact_and_nearly_diagonal():
+    """Eigenvectors at 192 bits: ``A X = X M`` exactly, ``M`` is block diagonal (1x1 real, 2x2 rotation-scaled
+    pairs) up to ``2^-150`` of its largest entry, and the pair's block norm is its modulus."""
+    seed = _seed()
+    rng = np.random.default_rng([43, seed])
+    fmt = FORMATS["float32"]
+    A = _rotation_block(rng, fmt, 0.999, 0.01, [1.0 + 2.0 ** -20, 1.0 + 2.0 ** -20 + 2.0 ** -30])
+    fr = build_frame(A, 192)
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    assert exact_matmul(Ar, fr.X) == exact_matmul(fr.X, fr.M), seed
+    inside = {(r, c) for g in fr.groups for r in g for c in g}
+    top = max(abs(v) for row in fr.M for v in row)
+    off = max(abs(fr.M[r][c]) for r in range(4) for c in range(4) if (r, c) not in inside)
+    assert off < top * Fraction(1, 2 ** 150), (seed, float(off))
+    pair = next(g for g in fr.groups if len(g) == 2)
+    assert abs(float(fr.gnorm) - max(abs(np.linalg.eigvals(A)))) < 1e-12 and len(pair) == 2, seed
+
+
+@pytest.mark.parametrize("family,seed,how", [("deltanet", 16, "growth"), ("deltaproduct", 12, "oscillation"),
+                                             ("deltaproduct", 9, "decay")])
+def test_float32_members_once_undecided_are_decided(family, seed, how):
+    """float32 [0, 1] members the earlier certificates left undecided: two eigenvalues above 1 only 1.1e-10 apart
+    (refined frame), a near-1 complex pair of modulus 1 + 1.2e-8 (oscillation: NaN), and one of modulus 1 - 9e-9
+    (group norm, analytic decay: state constant, value of the summed entries not computed)."""
+    from statetrack.lrnn.claims.families import random_member
+    from statetrack.lrnn.claims.paper_run import check_paper
+
+    m = random_member(family, "0,1", seed=seed, layers=1)
+    r = check_paper(m, "parity", "float32", max_steps=256)
+    assert r["decided"] and r["period"] == 1 and r["layers"][0]["certificates"][how] > 0, r["reason"]
+    assert r["witness"]["lengths"] == [r["settle_step"], r["settle_step"] + 1]
+    assert (r["layers"][0]["unknown_entries"] > 0) == (how == "decay")
+    if how == "decay":  # the sweep counts such members apart (decided, value not computed)
+        from statetrack.lrnn.claims.sweep import sweep_cell
+
+        c = sweep_cell("parity", family, "0,1", "float32", 1, precision="paper", seed=seed, layers=1, max_steps=256)
+        assert c["witness_rate"] == 1.0 and c["undecided"] == 0 and c["value_not_computed"] == 1
+        assert c["members"][0]["unknown_entries"] == r["layers"][0]["unknown_entries"]
+
+
+@pytest.mark.parametrize("extend", [True, False])
+def test_growth_in_the_group_norm_matches_the_definition(monkeypatch, extend):
+    """A dominant real eigenvalue above 1 next to a complex pair whose real block has ``||.||_inf`` above it: the
+    growth certificate holds in the group norm only; Hhat from it equals App. B's definition from the settle bound."""
+    from statetrack.lrnn.claims.paper_growth import _growth, _inf_norms
+
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([47, int(extend), seed])
+    if not extend:
+        monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 0)
+        monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 1)
+    n = 3
+    V = np.eye(n) + 0.2 * rng.standard_normal((n, n)) / np.sqrt(n)
+    J = np.zeros((n, n))
+    J[0, 0] = 3.0
+    J[1:, 1:] = 2.2 * np.array([[np.cos(0.8), np.sin(0.8)], [-np.sin(0.8), np.cos(0.8)]])
+    A = round_to_grid(V @ J @ np.linalg.inv(V), fmt)
+    fr = build_frame(A, 192)
+    y = [Fraction(float(v)) for v in round_to_grid(rng.standard_normal(n), fmt)]
+    assert _growth(fr, y, fmt, True, *_inf_norms(fr)) is None, seed  # ||M22||_inf = 2.2 (cos + sin) > 3
+    B = round_to_grid(rng.standard_normal((n, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((n, 2)), fmt)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=8)
+    assert res.decided and res.certificates["growth"] > 0, (seed, res.reason)
+    T = res.settle_step + 3
+    assert T < 300, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(res.settle_step, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_compiled_loop_in_the_group_norm(name):
+    """The certified float64 run in the group norm, on a complex pair of modulus < 1 whose real block has
+    ``||.||_inf > 1``: the compiled loop equals the plain one, every cast equals the exact cast of ``A^j y``, and the
+    terms after the vanishing certificate cast to 0."""
+    fmt = FORMATS[name]
+    seed = _seed()
+    rng = np.random.default_rng([53, len(name), seed])
+    A = _rotation_block(rng, fmt, {"float16": 0.96, "bfloat16": 0.9, "float32": 0.8}[name], float(rng.uniform(0.2, 1.5)),
+                        [0.3])
+    fr = build_frame(A, 192)
+    assert fr.gnorm < 1, seed
+    ys = [[Fraction(float(v)) for v in round_to_grid(rng.standard_normal(3), fmt)] for _ in range(2)]
+    steps = 2000
+    a = follow(fr, A, ys, fmt, steps, hist_cap=steps, norm="group")
+    b = follow_reference(fr, A, ys, fmt, steps, hist_cap=steps, norm="group")
+    assert np.array_equal(a.status, b.status) and np.array_equal(a.stop, b.stop) and a.sums == b.sums, seed
+    assert np.array_equal(a.hist, b.hist), seed
+    Ar = [[Fraction(float(v)) for v in row] for row in A]
+    for c, y in enumerate(ys):
+        assert a.status[c] == VANISHED, (seed, c, a.status[c])
+        v, total = list(y), [0] * 3
+        for j in range(int(a.stop[c]) + 30):
+            casts = [cast_fraction(x, fmt) for x in v]
+            if j < a.stop[c]:
+                assert a.hist[c, j].tolist() == casts, (seed, c, j)
+                total = [t + int(Fraction(x) / Fraction(fmt.tiny)) for t, x in zip(total, casts)]
+            else:
+                assert all(x == 0.0 for x in casts), (seed, c, j)
+            v = [sum((r * x for r, x in zip(row, v)), Fraction(0)) for row in Ar]
+        assert total == a.sums[c], (seed, c)
+
+
+def test_vanish_index_is_a_tight_certified_bound():
+    """``R q^K < tiny / 2`` at the certified ``K`` and not 3 + 1e-11 K steps before (checked at 400 bits), for rates from
+    ``1/2`` to ``1 - 1e-12``; a rate within float64 rounding of 1 is refused."""
+    from mpmath import mp, mpf
+
+    from statetrack.lrnn.claims.paper_decay import _vanish_index
+
+    seed = _seed()
+    rng = np.random.default_rng([59, seed])
+    ht = Fraction(1, 2 ** 150)
+    mp.prec = 400
+    for _ in range(20):
+        R = Fraction(int(rng.integers(1, 10 ** 9)), int(rng.integers(1, 10 ** 6)))
+        q = 1 - Fraction(1, int(10 ** rng.uniform(0.3, 12)))
+        K = _vanish_index(R, q, ht)
+        Rm, qm, hm = (mpf(x.numerator) / x.denominator for x in (R, q, ht))
+        assert K is not None and Rm * qm ** K < hm, (seed, R, q, K)
+        slack = 3 + K // 10 ** 11  # the estimate is padded by a relative 1e-12
+        assert Rm * qm ** max(K - slack, 0) >= hm or K <= slack, (seed, R, q, K)
+    assert _vanish_index(Fraction(1), 1 - Fraction(1, 10 ** 18), ht) is None

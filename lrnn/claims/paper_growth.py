@@ -33,7 +33,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .paper_frame import Frame
+from .paper_frame import Frame, block_norm_up, group_norm_up, group_row_up
 from .precision import GridFormat
 
 _IV_PREC = 160
@@ -78,10 +78,42 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed:
     """The certificate of the module docstring for ``A^j y`` (``y``: exact column), or None when a condition fails
     (no real dominant eigenvalue above 1 with a certified gap, ``y`` without a certified dominant component, an
     entry without a certified sign). ``summed``: the terms are summed (``A^j B``), so an overflow of the other sign
-    before ``sign_from`` matters; it is excluded when the bound allows (``no_other_inf``), else left to the caller."""
+    before ``sign_from`` matters; it is excluded when the bound allows (``no_other_inf``), else left to the caller.
+
+    The norm of the other coordinates ``b`` is ``||.||_inf`` or, when that fails, the group norm of the frame
+    (:mod:`.paper_frame`; complex pairs whose real block has ``||.||_inf > 1``): the derivation only uses
+    ``|r . b| <= eps_r ||b||``, ``||c a|| = eps_c |a|``, ``||M22 b|| <= mu ||b||`` and ``|X_i,rest . b| <= rho_i ||b||``,
+    so each norm enters through those four numbers (the dual norm for ``eps_r`` and ``rho_i``)."""
     if not frame.lead_real or frame.lead <= 1:
         return None
-    m, eps_r, eps_c, mu = frame.lead, frame.eps_r, frame.eps_c, frame.mu
+    out = _growth(frame, y, fmt, summed, *_inf_norms(frame))
+    if out is None and frame.groups and frame.groups[0] == (0,) and any(len(g) == 2 for g in frame.groups):
+        out = _growth(frame, y, fmt, summed, *_group_norms(frame))
+    return out
+
+
+def _inf_norms(frame: Frame) -> tuple:
+    """``eps_r, eps_c, mu``, the row weights ``rho_i`` and the norm of ``b`` in ``||.||_inf``."""
+    rho = [sum((abs(v) for v in frame.X[i][1:]), Fraction(0)) for i in range(frame.n)]
+    return frame.eps_r, frame.eps_c, frame.mu, rho, lambda b: max((abs(v) for v in b), default=Fraction(0))
+
+
+def _group_norms(frame: Frame) -> tuple:
+    """The same in the group norm ``max_g ||b_g||_2`` over the groups after the first (exact upper bounds)."""
+    rest = [tuple(k for k in g) for g in frame.groups[1:]]
+    M = frame.M
+    eps_r = sum((block_norm_up([[M[0][k] for k in g]]) for g in rest), Fraction(0))
+    eps_c = max((block_norm_up([[M[k][0]] for k in g]) for g in rest), default=Fraction(0))
+    mu = max((sum((block_norm_up([[M[r][c] for c in h] for r in g]) for h in rest), Fraction(0)) for g in rest),
+             default=Fraction(0))
+    rho = [group_row_up([Fraction(0)] + list(frame.X[i][1:]), tuple(rest)) for i in range(frame.n)]
+    return eps_r, eps_c, mu, rho, lambda b: group_norm_up([Fraction(0)] + list(b), tuple(rest))
+
+
+def _growth(frame: Frame, y: list[Fraction], fmt: GridFormat, summed: bool, eps_r: Fraction, eps_c: Fraction,
+            mu: Fraction, rhos: list, bnorm) -> Growth | None:
+    """:func:`growth_certificate` with the norm's numbers given."""
+    m = frame.lead
     g = m - mu
     if g <= 0:
         return None
@@ -96,7 +128,7 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed:
         return None
     sigma = 1 if z[0] > 0 else -1
     at0 = abs(z[0])
-    B0 = max((abs(v) for v in z[1:]), default=Fraction(0))
+    B0 = bnorm(z[1:])
     Q0 = at0 - kappa * B0
     if Q0 <= 0:
         return None
@@ -108,7 +140,7 @@ def growth_certificate(frame: Frame, y: list[Fraction], fmt: GridFormat, summed:
     start, sign_from, no_other = 0, 0, True
     for i in range(frame.n):
         x0 = frame.X[i][0]
-        rho = sum((abs(v) for v in frame.X[i][1:]), Fraction(0))
+        rho = rhos[i]
         d = abs(x0) - s * rho
         if d <= 0:
             return None

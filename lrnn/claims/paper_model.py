@@ -40,15 +40,21 @@ exactly computed ``k`` on (then constant). Hence ``Hhat`` is eventually periodic
 certified period (reduced to the least one over an exact window).
 
 **Dense blocks** whose terms neither repeat nor vanish within the exact budget (``deltanet``'s rounded
-``I - beta k k^T``: eigenvalues slightly above or below 1) get three more certificates, all on an exact change of
-basis (:mod:`.paper_frame`): *growth* (:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast
-``s_i inf`` from a certified step, the summed terms' earlier infinities bounded away or followed), *vanish* after a
-certified float64 run (:mod:`.paper_tail`: ``||M||_inf <= 1`` and a bound below ``tiny / 2``), and the float64 run
-itself, whose casts are certain or recomputed with interval arithmetic, summed exactly. A growth certificate that
-ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity by then), so
-:meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some column-block
-still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues: nothing is
-claimed.
+``I - beta k k^T``: eigenvalues slightly above or below 1; ``deltaproduct``'s products: also near-1 complex pairs)
+get more certificates, all on an exact change of basis built from 192-bit eigenvectors (:mod:`.paper_frame`, with
+the ``inf``-norm and a group norm in which a complex pair acts as a scaled rotation): *growth*
+(:mod:`.paper_growth`: a dominant real eigenvalue above 1 makes every cast ``s_i inf`` from a certified step, the
+summed terms' earlier infinities bounded away or followed); *oscillation* (:mod:`.paper_oscillate`: a dominant
+complex pair or negative eigenvalue of modulus above 1 makes a summed column meet both infinities, certified with
+intervals, so its entries are NaN); *vanish* after a certified float64 run (:mod:`.paper_tail`: a frame norm of
+``M`` at most 1 and a bound below ``tiny / 2``; the casts are certain or recomputed with interval arithmetic, summed
+exactly); and *analytic decay* (:mod:`.paper_decay`: a contracting frame norm gives, without visiting the terms, the
+index from which every cast is 0 -- the sum of a summed column before it is then not computed, and its entries are
+reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth
+certificate that ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity
+by then), so :meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some
+column-block still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues:
+nothing is claimed.
 """
 from __future__ import annotations
 
@@ -59,8 +65,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .paper_decay import decay_certificate
 from .paper_frame import Frame, build_frame
 from .paper_growth import growth_certificate, other_infinities
+from .paper_oscillate import both_infinities
 from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
 
@@ -290,20 +298,31 @@ class LayerSettling:
     overflow_entries: int = 0
     _window: list | None = None  # Hhat at settle_step .. settle_step + period - 1
     _hhat: Callable[[int], np.ndarray] | None = None  # m -> Hhat_{prefix + m}, any m >= 0
+    #: ``[N, D]`` entries whose eventual (constant) value is not computed (analytic decay of a summed column), or None
+    unknown: np.ndarray | None = None
+
+    @property
+    def unknown_entries(self) -> int:
+        """How many entries of ``Hhat`` are certified constant from the settle bound on without a computed value."""
+        return 0 if self.unknown is None else int(self.unknown.sum())
 
     def state(self, t: int) -> np.ndarray:
         """``Hhat_t`` for any ``t >= prefix`` of a decided layer (float64 array of dtype values, +-inf / NaN
-        possible); beyond the settle step from the periodic window, before it from the exact closed form."""
+        possible); beyond the settle step from the periodic window, before it from the exact closed form. Refused
+        from the settle step on when some entry's value is not computed (:attr:`unknown_entries`)."""
         if not self.decided or t < self.prefix:
             raise ValueError(f"state({t}): only lengths >= the prefix {self.prefix} of a decided layer")
         if t >= self.settle_step:
+            if self.unknown_entries:
+                raise ValueError(f"state({t}): {self.unknown_entries} entries are certified constant from "
+                                 f"{self.settle_step} on, but their value is not computed (analytic decay)")
             return self._window[(t - self.settle_step) % self.period]
         return self._hhat(t - self.prefix)
 
     def to_json(self) -> dict:
         return {"decided": self.decided, "prefix": self.prefix, "settle_step": self.settle_step,
                 "period": self.period, "reason": self.reason, "certificates": self.certificates,
-                "overflow_entries": self.overflow_entries}
+                "overflow_entries": self.overflow_entries, "unknown_entries": self.unknown_entries}
 
 
 #: exact steps every term sequence is followed before scalar blocks move to certified float64 bounds
@@ -315,6 +334,8 @@ GROWTH_EXACT_EXTEND = 256
 #: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
 #: a growing sum before its sign is certain)
 DENSE_FLOAT_STEPS = 1 << 24
+#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal up to ~2^-FRAME_BITS)
+FRAME_BITS = 192
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
 #: the kinds of non-finite casts, and "no such cast yet"
@@ -348,6 +369,7 @@ class _Series:
         self.cycle: list[np.ndarray] = []
         self.sum_before_start: list[int] | None = None
         self.cycle_sums: list[list[int]] = []  # cumulative sums inside one period, in units of tiny
+        self.unknown = False  # the analytic decay certificate: the sum of the casts before ``start`` not computed
 
     def push(self, c: np.ndarray) -> None:
         if self.count < self.cap:
@@ -409,6 +431,8 @@ class _Series:
                     if j != NEVER and n > self.start + j:
                         bad[r].add(k)
         if self.start is not None and n >= self.start:
+            if self.unknown:
+                raise ValueError(f"the sum of the casts before term {n} is not computed (analytic decay)")
             k, r = divmod(n - self.start, self.period)
             full = self.cycle_sums[-1]
             return [b + k * f + p for b, f, p in zip(self.sum_before_start, full, self.cycle_sums[r])], bad
@@ -494,7 +518,7 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
     def frame_of(b: int) -> Frame | None:
         if b not in frames:
             rows = blocks[b]
-            frames[b] = build_frame(A[np.ix_(rows, rows)])
+            frames[b] = build_frame(A[np.ix_(rows, rows)], FRAME_BITS)
         return frames[b]
 
     def try_growth(i: int) -> bool:
@@ -558,17 +582,38 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             if cols[i].start is None:
                 try_growth(i)
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for i in open_cols:  # phase 2b: a summed column whose rows all meet both infinities (oscillation)
+        if is_scalar(i) or cols[i].col // D != 0 or cols[i].start is not None:
+            continue
+        b, c = cols[i].block, cols[i].col
+        rows = blocks[b]
+        J = both_infinities(A[np.ix_(rows, rows)], list(cols[i].v.fractions().reshape(-1)), fmt)
+        if J is None:
+            continue
+        # the sum of this column is NaN in every row from term count + J on: represented by a NaN "cast" in the
+        # cycle (sums only; the finite part before is irrelevant); the other term sequences of the same entries
+        # cannot change a NaN, so they are closed from the next term on with 0
+        sr = series[i]
+        sr.certify(sr.count + J, 1, [np.full(len(rows), np.nan)], [0] * len(sr.total))
+        cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "oscillation"
+        for k in open_cols:
+            if k != i and cols[k].start is None and cols[k].block == b and cols[k].col % D == c:
+                series[k].certify(sr.start + 1, 1, [np.zeros(len(rows))], [0] * len(sr.total))
+                cols[k].start, cols[k].period, cols[k].how = sr.start + 1, 1, "nan-dominated"
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
         fr = frame_of(b)
         mine = [i for i in open_cols if cols[i].block == b]
-        if fr is None or fr.norm > 1:
+        if fr is None:
             continue
         ys = [list(cols[i].v.fractions().reshape(-1)) for i in mine]
-        if vanish_steps_estimate(fr, ys, fmt) > DENSE_FLOAT_STEPS:
+        est = {kind: vanish_steps_estimate(fr, ys, fmt, kind) for kind in ("inf", "group") if kind == "inf" or fr.groups}
+        kind = min(est, key=est.get)  # the frame norm that contracts fastest (inf when neither contracts)
+        if est[kind] > DENSE_FLOAT_STEPS:
             continue
         rows = blocks[b]
         cap = max(0, max(series[i].cap - series[i].count for i in mine))
-        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap)
+        tr = follow(fr, A[np.ix_(rows, rows)], ys, fmt, DENSE_FLOAT_STEPS, hist_cap=cap, norm=kind)
         for k, i in enumerate(mine):
             if tr.status[k] != VANISHED:
                 continue
@@ -576,6 +621,17 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             stop = int(tr.stop[k])
             sr.absorb(tr.hist[k, :stop], stop, tr.sums[k], tr.first_pos[k], tr.first_neg[k])
             certify(i, sr.count, 1, "vanish", [np.zeros(len(rows))])
+    open_cols = [i for i in range(len(cols)) if cols[i].start is None]
+    for i in open_cols:  # phase 4: analytic decay (no term visited; a summed column's sum is not computed)
+        fr = None if is_scalar(i) else frame_of(cols[i].block)
+        dec = None if fr is None else decay_certificate(fr, list(cols[i].v.fractions().reshape(-1)), fmt)
+        if dec is None:
+            continue
+        sr = series[i]
+        sr.unknown = cols[i].col // D == 0 and dec.start > 0  # start 0: the sum is the one already taken
+        sr.certify(sr.count + dec.start, 1, [np.zeros(len(blocks[cols[i].block]))],
+                   [0] * len(sr.total) if sr.unknown else list(sr.total))
+        cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "decay"
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     dense_open = [i for i in open_cols if not is_scalar(i) or qs[cols[i].block][1] is None]
     if dense_open:
@@ -685,12 +741,28 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
         P = math.lcm(P, c.period)
     unit = Fraction(fmt.tiny)
 
+    # entries whose sum holds a column certified by analytic decay: constant from M0 on, value not computed
+    unknown = np.zeros((N, D), dtype=bool)
+    for i, c in enumerate(cols):
+        if series[i].unknown:
+            unknown[blocks[c.block], c.col % D] = True
+    for i, c in enumerate(cols):  # such an entry must be constant: every term sequence in it of period 1, zero drift
+        rows, col = blocks[c.block], c.col % D
+        summed = c.col // D == 0  # a summed sequence must end in 0 (else it drifts); another may be constant
+        if unknown[rows, col].any() and (c.period != 1 or (summed and any(np.any(x != 0) for x in series[i].cycle))):
+            return LayerSettling(False, prefix, reason=(
+                "a term sequence certified by analytic decay shares an entry with one that is not eventually "
+                "0 (the value of the sum is not computed, so its eventual behaviour is not certified)"))
+
     def value(mm: int) -> ExactSum:
-        """The exact value inside the final cast for ``m = mm``: sum_{j<mm} cast(A^j B) + sum_i cast(A^mm Z_i)."""
+        """The exact value inside the final cast for ``m = mm``: sum_{j<mm} cast(A^j B) + sum_i cast(A^mm Z_i);
+        for ``mm >= M0`` entries in ``unknown`` hold 0 in place of their (not computed) value."""
         out = ExactSum((N, D))
         for i, c in enumerate(cols):
             rows, col = blocks[c.block], c.col % D
             if c.col // D == 0:
+                if series[i].unknown and mm >= series[i].start:
+                    continue
                 sums, bad = series[i].sum_before(mm)
                 for r, sv in zip(rows, sums):
                     out.finite[r, col] += sv * unit
@@ -722,6 +794,8 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
     K, over = 0, 0
     for idx in np.ndindex(N, D):
         d = drift.finite[idx]
+        if unknown[idx]:
+            continue  # zero drift (checked above)
         if d == 0 or drift.pos[idx] or drift.neg[idx] or drift.nan[idx]:
             continue
         over += 1
@@ -732,20 +806,27 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
             k = math.floor((thr - b) / d) + 1 if d > 0 else math.ceil((-thr - b) / d)
             K = max(K, k)
 
+    first_unknown = min((series[i].start for i in range(len(cols)) if series[i].unknown), default=None)
+
     def hhat(mm: int) -> np.ndarray:
+        if first_unknown is not None and mm >= first_unknown:
+            raise ValueError(f"Hhat at term {mm}: some entries' values are not computed (analytic decay)")
         if mm >= M0:
             k, r = divmod(mm - M0, P)
             return base[r].copy().add_sum(drift, k).cast(fmt)
         return value(mm).cast(fmt)
 
-    window = [hhat(M0 + K * P + s) for s in range(P)]
+    window = [base[s].copy().add_sum(drift, K).cast(fmt) for s in range(P)]  # Hhat at M0 + K P + s
+    known = ~unknown  # unknown entries are constant: the least period is that of the others
     period = P
     for d in sorted(x for x in range(1, P + 1) if P % x == 0):
-        if all(np.array_equal(window[s], window[(s + d) % P], equal_nan=True) for s in range(P)):
+        if all(np.array_equal(window[s][known], window[(s + d) % P][known], equal_nan=True) for s in range(P)):
             period = d
             break
-    certs = {how: sum(c.how == how for c in cols) for how in ("repeat", "vanish", "growth")}
-    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat)
+    certs = {how: sum(c.how == how for c in cols)
+             for how in ("repeat", "vanish", "growth", "decay", "oscillation", "nan-dominated")}
+    return LayerSettling(True, prefix, prefix + M0 + K * P, period, None, certs, over, window[:period], hhat,
+                         unknown if unknown.any() else None)
 
 
 def _place(x: np.ndarray, rows: np.ndarray, col: int, N: int, D: int, only_bad: bool = False) -> np.ndarray:

@@ -107,6 +107,11 @@ def paper_settle(model: Any, dtype: str = "float32", symbol: "str | int | None" 
     return _lrnn(model, fmt, sym, max_steps, max_prefix)
 
 
+def _unknown_reason(l: int, res: LayerSettling) -> str:
+    return (f"layer {l + 1}: {res.unknown_entries} state entries are certified constant from {res.settle_step} on, "
+            "but their values (sums of about that many casts) are not computed, so the next layer's input is not known")
+
+
 def _finish(layers: list[LayerSettling]) -> PaperRun:
     t = max(s.settle_step for s in layers)
     p = 1
@@ -137,6 +142,8 @@ def _compiled(model: Any, fmt, sym: int, max_steps: int, max_prefix: int) -> Pap
         if l == model.num_layers - 1:
             break
         horizon = res.settle_step + res.period - 1
+        if res.unknown_entries:
+            return PaperRun(False, None, None, [s.to_json() for s in done], _unknown_reason(l, res))
         if horizon > max_prefix + T0 + 1:
             return PaperRun(False, None, None, [s.to_json() for s in done],
                             f"layer {l + 1} settles only by length {res.settle_step}; the next layer's prefix would "
@@ -184,6 +191,8 @@ def _lrnn(model: Any, fmt, sym: int, max_steps: int, max_prefix: int) -> PaperRu
         if l == net.n - 1:
             break
         horizon = max(res.settle_step + res.period - 1, T)
+        if res.unknown_entries:
+            return PaperRun(False, None, None, [s.to_json() for s in done], _unknown_reason(l, res))
         if horizon > max_prefix + T0 + c:
             return PaperRun(False, None, None, [s.to_json() for s in done],
                             f"layer {l + 1} settles only by length {res.settle_step}; the next layer's prefix would "

@@ -19,7 +19,9 @@ first ``hist_cap`` casts are kept.
 Two ways a run ends with a certificate:
 
 * ``vanish`` (``||M||_inf <= 1``, so ``||X^{-1} v_j||_inf`` never grows): at term ``j`` with
-  ``max_i xr_i (||X^{-1} vh_j||_inf + E_j) < tiny / 2`` every later term casts to 0;
+  ``max_i xr_i (||X^{-1} vh_j||_inf + E_j) < tiny / 2`` every later term casts to 0; with ``norm="group"`` the same
+  in the frame's group norm ``max_g ||z_g||_2`` (``gnorm <= 1``; ``xr_i`` the dual norm of ``X_i``, the bound on
+  ``||X^{-1} vh||`` from per-group Euclidean lengths, each square root inflated);
 * ``signs``: only the infinite casts are wanted (the growth certificate's summed terms, :mod:`.paper_growth`): the run
   stops when every row has seen both infinities or after the requested number of terms; a term whose overflow is
   uncertain stops it as *uncertain*, finite casts need not be certain.
@@ -35,7 +37,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .paper_frame import Frame
+from .paper_frame import Frame, group_row_up, sqrt_up
 from .paper_growth import overflow_threshold
 from .precision import GridFormat, round_fraction_to_grid
 
@@ -88,8 +90,8 @@ def _cast(x, p, emin, fmax):
     return out
 
 
-def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish, p, emin, fmax, thr, half_tiny,
-            hist_cap, status, stop, bins, first_pos, first_neg, hist):
+def _follow(A, absA, xinv_abs, xr, nX, nM, gid, V0, E0, steps, signs_only, can_vanish, p, emin, fmax, thr,
+            half_tiny, hist_cap, status, stop, bins, first_pos, first_neg, hist):
     """The loop of :func:`follow` (arrays are filled in place; see the module docstring)."""
     C, n = V0.shape
     u = 2.0 ** -53
@@ -104,14 +106,18 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, V0, E0, steps, signs_only, can_vanish
         both = 0
         stop[c] = steps
         for j in range(steps):
-            if can_vanish:
-                zb = 0.0
+            if can_vanish:  # zb >= ||X^-1 v|| in the frame's norm: max over groups of the Euclidean length
+                gsq = np.zeros(n)
                 for i in range(n):
                     s = 0.0
                     for k in range(n):
                         s += xinv_abs[i, k] * abs(v[k])
-                    zb = max(zb, s)
-                zb = zb * infl + E
+                    s = s * infl
+                    gsq[gid[i]] += s * s
+                zb = 0.0
+                for g in range(n):
+                    zb = max(zb, math.sqrt(gsq[g]))
+                zb = (zb * infl + 1e-160) * infl + E  # 1e-160: above what the squares can lose to underflow
                 ok = True
                 for i in range(n):
                     if xr[i] * zb * infl >= half_tiny:
@@ -206,16 +212,18 @@ class TailRun:
 
 
 def follow(frame: Frame, A: np.ndarray, ys: list[list[Fraction]], fmt: GridFormat, steps: int, *,
-           signs_only: bool = False, hist_cap: int = 0, compiled: bool = True) -> TailRun:
+           signs_only: bool = False, hist_cap: int = 0, compiled: bool = True, norm: str = "inf") -> TailRun:
     """Follow ``A^j y`` for each exact column ``y`` of ``ys`` for at most ``steps`` terms (see the module
     docstring). Where the float64 bound leaves a cast uncertain at term ``j``, ``v_j`` and ``v_{j+1}`` are recomputed
     from ``y`` with :mod:`mpmath` interval arithmetic (``A^j`` by repeated squaring, 256 bits, outward rounding); if
     that decides the cast, the run restarts from ``v_{j+1}`` with the interval's radius as its initial error, else
-    the column stops as :data:`UNCERTAIN`. ``compiled=False`` runs the same loop as plain Python (the reference)."""
+    the column stops as :data:`UNCERTAIN`. ``compiled=False`` runs the same loop as plain Python (the reference).
+    ``norm``: the frame norm of the error bound, ``"inf"`` (``||M||_inf``) or ``"group"`` (``gnorm``, for complex
+    pairs: ``||.||_G``, rows weighted by the dual norm ``sum_g ||X_i,g||_2``, ``nX >= ||X^{-1}||_{inf -> G}``)."""
     A = np.asarray(A, dtype=np.float64)
     n = A.shape[0]
     C = len(ys)
-    consts = _constants(frame, fmt)
+    consts = _constants(frame, fmt, norm)
     status = np.zeros(C, dtype=np.int64)
     stop = np.zeros(C, dtype=np.int64)
     sums = [[0] * n for _ in range(C)]
@@ -280,15 +288,28 @@ MAX_RESTARTS = 64
 _IV_PREC = 256
 
 
-def _constants(frame: Frame, fmt: GridFormat) -> dict:
-    """The frame's norms as float64 upper bounds, and the dtype's numbers, for the compiled loop."""
+def _constants(frame: Frame, fmt: GridFormat, norm: str = "inf") -> dict:
+    """The frame's norms as float64 upper bounds, and the dtype's numbers, for the compiled loop (``norm``: see
+    :func:`follow`); ``gid``: each frame coordinate's group (``inf``: its own)."""
     ulp_max = 2.0 ** (math.frexp(float(fmt.max))[1] - int(fmt.precision))
-    return {
-        "xinv_abs": np.array([[_up(abs(v)) for v in row] for row in frame.Xinv], dtype=np.float64),
-        "xr": np.array([_up(sum((abs(v) for v in row), Fraction(0))) for row in frame.X], dtype=np.float64),
-        "nX": Fraction(_up(max(sum((abs(v) for v in row), Fraction(0)) for row in frame.Xinv))),
-        "nM": _up(frame.norm), "can_vanish": frame.norm <= 1, "thr": float(fmt.max) + ulp_max / 2,
-    }
+    n = frame.n
+    rows = [sum((abs(v) for v in row), Fraction(0)) for row in frame.Xinv]
+    out = {"xinv_abs": np.array([[_up(abs(v)) for v in row] for row in frame.Xinv], dtype=np.float64),
+           "thr": float(fmt.max) + ulp_max / 2}
+    if norm == "inf":
+        out.update(xr=np.array([_up(sum((abs(v) for v in row), Fraction(0))) for row in frame.X], dtype=np.float64),
+                   nX=Fraction(_up(max(rows))), nM=_up(frame.norm), can_vanish=frame.norm <= 1,
+                   gid=np.arange(n, dtype=np.int64))
+    elif norm == "group":
+        gid = np.zeros(n, dtype=np.int64)
+        for g, members in enumerate(frame.groups):
+            gid[list(members)] = g
+        nX = max(sqrt_up(sum((rows[k] * rows[k] for k in members), Fraction(0))) for members in frame.groups)
+        out.update(xr=np.array([_up(group_row_up(list(row), frame.groups)) for row in frame.X], dtype=np.float64),
+                   nX=Fraction(_up(nX)), nM=_up(frame.gnorm), can_vanish=frame.gnorm <= 1, gid=gid)
+    else:
+        raise ValueError(f"unknown frame norm {norm!r}")
+    return out
 
 
 def _segment(A: np.ndarray, k: dict, starts: list, errs: list, steps: int, fmt: GridFormat, signs_only: bool,
@@ -306,7 +327,7 @@ def _segment(A: np.ndarray, k: dict, starts: list, errs: list, steps: int, fmt: 
     first_neg = np.full((C, n), -1, dtype=np.int64)
     hist = np.zeros((C, max(cap, 1), n), dtype=np.float64)
     run = _follow_compiled if compiled else _follow
-    run(A, np.abs(A), k["xinv_abs"], k["xr"], _up(k["nX"]), k["nM"], V0, E0, int(steps), bool(signs_only),
+    run(A, np.abs(A), k["xinv_abs"], k["xr"], _up(k["nX"]), k["nM"], k["gid"], V0, E0, int(steps), bool(signs_only),
         k["can_vanish"], p, emin, fmax, k["thr"], fmt.tiny / 2, int(cap), status, stop, bins, first_pos, first_neg,
         hist)
     b0 = emin - 2 * p + 2
@@ -395,10 +416,10 @@ def follow_reference(frame: Frame, A: np.ndarray, ys: list[list[Fraction]], fmt:
     return follow(frame, A, ys, fmt, steps, compiled=False, **kw)
 
 
-def vanish_steps_estimate(frame: Frame, ys: list[list[Fraction]], fmt: GridFormat) -> float:
-    """About how many terms the vanishing test needs (``ln(size / (tiny / 2)) / -ln ||M||_inf``; inf when
-    ``||M||_inf >= 1``): used to skip runs that cannot end within the budget."""
-    nm = float(frame.norm)
+def vanish_steps_estimate(frame: Frame, ys: list[list[Fraction]], fmt: GridFormat, norm: str = "inf") -> float:
+    """About how many terms the vanishing test needs (``ln(size / (tiny / 2)) / -ln ||M||``; inf when
+    ``||M|| >= 1``, in the frame norm ``norm``): used to skip runs that cannot end within the budget."""
+    nm = float(frame.norm if norm == "inf" else frame.gnorm)
     if nm >= 1.0:
         return math.inf
     xr = max(float(sum((abs(v) for v in row), Fraction(0))) for row in frame.X)

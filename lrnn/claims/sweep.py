@@ -59,7 +59,8 @@ def check_member(model: Any, claim: str, dtype: str, precision: str, m: int = 3,
         r = check_paper(model, claim, dtype, m, symbol, max_steps=max_steps)
         return {"precision": "paper", "settle_step": r["settle_step"], "period": r["period"], "steps": max_steps,
                 "witness": r["witness"], "output_coincidence": None, "finding": None, "decided": r["decided"],
-                "reason": r["reason"]}, None
+                "reason": r["reason"],
+                "unknown_entries": sum(int(layer.get("unknown_entries", 0)) for layer in r["layers"])}, None
     s = settling if settling is not None else run_settling(model, dtype, precision, symbol, max_steps, engine)
     if claim == "parity":
         w, oc, f = parity_witness(s), parity_output_coincidence(s), forbidden_cycle(s, predicted, precision)
@@ -136,6 +137,8 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     if precision == "paper":
         out["undecided"] = out.pop("unsettled")
         out["undecided_reasons"] = dict(Counter(_reason_kind(r["reason"]) for r in members if not r["decided"]))
+        # decided members whose state is certified constant without every entry's value (analytic decay)
+        out["value_not_computed"] = sum(bool(r["decided"] and r.get("unknown_entries")) for r in members)
     if claim == "modcount":
         out["m"] = m
         out["period_divides_2^L"] = sum((2 ** layers) % r["period"] == 0 for r in settled)

@@ -195,7 +195,9 @@ def _family_report(claim, family, eigenvalue_range, dtype, precision, samples, s
     cell["member_results"] = [{"seed": r["seed"], "settle_step": r["settle_step"], "period": r["period"],
                                "witness": r["witness"] is not None,
                                "output_coincidence": r["output_coincidence"] is not None,
-                               **({"reason": r["reason"]} if r.get("reason") else {})} for r in members]
+                               **({"reason": r["reason"]} if r.get("reason") else {}),
+                               **({"unknown_entries": r["unknown_entries"]} if "unknown_entries" in r else {})}
+                              for r in members]
     cell["construction"] = _builtin_construction(claim, m, steps, dtype, precision, progress)
     if plot:
         cell["plot"] = plot_eigenvalues(eig, plot, f"{family} [{cell['range']}] {dtype}: final-cycle transitions")

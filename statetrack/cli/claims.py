@@ -97,8 +97,8 @@ def _validate(args: argparse.Namespace) -> None:
 def _text(out: dict) -> str:
     rows = []
     for k in ("family", "range", "model", "dtype", "precision", "engine", "samples", "layers", "m", "witness_rate",
-              "settle_step", "period", "periods", "unsettled", "undecided", "undecided_reasons", "reason",
-              "predicted", "output_coincidences"):
+              "settle_step", "period", "periods", "unsettled", "undecided", "undecided_reasons", "value_not_computed",
+              "reason", "predicted", "output_coincidences"):
         if k in out:
             rows.append([k, out[k]])
     w = out.get("witness")
