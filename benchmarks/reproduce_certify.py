@@ -42,7 +42,8 @@ def one_run(job: dict) -> dict:
                       heads=job["heads"], num_householder=2, state_dim=job["state_dim"], steps=job["steps"],
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
                       gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"])
-    hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"]) if job["until"] else None
+    hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
+                          restarts=job["restarts"]) if job["until"] else None
     t0 = time.perf_counter()
     summary = train(task, cfg, job["dir"], progress=False, stop_when=hook)
     train_s = time.perf_counter() - t0
@@ -52,6 +53,7 @@ def one_run(job: dict) -> dict:
     cert = certify(model, task.dfa, labels=task.labels, min_length=task.train_lengths[0], seed=job["seed"])
     return {**{k: job[k] for k in ("model", "range", "seed", "lang", "layers")}, "gate": model.config.gate,
             "certified_at": None if hook is None else hook.certified_at, "train_loss": summary["loss"],
+            "restarted_at": [] if hook is None else hook.restarted_at,
             "train_s": train_s, "test_scaled": ood["scaled_accuracy"], "status": cert.status,
             "word_length": None if cert.word is None else len(cert.word), "word": cert.word_text(),
             "reason": cert.reason, "certify_s": time.perf_counter() - t1, "steps": summary["steps"]}
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-conv", action="store_true", help="short convolutions before the scan (default: none)")
     ap.add_argument("--until-certified", type=int, default=100, metavar="N",
                     help="certify every N steps and stop once certified (0: train all --steps)")
+    ap.add_argument("--restarts", type=int, default=2, help="fresh starts allowed to a run that is refuted with "
+                    "every gate clamped (frozen), within the same --steps")
     ap.add_argument("--per-length", type=int, default=16, help="test words per length")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", help="run directory root (default: a temporary directory)")
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
              "batch": args.batch, "dim": args.dim, "heads": args.diag_heads if m == "diagonal" else 1,
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
-             "until": args.until_certified if r == "-1,1" else 0,
+             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as ex:

@@ -39,6 +39,7 @@ from .anchored import anchored_regions, refine_by_normal_forms
 from .paths import close_by_paths, edge_image_output, output_bounds
 from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .search import search_counterexample
+from .stack import certify_stack
 from .window_graph import build_window_graph
 from .window_steps import KIND_NAMES, float64_copy, window_steps, window_width
 
@@ -89,8 +90,7 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
                                "running the model on it)", word=dfa.decode(word), predicted=pred, expected=want,
                                **base)
     if model.config.n_layers != 1:
-        return Certificate("inconclusive", "regions", reason=f"the region argument covers one-layer models; this "
-                           f"model has {model.config.n_layers} layers", **base)
+        return certify_stack(float64_copy(model), dfa, classes, min_length, seed, max_rounds)
     return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history)
 
 
