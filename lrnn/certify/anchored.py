@@ -52,6 +52,10 @@ class AnchoredRegions:
     rounds: int = 0
     reason: str = ""
     details: dict = field(default_factory=dict)
+    #: per node, the normal form of each state row (``H * K`` tuples of letter ids, letters numbered in the order of
+    #: first appearance in ``graph.windows``); ``anchored_rows [H, K]``: rows on which every defect is exactly 0
+    forms: list[list[tuple[int, ...]]] = field(default_factory=list)
+    anchored_rows: np.ndarray | None = None
 
 
 def push(form: tuple[int, ...], letter: int, kind: int) -> tuple[int, ...]:
@@ -160,7 +164,7 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
     src = np.array([s for s, _, _ in graph.edges])
     slack = _inverse_slack(basis, diagonal)
     radius = np.zeros((P, H, K, V))
-    out = AnchoredRegions(centre, err, radius, basis)
+    out = AnchoredRegions(centre, err, radius, basis, forms=forms, anchored_rows=anchored_rows)
 
     def need(radius: np.ndarray) -> np.ndarray:
         R = radius[src]
@@ -226,7 +230,7 @@ def refine_by_normal_forms(graph: WindowGraph, steps: list[WindowStep], diagonal
     start = (0, tuple(() for _ in signature))
     index = {start: 0}
     order = [start]
-    nodes, edges, windows, origin = [graph.nodes[0]], [], [], []
+    nodes, edges, windows, origin, node_origin = [graph.nodes[0]], [], [], [], [0]
     i = 0
     while i < len(order):
         base, forms = order[i]
@@ -240,10 +244,11 @@ def refine_by_normal_forms(graph: WindowGraph, steps: list[WindowStep], diagonal
                 j = index[nxt] = len(order)
                 order.append(nxt)
                 nodes.append(graph.nodes[d])
+                node_origin.append(d)
             edges.append((i, a, j))
             windows.append(graph.windows[e])
             origin.append(e)
         i += 1
     if len(nodes) == len(graph.nodes):
         return None
-    return WindowGraph(nodes, edges, windows, graph.width, graph.cap, origin)
+    return WindowGraph(nodes, edges, windows, graph.width, graph.cap, origin, node_origin)

@@ -220,6 +220,8 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
     X = [Interval(emb[a].copy(), emb[a].copy()) for _, a, _ in graph.edges]
     exact = [True] * len(graph.edges)
     keys: list[tuple] = [w for w in graph.windows]
+    # per node: the normal forms of every layer below, where they determine its states exactly (else None)
+    node_key: list[tuple | None] = [()] * len(graph.nodes)
     diagonal = model64.config.layer == "diagonal"
     L = model64.config.n_layers
     layers: list[dict] = []
@@ -227,11 +229,12 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
     base["details"] = details
     for layer in range(L):
         steps = [layer_step(model64, layer, X[e], exact[e]) for e in range(len(graph.edges))]
-        g = WindowGraph(graph.nodes, graph.edges, keys, 1, graph.cap)
-        finer = refine_by_normal_forms(g, steps, diagonal)
+        graph = WindowGraph(graph.nodes, graph.edges, keys, 1, graph.cap)
+        finer = refine_by_normal_forms(graph, steps, diagonal)
         if finer is not None:
             o = finer.origin
             steps, X, exact = [steps[i] for i in o], [X[i] for i in o], [exact[i] for i in o]
+            node_key = [node_key[i] for i in finer.node_origin]
             graph = finer
         H, K = steps[0].B.shape[:2]
         seen = simulate(graph, steps, np.random.default_rng(seed))
@@ -250,9 +253,14 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
         if layer == L - 1:
             break
         X = [block_output(model64, layer, steps[e], outs[e]) for e in range(len(graph.edges))]
-        point = [bool((reg.radius[d] == 0).all()) for _, _, d in graph.edges]
-        exact = [exact[e] and point[e] for e in range(len(graph.edges))]
-        keys = [(layer, d, a) if exact[e] else (layer, "edge", e) for e, (_, a, d) in enumerate(graph.edges)]
+        # a node's state is exact where its radius is 0 and every row is anchored: the state of its representative
+        # word, which its normal forms determine (equal normal forms, equal compositions of maps from S = 0)
+        anchored = bool(reg.anchored_rows.all())
+        node_key = [None if k is None or not anchored or (reg.radius[p] != 0).any() else k + (tuple(reg.forms[p]),)
+                    for p, k in enumerate(node_key)]
+        exact = [exact[e] and node_key[d] is not None for e, (_, _, d) in enumerate(graph.edges)]
+        # letters of the next layer: (symbol, lower normal forms) where the input is one fixed real vector
+        keys = [(a,) + node_key[d] if exact[e] else ("edge", layer, e) for e, (_, a, d) in enumerate(graph.edges)]
     worst, where = np.inf, 0
     for e, (_, _, d) in enumerate(graph.edges):
         q, _, n = graph.nodes[d]
