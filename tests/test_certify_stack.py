@@ -136,3 +136,25 @@ def test_untrained_multi_layer_models_are_not_certified(layer, gate):
                                 state_dim=2, gate=gate))
     cert = certify(conv, get_language("parity"), search=False)
     assert cert.status == "inconclusive" and "convolution" in cert.reason
+
+
+def test_contracting_layers_carry_boxes_and_certify():
+    """A two-layer diagonal model whose every channel contracts (a in (-0.4, 0.4)): the first layer's regions have
+    a radius, so the second layer's inputs are boxes (no exact letters) and its coefficients intervals. With a head
+    biased far towards 'accept', the model is certified for Sigma*, through both layers' regions."""
+    from statetrack.automata.dfa import DFA
+
+    cfg = LRNNConfig(vocab_size=3, d_model=8, n_layers=2, layer="diagonal", num_heads=2, head_dim=2, state_dim=2,
+                     use_short_conv=False, gate="saturating")
+    torch.manual_seed(2)
+    m = LRNNModel(cfg)
+    with torch.no_grad():
+        for blk in m.blocks:
+            blk.mixer.dt_proj.weight.mul_(0.1)
+            blk.mixer.dt_bias.fill_(0.0)  # dt = softplus(~0) = 0.69: e = exp(-0.69) = 0.5, a = 2e - 1 near 0
+        m.head.bias[:] = torch.tensor([-30.0, 30.0])
+    cert = certify(m, DFA.from_regex("(0|1)*", alphabet="01").minimize(), search=False)
+    assert cert.status == "certified", cert.reason
+    first, second = cert.details["layers"]
+    assert first["anchored_largest_radius"] > 0 and second["anchored_largest_radius"] > 0
+    assert second["exact_inputs"] == 0
