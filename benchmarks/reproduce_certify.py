@@ -11,8 +11,8 @@ seconds. Prints the per-family table (median and best) and the per-run table (Ma
     python benchmarks/reproduce_certify.py --steps 300 --seeds 1  # a quicker look
     python benchmarks/reproduce_certify.py --gate sigmoid --until-certified 0 --controls ""  # the published gate
 
-``--lang mod:3 --layers 2 --models deltanet,deltaproduct`` runs the stretch protocol (2 layers: the certificate is
-then the counterexample search only; the region argument covers one layer). Each worker uses one thread.
+``--lang mod:3 --layers 2 --models deltanet,deltaproduct --budget-s 600`` runs the stretch protocol (2 layers: the
+region argument carries regions through the layers, docs/certify.md). Each worker uses one thread.
 """
 from __future__ import annotations
 
@@ -45,7 +45,12 @@ def one_run(job: dict) -> dict:
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
                           restarts=job["restarts"]) if job["until"] else None
     t0 = time.perf_counter()
-    summary = train(task, cfg, job["dir"], progress=False, stop_when=hook)
+    stop = hook
+    if job["budget_s"]:  # a CPU-time budget per run: stop (as if certified) once it is spent
+        def stop(step: int, model) -> "bool | str":
+            verdict = hook(step, model) if hook is not None else False
+            return verdict or time.perf_counter() - t0 > job["budget_s"]
+    summary = train(task, cfg, job["dir"], progress=False, stop_when=stop)
     train_s = time.perf_counter() - t0
     model, task, _ = load_run(job["dir"])
     ood = evaluate(model_predictor(model), task, (40, 256), per_length=job["per_length"], seed=7)
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="certify every N steps and stop once certified (0: train all --steps)")
     ap.add_argument("--restarts", type=int, default=2, help="fresh starts allowed to a run that is refuted with "
                     "every gate clamped (frozen), within the same --steps")
+    ap.add_argument("--budget-s", type=float, default=0, help="stop a run after this many seconds of training "
+                    "(0: no limit)")
     ap.add_argument("--per-length", type=int, default=16, help="test words per length")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", help="run directory root (default: a temporary directory)")
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
              "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts,
+             "budget_s": args.budget_s,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as ex:
