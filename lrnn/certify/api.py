@@ -16,6 +16,9 @@ Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
    gate, projection, MLP, final norm and head (:mod:`.readout`) show that the DFA's class has the largest logit
    on the whole box. Then every word of length >= ``min_length`` is classified right, at every length.
 
+Multi-layer models without short convolutions: the regions are carried through the layers on a product graph
+(:mod:`.stack`): each layer's regions bound the next layer's inputs, whose coefficients are then intervals.
+
 The bounds hold for the model's function in real arithmetic (``arithmetic = "real"``); the float32 execution of
 the model is covered by the search only. Anything that fails in 2 or 3 gives ``inconclusive`` with the reason.
 Compiled models go through the constructions' exact proof (:func:`certify_compiled`).
