@@ -158,3 +158,44 @@ def test_contracting_layers_carry_boxes_and_certify():
     first, second = cert.details["layers"]
     assert first["anchored_largest_radius"] > 0 and second["anchored_largest_radius"] > 0
     assert second["exact_inputs"] == 0
+
+
+@pytest.mark.parametrize("build", ["contracting", "parity", "identity"])
+def test_carried_boxes_hold_the_real_runs(build):
+    """The boxes the argument hands each layer contain the inputs that layer really gets (float64 runs of the model
+    on fresh random words, followed through the product graph), and the final logits lie in the readout bounds."""
+    from statetrack.lrnn.certify.readout import logit_bounds
+    from statetrack.lrnn.certify.stack import carry_regions
+
+    if build == "contracting":
+        cfg = LRNNConfig(vocab_size=3, d_model=8, n_layers=2, layer="diagonal", num_heads=2, head_dim=2, state_dim=2,
+                         use_short_conv=False, gate="saturating")
+        torch.manual_seed(2)
+        m = LRNNModel(cfg)
+        with torch.no_grad():
+            for blk in m.blocks:
+                blk.mixer.dt_proj.weight.mul_(0.1)
+                blk.mixer.dt_bias.fill_(0.0)
+    else:
+        m = two_layer(build)
+    m64 = float64_copy(m)
+    stack = carry_regions(m64, get_language("parity"), 1, 0, 3000)
+    assert stack.closed
+    seen: list[torch.Tensor] = []
+    hooks = [blk.register_forward_hook(lambda mod, inp, out: seen.append(inp[0])) for blk in m64.blocks]
+    ids = torch.from_numpy(np.random.default_rng(7).integers(0, 2, size=(6, 120)))
+    with torch.no_grad():
+        logits = m64(ids).numpy()
+    for h in hooks:
+        h.remove()
+    succ = stack.graph.successor()
+    for b in range(ids.shape[0]):
+        node = 0
+        for t in range(ids.shape[1]):
+            e = succ[(node, int(ids[b, t]))]
+            for layer, boxes in enumerate(stack.inputs):
+                x = seen[layer][b, t].numpy()
+                assert np.all((boxes[e].lo <= x) & (x <= boxes[e].hi)), (build, layer, b, t)
+            bound = logit_bounds(m64, stack.steps[e], stack.outs[e], layer=1)
+            assert np.all((bound.lo <= logits[b, t]) & (logits[b, t] <= bound.hi)), (build, b, t)
+            node = stack.graph.edges[e][2]

@@ -28,6 +28,8 @@ the one of :mod:`.intervals` (real arithmetic, float64 bounds widened outward).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from statetrack.automata.dfa import DFA
@@ -208,16 +210,29 @@ def _diagonal_step(mixer, h: Interval, x: Interval, exact_input: bool) -> Window
 
 
 # ------------------------------------------------------------------------------------------- the layered argument
-def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
-                  max_rounds: int) -> Certificate:
-    """The region argument of a multi-layer float64 model without short convolutions (module docstring)."""
-    base = {"min_length": min_length}
-    if model64.config.use_short_conv:
-        return Certificate("inconclusive", "regions", reason="the multi-layer region argument covers models without "
-                           "short convolutions (a convolution reads past states of the layer below)", **base)
+@dataclass
+class StackRegions:
+    """What :func:`carry_regions` found. ``graph``: the product graph (the last refinement); ``inputs[l][e]``: the box
+    of layer ``l``'s input (the residual stream entering block ``l``) on edge ``e`` of ``graph``; ``steps``, ``outs``:
+    the last layer's steps and scan-output boxes per edge; ``layers``: per-layer figures; ``closed`` False with
+    ``reason`` when some layer's regions did not close."""
+
+    graph: WindowGraph
+    inputs: list[list[Interval]]
+    steps: list[WindowStep]
+    outs: list[Interval]
+    layers: list[dict]
+    closed: bool
+    reason: str = ""
+
+
+def carry_regions(model64: LRNNModel, dfa: DFA, min_length: int, seed: int, max_rounds: int) -> StackRegions:
+    """Regions of every layer of a float64 model without short convolutions, each layer given the input boxes
+    that the layers below hand it, on the product graph (module docstring)."""
     graph = build_window_graph(dfa, 1, min_length)
     emb = _np(model64.embedding.weight)
     X = [Interval(emb[a].copy(), emb[a].copy()) for _, a, _ in graph.edges]
+    inputs: list[list[Interval]] = []
     exact = [True] * len(graph.edges)
     keys: list[tuple] = [w for w in graph.windows]
     # per node: the normal forms of every layer below, where they determine its states exactly (else None)
@@ -225,8 +240,6 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
     diagonal = model64.config.layer == "diagonal"
     L = model64.config.n_layers
     layers: list[dict] = []
-    details: dict = {"layers": layers}
-    base["details"] = details
     for layer in range(L):
         steps = [layer_step(model64, layer, X[e], exact[e]) for e in range(len(graph.edges))]
         graph = WindowGraph(graph.nodes, graph.edges, keys, 1, graph.cap)
@@ -234,19 +247,21 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
         if finer is not None:
             o = finer.origin
             steps, X, exact = [steps[i] for i in o], [X[i] for i in o], [exact[i] for i in o]
+            inputs = [[boxes[i] for i in o] for boxes in inputs]
             node_key = [node_key[i] for i in finer.node_origin]
             graph = finer
+        inputs.append(X)
         H, K = steps[0].B.shape[:2]
         seen = simulate(graph, steps, np.random.default_rng(seed))
         basis = np.broadcast_to(np.eye(K), (H, K, K)).copy() if diagonal else choose_basis(seen, H, K)
         free, _ = hull_boxes(graph, steps, seen, basis)
         reg = anchored_regions(graph, steps, basis, diagonal, free_centre=free, max_rounds=max_rounds)
         counts = {KIND_NAMES[k]: int(sum((s.kinds == k).sum() for s in steps)) for k in range(1, len(KIND_NAMES))}
-        info = {"layer": layer + 1, "nodes": len(graph.nodes), "edges": len(graph.edges), "exact_rows": counts,
-                "split_by_normal_forms": finer is not None, "exact_inputs": int(sum(exact)), **reg.details}
-        layers.append(info)
+        layers.append({"layer": layer + 1, "nodes": len(graph.nodes), "edges": len(graph.edges),
+                       "exact_rows": counts, "split_by_normal_forms": finer is not None,
+                       "exact_inputs": int(sum(exact)), **reg.details})
         if not reg.closed:
-            return Certificate("inconclusive", "regions", reason=f"layer {layer + 1}: {reg.reason}", **base)
+            return StackRegions(graph, inputs, steps, [], layers, False, f"layer {layer + 1}: {reg.reason}")
         zeros = np.zeros_like(basis)
         outs = [output_bounds(steps[e], reg.centre[d], reg.centre_err[d], basis, zeros, reg.radius[d])
                 for e, (_, _, d) in enumerate(graph.edges)]
@@ -261,12 +276,28 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
         exact = [exact[e] and node_key[d] is not None for e, (_, _, d) in enumerate(graph.edges)]
         # letters of the next layer: (symbol, lower normal forms) where the input is one fixed real vector
         keys = [(a,) + node_key[d] if exact[e] else ("edge", layer, e) for e, (_, a, d) in enumerate(graph.edges)]
+    return StackRegions(graph, inputs, steps, outs, layers, True)
+
+
+def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
+                  max_rounds: int) -> Certificate:
+    """The region argument of a multi-layer float64 model without short convolutions (module docstring)."""
+    base: dict = {"min_length": min_length}
+    if model64.config.use_short_conv:
+        return Certificate("inconclusive", "regions", reason="the multi-layer region argument covers models without "
+                           "short convolutions (a convolution reads past states of the layer below)", **base)
+    stack = carry_regions(model64, dfa, min_length, seed, max_rounds)
+    details: dict = {"layers": stack.layers}
+    base["details"] = details
+    if not stack.closed:
+        return Certificate("inconclusive", "regions", reason=stack.reason, **base)
+    graph, L = stack.graph, model64.config.n_layers
     worst, where = np.inf, 0
     for e, (_, _, d) in enumerate(graph.edges):
         q, _, n = graph.nodes[d]
         if n < min_length:
             continue
-        m = margin_lower_bound(model64, steps[e], outs[e], int(classes[q]), layer=L - 1)
+        m = margin_lower_bound(model64, stack.steps[e], stack.outs[e], int(classes[q]), layer=L - 1)
         if m < worst:
             worst, where = m, e
     details["readout_margin"] = float(worst)
@@ -281,4 +312,4 @@ def certify_stack(model64: LRNNModel, dfa: DFA, classes: np.ndarray, min_length:
                        "every region", arithmetic="real", **base)
 
 
-__all__ = ["certify_stack", "layer_step"]
+__all__ = ["certify_stack", "carry_regions", "layer_step", "StackRegions"]
