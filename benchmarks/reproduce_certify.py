@@ -43,7 +43,7 @@ def one_run(job: dict) -> dict:
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
                       gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"])
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
-                          restarts=job["restarts"]) if job["until"] else None
+                          restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
     t0 = time.perf_counter()
     stop = hook
     if job["budget_s"]:  # a CPU-time budget per run: stop (as if certified) once it is spent

@@ -241,6 +241,8 @@ def test_frozen_and_refuted_runs_restart(tmp_path):
     projection = reflection_parity_model(rng=(0, 1))  # refuted, every gate clamped
     assert hook(1, projection) == RESTART and hook.restarted_at == [1]
     assert hook(2, projection) is False  # no restart left
+    longest = len(hook.last.word) - 1  # refuted only beyond the training lengths: kept
+    assert UntilCertified(parity, "final", 1, every=1, restarts=1, max_length=longest, **QUICK)(1, projection) is False
     assert UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)(1, reflection_parity_model(z0=-1.0)) \
         is False  # refuted (or inconclusive) but not frozen: training goes on
     task = task_from_dfa(parity, train_lengths=(3, 5))

@@ -27,19 +27,23 @@ class UntilCertified:
     length 256).
 
     ``restarts``: how many times a run may start again from a fresh initialisation (:data:`~statetrack.lrnn.train.
-    RESTART`) when it is *frozen and refuted*: the certificate is a counterexample and every saturating gate sits on
-    its clamp on random probe words (:func:`~statetrack.lrnn.train.clamped_gates` = 1), so no gradient reaches any
-    gate and the kinds of the learnt maps can no longer change (e.g. a parity DeltaNet with ``beta = 2`` on both
-    symbols: two reflections, whose products rotate the state, where parity needs the identity on '0')."""
+    RESTART`) when it is *frozen and refuted*: the certificate is a counterexample no longer than ``max_length``
+    (the longest training length: the model is wrong where it is trained) and every saturating gate sits on its
+    clamp on random probe words (:func:`~statetrack.lrnn.train.clamped_gates` = 1), so no gradient reaches any gate
+    and the kinds of the learnt maps can no longer change (e.g. a parity DeltaNet with ``beta = 2`` on both symbols:
+    two reflections, whose products rotate the state, where parity needs the identity on '0'). A frozen model that
+    is right on the training lengths and refuted only beyond them is kept (a fresh start would lose what it
+    learnt)."""
 
     def __init__(self, dfa: DFA, labels: str, min_length: int, every: int, restarts: int = 0,
-                 **certify_kwargs: Any):
+                 max_length: int | None = None, **certify_kwargs: Any):
         if every < 1:
             raise StatetrackError(f"until_certified: every must be >= 1; got {every}")
         if restarts < 0:
             raise StatetrackError(f"until_certified: restarts must be >= 0; got {restarts}")
         self.dfa, self.labels, self.min_length, self.every = dfa, labels, int(min_length), int(every)
         self.restarts_left = self.restarts = int(restarts)
+        self.max_length = max_length
         self.kwargs = {"search_lengths": (64, 256), "max_rounds": 500, **certify_kwargs}
         self.history: list[tuple[int, str]] = []
         self.last: Certificate | None = None
@@ -60,10 +64,11 @@ class UntilCertified:
         if self.last.status == "certified":
             self.certified_at = step
             return True
-        if self.last.status == "counterexample" and self.restarts_left and self.frozen(m):
+        short = self.max_length is None or len(self.last.word or ()) <= self.max_length
+        if self.last.status == "counterexample" and short and self.restarts_left and self.frozen(m):
             self.restarts_left -= 1
             self.restarted_at.append(step)
-            self.history.append((step, "restart (refuted, every gate clamped)"))
+            self.history.append((step, "restart (refuted on a training length, every gate clamped)"))
             return RESTART
         return False
 

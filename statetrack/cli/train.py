@@ -58,7 +58,8 @@ def register(subparsers) -> None:
                    help="every N steps run `statetrack certify` on the model; stop once it is certified")
     p.add_argument("--restarts", type=int, default=2, metavar="R",
                    help="with --until-certified: start again from a fresh initialisation (at most R times, within "
-                        "--steps) when the model is refuted while every saturating gate sits on its clamp")
+                        "--steps) when the model is refuted on a training length while every saturating gate sits "
+                        "on its clamp")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -193,7 +194,7 @@ def _until_certified(args: argparse.Namespace, task, ctx):
                                             error=StatetrackError), required=("task",), error=StatetrackError)
         task = Task.from_json(info["task"])
     return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified,
-                          restarts=args.restarts)
+                          restarts=args.restarts, max_length=task.train_lengths[1])
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
