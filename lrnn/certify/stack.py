@@ -124,11 +124,13 @@ def _householder_step(mixer: DeltaProductLayer, h: Interval, x: Interval, exact_
     q = Interval(q.lo.reshape(H, K), q.hi.reshape(H, K))
     k = Interval(k.lo.reshape(n_h, H, K), k.hi.reshape(n_h, H, K))
     v = Interval(v.lo.reshape(n_h, H, V), v.hi.reshape(n_h, H, V))
-    if mixer.qk_norm_eps is not None:
-        raise NotImplementedError("qk_norm_eps")
     q, _ = _normalize(q)
     q = q * np.full(K, K ** -0.5)
     key_norms = [_normalize(Interval(k.lo[j, hh], k.hi[j, hh])) for j in range(n_h) for hh in range(H)]
+    if mixer.qk_norm_eps is not None:  # x / sqrt(|x|^2 + eps): inside the unit box, never exactly unit
+        unit_box = Interval(-np.ones((H, K)), np.ones((H, K)))
+        q = unit_box * np.full(K, K ** -0.5)
+        key_norms = [(Interval(-np.ones(K), np.ones(K)), 0.0) for _ in range(n_h * H)]
     k = Interval(np.stack([kn.lo for kn, _ in key_norms]).reshape(n_h, H, K),
                  np.stack([kn.hi for kn, _ in key_norms]).reshape(n_h, H, K))
     unit = np.array([ln >= KEY_FLOOR for _, ln in key_norms]).reshape(n_h, H)
