@@ -41,8 +41,7 @@ def one_run(job: dict) -> dict:
     cfg = TrainConfig(model=job["model"], eigenvalue_range=rng, layers=job["layers"], dim=job["dim"],
                       heads=job["heads"], num_householder=2, state_dim=job["state_dim"], steps=job["steps"],
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
-                      gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"],
-                      gate_straight_through=job["straight_through"])
+                      gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"])
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
                           restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
     t0 = time.perf_counter()
@@ -81,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--gate", default="auto", help="auto (saturating for -1,1; sigmoid for 0,1), sigmoid, saturating")
     ap.add_argument("--gate-penalty", type=float, default=1e-3)
-    ap.add_argument("--straight-through", action="store_true", help="clamped gates get the gradient of their "
-                    "unclamped level while the task loss is above the gate penalty's threshold")
     ap.add_argument("--short-conv", action="store_true", help="short convolutions before the scan (default: none)")
     ap.add_argument("--until-certified", type=int, default=100, metavar="N",
                     help="certify every N steps and stop once certified (0: train all --steps)")
@@ -103,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
              "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts,
-             "budget_s": args.budget_s, "straight_through": args.straight_through,
+             "budget_s": args.budget_s,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as ex:
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     print(f"{args.lang}, train 3..40, test 40..256; {args.layers} layer(s), width {args.dim}, short convolutions "
           f"{'on' if args.short_conv else 'off'}; at most {args.steps} steps, batch {args.batch}, lr {args.lr}, gate "
-          f"{args.gate}, gate penalty {args.gate_penalty}, straight-through {args.straight_through}, until-certified {args.until_certified or 'off'}; "
+          f"{args.gate}, gate penalty {args.gate_penalty}, until-certified {args.until_certified or 'off'}; "
           f"{args.per_length} test words per length; wall {wall:.0f} s with {args.workers} workers\n")
     print("| model | range | gate | runs | median scaled acc | best scaled acc | certified | counterexample | "
           "inconclusive | median counterexample length | median steps | train s/run | certify s/run |")

@@ -58,20 +58,16 @@ def gate_level(s: torch.Tensor, gate: str) -> torch.Tensor:
     return s * (1 + 2 * m) - m
 
 
-def gate_unit(s: torch.Tensor, gate: str, straight_through: bool = False) -> torch.Tensor:
+def gate_unit(s: torch.Tensor, gate: str) -> torch.Tensor:
     """A gate in [0, 1] from ``s`` in (0, 1) (a sigmoid, or ``exp(-dt A)`` of a diagonal layer).
 
     ``gate="sigmoid"`` (as published): ``s`` itself, never exactly 0 or 1. ``gate="saturating"``:
     ``clamp((1 + 2m) s - m, 0, 1)`` with ``m = GATE_OVERSHOOT``: ``s`` stretched around 1/2 in the middle, exactly 0
     and exactly 1 near the ends. A clamped gate has zero gradient, so a gate that reached an end stays there unless
-    the loss of another input moves the shared weights. ``straight_through``: the same values, but the gradient of
-    the unclamped level (a clamped gate can come back; a training-time option)."""
+    the loss of another input moves the shared weights."""
     if gate == "sigmoid":
         return s
-    u = gate_level(s, gate)
-    if straight_through:
-        return u + (torch.clamp(u, 0.0, 1.0) - u).detach()
-    return torch.clamp(u, 0.0, 1.0)
+    return torch.clamp(gate_level(s, gate), 0.0, 1.0)
 
 
 def _check_range(eigenvalue_range: Sequence[float]) -> tuple[int, int]:
@@ -214,8 +210,7 @@ class DeltaProductLayer(nn.Module):
         """``beta [B, T*n_h, H]`` in ``(0, beta_max)`` (``[0, beta_max]`` with the saturating gate) for
         ``x [B, T, d_model]``."""
         B, T, _ = x.shape
-        st = self.training and getattr(self, "straight_through", False)
-        b = gate_unit(torch.sigmoid(_at_least_float32(self.b_proj(x))), self.gate, st) * self.beta_max
+        b = gate_unit(torch.sigmoid(_at_least_float32(self.b_proj(x))), self.gate) * self.beta_max
         return b.view(B, T * self.num_householder, self.num_heads)
 
     def gate_levels(self, x: torch.Tensor) -> torch.Tensor:
@@ -343,8 +338,7 @@ class DiagonalLayer(nn.Module):
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(e [B, T, H, K] = gate_unit(exp(-dt A)), dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
         dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
-        st = self.training and getattr(self, "straight_through", False)
-        return gate_unit(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate, st), dt
+        return gate_unit(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate), dt
 
     def gate_levels(self, x: torch.Tensor) -> torch.Tensor:
         """The gates ``e`` before their clamp (:func:`gate_level`), ``[B, T, H, K]`` for ``x [B, T, d_model]``."""

@@ -99,10 +99,6 @@ class TrainConfig:
     #: the penalty applies only on steps whose task loss is below this: on the loss plateau it would clamp every gate
     #: at the identity, where the gradient is 0, before the task has been learnt
     gate_penalty_below: float = 0.1
-    #: while the last step's task loss is at least ``gate_penalty_below`` (the task not yet learnt), clamped saturating
-    #: gates get the gradient of their unclamped level (straight-through), so a gate that hit its clamp early can come
-    #: back; the values are always the clamped ones
-    gate_straight_through: bool = False
 
     def __post_init__(self) -> None:
         for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "gate_penalty", "gate_penalty_below"):
@@ -121,8 +117,6 @@ class TrainConfig:
             raise StatetrackError(f"--range {self.eigenvalue_range}: choose 0,1 or -1,1")
         if self.gate not in ("auto",) + GATES:
             raise StatetrackError(f"--gate {self.gate!r}: choose auto, {', '.join(GATES)}")
-        if not isinstance(self.gate_straight_through, bool):
-            raise StatetrackError(f"gate_straight_through {self.gate_straight_through!r}: need true or false")
         if not isinstance(self.short_conv, bool):
             raise StatetrackError(f"short_conv {self.short_conv!r}: need true or false")
         if self.schedule not in ("cosine", "constant"):
@@ -214,13 +208,6 @@ def clamped_gates(model: nn.Module, ids: torch.Tensor) -> float | None:
         return None
     flat = torch.cat([lv.reshape(-1) for lv in levels])
     return float(((flat <= 0) | (flat >= 1)).double().mean())
-
-
-def set_straight_through(model: nn.Module, on: bool) -> None:
-    """Switch the straight-through gradient of every saturating gate (``TrainConfig.gate_straight_through``)."""
-    for mod in model.modules():
-        if getattr(mod, "gate", None) == "saturating" and hasattr(mod, "gate_levels"):
-            mod.straight_through = bool(on)
 
 
 #: what a ``stop_when`` hook of :func:`train` returns to restart from a fresh initialisation
@@ -619,10 +606,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     metrics_lines: list[str] = []
     usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
     restarts: list[int] = []
-    last_loss = float("inf")
     for step in range(start, end):
-        if cfg.gate_straight_through:
-            set_straight_through(model, last_loss >= cfg.gate_penalty_below)
         batch = task.batch(cfg.batch, step_rng(cfg.seed, step))
         if dist is not None:
             batch = dist.shard(batch)
@@ -654,7 +638,6 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         if dist is not None:
             loss, acc = dist.mean(loss.detach()), dist.mean(acc.detach())
         loss_v, acc_v = float(loss.detach()), float(acc)
-        last_loss = loss_v
         rec = {"step": step + 1, "loss": loss_v, "accuracy": acc_v, "lr": lr, "grad_norm": float(gnorm)}
         if on_step is not None:
             on_step(step + 1, rec)

@@ -253,23 +253,3 @@ def test_frozen_and_refuted_runs_restart(tmp_path):
     a = load_model(tmp_path / "plain" / "model.safetensors").state_dict()
     b = load_model(tmp_path / "again" / "model.safetensors").state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)
-
-
-def test_straight_through_gate_keeps_values_and_passes_gradients():
-    from statetrack.lrnn.train import set_straight_through
-
-    s = torch.tensor([0.05, 0.5, 0.95], requires_grad=True)
-    hard, st = gate_unit(s, "saturating"), gate_unit(s, "saturating", straight_through=True)
-    assert torch.equal(hard, st) and hard.tolist()[0] == 0.0 and hard.tolist()[2] == 1.0
-    (g_hard,) = torch.autograd.grad(hard.sum(), s)
-    (g_st,) = torch.autograd.grad(st.sum(), s)
-    assert g_hard[0] == 0 and g_hard[2] == 0 and torch.all(g_st == 1.5)
-    m = reflection_parity_model()
-    m.train()
-    set_straight_through(m, True)
-    x = m.blocks[0].norm1(m.embedding(torch.tensor([[0, 1]])))
-    m.blocks[0].mixer.betas(x).sum().backward()
-    assert float(m.blocks[0].mixer.b_proj.weight.grad.abs().sum()) > 0  # both gates clamped, gradient passes
-    m.eval()
-    with torch.no_grad():
-        assert m.blocks[0].mixer.betas(x).flatten().tolist() == [0.0, 2.0]
