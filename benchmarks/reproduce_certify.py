@@ -11,8 +11,8 @@ seconds. Prints the per-family table (median and best) and the per-run table (Ma
     python benchmarks/reproduce_certify.py --steps 300 --seeds 1  # a quicker look
     python benchmarks/reproduce_certify.py --gate sigmoid --until-certified 0 --controls ""  # the published gate
 
-``--lang mod:3 --layers 2 --models deltanet,deltaproduct`` runs the stretch protocol (2 layers: the certificate is
-then the counterexample search only; the region argument covers one layer). Each worker uses one thread.
+``--lang mod:3 --layers 2 --models deltanet,deltaproduct --budget-s 600`` runs the stretch protocol (2 layers: the
+region argument carries regions through the layers, docs/certify.md). Each worker uses one thread.
 """
 from __future__ import annotations
 
@@ -42,9 +42,15 @@ def one_run(job: dict) -> dict:
                       heads=job["heads"], num_householder=2, state_dim=job["state_dim"], steps=job["steps"],
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
                       gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"])
-    hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"]) if job["until"] else None
+    hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
+                          restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
     t0 = time.perf_counter()
-    summary = train(task, cfg, job["dir"], progress=False, stop_when=hook)
+    stop = hook
+    if job["budget_s"]:  # a CPU-time budget per run: stop (as if certified) once it is spent
+        def stop(step: int, model) -> "bool | str":
+            verdict = hook(step, model) if hook is not None else False
+            return verdict or time.perf_counter() - t0 > job["budget_s"]
+    summary = train(task, cfg, job["dir"], progress=False, stop_when=stop)
     train_s = time.perf_counter() - t0
     model, task, _ = load_run(job["dir"])
     ood = evaluate(model_predictor(model), task, (40, 256), per_length=job["per_length"], seed=7)
@@ -52,6 +58,7 @@ def one_run(job: dict) -> dict:
     cert = certify(model, task.dfa, labels=task.labels, min_length=task.train_lengths[0], seed=job["seed"])
     return {**{k: job[k] for k in ("model", "range", "seed", "lang", "layers")}, "gate": model.config.gate,
             "certified_at": None if hook is None else hook.certified_at, "train_loss": summary["loss"],
+            "restarted_at": [] if hook is None else hook.restarted_at,
             "train_s": train_s, "test_scaled": ood["scaled_accuracy"], "status": cert.status,
             "word_length": None if cert.word is None else len(cert.word), "word": cert.word_text(),
             "reason": cert.reason, "certify_s": time.perf_counter() - t1, "steps": summary["steps"]}
@@ -76,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-conv", action="store_true", help="short convolutions before the scan (default: none)")
     ap.add_argument("--until-certified", type=int, default=100, metavar="N",
                     help="certify every N steps and stop once certified (0: train all --steps)")
+    ap.add_argument("--restarts", type=int, default=2, help="fresh starts allowed to a run that is refuted with "
+                    "every gate clamped (frozen), within the same --steps")
+    ap.add_argument("--budget-s", type=float, default=0, help="stop a run after this many seconds of training "
+                    "(0: no limit)")
     ap.add_argument("--per-length", type=int, default=16, help="test words per length")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", help="run directory root (default: a temporary directory)")
@@ -88,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
              "batch": args.batch, "dim": args.dim, "heads": args.diag_heads if m == "diagonal" else 1,
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
-             "until": args.until_certified if r == "-1,1" else 0,
+             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts,
+             "budget_s": args.budget_s,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as ex:

@@ -213,6 +213,11 @@ class DeltaProductLayer(nn.Module):
         b = gate_unit(torch.sigmoid(_at_least_float32(self.b_proj(x))), self.gate) * self.beta_max
         return b.view(B, T * self.num_householder, self.num_heads)
 
+    def gate_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """The gates before their clamp (:func:`gate_level`), ``[B, T, n_h * H]`` for ``x [B, T, d_model]``: with
+        the saturating gate a level <= 0 or >= 1 is a clamped gate, whose gradient is 0."""
+        return gate_level(torch.sigmoid(_at_least_float32(self.b_proj(x))), self.gate)
+
     def gate_usage(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of ``beta / beta_max`` over ``x [B, T, d_model]`` (a scalar): how far the tokens' maps are from the
         identity (``beta = 0``); the training's gate penalty (``TrainConfig.gate_penalty``)."""
@@ -334,6 +339,11 @@ class DiagonalLayer(nn.Module):
         """``(e [B, T, H, K] = gate_unit(exp(-dt A)), dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
         dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
         return gate_unit(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate), dt
+
+    def gate_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """The gates ``e`` before their clamp (:func:`gate_level`), ``[B, T, H, K]`` for ``x [B, T, d_model]``."""
+        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
+        return gate_level(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate)
 
     def gate_usage(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of ``1 - e`` over ``x [B, T, d_model]`` and the channels (a scalar): how far the maps are from the

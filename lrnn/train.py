@@ -191,6 +191,29 @@ def gate_penalty_hooks(model: nn.Module) -> tuple[list[torch.Tensor], list[Any]]
     return usage, handles
 
 
+def clamped_gates(model: nn.Module, ids: torch.Tensor) -> float | None:
+    """The fraction of saturating gates that sit on their clamp (level <= 0 or >= 1, where the gradient is 0) on the
+    tokens of ``ids [B, T]``, over every mixer with ``gate="saturating"``; ``None`` when there is none. At 1.0 no
+    gradient reaches any transition gate: the kinds of the learnt maps (identity, reflection, ...) are frozen."""
+    levels: list[torch.Tensor] = []
+    handles = [mod.register_forward_hook(lambda m, inp, out: levels.append(m.gate_levels(inp[0]).detach()))
+               for mod in model.modules() if getattr(mod, "gate", None) == "saturating" and hasattr(mod, "gate_levels")]
+    try:
+        with torch.no_grad():
+            model(ids)
+    finally:
+        for h in handles:
+            h.remove()
+    if not levels:
+        return None
+    flat = torch.cat([lv.reshape(-1) for lv in levels])
+    return float(((flat <= 0) | (flat >= 1)).double().mean())
+
+
+#: what a ``stop_when`` hook of :func:`train` returns to restart from a fresh initialisation
+RESTART = "restart"
+
+
 def model_features(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The head's input ``[B, T, d_model]`` (after the final norm) for ``ids [B, T]``."""
     if isinstance(model, LRNNModel):
@@ -528,7 +551,7 @@ def evaluate_batch(model: nn.Module, batch: Batch, labels: str) -> tuple[float, 
 def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume: bool = False,
           progress: bool = True, dist: "Any | None" = None, stop_at: int | None = None,
           on_step: Callable[[int, dict], None] | None = None, overwrite: bool = False,
-          stop_when: Callable[[int, nn.Module], bool] | None = None) -> dict[str, Any]:
+          stop_when: Callable[[int, nn.Module], "bool | str"] | None = None) -> dict[str, Any]:
     """Train (or resume) a run and return its summary ``{steps, loss, accuracy, seconds, ...}``.
 
     A fresh run needs ``run_dir`` absent or empty; an existing run there is refused unless ``overwrite=True``
@@ -540,7 +563,11 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     batch of the step, so the global batch does not depend on the number of processes; only rank 0 writes.
     ``stop_at``: stop (with a checkpoint) after this many steps, as an interruption would (used by tests).
     ``stop_when(step, model)``: called after every step (single process); True ends the run there, saved as a
-    stopped run (e.g. :func:`statetrack.lrnn.certify.until_certified`).
+    stopped run (e.g. :class:`statetrack.lrnn.certify.UntilCertified`); :data:`RESTART` replaces the model and the
+    optimizer state by a fresh initialisation (drawn from the run's continuing torch generator, so a run with restarts
+    is still determined by its seed) and goes on with the same step count, data stream and learning-rate schedule;
+    the summary lists the steps of the restarts (``restarts``). A resumed run does not know the restarts before its
+    checkpoint.
     """
     run_dir = Path(run_dir)
     rank0 = dist is None or dist.rank == 0
@@ -578,6 +605,7 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     loss_v = acc_v = float("nan")
     metrics_lines: list[str] = []
     usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
+    restarts: list[int] = []
     for step in range(start, end):
         batch = task.batch(cfg.batch, step_rng(cfg.seed, step))
         if dist is not None:
@@ -622,7 +650,15 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
             _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
             save_checkpoint(run_dir, step + 1, model, opt, extra)
-        if stop_when is not None and dist is None and stop_when(step + 1, model):
+        verdict = stop_when(step + 1, model) if stop_when is not None and dist is None else False
+        if isinstance(verdict, str) and verdict == RESTART:
+            for h in hooks:
+                h.remove()
+            model = net = build_model(cfg, task).to(device)
+            opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+            usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
+            restarts.append(step + 1)
+        elif verdict:
             end = step + 1
             break
     for h in hooks:
@@ -632,6 +668,8 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     seconds = time.perf_counter() - t0
     summary = {"steps": end, "loss": loss_v, "accuracy": acc_v, "seconds": round(seconds, 3),
                "parameters": sum(p.numel() for p in model.parameters())}
+    if restarts:
+        summary["restarts"] = restarts
     if rank0:
         _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
         save_checkpoint(run_dir, end, model, opt, extra)
@@ -694,7 +732,7 @@ def load_run(run_dir: "str | os.PathLike") -> tuple[nn.Module, Task, dict[str, A
     return model, task, info
 
 
-__all__ = ["TrainConfig", "train", "build_model", "model_features", "save_any", "load_any", "load_run",
+__all__ = ["TrainConfig", "train", "build_model", "clamped_gates", "RESTART", "model_features", "save_any", "load_any", "load_run",
            "param_groups", "learning_rate", "loss_and_accuracy", "step_rng", "save_checkpoint", "load_checkpoint",
            "check_run_output", "resolve_device",
            "MODEL_KINDS", "NO_DECAY_FRAGMENTS"]

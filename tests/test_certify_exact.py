@@ -221,3 +221,35 @@ def test_a_head_that_flips_on_the_other_symbol_keeps_exact_states():
     cert = certify(m, get_language("parity"), **QUICK)
     assert cert.status == "certified", cert.reason
     assert cert.details["split_by_normal_forms"] and cert.details["anchored_largest_radius"] == 0.0
+
+
+def test_frozen_and_refuted_runs_restart(tmp_path):
+    """A run whose every saturating gate sits on its clamp gets no gradient on any gate: when it is also refuted
+    the hook asks for a fresh start (within its budget of restarts); train() then goes on from a new
+    initialisation, with the same step count."""
+    from statetrack.lrnn.certify import UntilCertified
+    from statetrack.lrnn.train import RESTART, clamped_gates, train
+
+    ids = torch.from_numpy(np.random.default_rng(6).integers(0, 2, size=(4, 20)))
+    assert clamped_gates(reflection_parity_model(), ids) == 1.0
+    assert clamped_gates(reflection_parity_model(z0=-1.0), ids) < 1.0
+    sig = LRNNModel(LRNNConfig(vocab_size=3, d_model=4, n_layers=1, layer="deltanet", num_heads=1, head_dim=2,
+                               use_short_conv=False))
+    assert clamped_gates(sig, ids) is None
+    parity = get_language("parity")
+    hook = UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)
+    projection = reflection_parity_model(rng=(0, 1))  # refuted, every gate clamped
+    assert hook(1, projection) == RESTART and hook.restarted_at == [1]
+    assert hook(2, projection) is False  # no restart left
+    longest = len(hook.last.word) - 1  # refuted only beyond the training lengths: kept
+    assert UntilCertified(parity, "final", 1, every=1, restarts=1, max_length=longest, **QUICK)(1, projection) is False
+    assert UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)(1, reflection_parity_model(z0=-1.0)) \
+        is False  # refuted (or inconclusive) but not frozen: training goes on
+    task = task_from_dfa(parity, train_lengths=(3, 5))
+    cfg = TrainConfig(model="deltanet", dim=4, heads=1, steps=4, batch=4, warmup=0, log_every=1, short_conv=False)
+    plain = train(task, cfg, tmp_path / "plain", progress=False)
+    again = train(task, cfg, tmp_path / "again", progress=False, stop_when=lambda step, model: RESTART if step == 2 else False)
+    assert "restarts" not in plain and again["restarts"] == [2] and again["steps"] == 4
+    a = load_model(tmp_path / "plain" / "model.safetensors").state_dict()
+    b = load_model(tmp_path / "again" / "model.safetensors").state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)

@@ -52,6 +52,10 @@ class AnchoredRegions:
     rounds: int = 0
     reason: str = ""
     details: dict = field(default_factory=dict)
+    #: per node, the normal form of each state row (``H * K`` tuples of letter ids, letters numbered in the order of
+    #: first appearance in ``graph.windows``); ``anchored_rows [H, K]``: rows on which every defect is exactly 0
+    forms: list[list[tuple[int, ...]]] = field(default_factory=list)
+    anchored_rows: np.ndarray | None = None
 
 
 def push(form: tuple[int, ...], letter: int, kind: int) -> tuple[int, ...]:
@@ -70,12 +74,14 @@ def push(form: tuple[int, ...], letter: int, kind: int) -> tuple[int, ...]:
 
 def _coef_radius(step: WindowStep, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
     """Uncertainty ``(Ar [H, K, K], Br [H, K, V])`` of a step's float64 coefficients; exact rows have none, and a
-    diagonal layer's off-diagonal entries are exactly 0."""
-    Ar = COEF_REL * np.abs(step.A) + COEF_ABS
+    diagonal layer's off-diagonal entries are exactly 0. A step whose input is only known to a box (``A_rad``,
+    ``B_rad``) may be a different map for the representative word than for another word of the node: twice its
+    radius bounds the difference of the two maps, which then enters the defect as ``Ar |S(w_p)| + Br``."""
+    Ar = COEF_REL * np.abs(step.A) + COEF_ABS + 2 * step.A_rad  # 2x: two words may see two different maps
     if diagonal:
         Ar = Ar * np.eye(Ar.shape[-1])[None]
     Ar[step.a_exact] = 0.0
-    Br = COEF_REL * np.abs(step.B) + COEF_ABS
+    Br = COEF_REL * np.abs(step.B) + COEF_ABS + 2 * step.B_rad
     Br[step.b_exact] = 0.0
     return Ar, Br
 
@@ -158,7 +164,7 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
     src = np.array([s for s, _, _ in graph.edges])
     slack = _inverse_slack(basis, diagonal)
     radius = np.zeros((P, H, K, V))
-    out = AnchoredRegions(centre, err, radius, basis)
+    out = AnchoredRegions(centre, err, radius, basis, forms=forms, anchored_rows=anchored_rows)
 
     def need(radius: np.ndarray) -> np.ndarray:
         R = radius[src]
@@ -224,7 +230,7 @@ def refine_by_normal_forms(graph: WindowGraph, steps: list[WindowStep], diagonal
     start = (0, tuple(() for _ in signature))
     index = {start: 0}
     order = [start]
-    nodes, edges, windows = [graph.nodes[0]], [], []
+    nodes, edges, windows, origin, node_origin = [graph.nodes[0]], [], [], [], [0]
     i = 0
     while i < len(order):
         base, forms = order[i]
@@ -238,9 +244,11 @@ def refine_by_normal_forms(graph: WindowGraph, steps: list[WindowStep], diagonal
                 j = index[nxt] = len(order)
                 order.append(nxt)
                 nodes.append(graph.nodes[d])
+                node_origin.append(d)
             edges.append((i, a, j))
             windows.append(graph.windows[e])
+            origin.append(e)
         i += 1
     if len(nodes) == len(graph.nodes):
         return None
-    return WindowGraph(nodes, edges, windows, graph.width, graph.cap)
+    return WindowGraph(nodes, edges, windows, graph.width, graph.cap, origin, node_origin)

@@ -16,6 +16,9 @@ Trained one-layer models (:class:`~statetrack.lrnn.model.LRNNModel`):
    gate, projection, MLP, final norm and head (:mod:`.readout`) show that the DFA's class has the largest logit
    on the whole box. Then every word of length >= ``min_length`` is classified right, at every length.
 
+Multi-layer models without short convolutions: the regions are carried through the layers on a product graph
+(:mod:`.stack`): each layer's regions bound the next layer's inputs, whose coefficients are then intervals.
+
 The bounds hold for the model's function in real arithmetic (``arithmetic = "real"``); the float32 execution of
 the model is covered by the search only. Anything that fails in 2 or 3 gives ``inconclusive`` with the reason.
 Compiled models go through the constructions' exact proof (:func:`certify_compiled`).
@@ -39,6 +42,7 @@ from .anchored import anchored_regions, refine_by_normal_forms
 from .paths import close_by_paths, edge_image_output, output_bounds
 from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .search import search_counterexample
+from .stack import certify_stack
 from .window_graph import build_window_graph
 from .window_steps import KIND_NAMES, float64_copy, window_steps, window_width
 
@@ -89,8 +93,7 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
                                "running the model on it)", word=dfa.decode(word), predicted=pred, expected=want,
                                **base)
     if model.config.n_layers != 1:
-        return Certificate("inconclusive", "regions", reason=f"the region argument covers one-layer models; this "
-                           f"model has {model.config.n_layers} layers", **base)
+        return certify_stack(float64_copy(model), dfa, classes, min_length, seed, max_rounds)
     return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history)
 
 

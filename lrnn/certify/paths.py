@@ -87,12 +87,12 @@ def output_bounds(step: WindowStep, c: np.ndarray, cr: np.ndarray, M: np.ndarray
             ) -> Interval:
     """Bounds on ``o_h = S^T q + extra`` for ``S = c + M (R . eps)`` (``c`` known to ``cr``, ``M`` to ``Mr``)."""
     q = step.q
-    qr = 1e-9 * np.abs(q) + 1e-12
+    qr = 1e-9 * np.abs(q) + 1e-12 + step.q_rad
     oc = np.einsum("hkv,hk->hv", c, q) + step.extra
     mq = np.abs(np.einsum("hkl,hk->hl", M, q)) + np.einsum("hkl,hk->hl", Mr, np.abs(q))
     reach = np.abs(c) + cr + np.matmul(np.abs(M) + Mr, R)
     orad = np.einsum("hlv,hl->hv", R, mq) + np.einsum("hkv,hk->hv", cr, np.abs(q)) + np.einsum("hkv,hk->hv", reach, qr)
-    orad += 1e-9 * np.abs(step.extra) + 1e-12 * (np.abs(oc) + orad) + 1e-12
+    orad += 1e-9 * np.abs(step.extra) + step.extra_rad + 1e-12 * (np.abs(oc) + orad) + 1e-12
     return Interval.around(oc, orad)
 
 

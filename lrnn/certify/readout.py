@@ -19,15 +19,17 @@ def _rms(norm: nn.Module, x: Interval) -> Interval:
     return x.rms_norm(weight, eps)
 
 
-def logit_bounds(model64: LRNNModel, step: WindowStep, o: Interval) -> Interval:
+def logit_bounds(model64: LRNNModel, step: WindowStep, o: Interval, layer: int = 0) -> Interval:
     """Bounds on the logits ``[n_classes]`` at a token whose scan output ``o [H, V]`` (the ``extra`` term already
-    added, before the output norm) lies in the given interval. Mirrors ``Block.forward`` and ``LRNNModel.forward``."""
-    return _features(model64, step, o).linear(_np(model64.head.weight), _np(model64.head.bias))
+    added, before the output norm) lies in the given interval, ``layer`` being the last one. Mirrors
+    ``Block.forward`` and ``LRNNModel.forward``."""
+    return _features(model64, step, o, layer).linear(_np(model64.head.weight), _np(model64.head.bias))
 
 
-def margin_lower_bound(model64: LRNNModel, step: WindowStep, o: Interval, cls: int) -> float:
-    """A lower bound of ``min_j (logit_cls - logit_j)`` over the box (> 0: the class ``cls`` wins everywhere)."""
-    feat = _features(model64, step, o)
+def margin_lower_bound(model64: LRNNModel, step: WindowStep, o: Interval, cls: int, layer: int = 0) -> float:
+    """A lower bound of ``min_j (logit_cls - logit_j)`` over the box (> 0: the class ``cls`` wins everywhere);
+    ``layer``: the index of the model's last block."""
+    feat = _features(model64, step, o, layer)
     W, b = _np(model64.head.weight), _np(model64.head.bias)
     best = np.inf
     for j in range(W.shape[0]):
@@ -38,28 +40,35 @@ def margin_lower_bound(model64: LRNNModel, step: WindowStep, o: Interval, cls: i
     return best
 
 
-def _features(model64: LRNNModel, step: WindowStep, o: Interval) -> Interval:
-    block = model64.blocks[0]
+def _features(model64: LRNNModel, step: WindowStep, o: Interval, layer: int) -> Interval:
+    return _rms(model64.norm, block_output(model64, layer, step, o))
+
+
+def block_output(model64: LRNNModel, layer: int, step: WindowStep, o: Interval) -> Interval:
+    """Bounds on the output ``[d_model]`` of block ``layer`` (the residual stream after its mixer and MLP) at a token
+    whose scan output lies in ``o [H, V]``; the block's input is ``step.x`` (to ``step.x_rad``), its output gate
+    ``step.gate`` (to ``step.gate_rad``)."""
+    block = model64.blocks[layer]
     mixer = block.mixer
     gated = hasattr(mixer.o_norm, "norm")
     normed = _rms(mixer.o_norm.norm if gated else mixer.o_norm, o)
+    gate = Interval(step.gate - step.gate_rad, step.gate + step.gate_rad)
     if gated:
-        normed = normed * step.gate
+        normed = normed * gate
     flat = Interval(normed.lo.reshape(-1), normed.hi.reshape(-1))
     mixed = flat.linear(_np(mixer.o_proj.weight))
     # the normed output of each head lies in a ball: ||o / sqrt(mean(o^2) + eps)||_2 <= sqrt(V), so each output of
     # o_proj is at most sqrt(V) * sum_h ||row_h * weight_h * gate_h||_2 in absolute value (intersected with the box)
     H, V = o.lo.shape
     norm_w = _np(mixer.o_norm.norm.weight if gated else mixer.o_norm.weight)
-    scale = norm_w[None, :] * (step.gate if gated else 1.0)  # [H, V]
+    scale = norm_w[None, :] * (np.abs(step.gate) + step.gate_rad if gated else 1.0)  # [H, V]
     rows = _np(mixer.o_proj.weight).reshape(-1, H, V) * scale[None]
     ball = np.sqrt(V) * np.sqrt((rows ** 2).sum(-1)).sum(-1) * (1 + 1e-9) + 1e-12
     mixed = Interval(np.maximum(mixed.lo, -ball), np.minimum(mixed.hi, ball))
-    x1 = mixed + step.x
+    x1 = mixed + Interval(step.x - step.x_rad, step.x + step.x_rad)
     hmid = _rms(block.norm2, x1)
     gu = hmid.linear(_np(block.mlp.gate_up.weight))
     half = gu.lo.shape[-1] // 2
     g = Interval(gu.lo[:half], gu.hi[:half]).silu()
     u = Interval(gu.lo[half:], gu.hi[half:])
-    x2 = x1 + (g * u).linear(_np(block.mlp.down.weight))
-    return _rms(model64.norm, x2)
+    return x1 + (g * u).linear(_np(block.mlp.down.weight))

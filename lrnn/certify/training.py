@@ -4,32 +4,55 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
 
 from ..model import LRNNModel
+from ..train import RESTART, clamped_gates
 from .api import certify
 from .certificate import Certificate
+
+#: probe words of the frozen-gate check: this many random words of this length over the DFA's alphabet
+PROBE_WORDS, PROBE_LENGTH = 32, 64
 
 
 class UntilCertified:
     """Every ``every`` steps, certify a CPU copy of the model (in eval mode) against ``dfa``; True (stop) once the
     status is ``certified``. ``history`` holds ``(step, status)``; ``last`` the latest :class:`Certificate`.
     ``certify_kwargs`` go to :func:`~statetrack.lrnn.certify.certify` (by default a short search: words up to
-    length 256)."""
+    length 256).
 
-    def __init__(self, dfa: DFA, labels: str, min_length: int, every: int, **certify_kwargs: Any):
+    ``restarts``: how many times a run may start again from a fresh initialisation (:data:`~statetrack.lrnn.train.
+    RESTART`) when it is *frozen and refuted*: the certificate is a counterexample no longer than ``max_length``
+    (the longest training length: the model is wrong where it is trained) and every saturating gate sits on its
+    clamp on random probe words (:func:`~statetrack.lrnn.train.clamped_gates` = 1), so no gradient reaches any gate
+    and the kinds of the learnt maps can no longer change (e.g. a parity DeltaNet with ``beta = 2`` on both symbols:
+    two reflections, whose products rotate the state, where parity needs the identity on '0'). A frozen model that
+    is right on the training lengths and refuted only beyond them is kept (a fresh start would lose what it
+    learnt)."""
+
+    def __init__(self, dfa: DFA, labels: str, min_length: int, every: int, restarts: int = 0,
+                 max_length: int | None = None, **certify_kwargs: Any):
         if every < 1:
             raise StatetrackError(f"until_certified: every must be >= 1; got {every}")
+        if restarts < 0:
+            raise StatetrackError(f"until_certified: restarts must be >= 0; got {restarts}")
         self.dfa, self.labels, self.min_length, self.every = dfa, labels, int(min_length), int(every)
+        self.restarts_left = self.restarts = int(restarts)
+        self.max_length = max_length
         self.kwargs = {"search_lengths": (64, 256), "max_rounds": 500, **certify_kwargs}
         self.history: list[tuple[int, str]] = []
         self.last: Certificate | None = None
         self.certified_at: int | None = None
+        self.restarted_at: list[int] = []
+        rng = np.random.default_rng(0)
+        self.probe = torch.as_tensor(rng.integers(0, dfa.n_symbols, size=(PROBE_WORDS, PROBE_LENGTH)))
 
-    def __call__(self, step: int, model: nn.Module) -> bool:
+    def __call__(self, step: int, model: nn.Module) -> "bool | str":
         if step % self.every:
             return False
         inner = getattr(model, "module", model)
@@ -41,9 +64,20 @@ class UntilCertified:
         if self.last.status == "certified":
             self.certified_at = step
             return True
+        short = self.max_length is None or len(self.last.word or ()) <= self.max_length
+        if self.last.status == "counterexample" and short and self.restarts_left and self.frozen(m):
+            self.restarts_left -= 1
+            self.restarted_at.append(step)
+            self.history.append((step, "restart (refuted on a training length, every gate clamped)"))
+            return RESTART
         return False
 
+    def frozen(self, model: LRNNModel) -> bool:
+        """Every saturating gate on its clamp on the probe words (no gradient can change the learnt maps' kinds)."""
+        return clamped_gates(model, self.probe) == 1.0
+
     def to_json(self) -> dict[str, Any]:
-        return {"every": self.every, "certified_at": self.certified_at,
+        return {"every": self.every, "certified_at": self.certified_at, "restarts": self.restarts,
+                "restarted_at": self.restarted_at,
                 "history": [{"step": s, "status": st} for s, st in self.history],
                 "last": None if self.last is None else self.last.to_json()}

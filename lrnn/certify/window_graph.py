@@ -24,6 +24,10 @@ class WindowGraph:
     windows: list[tuple[int, ...]]
     width: int
     cap: int
+    #: for a graph refined from another (:func:`.anchored.refine_by_normal_forms`): each edge's edge there
+    origin: list[int] | None = None
+    #: ... and each node's node there
+    node_origin: list[int] | None = None
 
     def successor(self) -> dict[tuple[int, int], int]:
         """``(node, symbol) -> edge index``."""

@@ -46,7 +46,9 @@ class WindowStep:
     a gate); ``x [d_model]``: the residual stream entering the block (the token's embedding). ``kinds [H, K]``: the
     exact kind of the map on each state row (``PLAIN`` when nothing exact is known); ``a_exact [H, K]``: rows of
     ``A`` known exactly (identity rows; diagonal entries that are exactly -1, 0); ``b_exact [H, K]``: rows of ``B``
-    known exactly (``IDENTITY``: 0).
+    known exactly (``IDENTITY``: 0). ``A_rad``, ``B_rad``, ``q_rad``, ``extra_rad``, ``x_rad``, ``gate_rad`` (same
+    shapes, zeros by default): how far the real values may be from the given ones beyond the float64 allowance,
+    where the layer's input is only known to lie in a box (layers above the first, :mod:`.stack`).
     """
 
     A: np.ndarray
@@ -58,9 +60,18 @@ class WindowStep:
     kinds: np.ndarray | None = None
     a_exact: np.ndarray | None = None
     b_exact: np.ndarray | None = None
+    A_rad: np.ndarray | None = None
+    B_rad: np.ndarray | None = None
+    q_rad: np.ndarray | None = None
+    extra_rad: np.ndarray | None = None
+    x_rad: np.ndarray | None = None
+    gate_rad: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         H, K = self.B.shape[:2]
+        for name in ("A", "B", "q", "extra", "x", "gate"):
+            if getattr(self, f"{name}_rad") is None:
+                setattr(self, f"{name}_rad", np.zeros_like(getattr(self, name)))
         if self.kinds is None:
             self.kinds = np.zeros((H, K), dtype=np.int8)
         if self.a_exact is None:

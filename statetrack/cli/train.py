@@ -56,6 +56,10 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
     p.add_argument("--until-certified", type=int, metavar="N",
                    help="every N steps run `statetrack certify` on the model; stop once it is certified")
+    p.add_argument("--restarts", type=int, default=2, metavar="R",
+                   help="with --until-certified: start again from a fresh initialisation (at most R times, within "
+                        "--steps) when the model is refuted on a training length while every saturating gate sits "
+                        "on its clamp")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -189,7 +193,8 @@ def _until_certified(args: argparse.Namespace, task, ctx):
         info = expect_dict(path, parse_json(read_text(path, "json", error=StatetrackError), path,
                                             error=StatetrackError), required=("task",), error=StatetrackError)
         task = Task.from_json(info["task"])
-    return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified)
+    return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified,
+                          restarts=args.restarts, max_length=task.train_lengths[1])
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
