@@ -138,12 +138,9 @@ def test_untrained_multi_layer_models_are_not_certified(layer, gate):
     assert cert.status == "inconclusive" and "convolution" in cert.reason
 
 
-def test_contracting_layers_carry_boxes_and_certify():
-    """A two-layer diagonal model whose every channel contracts (a in (-0.4, 0.4)): the first layer's regions have
-    a radius, so the second layer's inputs are boxes (no exact letters) and its coefficients intervals. With a head
-    biased far towards 'accept', the model is certified for Sigma*, through both layers' regions."""
-    from statetrack.automata.dfa import DFA
-
+def contracting_model() -> LRNNModel:
+    """A two-layer diagonal model whose every channel contracts: dt = softplus(~0) = 0.69, e = exp(-0.69) = 0.5,
+    a = 2e - 1 near 0 (a in (-0.4, 0.4))."""
     cfg = LRNNConfig(vocab_size=3, d_model=8, n_layers=2, layer="diagonal", num_heads=2, head_dim=2, state_dim=2,
                      use_short_conv=False, gate="saturating")
     torch.manual_seed(2)
@@ -151,7 +148,18 @@ def test_contracting_layers_carry_boxes_and_certify():
     with torch.no_grad():
         for blk in m.blocks:
             blk.mixer.dt_proj.weight.mul_(0.1)
-            blk.mixer.dt_bias.fill_(0.0)  # dt = softplus(~0) = 0.69: e = exp(-0.69) = 0.5, a = 2e - 1 near 0
+            blk.mixer.dt_bias.fill_(0.0)
+    return m
+
+
+def test_contracting_layers_carry_boxes_and_certify():
+    """A two-layer diagonal model whose every channel contracts (a in (-0.4, 0.4)): the first layer's regions have
+    a radius, so the second layer's inputs are boxes (no exact letters) and its coefficients intervals. With a head
+    biased far towards 'accept', the model is certified for Sigma*, through both layers' regions."""
+    from statetrack.automata.dfa import DFA
+
+    m = contracting_model()
+    with torch.no_grad():
         m.head.bias[:] = torch.tensor([-30.0, 30.0])
     cert = certify(m, DFA.from_regex("(0|1)*", alphabet="01").minimize(), search=False)
     assert cert.status == "certified", cert.reason
@@ -167,17 +175,7 @@ def test_carried_boxes_hold_the_real_runs(build):
     from statetrack.lrnn.certify.readout import logit_bounds
     from statetrack.lrnn.certify.stack import carry_regions
 
-    if build == "contracting":
-        cfg = LRNNConfig(vocab_size=3, d_model=8, n_layers=2, layer="diagonal", num_heads=2, head_dim=2, state_dim=2,
-                         use_short_conv=False, gate="saturating")
-        torch.manual_seed(2)
-        m = LRNNModel(cfg)
-        with torch.no_grad():
-            for blk in m.blocks:
-                blk.mixer.dt_proj.weight.mul_(0.1)
-                blk.mixer.dt_bias.fill_(0.0)
-    else:
-        m = two_layer(build)
+    m = contracting_model() if build == "contracting" else two_layer(build)
     m64 = float64_copy(m)
     stack = carry_regions(m64, get_language("parity"), 1, 0, 3000)
     assert stack.closed
