@@ -162,8 +162,8 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 
     Groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`), chunk-major (the state loop steps
     over contiguous ``[B*H, K, V]`` slices). The decays and the factorised scores ``(q_t P_t)(k_s / P_s)`` in
-    float64 exactly as in the autograd path (the same safe range of the running products; other chunks take the
-    span products), everything after them in float32. Returns
+    float64 as in the autograd path (the same safe range of the running products; chunks outside it take the span
+    products; no threshold on small gates, which protects only gradients), everything after them in float32. Returns
     ``(o [B, T, H, V] in q.dtype, final state [B, H, K, V] float32)``.
     """
     B, T, H, K = q.shape

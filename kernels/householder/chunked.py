@@ -12,14 +12,14 @@ rows with keys ``Kc [C, K]``, values ``Vc [C, V]``, betas ``b [C]`` and the stat
 
 The forward runs in groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`): everything except
 the state recurrence (two small batched products per chunk) runs for all ``B * H`` heads and chunks of a group at
-once; the backward takes the same groups in reverse order. Tokens never straddle chunks: a chunk holds ``chunk_size // n_h``
-whole tokens; the tail is padded with identity factors (k = 0, beta = 0, v = 0) and zero queries whose outputs are
-dropped.
+once; the backward takes the same groups in reverse order. Tokens never straddle chunks: a chunk holds
+``chunk_size // n_h`` whole tokens; the tail is padded with identity factors (k = 0, beta = 0, v = 0) and zero
+queries whose outputs are dropped.
 
 Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
 ``G``, ``[W | U~]`` and the chunk start states from the forward (only when a gradient is wanted), cuts the inputs
-into chunks again and recomputes ``Attn`` and ``U``; it is checked against autograd through the float64 reference and by ``gradcheck``. Accumulates
-in float64 for float64 inputs, else float32.
+into chunks again and recomputes ``Attn`` and ``U``; it is checked against autograd through the float64 reference
+and by ``gradcheck``. Accumulates in float64 for float64 inputs, else float32.
 """
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ from .reference import (KernelInputError, accumulation_dtype, check_householder_
 from ..chunk_layout import ChunkLayout
 
 DEFAULT_CHUNK_SIZE = 64
-# bytes of the forward's largest per-group tensor: about half of a CPU core's L2 cache (measured at B=4, H=4,
-# T=4096: 1-2 MiB fastest; one group for the whole sequence 1.4-2x slower, from memory traffic)
+# bytes of the largest per-group tensor of the forward and backward: about half of a CPU core's L2 cache
+# (measured at B=4, H=4, T=4096: 1-2 MiB fastest; one group for the whole sequence 1.4-2x slower: memory traffic)
 GROUP_BYTES = 1 << 20
 
 
 def _group_chunks(BH: int, C: int, K: int, V: int) -> int:
-    """Chunks per group of the forward: the group's largest tensor (``[chunks * BH, C, K + V]`` float32) stays near
-    :data:`GROUP_BYTES`, so its passes run from cache; at least one chunk."""
+    """Chunks per group (forward and backward): the group's largest tensor (``[chunks * BH, C, K + V]`` float32)
+    stays near :data:`GROUP_BYTES`, so its passes run from cache; at least one chunk."""
     return max(1, GROUP_BYTES // (BH * C * (K + V) * 4))
 
 
