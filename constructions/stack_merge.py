@@ -24,6 +24,7 @@ import numpy as np
 from statetrack.errors import StateLimitError
 
 from .bit_actions import layer_arrays
+from .budget import WorkBudget
 from .partial_code import PartialLetter, partial_bit_code
 from .model_format import CompiledModel, build_model
 
@@ -35,59 +36,76 @@ MAX_RUN_STATES = 1024
 
 @dataclass
 class StackWalk:
-    """The reachable behaviour of a stack: ``configs [M, L]`` (the codes of every layer, row 0 the start),
-    ``succ [M, S]`` (successor configuration per letter) and ``sym [M, S, L + 1]`` (the symbol read by each layer on
-    that step; column ``L`` is the DFA state the last layer hands out)."""
+    """The reachable behaviour of a stack: ``configs [M, W]`` (the codes of every layer, then the previous raw symbol
+    of every layer read through a convolution, ``R`` before the first token; row 0 the start), ``succ [M, S]``
+    (successor configuration per letter), ``sym [M, S, L]`` (the symbol each layer reads on that step, after its
+    convolution), ``emit [M, S, L]`` (the symbol each layer hands up, before the next layer's convolution; for the
+    last layer the DFA state) and ``pcol`` (layer -> column of its previous raw symbol)."""
 
     configs: np.ndarray
     succ: np.ndarray
     sym: np.ndarray
+    emit: np.ndarray
+    pcol: dict[int, int]
 
 
-def stack_tables(model: CompiledModel) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+def stack_tables(model: CompiledModel) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list]:
     """Exact transition tables ``[C_l, S_l]`` (code index after reading a symbol, -1 where the step leaves the codes:
-    never on a reachable step of a proved model), ``next`` tables and start codes of every layer (from
-    :mod:`.verify_exact`). Raises ValueError for a layer with a convolution."""
+    never on a reachable step of a proved model), ``next`` tables, start codes and convolution tables (None for a
+    layer without one) of every layer (from :mod:`.verify_exact`)."""
     from .verify_exact import layer_maps, transition_table
 
-    tables, nexts, h0 = [], [], []
+    tables, nexts, h0, convs = [], [], [], []
     for l in range(model.num_layers):
-        if f"layers.{l}.conv" in model.tensors:
-            raise ValueError("stack_merge: layers read through a convolution are not merged")
         T, c0 = transition_table(layer_maps(model, l))
         if c0 < 0:
             raise ValueError(f"stack_merge: layer {l} does not start on one of its codes")
         tables.append(T)
         nexts.append(np.asarray(model.tensors[f"layers.{l}.next"], dtype=np.int64))
         h0.append(int(c0))
-    return tables, nexts, h0
+        cv = model.tensors.get(f"layers.{l}.conv")
+        convs.append(None if cv is None else np.asarray(cv, dtype=np.int64))
+    return tables, nexts, h0, convs
 
 
 def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_letters: int,
-         max_configs: int = MAX_CONFIGS) -> StackWalk:
+         max_configs: int = MAX_CONFIGS, convs: list | None = None) -> StackWalk:
     """Breadth-first search of the reachable configurations (see :class:`StackWalk`), a frontier at a time."""
     L = len(tables)
     S = n_letters
-    configs = np.array([h0], dtype=np.int64).reshape(1, L)
+    convs = convs or [None] * L
+    pcol = {}
+    start = list(h0)
+    for l, cv in enumerate(convs):
+        if cv is not None:
+            pcol[l] = len(start)
+            start.append(cv.shape[1])  # the start row R
+    W = len(start)
+    configs = np.array([start], dtype=np.int64).reshape(1, W)
     index: dict[bytes, int] = {configs[0].tobytes(): 0}
     succ = np.zeros((0, S), dtype=np.int64)
-    sym = np.zeros((0, S, L + 1), dtype=np.int64)
+    sym = np.zeros((0, S, L), dtype=np.int64)
+    emit = np.zeros((0, S, L), dtype=np.int64)
     done = 0
     while done < configs.shape[0]:
         front = configs[done:]
         F = front.shape[0]
-        cur = np.repeat(front, S, axis=0)  # [F*S, L]
+        cur = np.repeat(front, S, axis=0)  # [F*S, W]
         s = np.tile(np.arange(S, dtype=np.int64), F)
         new = np.empty_like(cur)
-        syms = np.empty((F * S, L + 1), dtype=np.int64)
+        syms = np.empty((F * S, L), dtype=np.int64)
+        emits = np.empty((F * S, L), dtype=np.int64)
         for l in range(L):
+            if convs[l] is not None:
+                new[:, pcol[l]] = s
+                s = convs[l][cur[:, pcol[l]], s]
             syms[:, l] = s
             c = tables[l][cur[:, l], s]
             if (c < 0).any():
                 raise ValueError(f"stack_merge: layer {l} leaves its codes on a reachable step")
             new[:, l] = c
             s = nexts[l][c, s]
-        syms[:, L] = s
+            emits[:, l] = s
         ids = np.empty(F * S, dtype=np.int64)
         fresh = []
         for i, row in enumerate(new):
@@ -104,8 +122,9 @@ def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_let
         if fresh:
             configs = np.concatenate([configs, np.array(fresh, dtype=np.int64)])
         succ = np.concatenate([succ, ids.reshape(F, S)])
-        sym = np.concatenate([sym, syms.reshape(F, S, L + 1)])
-    return StackWalk(configs, succ, sym)
+        sym = np.concatenate([sym, syms.reshape(F, S, L)])
+        emit = np.concatenate([emit, emits.reshape(F, S, L)])
+    return StackWalk(configs, succ, sym, emit, pcol)
 
 
 @dataclass
@@ -188,18 +207,24 @@ def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([rows, np.array(extra, dtype=bool).reshape(len(extra), k)])
 
 
-def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
-    """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols, or None."""
-    sub = w.configs[:, l1:l2 + 1]
+def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | None = None) -> MergedLayer | None:
+    """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols (after
+    ``l1``'s convolution, if any), or None (no code found, or ``budget`` ran out: one step per walked transition, then
+    the code search's own steps). The run's states are the codes of its layers and the previous raw symbols of the
+    layers inside it that read through a convolution (the merged layer keeps them in its state)."""
+    inner = [w.pcol[l] for l in range(l1 + 1, l2 + 1) if l in w.pcol]
+    sub = w.configs[:, list(range(l1, l2 + 1)) + inner]
+    S = w.succ.shape[1]
+    if budget is not None and not budget.take(sub.shape[0] * S, "merge"):
+        return None
     sid, states = _rows(sub)
     m = states.shape[0]
     if m > MAX_RUN_STATES:
         return None
-    S = w.succ.shape[1]
     old = np.repeat(sid, S)
     new = sid[w.succ.ravel()]
     sig = w.sym[:, :, l1].ravel()
-    out = w.sym[:, :, l2 + 1].ravel()
+    out = w.emit[:, :, l2].ravel()
     trans = _triples(sig, old, new)
     entries = _triples(new, sig, out)
     cls = _classes(m, trans, entries)
@@ -209,7 +234,7 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
         raise AssertionError("stack_merge: a run is not deterministic on its classes")
     cut = np.searchsorted(pairs[0], np.arange(n_in + 1))
     letters = [PartialLetter(pairs[1, cut[s]:cut[s + 1]], pairs[2, cut[s]:cut[s + 1]]) for s in range(n_in)]
-    found = partial_bit_code(k, letters, _seeds(states, cls, k))
+    found = partial_bit_code(k, letters, _seeds(states, cls, k), budget=budget)
     if found is None:
         return None
     bits, actions = found
@@ -223,35 +248,49 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
                        bits[:, cls[sid[0]]].astype(np.float64))
 
 
-def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[CompiledModel, dict]:
+def merge_layers(model: CompiledModel, max_tries: int | None = None,
+                 budget: WorkBudget | None = None) -> tuple[CompiledModel, dict]:
     """Merge runs of consecutive layers of ``model`` (no convolutions) into bit-code layers, greedily from the input
     side (module doc): each run is extended while a code is found, giving up after two misses in a row, at most
-    ``max_tries`` runs in all (default ``4 L``), so the result is deterministic. Returns the new model (proved) and
-    ``{merged: [[l1, l2], ...], layers_before, layers_after, complete}`` (``complete``: the try budget was not hit);
-    the model is returned unchanged when nothing merges."""
+    ``max_tries`` runs in all (default ``4 L``). ``budget`` (steps, deterministic) pays for the exact layer tables
+    (one step per code, symbol and coordinate), the walk, the proof (reserved first: one step per configuration,
+    letter and layer) and every try; when it runs out the runs merged so far are kept. Returns the new model (proved)
+    and ``{merged: [[l1, l2], ...], layers_before, layers_after, complete}`` (``complete``: neither the try cap nor
+    the budget was hit); the model is returned unchanged when nothing merges."""
     from .verify_exact import prove
 
-    tables, nexts, h0 = stack_tables(model)
-    L = len(tables)
-    budget = 4 * L if max_tries is None else max_tries
+    L = model.num_layers
+    S0 = len(model.meta["alphabet"])
+
+    def unmerged(note: str) -> tuple[CompiledModel, dict]:
+        return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L, "note": note}
+
+    infos = model.meta["layers"]
+    table_cost = sum(int(i["symbols"]) * int(model.tensors[f"layers.{l}.codes"].shape[0]) * int(i["n"])
+                     for l, i in enumerate(infos))
+    if budget is not None and not budget.take(table_cost, "merge"):
+        return unmerged("not merged: the work budget does not cover the exact layer tables")
+    tables, nexts, h0, convs = stack_tables(model)
+    tries = 4 * L if max_tries is None else max_tries
     dfa = model.dfa()
     try:
-        w = walk(tables, nexts, h0, dfa.n_symbols)
+        w = walk(tables, nexts, h0, dfa.n_symbols, convs=convs)
     except StateLimitError:
-        return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L,
-                       "note": f"not merged: more than {MAX_CONFIGS} reachable configurations"}
-    n_in = [dfa.n_symbols] + [int(nexts[l].max()) + 1 for l in range(L - 1)]
-    n_in = [max(n_in[l], tables[l].shape[1]) for l in range(L)]
+        return unmerged(f"not merged: more than {MAX_CONFIGS} reachable configurations")
+    walk_cost = w.configs.shape[0] * S0 * L
+    if budget is not None and not budget.take(2 * walk_cost, "merge"):  # the walk, and the proof reserved
+        return unmerged("not merged: the work budget does not cover the walk and the proof")
+    n_in = [tables[l].shape[1] for l in range(L)]  # symbols each layer reads (after its convolution)
     runs: list[MergedLayer | int] = []
     l1, complete = 0, True
     while l1 < L:
         best, l2, misses = None, l1 + 1, 0
         while l2 < L and misses < 2:
-            if budget <= 0:
+            if tries <= 0 or (budget is not None and budget.left == 0):
                 complete = False
                 break
-            budget -= 1
-            got = merge_run(w, l1, l2, n_in[l1])
+            tries -= 1
+            got = merge_run(w, l1, l2, n_in[l1], budget)
             if got is not None:
                 best, misses = got, 0
             else:
@@ -263,6 +302,8 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[Co
         else:
             runs.append(best)
             l1 = best.last + 1
+    if budget is not None and "merge" in budget.stopped:
+        complete = False
     report = {"layers_before": L, "merged": [[r.first, r.last] for r in runs if isinstance(r, MergedLayer)],
               "complete": complete}
     if not report["merged"]:
@@ -273,13 +314,18 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[Co
         if isinstance(r, MergedLayer):
             arrays = {"keys": r.keys, "betas": r.betas, "values": r.values, "h0": r.h0, "codes": r.codes,
                       "next": r.next}
-            layers.append(({"kind": "householder", "role": f"merged {r.first}-{r.last}",
-                            "note": "layers merged into one bit-code layer"}, arrays))
+            meta = {"kind": "householder", "role": f"merged {r.first}-{r.last}",
+                    "note": "layers merged into one bit-code layer"}
+            if convs[r.first] is not None:  # the run reads what its first layer read, through the same convolution
+                arrays["conv"] = convs[r.first]
+                meta["conv"] = 2
+            layers.append((meta, arrays))
         else:
             t = model.layer(r)
             info = dict(model.meta["layers"][r])
             meta = {k: v for k, v in info.items() if k not in ("n", "symbols", "codes", "factors")}
-            layers.append((meta, {k: t[k] for k in ("keys", "betas", "values", "h0", "codes", "next")}))
+            layers.append((meta, {k: t[k] for k in ("keys", "betas", "values", "h0", "codes", "next", "conv")
+                                   if k in t}))
     extra = {k: v for k, v in model.meta.items()
              if k not in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers")}
     merged = build_model(dfa, model.construction, layers, extra or None)

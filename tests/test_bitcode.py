@@ -165,12 +165,70 @@ def test_merging_makes_proved_shallower_cascades_deterministically(lang):
     assert auto["layers"] == rep["layers"] and auto["construction"] == "cascade"
 
 
-def test_conv_coupled_stacks_are_not_merged():
-    d = minimal_dfa(get_language("tomita:4"))
+def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
+    d = minimal_dfa(get_language("tomita:7"))
+    plain, rep0 = compile_cascade(d, coupling="conv", merge=False)
     model, rep = compile_cascade(d, coupling="conv")
-    assert rep["merged"] == [] and rep["layers"] == rep["layers_unmerged"]
-    with pytest.raises(ValueError, match="convolution"):
-        merge_layers(model)
+    assert rep["merged"] and rep["layers"] < rep0["layers"] == rep["layers_unmerged"]
+    assert prove(model).proved
+    assert "layers.0.conv" not in model.tensors  # layer 0 reads the letters; later merged layers keep a convolution
+    assert any(f"layers.{l}.conv" in model.tensors for l in range(1, model.num_layers))
+    again, rep2 = merge_layers(plain)
+    assert rep2["merged"] == rep["merged"] and again.num_layers == model.num_layers
+
+
+def test_merged_conv_stacks_follow_the_dfa_on_random_words():
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(12):  # random DFAs: the merged conv stack, run step by step, against the DFA
+        n = int(rng.integers(4, 7))
+        d = minimal_dfa(DFA("abc", None, 0, rng.random(n) < 0.5, rng.integers(0, n, size=(n, 3))))
+        model, rep = compile_cascade(d, coupling="conv")
+        if not rep["merged"]:
+            continue
+        checked += 1
+        assert prove(model).proved
+        md = model.dfa()
+        for word in rng.integers(0, 3, size=(20, 12)):
+            assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+    assert checked >= 2
+
+
+def _run_stack(model, word) -> int:
+    """The DFA state the stack hands out after ``word`` (letter ids), simulated with the float tensors."""
+    from statetrack.constructions.stack_merge import stack_tables
+
+    tables, nexts, h0, convs = stack_tables(model)
+    codes, prev = list(h0), [None if cv is None else cv.shape[1] for cv in convs]
+    out = model.dfa().start
+    for a in word:
+        s = int(a)
+        for l in range(len(tables)):
+            if convs[l] is not None:
+                s, prev[l] = int(convs[l][prev[l], s]), s
+            codes[l] = int(tables[l][codes[l], s])
+            s = int(nexts[l][codes[l], s])
+        out = s
+    return out
+
+
+def test_merging_stops_within_its_work_budget_and_says_so():
+    d = minimal_dfa(get_language("tomita:7"))
+    model, rep = compile_language(d, work=10)
+    assert rep["search"]["stopped_early"] == ["merge"] and rep["search"]["work_used"] <= 10
+    assert "stopped early" in rep["reason"] and rep["merged"] == [] and prove(model).proved
+    _, again = compile_language(d, work=10)
+    assert again["layers"] == rep["layers"]
+    _, full = compile_language(d)
+    assert full["search"]["stopped_early"] == [] and full["layers"] < rep["layers"]
+    assert 0 < full["search"]["work_used"] <= full["search"]["work_budget"]
+
+
+def test_bit_code_search_stops_at_its_step_cap():
+    d = minimal_dfa(get_language("dyck:1:2"))
+    capped = search_bit_code(d, max_steps=1)
+    assert capped.status == "undecided" and not capped.complete and capped.steps == 1
+    assert search_bit_code(d).status == "found"
 
 
 def test_prefer_small_keeps_the_unmerged_cascade():

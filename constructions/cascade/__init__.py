@@ -36,12 +36,14 @@ def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True) -
     return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip)
 
 
-def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True):
+def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True,
+                    budget=None):
     """Compile ``dfa`` (made complete) into a cascade model.
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
     merged (:func:`statetrack.constructions.stack_merge.merge_layers`, proved); the report then also has ``merged``
-    (the merged runs, as layer ranges of the unmerged stack) and ``layers_unmerged``.
+    (the merged runs, as layer ranges of the unmerged stack) and ``layers_unmerged``. ``budget`` (a
+    :class:`statetrack.constructions.budget.WorkBudget`) caps the merging, in deterministic steps.
 
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
     height of Q), ``layers``, ``dims``, ``factors`` (per layer, factors per symbol), ``bound``
@@ -65,11 +67,11 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     lo, norm = _spectrum(stack)
     merged: list = []
     merge_note = ""
-    if merge and coupling == "copy" and len(stack.layers) > 1:
+    if merge and len(stack.layers) > 1:
         from statetrack.constructions.model_format import summarize
         from statetrack.constructions.stack_merge import merge_layers
 
-        model, mrep = merge_layers(model)
+        model, mrep = merge_layers(model, budget=budget)
         merged = mrep["merged"]
         merge_note = f"; {mrep['note']}" if mrep.get("note") else ""
         if merged:
