@@ -337,4 +337,85 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None,
     return merged, report
 
 
-__all__ = ["merge_layers", "merge_run", "walk", "stack_tables", "StackWalk", "MergedLayer", "MAX_CONFIGS"]
+def _memoryless(T: np.ndarray, nxt: np.ndarray) -> np.ndarray | None:
+    """``g [S]``: the symbol a layer hands up after reading ``s``, when that does not depend on its code (every
+    symbol resets the layer to one code; ``T [C, S]`` from :func:`stack_tables`, -1 off the codes), else None."""
+    g = np.zeros(T.shape[1], dtype=np.int64)
+    for s in range(T.shape[1]):
+        col = T[:, s]
+        to = np.unique(col[col >= 0])
+        if to.size > 1:
+            return None
+        outs = np.unique(nxt[to, s]) if to.size else np.zeros(1, dtype=np.int64)
+        if outs.size != 1:
+            return None
+        g[s] = int(outs[0])
+    return g
+
+
+def drop_memoryless(model: CompiledModel, budget: WorkBudget | None = None) -> tuple[CompiledModel, list[int]]:
+    """Remove the layers whose output is a function of the symbol they read (every symbol a reset: the layer
+    remembers nothing), composing that function into the layer above: its per-symbol tensors are re-indexed, or,
+    when it reads through a convolution, the convolution's table (``conv'[s', s] = conv[g(s'), g(s)]``). A layer
+    that reads through a convolution itself is kept when the layer above has one too (that would need a width-3
+    window), and the last layer is kept. Returns the new model (proved; unchanged when nothing drops or the proof,
+    paid from ``budget``, does not fit) and the dropped layer indices of the input model. Typical case: the top
+    holonomy level of a DFA whose letters each reset it, with the convolution coupling."""
+    from .verify_exact import prove
+
+    L = model.num_layers
+    if L < 2:
+        return model, []
+    tables, nexts, h0, convs = stack_tables(model)
+    layers = []
+    for l in range(L):
+        info = dict(model.meta["layers"][l])
+        meta = {k: v for k, v in info.items() if k not in ("n", "symbols", "codes", "factors")}
+        layers.append([meta, dict(model.layer(l)), l])
+    dropped: list[int] = []
+    i = 0
+    while i < len(layers) - 1:
+        meta, arr, orig = layers[i]
+        T = tables[orig] if orig is not None else None
+        g = None if T is None else _memoryless(T, np.asarray(arr["next"], dtype=np.int64))
+        up_meta, up, _ = layers[i + 1]
+        if g is None or ("conv" in arr and "conv" in up):
+            i += 1
+            continue
+        if "conv" in up:  # the layer above sees (g(s'), g(s)) through its convolution
+            cv = np.asarray(up["conv"], dtype=np.int64)
+            R = cv.shape[1]
+            S = g.size
+            new = np.empty((S + 1, S), dtype=np.int64)
+            new[:S] = cv[g[:, None], g[None, :]]
+            new[S] = cv[R, g]
+            up["conv"] = new
+        else:  # the layer above reads g(s): re-index its per-symbol tensors
+            for name in ("keys", "betas", "values", "matrices", "bias", "diag"):
+                if name in up:
+                    up[name] = np.asarray(up[name])[g]
+            up["next"] = np.asarray(up["next"])[:, g]
+            if "conv" in arr:  # it now reads what the dropped layer read, through the same convolution
+                up["conv"] = arr["conv"]
+                up_meta["conv"] = 2
+        layers[i + 1][2] = None  # its table changed: not tested again
+        dropped.append(orig)
+        del layers[i]
+    if not dropped:
+        return model, []
+    if budget is not None:  # the proof: one step per reachable configuration, letter and layer
+        try:
+            configs = walk(tables, nexts, h0, len(model.meta["alphabet"]), convs=convs).configs.shape[0]
+        except StateLimitError:
+            return model, []
+        if not budget.take(configs * len(model.meta["alphabet"]) * L, "merge"):
+            return model, []
+    extra = {k: v for k, v in model.meta.items()
+             if k not in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers")}
+    out = build_model(model.dfa(), model.construction, [(m, a) for m, a, _ in layers], extra or None)
+    if not prove(out).proved:  # pragma: no cover - the composition is exact
+        return model, []
+    return out, dropped
+
+
+__all__ = ["merge_layers", "drop_memoryless", "merge_run", "walk", "stack_tables", "StackWalk", "MergedLayer", "MAX_CONFIGS"]

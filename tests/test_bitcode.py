@@ -16,7 +16,7 @@ from statetrack.constructions.cascade import compile_cascade
 from statetrack.constructions.group import minimal_dfa
 from statetrack.constructions.model_format import active_factors
 from statetrack.constructions.sizing import classify_language
-from statetrack.constructions.stack_merge import merge_layers
+from statetrack.constructions.stack_merge import drop_memoryless, merge_layers
 
 
 def _apply(keys: np.ndarray, betas: np.ndarray, values: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -168,13 +168,33 @@ def test_merging_makes_proved_shallower_cascades_deterministically(lang):
 def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
     d = minimal_dfa(get_language("tomita:7"))
     plain, rep0 = compile_cascade(d, coupling="conv", merge=False)
+    merged, mrep = merge_layers(plain)
+    assert mrep["merged"] and merged.num_layers < plain.num_layers == rep0["layers"]
+    assert prove(merged).proved
+    assert "layers.0.conv" not in merged.tensors  # layer 0 reads the letters; later merged layers keep a convolution
+    assert any(f"layers.{l}.conv" in merged.tensors for l in range(1, merged.num_layers))
     model, rep = compile_cascade(d, coupling="conv")
-    assert rep["merged"] and rep["layers"] < rep0["layers"] == rep["layers_unmerged"]
-    assert prove(model).proved
-    assert "layers.0.conv" not in model.tensors  # layer 0 reads the letters; later merged layers keep a convolution
-    assert any(f"layers.{l}.conv" in model.tensors for l in range(1, model.num_layers))
-    again, rep2 = merge_layers(plain)
-    assert rep2["merged"] == rep["merged"] and again.num_layers == model.num_layers
+    assert rep["merged"] == mrep["merged"] and rep["dropped"] == [0]  # then the top level (letters reset it) folds
+    assert rep["layers"] == merged.num_layers - 1 == 2 and prove(model).proved
+
+
+def test_memoryless_layers_fold_into_the_layer_above():
+    rng = np.random.default_rng(13)
+    dropped = 0
+    for _ in range(10):
+        n = int(rng.integers(4, 7))
+        d = minimal_dfa(DFA("abc", None, 0, rng.random(n) < 0.5, rng.integers(0, n, size=(n, 3))))
+        for coupling in ("conv", "copy"):
+            plain, _ = compile_cascade(d, coupling=coupling, merge=False)
+            model, gone = drop_memoryless(plain)
+            assert model.num_layers == plain.num_layers - len(gone)
+            if gone:
+                dropped += 1
+                assert prove(model).proved
+                md = model.dfa()
+                for word in rng.integers(0, 3, size=(10, 10)):
+                    assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+    assert dropped >= 3
 
 
 def test_merged_conv_stacks_follow_the_dfa_on_random_words():

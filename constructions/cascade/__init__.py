@@ -42,7 +42,9 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
     merged (:func:`statetrack.constructions.stack_merge.merge_layers`, proved); the report then also has ``merged``
-    (the merged runs, as layer ranges of the unmerged stack) and ``layers_unmerged``. ``budget`` (a
+    (the merged runs, as layer ranges of the unmerged stack), ``layers_unmerged`` and ``dropped`` (layers of the merged
+    stack whose output depends on the symbol read alone, folded into the layer above:
+    :func:`statetrack.constructions.stack_merge.drop_memoryless`). ``budget`` (a
     :class:`statetrack.constructions.budget.WorkBudget`) caps the merging, in deterministic steps.
 
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
@@ -66,15 +68,19 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     model = build_model(dfa, "cascade", layers)
     lo, norm = _spectrum(stack)
     merged: list = []
+    dropped: list[int] = []
     merge_note = ""
     if merge and len(stack.layers) > 1:
         from statetrack.constructions.model_format import summarize
         from statetrack.constructions.stack_merge import merge_layers
 
+        from statetrack.constructions.stack_merge import drop_memoryless
+
         model, mrep = merge_layers(model, budget=budget)
         merged = mrep["merged"]
+        model, dropped = drop_memoryless(model, budget=budget)
         merge_note = f"; {mrep['note']}" if mrep.get("note") else ""
-        if merged:
+        if merged or dropped:
             summary = summarize(model)
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     infos = model.meta["layers"]
@@ -85,6 +91,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "layers": model.num_layers,
         "layers_unmerged": len(stack.layers),
         "merged": merged,
+        "dropped": dropped,
         "copy_depth": max(1, 2 * stack.depth - 1),
         "dims": [info["n"] for info in infos],
         "factors": [info["factors"] for info in infos],
@@ -101,6 +108,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
                   "level; " + ("a width-2 causal convolution hands each layer the previous coordinates"
                                if coupling == "conv" else "copy layers hold the previous coordinates")
                   + (f"; {len(merged)} run(s) of layers merged into bit-code layers" if merged else "")
+                  + (f"; {len(dropped)} memoryless layer(s) folded into the layer above" if dropped else "")
                   + merge_note,
     }
     return model, report
