@@ -151,17 +151,17 @@ def _group_sizes(mdfa, result: dict, sizes: dict[str, dict]) -> None:
 
 
 def _cascade_sizes(mdfa, result: dict) -> None:
-    from .cascade import cascade_stack, compile_cascade
+    from .cascade import compile_cascade
 
     fams = result["families"]
-    _, rep = compile_cascade(mdfa, coupling="copy")  # the model compile builds (merged runs included)
-    conv_layers = len(cascade_stack(mdfa, coupling="conv").layers)
+    _, rep = compile_cascade(mdfa, coupling="copy")  # the models compile builds (merged runs included)
+    conv_layers = compile_cascade(mdfa, coupling="conv")[1]["layers"]
     merged = (f"; {len(rep['merged'])} run(s) of its {rep['layers_unmerged']} layers merged into bit-code layers"
               if rep["merged"] else "")
     size = {"layers": rep["layers"], "state_size": max(rep["dims"]),
             "factors_per_token": max(rep["factors"]), "exact": True,
-            "note": f"holonomy cascade with {rep['levels']} levels and copy layers for the previous coordinates "
-                    f"(position-parity unit with eigenvalue -1){merged}; with a width-2 causal convolution feeding "
+            "note": f"holonomy cascade with {rep['levels']} levels and copy or shift layers for the previous "
+                    f"coordinates{merged}; with a width-2 causal convolution feeding "
                     f"the transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} "
                     "layers"}
     _set(fams["deltaproduct[-1,1]"], size, "cascade")

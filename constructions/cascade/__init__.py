@@ -30,14 +30,16 @@ from .layers import CascadeStack, build_stack
 __all__ = ["compile_cascade", "cascade_stack", "Cascade", "CascadeStack", "Holonomy", "holonomy", "cascade_of"]
 
 
-def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True) -> CascadeStack:
-    """The cascade layer stack of a DFA, made complete (no model file; see :func:`compile_cascade`)."""
+def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, shift: bool = True) -> CascadeStack:
+    """The cascade layer stack of a DFA, made complete (no model file; see :func:`compile_cascade`). ``copy_skip``
+    and ``shift`` (levels of resets as one shift layer) shorten the copy scheme; both off give the plain ``2h - 1``."""
     dfa = dfa.complete()
-    return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip)
+    return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip,
+                       shift=shift)
 
 
 def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True,
-                    budget=None):
+                    budget=None, shift: bool = True):
     """Compile ``dfa`` (made complete) into a cascade model.
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
@@ -50,13 +52,13 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
     height of Q), ``layers``, ``dims``, ``factors`` (per layer, factors per symbol), ``bound``
     (``2^|Q|``, the classical bound on the number of image sets), ``eigenvalue_range``, ``max_norm``,
-    ``roles``, ``copies_skipped``, ``level_widths``, ``holonomy_groups`` (per level, the orders of
+    ``roles``, ``copies_skipped``, ``shifts`` (levels built as one shift layer), ``level_widths``, ``holonomy_groups`` (per level, the orders of
     its components' groups), ``reachable`` and ``copy_depth`` (``2h - 1``, the depth of the plain copy-layer scheme).
     """
     from statetrack.constructions.model_format import build_model
 
     dfa = dfa.complete()
-    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip)
+    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip, shift=shift)
     layers = []
     for L in stack.layers:
         arrays = {"keys": L.keys, "betas": L.betas, "values": L.values, "h0": L.h0, "codes": L.codes, "next": L.next}
@@ -101,6 +103,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "eigenvalue_range": [lo, 1.0],
         "max_norm": norm,
         "copies_skipped": stack.copies_skipped,
+        "shifts": stack.shifts,
         "level_widths": stack.level_widths,
         "holonomy_groups": stack.holonomy_groups,
         "reachable": stack.reachable,
