@@ -152,17 +152,18 @@ def test_letter_actions_refuse_a_code_that_fans_out():
 
 @pytest.mark.parametrize("lang", ["tomita:3", "tomita:7"])
 def test_merging_makes_proved_shallower_cascades_deterministically(lang):
-    d = minimal_dfa(get_language(lang))
-    plain, rep0 = compile_cascade(d, merge=False)
-    model, rep = compile_cascade(d)
+    d = minimal_dfa(get_language(lang))  # the plain copy scheme (level and copy layers): runs merge
+    plain, rep0 = compile_cascade(d, merge=False, shift=False)
+    model, rep = compile_cascade(d, shift=False)
     assert rep["layers"] < rep0["layers"] == rep["layers_unmerged"] and rep["merged"]
     assert prove(model).proved
     again, rep2 = merge_layers(plain)
     assert rep2["merged"] == rep["merged"] and again.num_layers == model.num_layers
+    _, default = compile_cascade(d)  # shift layers: as shallow without merging
     c = classify_language(get_language(lang)).families["deltaproduct[-1,1]"]["construction"]
-    assert c["layers"] == rep["layers"] and c["state_size"] == max(rep["dims"])
+    assert c["layers"] == default["layers"] <= rep["layers"] and c["state_size"] == max(default["dims"])
     _, auto = compile_language(d)
-    assert auto["layers"] == rep["layers"] and auto["construction"] == "cascade"
+    assert auto["layers"] == default["layers"] and auto["construction"] == "cascade"
 
 
 def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
@@ -234,12 +235,12 @@ def _run_stack(model, word) -> int:
 
 def test_merging_stops_within_its_work_budget_and_says_so():
     d = minimal_dfa(get_language("tomita:7"))
-    model, rep = compile_language(d, work=10)
+    model, rep = compile_language(d, work=10, coupling="conv")
     assert rep["search"]["stopped_early"] == ["merge"] and rep["search"]["work_used"] <= 10
     assert "stopped early" in rep["reason"] and rep["merged"] == [] and prove(model).proved
-    _, again = compile_language(d, work=10)
+    _, again = compile_language(d, work=10, coupling="conv")
     assert again["layers"] == rep["layers"]
-    _, full = compile_language(d)
+    _, full = compile_language(d, coupling="conv")
     assert full["search"]["stopped_early"] == [] and full["layers"] < rep["layers"]
     assert 0 < full["search"]["work_used"] <= full["search"]["work_budget"]
 
@@ -253,8 +254,8 @@ def test_bit_code_search_stops_at_its_step_cap():
 
 def test_prefer_small_keeps_the_unmerged_cascade():
     d = minimal_dfa(get_language("tomita:7"))
-    _, small = compile_language(d, prefer="small")
-    _, balanced = compile_language(d)
+    _, small = compile_language(d, prefer="small", coupling="conv")
+    _, balanced = compile_language(d, coupling="conv")
     assert small["merged"] == [] and small["layers"] == small["layers_unmerged"] > balanced["layers"]
     assert max(small["factors"]) <= max(balanced["factors"])
 
