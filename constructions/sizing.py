@@ -26,7 +26,8 @@ and ``optimal`` (true when the size meets both bounds: no model of the family ha
 many layers, fewer factors per token).
 
 The [0,1] families get no cascade size: the cascade built here reads the previous coordinates of the levels above
-through copy layers, which need a position-parity unit with eigenvalue -1, or through a width-2 convolution feeding
+through shift layers (or copy layers with a position-parity unit), whose reflections have eigenvalue -1, or through a
+width-2 convolution feeding
 the transition, which the paper's eq. (1) layer does not have (the project's layers compute beta and dt before their
 convolution). Star-free languages in those families rest on Sarrof et al. 2024.
 
@@ -179,7 +180,7 @@ def _cascade_sizes(mdfa, result: dict) -> None:
             v["theorem"] = "Sarrof et al. 2024; Theorem 4"
             v["construction"]["note"] = (
                 "star-free: Sarrof et al. 2024 (non-negative diagonal layers); no size is computed: the cascade "
-                "compiled here needs copy layers with a -1 position-parity unit or a width-2 convolution feeding "
+                "compiled here needs shift layers (reflections, eigenvalue -1) or a width-2 convolution feeding "
                 "the transition, and the paper's [0,1] layer (eq. (1)) has neither")
 
 
