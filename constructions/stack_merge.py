@@ -23,7 +23,7 @@ import numpy as np
 
 from statetrack.errors import StateLimitError
 
-from .bit_actions import layer_arrays
+from .bit_actions import LetterAction, layer_arrays
 from .budget import WorkBudget
 from .partial_code import PartialLetter, partial_bit_code
 from .model_format import CompiledModel, build_model
@@ -248,6 +248,75 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | No
                        bits[:, cls[sid[0]]].astype(np.float64))
 
 
+#: the most letters a register layer keeps (:func:`definite_prefix`)
+MAX_REGISTER = 4
+
+
+def definite_prefix(w: StackWalk, L: int, max_k: int = MAX_REGISTER,
+                    budget: WorkBudget | None = None) -> MergedLayer | None:
+    """The longest run ``0..l2`` (``l2 >= 1``) whose codes (and the previous raw symbols its inner convolutions keep)
+    are a function of the last ``k <= max_k`` letters read
+    (fewer at the start), as one **register layer**: ``k`` one-hot blocks of letters (all zero before a letter
+    arrived), every letter copying each block into the older one (reflections) and writing itself into the newest
+    (projections) -- a bit-code action. The symbol the run hands up is then a function of the register too (it is
+    computed from the run's new codes and the letter). Checked on every reachable pair (configuration, last ``k``
+    letters) by a breadth-first search (one step per pair and letter, paid from ``budget``). Ties keep the smaller
+    ``k``; None when no run of at least two layers is such a function."""
+    S = w.succ.shape[1]
+    layer_of = np.arange(w.configs.shape[1])  # the layer each column of a configuration belongs to
+    for l, c in w.pcol.items():
+        layer_of[c] = l
+    best: tuple[int, int, dict] | None = None  # (l2, k, register -> (configuration, letter) first reaching it)
+    for k in range(1, max_k + 1):
+        start = (0, (-1,) * k)
+        seen = {start}
+        queue = [start]
+        first: dict[tuple, tuple[int, int, int]] = {}  # register -> (configuration reached, from, letter)
+        good = L - 1  # the longest run still a function of the register
+        i = 0
+        while i < len(queue) and good >= 1:
+            cfg, regs = queue[i]
+            i += 1
+            if budget is not None and not budget.take(S, "merge"):
+                return None if best is None else _register(w, *best, S)
+            for a in range(S):
+                nc, nr = int(w.succ[cfg, a]), regs[1:] + (a,)
+                other = first.setdefault(nr, (nc, cfg, a))[0]
+                if other != nc:
+                    diff = layer_of[w.configs[nc] != w.configs[other]]
+                    if diff.size:
+                        good = min(good, int(diff.min()) - 1)
+                if (nc, nr) not in seen:
+                    seen.add((nc, nr))
+                    queue.append((nc, nr))
+        if good >= 1 and (best is None or good > best[0]):
+            best = (good, k, first)
+    return None if best is None else _register(w, *best, S)
+
+
+def _register(w: StackWalk, l2: int, k: int, first: dict, S: int) -> MergedLayer:
+    """The register layer of :func:`definite_prefix` for the run ``0..l2`` over the last ``k`` letters: codes are
+    the registers reached, then the empty register (the start)."""
+    regs = sorted(first)
+    d = k * S
+    codes = np.zeros((len(regs) + 1, d))
+    nxt = np.zeros((len(regs) + 1, S), dtype=np.int64)
+    for r_id, r in enumerate(regs):
+        for b, a in enumerate(r):
+            if a >= 0:
+                codes[r_id, b * S + a] = 1.0
+        _, cfg, a = first[r]
+        nxt[r_id, :] = w.emit[cfg, a, l2]
+    acts = []
+    for a in range(S):
+        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
+        source[:d - S] = np.arange(S, d)
+        const[d - S + a] = 1.0
+        acts.append(LetterAction(source, negate, const))
+    keys, betas, values = layer_arrays(tuple(range(d)), acts)
+    return MergedLayer(0, l2, keys, betas, values, codes, nxt, np.zeros(d))
+
+
 def merge_layers(model: CompiledModel, max_tries: int | None = None,
                  budget: WorkBudget | None = None) -> tuple[CompiledModel, dict]:
     """Merge runs of consecutive layers of ``model`` (no convolutions) into bit-code layers, greedily from the input
@@ -283,6 +352,11 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None,
     n_in = [tables[l].shape[1] for l in range(L)]  # symbols each layer reads (after its convolution)
     runs: list[MergedLayer | int] = []
     l1, complete = 0, True
+    if convs[0] is None and L > 1:  # a first run that only remembers the last few letters: one register layer
+        reg = definite_prefix(w, L, budget=budget)
+        if reg is not None:
+            runs.append(reg)
+            l1 = reg.last + 1
     while l1 < L:
         best, l2, misses = None, l1 + 1, 0
         while l2 < L and misses < 2:

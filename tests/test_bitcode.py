@@ -278,3 +278,18 @@ def test_solve_exact_inverts_and_refuses_inconsistent_systems():
     tall = [[Fraction(1)], [Fraction(1)]]  # x = 1 and x = 2: inconsistent
     assert solve_exact(tall, [[Fraction(1)], [Fraction(2)]]) is None
     assert solve_exact(tall, [[Fraction(3)], [Fraction(3)]]) == [[Fraction(3)]]
+
+
+@pytest.mark.parametrize("coupling", ["copy", "conv"])
+def test_a_run_that_remembers_the_last_letters_becomes_one_register_layer(coupling):
+    d = minimal_dfa(get_language("tomita:4"))  # no three 0s in a row: the top levels only recall the last letters
+    plain, _ = compile_cascade(d, coupling=coupling, merge=False)
+    model, rep = merge_layers(plain)
+    assert rep["merged"][0][0] == 0 and rep["merged"][0][1] >= 1 and prove(model).proved
+    t = model.layer(0)
+    k, S = t["codes"].shape[1] // d.n_symbols, d.n_symbols
+    assert np.array_equal(t["h0"], np.zeros(k * S))  # k one-hot blocks of letters, empty at the start
+    md = model.dfa()
+    rng = np.random.default_rng(2)
+    for word in rng.integers(0, S, size=(30, 15)):
+        assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
