@@ -248,6 +248,11 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | No
                        bits[:, cls[sid[0]]].astype(np.float64))
 
 
+def _table_cost(model: CompiledModel) -> int:
+    """Steps of the exact layer tables of ``model``: one per code, symbol and coordinate of every layer."""
+    return sum(int(i["symbols"]) * int(i["codes"]) * int(i["n"]) for i in model.meta["layers"])
+
+
 #: the most letters a register layer keeps (:func:`definite_prefix`)
 MAX_REGISTER = 4
 
@@ -334,10 +339,7 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None,
     def unmerged(note: str) -> tuple[CompiledModel, dict]:
         return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L, "note": note}
 
-    infos = model.meta["layers"]
-    table_cost = sum(int(i["symbols"]) * int(model.tensors[f"layers.{l}.codes"].shape[0]) * int(i["n"])
-                     for l, i in enumerate(infos))
-    if budget is not None and not budget.take(table_cost, "merge"):
+    if budget is not None and not budget.take(_table_cost(model), "merge"):
         return unmerged("not merged: the work budget does not cover the exact layer tables")
     tables, nexts, h0, convs = stack_tables(model)
     tries = 4 * L if max_tries is None else max_tries
@@ -439,6 +441,8 @@ def drop_memoryless(model: CompiledModel, budget: WorkBudget | None = None) -> t
 
     L = model.num_layers
     if L < 2:
+        return model, []
+    if budget is not None and not budget.take(_table_cost(model), "merge"):
         return model, []
     tables, nexts, h0, convs = stack_tables(model)
     layers = []
