@@ -14,8 +14,8 @@ Example:
     ...     "accepting": ["2"], "transitions": {"0": {"a": "1", "b": "0"}, "1": {"a": "2", "b": "0"},
     ...     "2": {"a": "2", "b": "2"}}})        # contains "aa"
     >>> model, report = compile_cascade(d)
-    >>> report["levels"], report["layers"]
-    (2, 3)
+    >>> report["levels"], report["layers"]     # the top level and its previous coordinate: one shift layer
+    (2, 2)
 """
 from __future__ import annotations
 
