@@ -30,6 +30,7 @@ from .model_format import CompiledModel, ConstructionNotApplicable, summarize
 from .modadd import compile_modadd2
 from .parity import compile_parity, parity_size
 from .bitcode import SCOPE, bitcode_size, compile_bitcode, search_bit_code
+from .budget import DEFAULT_WORK, WorkBudget
 from .counter import compile_counter, counter_size
 from .permreset import compile_permreset, permreset_size
 from .rotation import compile_rotation, rotation_size
@@ -145,17 +146,19 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
             "modadd2": compile_modadd2, "unconstrained": compile_unconstrained}[name]
 
 
-def _build(name: str, dfa: DFA, group_action, coupling, prefer: str = "balanced") -> tuple[CompiledModel, dict]:
+def _build(name: str, dfa: DFA, group_action, coupling, prefer: str = "balanced",
+           budget: WorkBudget | None = None) -> tuple[CompiledModel, dict]:
     if name == "group" and group_action is not None:
         return compile_group(dfa, action=group_action)
     if name == "cascade":  # merged runs trade factors per token for depth: not under prefer "small"
-        return _builder(name)(dfa, coupling=coupling or "copy", merge=prefer != "small")
+        return _builder(name)(dfa, coupling=coupling or "copy", merge=prefer != "small", budget=budget)
     return _builder(name)(dfa)
 
 
 def compile_language(dfa: DFA, construction: str = "auto", *,
                      group_action: "np.ndarray | None" = None,
-                     coupling: str | None = None, prefer: str = "balanced") -> tuple[CompiledModel, dict]:
+                     coupling: str | None = None, prefer: str = "balanced",
+                     work: int = DEFAULT_WORK) -> tuple[CompiledModel, dict]:
     """Compile the language of ``dfa`` (made minimal and complete first).
 
     Returns ``(model, report)``; the report has ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the
@@ -167,20 +170,28 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     catalog's generators), a candidate the construction compares with its own search. ``coupling`` (``copy`` |
     ``conv``) is handed to the cascade construction when it is used. ``prefer`` (``balanced`` | ``exact`` |
     ``small``) is the rule ``auto`` chooses by (module doc); under ``small`` a cascade is not merged (merged runs
-    have fewer layers but more factors per token).
+    have fewer layers but more factors per token). ``work``: the steps all searches of this compile share (the
+    bit-code search, the merging of cascade layers; :mod:`.budget`): deterministic, so a DFA gets the same model on
+    any machine; the report's ``search`` says how many were used and which search stopped early.
     """
     if construction not in CONSTRUCTIONS:
         raise StatetrackError(f"unknown construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}")
     if prefer not in PREFER:
         raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
     dfa = minimal_dfa(dfa)
+    budget = WorkBudget(int(work))
+    if construction in ("auto", "bitcode"):  # the bit-code search has a fixed cap inside the shared budget
+        res = search_bit_code(dfa)
+        budget.charge(res.steps, "bitcode")
+        if res.status == "undecided" and res.steps:
+            budget.stop("bitcode")
     if construction != "auto":
-        model, extra = _build(construction, dfa, group_action, coupling, prefer)
+        model, extra = _build(construction, dfa, group_action, coupling, prefer, budget)
         reason = f"requested: {_REQUESTED.get(construction, _WHY.get(construction, construction))}"
     else:
         choice = choose_one_layer(dfa, prefer, group_action)
         name = choice[0] if choice is not None else "cascade"
-        model, extra = _build(name, dfa, group_action, coupling, prefer)
+        model, extra = _build(name, dfa, group_action, coupling, prefer, budget)
         reason = f"auto: {_WHY[name]}"
         if choice is not None:
             reason += f" (prefer {prefer}: state {choice[1]['state_size']}, {choice[1]['factors_per_token']} " \
@@ -190,6 +201,10 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     report.update(extra)
     if construction == "auto":
         report["one_layer"] = one_layer_decision(dfa, {} if choice is None else {choice[0]: choice[1]})
+    report["search"] = budget.report()
+    if budget.stopped:
+        detail = (f"{detail}; " if detail else "") + f"stopped early (work budget of {budget.total} steps): " \
+                                                      f"{', '.join(budget.stopped)}"
     report["reason"] = reason + (f"; {detail}" if detail else "")
     return model, report
 

@@ -118,7 +118,13 @@ def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[n
     """``keys [S, F, d]``, ``betas [S, F]``, ``values [S, F]`` of a householder layer whose symbol ``a`` acts on the
     bit code ``masks`` as ``actions[a]`` (:func:`_letter_factors`; unused factor slots are zero)."""
     d, S = len(masks), len(actions)
-    per = [_letter_factors(act, d) for act in actions]
+    done: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # symbols with one action share its factors
+    per = []
+    for act in actions:
+        key = act.source.tobytes() + act.negate.tobytes() + np.asarray(act.const, dtype=np.float64).tobytes()
+        if key not in done:
+            done[key] = _letter_factors(act, d)
+        per.append(done[key])
     F = max(1, max((k.shape[0] for k, _, _ in per), default=0))
     keys, betas, values = np.zeros((S, F, d)), np.zeros((S, F)), np.zeros((S, F))
     for a, (k, b, v) in enumerate(per):

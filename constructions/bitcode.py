@@ -25,11 +25,13 @@ letter sends two members of ``B`` to the same non-constant preimage (that would 
 (3) separating. A closed ``B`` is the union of the closures of its members, and each member's closure is itself
 conflict-free, so ``B`` is a union of closures of *good* subsets (those with a conflict-free closure): the search
 runs over unions of good closures, pairwise compatible, smallest first (fewest bits, then fewest factors). It is
-exhaustive over that class for DFAs of up to :data:`MAX_STATES` states and stops at ``time_limit`` seconds:
+exhaustive over that class for DFAs of up to :data:`MAX_STATES` states and stops after ``max_steps`` steps (a step is
+one node of the search or one costing of a candidate code: deterministic, so the answer does not depend on the machine
+or its load):
 
 * ``found``: a bit code (the smallest, unless the search was stopped after finding one);
 * ``impossible``: no bit code exists, of any dimension (the class is decided exactly);
-* ``undecided``: the search was stopped, or the DFA has more than :data:`MAX_STATES` states.
+* ``undecided``: the search was stopped (step cap), or the DFA has more than :data:`MAX_STATES` states.
 
 "Impossible" is a statement about this class of codes (0/1 vectors, letters acting by signed partial permutations and
 constants), not about every real encoding.
@@ -49,8 +51,9 @@ from .model_format import CompiledModel, ConstructionNotApplicable, breadth_firs
 
 #: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
 MAX_STATES = 12
-#: default wall-clock cap of the search, seconds
-DEFAULT_TIME_LIMIT = 2.0
+#: default cap of the search, in steps (nodes of the search and costings of candidate codes; the set-up, bounded by
+#: MAX_STATES, is not counted)
+DEFAULT_STEPS = 50_000
 #: what "impossible" covers
 SCOPE = "0/1 codes of the minimal DFA's states, each letter copying, negating or setting bits (a signed partial " \
         "permutation plus constants), any dimension"
@@ -62,7 +65,8 @@ class BitCodeSearch:
 
     ``status``: ``found`` | ``impossible`` | ``undecided``; ``masks``: the code's bits as subsets of the states
     (bit ``q`` of mask ``i`` is ``c_i(q)``), smallest dimension first (empty unless found); ``complete``: the search
-    ran to its end (a found code is then the smallest); ``seconds``: its time; ``reason``: one line.
+    ran to its end (a found code is then the smallest); ``seconds``: its time; ``reason``: one line; ``steps``: the
+    steps it took (at most its cap).
     """
 
     status: str
@@ -70,6 +74,7 @@ class BitCodeSearch:
     complete: bool
     seconds: float
     reason: str
+    steps: int = 0
 
 
 def _norm(mask: int, full: int) -> int:
@@ -85,22 +90,22 @@ def _preimages(delta: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.stack([(bits[:, delta[:, a]] * weights).sum(axis=1) for a in range(S)], axis=1)
 
 
-def search_bit_code(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> BitCodeSearch:
+def search_bit_code(dfa: DFA, max_steps: int = DEFAULT_STEPS) -> BitCodeSearch:
     """Search a bit code of the minimal complete ``dfa`` (module doc); smallest dimension, then fewest factors for the
-    worst letter. Results are remembered per transition table and time limit within a process, so the size that
-    ``classify`` reports and the model ``compile`` builds come from one search even when it is time-capped."""
+    worst letter, within ``max_steps`` steps. Deterministic; results are also remembered per transition table and cap
+    within a process."""
     delta = np.asarray(dfa.delta, dtype=np.int64)
     if (delta < 0).any():
         raise ConstructionNotApplicable("bitcode: needs a complete DFA")
-    return _search_cached(delta.tobytes(), delta.shape, float(time_limit))
+    return _search_cached(delta.tobytes(), delta.shape, int(max_steps))
 
 
 @lru_cache(maxsize=256)
-def _search_cached(table: bytes, shape: tuple[int, int], time_limit: float) -> BitCodeSearch:
-    return _search(np.frombuffer(table, dtype=np.int64).reshape(shape), time_limit)
+def _search_cached(table: bytes, shape: tuple[int, int], max_steps: int) -> BitCodeSearch:
+    return _search(np.frombuffer(table, dtype=np.int64).reshape(shape), max_steps)
 
 
-def _search(delta: np.ndarray, time_limit: float) -> BitCodeSearch:
+def _search(delta: np.ndarray, max_steps: int) -> BitCodeSearch:
     t0 = time.perf_counter()
     n, S = delta.shape
     if n < 2:
@@ -164,13 +169,16 @@ def _search(delta: np.ndarray, time_limit: float) -> BitCodeSearch:
     good.sort(key=lambda k: (bin(closure[k]).count("1"), -int(pair_bits[k].sum())))
     best: list = [None]  # (dimension, factors, union)
     stopped = [False]
+    steps = [0]
 
     def cost(union: int) -> tuple[int, int]:
+        steps[0] += 1
         masks = tuple(int(nodes[k]) for k in _members(union))
         return len(masks), max((act.factors() for act in letter_actions(delta, masks)), default=0)
 
     def dfs(union: int, conflicts: int, start: int) -> None:
-        if stopped[0] or time.perf_counter() - t0 > time_limit:
+        steps[0] += 1
+        if stopped[0] or steps[0] > max_steps:
             stopped[0] = True
             return
         size = bin(union).count("1")
@@ -192,15 +200,16 @@ def _search(delta: np.ndarray, time_limit: float) -> BitCodeSearch:
 
     dfs(0, 0, 0)
     seconds = time.perf_counter() - t0
+    used = min(steps[0], max_steps)
     if best[0] is None:
         if stopped[0]:
-            return BitCodeSearch("undecided", (), False, seconds, f"search stopped after {time_limit:g} s")
+            return BitCodeSearch("undecided", (), False, seconds, f"search stopped after {max_steps} steps", used)
         return BitCodeSearch("impossible", (), True, seconds,
-                             "no union of conflict-free closed bits tells every two states apart")
+                             "no union of conflict-free closed bits tells every two states apart", used)
     masks = tuple(int(nodes[k]) for k in _members(best[0][2]))
-    why = f"{len(masks)} bits" + ("" if not stopped[0] else f" (search stopped after {time_limit:g} s: may not be "
+    why = f"{len(masks)} bits" + ("" if not stopped[0] else f" (search stopped after {max_steps} steps: may not be "
                                                             "the smallest)")
-    return BitCodeSearch("found", masks, not stopped[0], seconds, why)
+    return BitCodeSearch("found", masks, not stopped[0], seconds, why, used)
 
 
 def _members(bits: int) -> list[int]:
@@ -246,26 +255,26 @@ def _code(masks: tuple[int, ...], q: int) -> np.ndarray:
     return np.array([(m >> q) & 1 for m in masks], dtype=np.float64)
 
 
-def _found(dfa: DFA, time_limit: float) -> tuple[tuple[int, ...], list[LetterAction]]:
-    res = search_bit_code(dfa, time_limit)
+def _found(dfa: DFA, max_steps: int) -> tuple[tuple[int, ...], list[LetterAction]]:
+    res = search_bit_code(dfa, max_steps)
     if res.status != "found":
         raise ConstructionNotApplicable(f"bitcode: no bit code ({res.status}: {res.reason})")
     return res.masks, letter_actions(np.asarray(dfa.delta), res.masks)
 
 
-def bitcode_size(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> dict:
+def bitcode_size(dfa: DFA, max_steps: int = DEFAULT_STEPS) -> dict:
     """The size of the model :func:`compile_bitcode` builds (``dfa`` minimal): ``{layers, state_size,
     factors_per_token, exact, note}``; raises ConstructionNotApplicable when no bit code is found."""
-    masks, actions = _found(dfa, time_limit)
+    masks, actions = _found(dfa, max_steps)
     return {"layers": 1, "state_size": len(masks), "factors_per_token": max(a.factors() for a in actions),
             "exact": True,
             "note": f"bit code in {len(masks)} dimensions: every letter copies, negates or sets bits (a signed "
                     "permutation of the centred code as reflections, a projection per constant)"}
 
 
-def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[CompiledModel, dict]:
+def compile_bitcode(dfa: DFA, max_steps: int = DEFAULT_STEPS) -> tuple[CompiledModel, dict]:
     """One householder layer for a DFA with a bit code (``dfa`` minimal and complete); see the module doc."""
-    masks, actions = _found(dfa, time_limit)
+    masks, actions = _found(dfa, max_steps)
     S = dfa.n_symbols
     counts = [a.factors() for a in actions]
     keys, betas, values = layer_arrays(masks, actions)
@@ -280,4 +289,4 @@ def compile_bitcode(dfa: DFA, time_limit: float = DEFAULT_TIME_LIMIT) -> tuple[C
                    "bits": [[dfa.states[q] for q in range(dfa.n_states) if m >> q & 1] for m in masks]}
 
 __all__ = ["compile_bitcode", "bitcode_size", "search_bit_code", "letter_actions", "BitCodeSearch", "MAX_STATES",
-           "SCOPE"]
+           "SCOPE", "DEFAULT_STEPS"]

@@ -324,6 +324,16 @@ def layer_matrices(model: CompiledModel, l: int) -> tuple[np.ndarray, np.ndarray
     return A, b
 
 
+def _householder_products(keys: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """``A [S, n, n]``: the product of each symbol's factors ``keys [S, F, n]``, ``betas [S, F]`` (factor 0 first)."""
+    S, F, n = keys.shape
+    A = np.tile(np.eye(n), (S, 1, 1))
+    for f in range(F):
+        k, bk = keys[:, f], betas[:, f, None] * keys[:, f]
+        A = A - bk[:, :, None] * np.einsum("si,sij->sj", k, A)[:, None, :]
+    return A
+
+
 def active_factors(model: CompiledModel, l: int) -> np.ndarray:
     """Per symbol, the number of non-identity factors (``beta != 0`` and ``k != 0``) of a householder layer."""
     t = model.layer(l)
@@ -353,7 +363,13 @@ def summarize(model: CompiledModel) -> dict:
             A, _ = layer_matrices(model, l)
             ev = np.linalg.eigvals(A)
             eig += [float(ev.real.min()), float(ev.real.max())]
-        A, _ = layer_matrices(model, l)
+        if info["kind"] == "householder":  # symbols with the same factors share one matrix: each formed once
+            S = t["keys"].shape[0]
+            _, first = np.unique(np.concatenate([t["keys"].reshape(S, -1), t["betas"]], axis=1), axis=0,
+                                 return_index=True)
+            A = _householder_products(t["keys"][first], t["betas"][first])
+        else:
+            A, _ = layer_matrices(model, l)
         norms.append(float(np.linalg.norm(A, ord=2, axis=(1, 2)).max()))
     return {
         "construction": model.construction,

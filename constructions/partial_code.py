@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bit_actions import LetterAction
+from .budget import WorkBudget
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,26 @@ class _Bits:
 def _keys(rows: np.ndarray) -> list[bytes]:
     """A key per row of ``rows [d, k]`` (bool) that is the same for a row and its complement."""
     flip = rows[:, :1] if rows.shape[1] else np.zeros((rows.shape[0], 1), dtype=bool)
-    return [np.packbits(r).tobytes() for r in rows ^ flip]
+    packed = np.packbits(rows ^ flip, axis=1)
+    return [r.tobytes() for r in packed]
 
 
 def partial_bit_code(n: int, letters: list[PartialLetter], seeds: np.ndarray, max_bits: int = 64,
-                     max_rounds: int = 8) -> tuple[np.ndarray, list[LetterAction]] | None:
+                     max_rounds: int = 8, budget: WorkBudget | None = None,
+                     who: str = "merge") -> tuple[np.ndarray, list[LetterAction]] | None:
     """A bit code of a partial automaton, found greedily (sound, not exhaustive): start from ``seeds`` (``[k, n]``
     bool, telling every two states apart), add for every bit and letter the restricted preimage when no bit agrees
     with it (up to complement) on the letter's domain, then give each letter's copied bits distinct sources by a
     bipartite matching; a bit left without a source gets a fresh copy (the restricted preimage extended differently
     outside the domain) and the closure runs again. Returns ``(bits [d, n], actions)`` (each letter's
     :class:`LetterAction`, valid on its domain; a letter with an empty domain is the identity) or None when no code
-    of at most ``max_bits`` bits is found."""
+    of at most ``max_bits`` bits is found, or ``budget`` ran out (a step is one bit looked at on one domain state;
+    charged to ``who``)."""
     code = _Bits(n)
+
+    def pay(bits: int, L: PartialLetter) -> bool:
+        return budget is None or budget.take(bits * max(1, L.domain.size), who)
+
     for s in np.asarray(seeds, dtype=bool):
         code.add(s)
     if len(code.rows) > max_bits:
@@ -72,6 +80,8 @@ def partial_bit_code(n: int, letters: list[PartialLetter], seeds: np.ndarray, ma
             changed = False
             for L in live:
                 M = code.matrix()
+                if not pay(M.shape[0], L):
+                    return None
                 pre = M[:, L.target]
                 have = set(_keys(M[:, L.domain]))
                 nonconst = pre.any(axis=1) & ~pre.all(axis=1)
@@ -88,6 +98,8 @@ def partial_bit_code(n: int, letters: list[PartialLetter], seeds: np.ndarray, ma
         M = code.matrix()
         actions, repairs = [], []
         for L in letters:
+            if not pay(M.shape[0], L):
+                return None
             act, unmatched = _match(M, L)
             actions.append(act)
             repairs.extend((L, r) for r in unmatched)
@@ -124,13 +136,14 @@ def _match(M: np.ndarray, L: PartialLetter) -> tuple[LetterAction, list[np.ndarr
     for j, key in enumerate(_keys(on)):
         by_key.setdefault(key, []).append(j)
     pre_keys = _keys(pre)
+    full, empty = pre.all(axis=1), ~pre.any(axis=1)
     cand: dict[int, list[tuple[int, bool]]] = {}
     for i in range(d):
-        r = pre[i]
-        if r.all() or not r.any():
-            const[i] = float(r.all())
+        if full[i] or empty[i]:
+            const[i] = float(full[i])
             continue
-        cand[i] = [(j, bool(on[j, 0] != r[0])) for j in by_key.get(pre_keys[i], [])]
+        r0 = bool(pre[i, 0])
+        cand[i] = [(j, bool(on[j, 0]) != r0) for j in by_key.get(pre_keys[i], [])]
     owner: dict[int, int] = {}
 
     def augment(i: int, seen: set[int]) -> bool:

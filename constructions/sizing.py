@@ -26,7 +26,8 @@ and ``optimal`` (true when the size meets both bounds: no model of the family ha
 many layers, fewer factors per token).
 
 The [0,1] families get no cascade size: the cascade built here reads the previous coordinates of the levels above
-through copy layers, which need a position-parity unit with eigenvalue -1, or through a width-2 convolution feeding
+through shift layers (or copy layers with a position-parity unit), whose reflections have eigenvalue -1, or through a
+width-2 convolution feeding
 the transition, which the paper's eq. (1) layer does not have (the project's layers compute beta and dt before their
 convolution). Star-free languages in those families rest on Sarrof et al. 2024.
 
@@ -151,17 +152,17 @@ def _group_sizes(mdfa, result: dict, sizes: dict[str, dict]) -> None:
 
 
 def _cascade_sizes(mdfa, result: dict) -> None:
-    from .cascade import cascade_stack, compile_cascade
+    from .cascade import compile_cascade
 
     fams = result["families"]
-    _, rep = compile_cascade(mdfa, coupling="copy")  # the model compile builds (merged runs included)
-    conv_layers = len(cascade_stack(mdfa, coupling="conv").layers)
+    _, rep = compile_cascade(mdfa, coupling="copy")  # the models compile builds (merged runs included)
+    conv_layers = compile_cascade(mdfa, coupling="conv")[1]["layers"]
     merged = (f"; {len(rep['merged'])} run(s) of its {rep['layers_unmerged']} layers merged into bit-code layers"
               if rep["merged"] else "")
     size = {"layers": rep["layers"], "state_size": max(rep["dims"]),
             "factors_per_token": max(rep["factors"]), "exact": True,
-            "note": f"holonomy cascade with {rep['levels']} levels and copy layers for the previous coordinates "
-                    f"(position-parity unit with eigenvalue -1){merged}; with a width-2 causal convolution feeding "
+            "note": f"holonomy cascade with {rep['levels']} levels and copy or shift layers for the previous "
+                    f"coordinates{merged}; with a width-2 causal convolution feeding "
                     f"the transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} "
                     "layers"}
     _set(fams["deltaproduct[-1,1]"], size, "cascade")
@@ -179,7 +180,7 @@ def _cascade_sizes(mdfa, result: dict) -> None:
             v["theorem"] = "Sarrof et al. 2024; Theorem 4"
             v["construction"]["note"] = (
                 "star-free: Sarrof et al. 2024 (non-negative diagonal layers); no size is computed: the cascade "
-                "compiled here needs copy layers with a -1 position-parity unit or a width-2 convolution feeding "
+                "compiled here needs shift layers (reflections, eigenvalue -1) or a width-2 convolution feeding "
                 "the transition, and the paper's [0,1] layer (eq. (1)) has neither")
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from statetrack.errors import StateLimitError
 
-from .bit_actions import layer_arrays
+from .bit_actions import LetterAction, layer_arrays
+from .budget import WorkBudget
 from .partial_code import PartialLetter, partial_bit_code
 from .model_format import CompiledModel, build_model
 
@@ -35,59 +36,76 @@ MAX_RUN_STATES = 1024
 
 @dataclass
 class StackWalk:
-    """The reachable behaviour of a stack: ``configs [M, L]`` (the codes of every layer, row 0 the start),
-    ``succ [M, S]`` (successor configuration per letter) and ``sym [M, S, L + 1]`` (the symbol read by each layer on
-    that step; column ``L`` is the DFA state the last layer hands out)."""
+    """The reachable behaviour of a stack: ``configs [M, W]`` (the codes of every layer, then the previous raw symbol
+    of every layer read through a convolution, ``R`` before the first token; row 0 the start), ``succ [M, S]``
+    (successor configuration per letter), ``sym [M, S, L]`` (the symbol each layer reads on that step, after its
+    convolution), ``emit [M, S, L]`` (the symbol each layer hands up, before the next layer's convolution; for the
+    last layer the DFA state) and ``pcol`` (layer -> column of its previous raw symbol)."""
 
     configs: np.ndarray
     succ: np.ndarray
     sym: np.ndarray
+    emit: np.ndarray
+    pcol: dict[int, int]
 
 
-def stack_tables(model: CompiledModel) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+def stack_tables(model: CompiledModel) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list]:
     """Exact transition tables ``[C_l, S_l]`` (code index after reading a symbol, -1 where the step leaves the codes:
-    never on a reachable step of a proved model), ``next`` tables and start codes of every layer (from
-    :mod:`.verify_exact`). Raises ValueError for a layer with a convolution."""
+    never on a reachable step of a proved model), ``next`` tables, start codes and convolution tables (None for a
+    layer without one) of every layer (from :mod:`.verify_exact`)."""
     from .verify_exact import layer_maps, transition_table
 
-    tables, nexts, h0 = [], [], []
+    tables, nexts, h0, convs = [], [], [], []
     for l in range(model.num_layers):
-        if f"layers.{l}.conv" in model.tensors:
-            raise ValueError("stack_merge: layers read through a convolution are not merged")
         T, c0 = transition_table(layer_maps(model, l))
         if c0 < 0:
             raise ValueError(f"stack_merge: layer {l} does not start on one of its codes")
         tables.append(T)
         nexts.append(np.asarray(model.tensors[f"layers.{l}.next"], dtype=np.int64))
         h0.append(int(c0))
-    return tables, nexts, h0
+        cv = model.tensors.get(f"layers.{l}.conv")
+        convs.append(None if cv is None else np.asarray(cv, dtype=np.int64))
+    return tables, nexts, h0, convs
 
 
 def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_letters: int,
-         max_configs: int = MAX_CONFIGS) -> StackWalk:
+         max_configs: int = MAX_CONFIGS, convs: list | None = None) -> StackWalk:
     """Breadth-first search of the reachable configurations (see :class:`StackWalk`), a frontier at a time."""
     L = len(tables)
     S = n_letters
-    configs = np.array([h0], dtype=np.int64).reshape(1, L)
+    convs = convs or [None] * L
+    pcol = {}
+    start = list(h0)
+    for l, cv in enumerate(convs):
+        if cv is not None:
+            pcol[l] = len(start)
+            start.append(cv.shape[1])  # the start row R
+    W = len(start)
+    configs = np.array([start], dtype=np.int64).reshape(1, W)
     index: dict[bytes, int] = {configs[0].tobytes(): 0}
     succ = np.zeros((0, S), dtype=np.int64)
-    sym = np.zeros((0, S, L + 1), dtype=np.int64)
+    sym = np.zeros((0, S, L), dtype=np.int64)
+    emit = np.zeros((0, S, L), dtype=np.int64)
     done = 0
     while done < configs.shape[0]:
         front = configs[done:]
         F = front.shape[0]
-        cur = np.repeat(front, S, axis=0)  # [F*S, L]
+        cur = np.repeat(front, S, axis=0)  # [F*S, W]
         s = np.tile(np.arange(S, dtype=np.int64), F)
         new = np.empty_like(cur)
-        syms = np.empty((F * S, L + 1), dtype=np.int64)
+        syms = np.empty((F * S, L), dtype=np.int64)
+        emits = np.empty((F * S, L), dtype=np.int64)
         for l in range(L):
+            if convs[l] is not None:
+                new[:, pcol[l]] = s
+                s = convs[l][cur[:, pcol[l]], s]
             syms[:, l] = s
             c = tables[l][cur[:, l], s]
             if (c < 0).any():
                 raise ValueError(f"stack_merge: layer {l} leaves its codes on a reachable step")
             new[:, l] = c
             s = nexts[l][c, s]
-        syms[:, L] = s
+            emits[:, l] = s
         ids = np.empty(F * S, dtype=np.int64)
         fresh = []
         for i, row in enumerate(new):
@@ -104,8 +122,9 @@ def walk(tables: list[np.ndarray], nexts: list[np.ndarray], h0: list[int], n_let
         if fresh:
             configs = np.concatenate([configs, np.array(fresh, dtype=np.int64)])
         succ = np.concatenate([succ, ids.reshape(F, S)])
-        sym = np.concatenate([sym, syms.reshape(F, S, L + 1)])
-    return StackWalk(configs, succ, sym)
+        sym = np.concatenate([sym, syms.reshape(F, S, L)])
+        emit = np.concatenate([emit, emits.reshape(F, S, L)])
+    return StackWalk(configs, succ, sym, emit, pcol)
 
 
 @dataclass
@@ -188,18 +207,24 @@ def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([rows, np.array(extra, dtype=bool).reshape(len(extra), k)])
 
 
-def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
-    """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols, or None."""
-    sub = w.configs[:, l1:l2 + 1]
+def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | None = None) -> MergedLayer | None:
+    """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols (after
+    ``l1``'s convolution, if any), or None (no code found, or ``budget`` ran out: one step per walked transition, then
+    the code search's own steps). The run's states are the codes of its layers and the previous raw symbols of the
+    layers inside it that read through a convolution (the merged layer keeps them in its state)."""
+    inner = [w.pcol[l] for l in range(l1 + 1, l2 + 1) if l in w.pcol]
+    sub = w.configs[:, list(range(l1, l2 + 1)) + inner]
+    S = w.succ.shape[1]
+    if budget is not None and not budget.take(sub.shape[0] * S, "merge"):
+        return None
     sid, states = _rows(sub)
     m = states.shape[0]
     if m > MAX_RUN_STATES:
         return None
-    S = w.succ.shape[1]
     old = np.repeat(sid, S)
     new = sid[w.succ.ravel()]
     sig = w.sym[:, :, l1].ravel()
-    out = w.sym[:, :, l2 + 1].ravel()
+    out = w.emit[:, :, l2].ravel()
     trans = _triples(sig, old, new)
     entries = _triples(new, sig, out)
     cls = _classes(m, trans, entries)
@@ -209,7 +234,7 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
         raise AssertionError("stack_merge: a run is not deterministic on its classes")
     cut = np.searchsorted(pairs[0], np.arange(n_in + 1))
     letters = [PartialLetter(pairs[1, cut[s]:cut[s + 1]], pairs[2, cut[s]:cut[s + 1]]) for s in range(n_in)]
-    found = partial_bit_code(k, letters, _seeds(states, cls, k))
+    found = partial_bit_code(k, letters, _seeds(states, cls, k), budget=budget)
     if found is None:
         return None
     bits, actions = found
@@ -223,35 +248,125 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int) -> MergedLayer | None:
                        bits[:, cls[sid[0]]].astype(np.float64))
 
 
-def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[CompiledModel, dict]:
+def _table_cost(model: CompiledModel) -> int:
+    """Steps of the exact layer tables of ``model``: one per code, symbol and coordinate of every layer."""
+    return sum(int(i["symbols"]) * int(i["codes"]) * int(i["n"]) for i in model.meta["layers"])
+
+
+#: the most letters a register layer keeps (:func:`definite_prefix`)
+MAX_REGISTER = 4
+
+
+def definite_prefix(w: StackWalk, L: int, max_k: int = MAX_REGISTER,
+                    budget: WorkBudget | None = None) -> MergedLayer | None:
+    """The longest run ``0..l2`` (``l2 >= 1``) whose codes (and the previous raw symbols its inner convolutions keep)
+    are a function of the last ``k <= max_k`` letters read
+    (fewer at the start), as one **register layer**: ``k`` one-hot blocks of letters (all zero before a letter
+    arrived), every letter copying each block into the older one (reflections) and writing itself into the newest
+    (projections) -- a bit-code action. The symbol the run hands up is then a function of the register too (it is
+    computed from the run's new codes and the letter). Checked on every reachable pair (configuration, last ``k``
+    letters) by a breadth-first search (one step per pair and letter, paid from ``budget``). Ties keep the smaller
+    ``k``; None when no run of at least two layers is such a function."""
+    S = w.succ.shape[1]
+    layer_of = np.arange(w.configs.shape[1])  # the layer each column of a configuration belongs to
+    for l, c in w.pcol.items():
+        layer_of[c] = l
+    best: tuple[int, int, dict] | None = None  # (l2, k, register -> (configuration, letter) first reaching it)
+    for k in range(1, max_k + 1):
+        start = (0, (-1,) * k)
+        seen = {start}
+        queue = [start]
+        first: dict[tuple, tuple[int, int, int]] = {}  # register -> (configuration reached, from, letter)
+        good = L - 1  # the longest run still a function of the register
+        i = 0
+        while i < len(queue) and good >= 1:
+            cfg, regs = queue[i]
+            i += 1
+            if budget is not None and not budget.take(S, "merge"):
+                return None if best is None else _register(w, *best, S)
+            for a in range(S):
+                nc, nr = int(w.succ[cfg, a]), regs[1:] + (a,)
+                other = first.setdefault(nr, (nc, cfg, a))[0]
+                if other != nc:
+                    diff = layer_of[w.configs[nc] != w.configs[other]]
+                    if diff.size:
+                        good = min(good, int(diff.min()) - 1)
+                if (nc, nr) not in seen:
+                    seen.add((nc, nr))
+                    queue.append((nc, nr))
+        if good >= 1 and (best is None or good > best[0]):
+            best = (good, k, first)
+    return None if best is None else _register(w, *best, S)
+
+
+def _register(w: StackWalk, l2: int, k: int, first: dict, S: int) -> MergedLayer:
+    """The register layer of :func:`definite_prefix` for the run ``0..l2`` over the last ``k`` letters: codes are
+    the registers reached, then the empty register (the start)."""
+    regs = sorted(first)
+    d = k * S
+    codes = np.zeros((len(regs) + 1, d))
+    nxt = np.zeros((len(regs) + 1, S), dtype=np.int64)
+    for r_id, r in enumerate(regs):
+        for b, a in enumerate(r):
+            if a >= 0:
+                codes[r_id, b * S + a] = 1.0
+        _, cfg, a = first[r]
+        nxt[r_id, :] = w.emit[cfg, a, l2]
+    acts = []
+    for a in range(S):
+        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
+        source[:d - S] = np.arange(S, d)
+        const[d - S + a] = 1.0
+        acts.append(LetterAction(source, negate, const))
+    keys, betas, values = layer_arrays(tuple(range(d)), acts)
+    return MergedLayer(0, l2, keys, betas, values, codes, nxt, np.zeros(d))
+
+
+def merge_layers(model: CompiledModel, max_tries: int | None = None,
+                 budget: WorkBudget | None = None) -> tuple[CompiledModel, dict]:
     """Merge runs of consecutive layers of ``model`` (no convolutions) into bit-code layers, greedily from the input
     side (module doc): each run is extended while a code is found, giving up after two misses in a row, at most
-    ``max_tries`` runs in all (default ``4 L``), so the result is deterministic. Returns the new model (proved) and
-    ``{merged: [[l1, l2], ...], layers_before, layers_after, complete}`` (``complete``: the try budget was not hit);
-    the model is returned unchanged when nothing merges."""
+    ``max_tries`` runs in all (default ``4 L``). ``budget`` (steps, deterministic) pays for the exact layer tables
+    (one step per code, symbol and coordinate), the walk, the proof (reserved first: one step per configuration,
+    letter and layer) and every try; when it runs out the runs merged so far are kept. Returns the new model (proved)
+    and ``{merged: [[l1, l2], ...], layers_before, layers_after, complete}`` (``complete``: neither the try cap nor
+    the budget was hit); the model is returned unchanged when nothing merges."""
     from .verify_exact import prove
 
-    tables, nexts, h0 = stack_tables(model)
-    L = len(tables)
-    budget = 4 * L if max_tries is None else max_tries
+    L = model.num_layers
+    S0 = len(model.meta["alphabet"])
+
+    def unmerged(note: str) -> tuple[CompiledModel, dict]:
+        return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L, "note": note}
+
+    if budget is not None and not budget.take(_table_cost(model), "merge"):
+        return unmerged("not merged: the work budget does not cover the exact layer tables")
+    tables, nexts, h0, convs = stack_tables(model)
+    tries = 4 * L if max_tries is None else max_tries
     dfa = model.dfa()
     try:
-        w = walk(tables, nexts, h0, dfa.n_symbols)
+        w = walk(tables, nexts, h0, dfa.n_symbols, convs=convs)
     except StateLimitError:
-        return model, {"layers_before": L, "merged": [], "complete": False, "layers_after": L,
-                       "note": f"not merged: more than {MAX_CONFIGS} reachable configurations"}
-    n_in = [dfa.n_symbols] + [int(nexts[l].max()) + 1 for l in range(L - 1)]
-    n_in = [max(n_in[l], tables[l].shape[1]) for l in range(L)]
+        return unmerged(f"not merged: more than {MAX_CONFIGS} reachable configurations")
+    walk_cost = w.configs.shape[0] * S0 * L
+    if budget is not None and not budget.take(2 * walk_cost, "merge"):  # the walk, and the proof reserved
+        return unmerged("not merged: the work budget does not cover the walk and the proof")
+    n_in = [tables[l].shape[1] for l in range(L)]  # symbols each layer reads (after its convolution)
     runs: list[MergedLayer | int] = []
     l1, complete = 0, True
+    if convs[0] is None and L > 1:  # a first run that only remembers the last few letters: one register layer
+        reg = definite_prefix(w, L, budget=budget)
+        if reg is not None:
+            runs.append(reg)
+            l1 = reg.last + 1
     while l1 < L:
         best, l2, misses = None, l1 + 1, 0
         while l2 < L and misses < 2:
-            if budget <= 0:
+            if tries <= 0 or (budget is not None and budget.left == 0):
                 complete = False
                 break
-            budget -= 1
-            got = merge_run(w, l1, l2, n_in[l1])
+            tries -= 1
+            got = merge_run(w, l1, l2, n_in[l1], budget)
             if got is not None:
                 best, misses = got, 0
             else:
@@ -263,6 +378,8 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[Co
         else:
             runs.append(best)
             l1 = best.last + 1
+    if budget is not None and "merge" in budget.stopped:
+        complete = False
     report = {"layers_before": L, "merged": [[r.first, r.last] for r in runs if isinstance(r, MergedLayer)],
               "complete": complete}
     if not report["merged"]:
@@ -273,13 +390,18 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[Co
         if isinstance(r, MergedLayer):
             arrays = {"keys": r.keys, "betas": r.betas, "values": r.values, "h0": r.h0, "codes": r.codes,
                       "next": r.next}
-            layers.append(({"kind": "householder", "role": f"merged {r.first}-{r.last}",
-                            "note": "layers merged into one bit-code layer"}, arrays))
+            meta = {"kind": "householder", "role": f"merged {r.first}-{r.last}",
+                    "note": "layers merged into one bit-code layer"}
+            if convs[r.first] is not None:  # the run reads what its first layer read, through the same convolution
+                arrays["conv"] = convs[r.first]
+                meta["conv"] = 2
+            layers.append((meta, arrays))
         else:
             t = model.layer(r)
             info = dict(model.meta["layers"][r])
             meta = {k: v for k, v in info.items() if k not in ("n", "symbols", "codes", "factors")}
-            layers.append((meta, {k: t[k] for k in ("keys", "betas", "values", "h0", "codes", "next")}))
+            layers.append((meta, {k: t[k] for k in ("keys", "betas", "values", "h0", "codes", "next", "conv")
+                                   if k in t}))
     extra = {k: v for k, v in model.meta.items()
              if k not in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers")}
     merged = build_model(dfa, model.construction, layers, extra or None)
@@ -291,4 +413,87 @@ def merge_layers(model: CompiledModel, max_tries: int | None = None) -> tuple[Co
     return merged, report
 
 
-__all__ = ["merge_layers", "merge_run", "walk", "stack_tables", "StackWalk", "MergedLayer", "MAX_CONFIGS"]
+def _memoryless(T: np.ndarray, nxt: np.ndarray) -> np.ndarray | None:
+    """``g [S]``: the symbol a layer hands up after reading ``s``, when that does not depend on its code (every
+    symbol resets the layer to one code; ``T [C, S]`` from :func:`stack_tables`, -1 off the codes), else None."""
+    g = np.zeros(T.shape[1], dtype=np.int64)
+    for s in range(T.shape[1]):
+        col = T[:, s]
+        to = np.unique(col[col >= 0])
+        if to.size > 1:
+            return None
+        outs = np.unique(nxt[to, s]) if to.size else np.zeros(1, dtype=np.int64)
+        if outs.size != 1:
+            return None
+        g[s] = int(outs[0])
+    return g
+
+
+def drop_memoryless(model: CompiledModel, budget: WorkBudget | None = None) -> tuple[CompiledModel, list[int]]:
+    """Remove the layers whose output is a function of the symbol they read (every symbol a reset: the layer
+    remembers nothing), composing that function into the layer above: its per-symbol tensors are re-indexed, or,
+    when it reads through a convolution, the convolution's table (``conv'[s', s] = conv[g(s'), g(s)]``). A layer
+    that reads through a convolution itself is kept when the layer above has one too (that would need a width-3
+    window), and the last layer is kept. Returns the new model (proved; unchanged when nothing drops or the proof,
+    paid from ``budget``, does not fit) and the dropped layer indices of the input model. Typical case: the top
+    holonomy level of a DFA whose letters each reset it, with the convolution coupling."""
+    from .verify_exact import prove
+
+    L = model.num_layers
+    if L < 2:
+        return model, []
+    if budget is not None and not budget.take(_table_cost(model), "merge"):
+        return model, []
+    tables, nexts, h0, convs = stack_tables(model)
+    layers = []
+    for l in range(L):
+        info = dict(model.meta["layers"][l])
+        meta = {k: v for k, v in info.items() if k not in ("n", "symbols", "codes", "factors")}
+        layers.append([meta, dict(model.layer(l)), l])
+    dropped: list[int] = []
+    i = 0
+    while i < len(layers) - 1:
+        meta, arr, orig = layers[i]
+        T = tables[orig] if orig is not None else None
+        g = None if T is None else _memoryless(T, np.asarray(arr["next"], dtype=np.int64))
+        up_meta, up, _ = layers[i + 1]
+        if g is None or ("conv" in arr and "conv" in up):
+            i += 1
+            continue
+        if "conv" in up:  # the layer above sees (g(s'), g(s)) through its convolution
+            cv = np.asarray(up["conv"], dtype=np.int64)
+            R = cv.shape[1]
+            S = g.size
+            new = np.empty((S + 1, S), dtype=np.int64)
+            new[:S] = cv[g[:, None], g[None, :]]
+            new[S] = cv[R, g]
+            up["conv"] = new
+        else:  # the layer above reads g(s): re-index its per-symbol tensors
+            for name in ("keys", "betas", "values", "matrices", "bias", "diag"):
+                if name in up:
+                    up[name] = np.asarray(up[name])[g]
+            up["next"] = np.asarray(up["next"])[:, g]
+            if "conv" in arr:  # it now reads what the dropped layer read, through the same convolution
+                up["conv"] = arr["conv"]
+                up_meta["conv"] = 2
+        layers[i + 1][2] = None  # its table changed: not tested again
+        dropped.append(orig)
+        del layers[i]
+    if not dropped:
+        return model, []
+    if budget is not None:  # the proof: one step per reachable configuration, letter and layer
+        try:
+            configs = walk(tables, nexts, h0, len(model.meta["alphabet"]), convs=convs).configs.shape[0]
+        except StateLimitError:
+            return model, []
+        if not budget.take(configs * len(model.meta["alphabet"]) * L, "merge"):
+            return model, []
+    extra = {k: v for k, v in model.meta.items()
+             if k not in ("format_version", "construction", "alphabet", "dfa", "dfa_sha256", "layers")}
+    out = build_model(model.dfa(), model.construction, [(m, a) for m, a, _ in layers], extra or None)
+    if not prove(out).proved:  # pragma: no cover - the composition is exact
+        return model, []
+    return out, dropped
+
+
+__all__ = ["merge_layers", "drop_memoryless", "merge_run", "walk", "stack_tables", "StackWalk", "MergedLayer", "MAX_CONFIGS"]

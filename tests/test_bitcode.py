@@ -16,7 +16,7 @@ from statetrack.constructions.cascade import compile_cascade
 from statetrack.constructions.group import minimal_dfa
 from statetrack.constructions.model_format import active_factors
 from statetrack.constructions.sizing import classify_language
-from statetrack.constructions.stack_merge import merge_layers
+from statetrack.constructions.stack_merge import drop_memoryless, merge_layers
 
 
 def _apply(keys: np.ndarray, betas: np.ndarray, values: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -150,33 +150,112 @@ def test_letter_actions_refuse_a_code_that_fans_out():
         letter_actions(np.asarray(d.delta), tuple(1 << q for q in range(1, d.n_states)))
 
 
-@pytest.mark.parametrize("lang", ["tomita:4", "tomita:7"])
+@pytest.mark.parametrize("lang", ["tomita:3", "tomita:7"])
 def test_merging_makes_proved_shallower_cascades_deterministically(lang):
-    d = minimal_dfa(get_language(lang))
-    plain, rep0 = compile_cascade(d, merge=False)
-    model, rep = compile_cascade(d)
+    d = minimal_dfa(get_language(lang))  # the plain copy scheme (level and copy layers): runs merge
+    plain, rep0 = compile_cascade(d, merge=False, shift=False)
+    model, rep = compile_cascade(d, shift=False)
     assert rep["layers"] < rep0["layers"] == rep["layers_unmerged"] and rep["merged"]
     assert prove(model).proved
     again, rep2 = merge_layers(plain)
     assert rep2["merged"] == rep["merged"] and again.num_layers == model.num_layers
+    _, default = compile_cascade(d)  # shift layers: as shallow without merging
     c = classify_language(get_language(lang)).families["deltaproduct[-1,1]"]["construction"]
-    assert c["layers"] == rep["layers"] and c["state_size"] == max(rep["dims"])
+    assert c["layers"] == default["layers"] <= rep["layers"] and c["state_size"] == max(default["dims"])
     _, auto = compile_language(d)
-    assert auto["layers"] == rep["layers"] and auto["construction"] == "cascade"
+    assert auto["layers"] == default["layers"] and auto["construction"] == "cascade"
 
 
-def test_conv_coupled_stacks_are_not_merged():
-    d = minimal_dfa(get_language("tomita:4"))
+def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
+    d = minimal_dfa(get_language("tomita:7"))
+    plain, rep0 = compile_cascade(d, coupling="conv", merge=False)
+    merged, mrep = merge_layers(plain)
+    assert mrep["merged"] and merged.num_layers < plain.num_layers == rep0["layers"]
+    assert prove(merged).proved
+    assert "layers.0.conv" not in merged.tensors  # layer 0 reads the letters; later merged layers keep a convolution
+    assert any(f"layers.{l}.conv" in merged.tensors for l in range(1, merged.num_layers))
     model, rep = compile_cascade(d, coupling="conv")
-    assert rep["merged"] == [] and rep["layers"] == rep["layers_unmerged"]
-    with pytest.raises(ValueError, match="convolution"):
-        merge_layers(model)
+    assert rep["merged"] == mrep["merged"] and rep["dropped"] == [0]  # then the top level (letters reset it) folds
+    assert rep["layers"] == merged.num_layers - 1 == 2 and prove(model).proved
+
+
+def test_memoryless_layers_fold_into_the_layer_above():
+    rng = np.random.default_rng(13)
+    dropped = 0
+    for _ in range(10):
+        n = int(rng.integers(4, 7))
+        d = minimal_dfa(DFA("abc", None, 0, rng.random(n) < 0.5, rng.integers(0, n, size=(n, 3))))
+        for coupling in ("conv", "copy"):
+            plain, _ = compile_cascade(d, coupling=coupling, merge=False)
+            model, gone = drop_memoryless(plain)
+            assert model.num_layers == plain.num_layers - len(gone)
+            if gone:
+                dropped += 1
+                assert prove(model).proved
+                md = model.dfa()
+                for word in rng.integers(0, 3, size=(10, 10)):
+                    assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+    assert dropped >= 3
+
+
+def test_merged_conv_stacks_follow_the_dfa_on_random_words():
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(12):  # random DFAs: the merged conv stack, run step by step, against the DFA
+        n = int(rng.integers(4, 7))
+        d = minimal_dfa(DFA("abc", None, 0, rng.random(n) < 0.5, rng.integers(0, n, size=(n, 3))))
+        model, rep = compile_cascade(d, coupling="conv")
+        if not rep["merged"]:
+            continue
+        checked += 1
+        assert prove(model).proved
+        md = model.dfa()
+        for word in rng.integers(0, 3, size=(20, 12)):
+            assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+    assert checked >= 2
+
+
+def _run_stack(model, word) -> int:
+    """The DFA state the stack hands out after ``word`` (letter ids), simulated with the float tensors."""
+    from statetrack.constructions.stack_merge import stack_tables
+
+    tables, nexts, h0, convs = stack_tables(model)
+    codes, prev = list(h0), [None if cv is None else cv.shape[1] for cv in convs]
+    out = model.dfa().start
+    for a in word:
+        s = int(a)
+        for l in range(len(tables)):
+            if convs[l] is not None:
+                s, prev[l] = int(convs[l][prev[l], s]), s
+            codes[l] = int(tables[l][codes[l], s])
+            s = int(nexts[l][codes[l], s])
+        out = s
+    return out
+
+
+def test_merging_stops_within_its_work_budget_and_says_so():
+    d = minimal_dfa(get_language("tomita:7"))
+    model, rep = compile_language(d, work=10, coupling="conv")
+    assert rep["search"]["stopped_early"] == ["merge"] and rep["search"]["work_used"] <= 10
+    assert "stopped early" in rep["reason"] and rep["merged"] == [] and prove(model).proved
+    _, again = compile_language(d, work=10, coupling="conv")
+    assert again["layers"] == rep["layers"]
+    _, full = compile_language(d, coupling="conv")
+    assert full["search"]["stopped_early"] == [] and full["layers"] < rep["layers"]
+    assert 0 < full["search"]["work_used"] <= full["search"]["work_budget"]
+
+
+def test_bit_code_search_stops_at_its_step_cap():
+    d = minimal_dfa(get_language("dyck:1:2"))
+    capped = search_bit_code(d, max_steps=1)
+    assert capped.status == "undecided" and not capped.complete and capped.steps == 1
+    assert search_bit_code(d).status == "found"
 
 
 def test_prefer_small_keeps_the_unmerged_cascade():
-    d = minimal_dfa(get_language("tomita:4"))
-    _, small = compile_language(d, prefer="small")
-    _, balanced = compile_language(d)
+    d = minimal_dfa(get_language("tomita:7"))
+    _, small = compile_language(d, prefer="small", coupling="conv")
+    _, balanced = compile_language(d, coupling="conv")
     assert small["merged"] == [] and small["layers"] == small["layers_unmerged"] > balanced["layers"]
     assert max(small["factors"]) <= max(balanced["factors"])
 
@@ -199,3 +278,18 @@ def test_solve_exact_inverts_and_refuses_inconsistent_systems():
     tall = [[Fraction(1)], [Fraction(1)]]  # x = 1 and x = 2: inconsistent
     assert solve_exact(tall, [[Fraction(1)], [Fraction(2)]]) is None
     assert solve_exact(tall, [[Fraction(3)], [Fraction(3)]]) == [[Fraction(3)]]
+
+
+@pytest.mark.parametrize("coupling", ["copy", "conv"])
+def test_a_run_that_remembers_the_last_letters_becomes_one_register_layer(coupling):
+    d = minimal_dfa(get_language("tomita:4"))  # no three 0s in a row: the top levels only recall the last letters
+    plain, _ = compile_cascade(d, coupling=coupling, merge=False)
+    model, rep = merge_layers(plain)
+    assert rep["merged"][0][0] == 0 and rep["merged"][0][1] >= 1 and prove(model).proved
+    t = model.layer(0)
+    k, S = t["codes"].shape[1] // d.n_symbols, d.n_symbols
+    assert np.array_equal(t["h0"], np.zeros(k * S))  # k one-hot blocks of letters, empty at the start
+    md = model.dfa()
+    rng = np.random.default_rng(2)
+    for word in rng.integers(0, S, size=(30, 15)):
+        assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])

@@ -57,7 +57,8 @@ REFERENCE_DEPTHS = {"tomita:1": (1, 1), "tomita:2": (3, 2), "tomita:3": (9, 5), 
 def test_tomita_depths(name):
     d = get_language(name).minimize()
     copy_depth, conv_depth = REFERENCE_DEPTHS[name]
-    assert len(cascade_stack(d, copy_skip=False).layers) == copy_depth
+    assert len(cascade_stack(d, copy_skip=False, shift=False).layers) == copy_depth
+    assert len(cascade_stack(d).layers) <= copy_depth
     assert len(cascade_stack(d, coupling="conv").layers) == conv_depth
 
 
@@ -72,7 +73,7 @@ def test_full_transformation_monoid_heights(n, levels):
 
 def test_contains_aa_reference_depth():
     d = DFA.from_regex("(a|b)*aa(a|b)*")
-    assert len(cascade_stack(d, copy_skip=False).layers) == 3
+    assert len(cascade_stack(d, copy_skip=False, shift=False).layers) == 3
     assert len(cascade_stack(d, coupling="conv").layers) == 2
 
 
@@ -103,8 +104,11 @@ def test_cascade_models_are_proved(name, coupling):
 @pytest.mark.parametrize("n", [4, 5])
 def test_full_transformation_monoid_proved(n):
     d = full_transformation_dfa(n)
-    model, report = compile_cascade(d)
+    model, report = compile_cascade(d, merge=False, shift=False)
     assert report["layers"] == 2 * (n - 1) - 1
+    assert prove(model).proved
+    model, report = compile_cascade(d)
+    assert report["layers"] <= 2 * (n - 1) - 1
     assert prove(model).proved
     model, report = compile_cascade(d, coupling="conv")
     assert report["layers"] == n - 1
@@ -161,15 +165,31 @@ def test_copy_skipping_drops_a_copy_layer_and_stays_correct():
                        "transitions": {"0": {"a": "2", "b": "1", "c": "4"}, "2": {"a": "3", "b": "0", "c": "2"},
                                        "1": {"a": "3", "b": "1", "c": "4"}, "4": {"a": "1", "b": "2", "c": "2"},
                                        "3": {"a": "2", "b": "3", "c": "2"}}})
-    with_skip = cascade_stack(d, copy_skip=True)
-    without = cascade_stack(d, copy_skip=False)
+    with_skip = cascade_stack(d, copy_skip=True, shift=False)
+    without = cascade_stack(d, copy_skip=False, shift=False)
     assert with_skip.copies_skipped and len(with_skip.layers) < len(without.layers)
-    model, report = compile_cascade(d)
+    model, report = compile_cascade(d, shift=False)
     assert report["copies_skipped"] == with_skip.copies_skipped
     assert prove(model).proved
     words = [list(w) for L in range(1, 6) for w in itertools.product(range(3), repeat=L)]
     for w in words:
         assert simulate(with_skip, w) == list(d.run_batch(np.array([w]))[0])
+
+
+@pytest.mark.parametrize("name", ["tomita:3", "tomita:7", "flipflop", "modarith:3"])
+def test_shift_layers_replace_a_level_of_resets_and_its_copy_layer(name):
+    d = get_language(name).minimize()
+    plain = cascade_stack(d, shift=False)
+    stack = cascade_stack(d)
+    assert stack.shifts and len(stack.layers) == len(plain.layers) - len(stack.shifts)
+    assert any(L.role.startswith("shift") for L in stack.layers)
+    rng = np.random.default_rng(1)
+    words = [list(w) for L in range(1, 5) for w in itertools.product(range(d.n_symbols), repeat=L)][:300]
+    words += [list(rng.integers(0, d.n_symbols, size=40)) for _ in range(20)]
+    for w in words:  # the float run stays exactly on the codes (simulate asserts it) and follows the DFA
+        assert simulate(stack, w) == list(d.run_batch(np.array([w]))[0])
+    model, _ = compile_cascade(d, merge=False)
+    assert prove(model).proved
 
 
 def test_classify_reports_cascade_sizes(capsys):
@@ -194,7 +214,7 @@ def test_deep_random_cascade_is_proved_beyond_the_int64_packing():
     """A 7-state DFA whose cascade has 12 levels (23 layers): the proof keys tuples by their bytes."""
     delta = np.array([[1, 2, 3], [4, 4, 2], [0, 1, 5], [4, 3, 0], [0, 3, 0], [6, 6, 6], [4, 4, 6]])
     d = DFA("abc", None, 0, np.array([1, 0, 0, 1, 0, 0, 0], dtype=bool), delta)
-    model, report = compile_cascade(d, merge=False)
+    model, report = compile_cascade(d, merge=False, shift=False)
     assert report["levels"] == 12 and report["layers"] == 23
     assert int(np.prod([info["codes"] for info in model.meta["layers"]], dtype=object)) * 7 >= 2 ** 62
     res = prove(model)

@@ -14,8 +14,8 @@ Example:
     ...     "accepting": ["2"], "transitions": {"0": {"a": "1", "b": "0"}, "1": {"a": "2", "b": "0"},
     ...     "2": {"a": "2", "b": "2"}}})        # contains "aa"
     >>> model, report = compile_cascade(d)
-    >>> report["levels"], report["layers"]
-    (2, 3)
+    >>> report["levels"], report["layers"]     # the top level and its previous coordinate: one shift layer
+    (2, 2)
 """
 from __future__ import annotations
 
@@ -30,29 +30,35 @@ from .layers import CascadeStack, build_stack
 __all__ = ["compile_cascade", "cascade_stack", "Cascade", "CascadeStack", "Holonomy", "holonomy", "cascade_of"]
 
 
-def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True) -> CascadeStack:
-    """The cascade layer stack of a DFA, made complete (no model file; see :func:`compile_cascade`)."""
+def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, shift: bool = True) -> CascadeStack:
+    """The cascade layer stack of a DFA, made complete (no model file; see :func:`compile_cascade`). ``copy_skip``
+    and ``shift`` (levels of resets as one shift layer) shorten the copy scheme; both off give the plain ``2h - 1``."""
     dfa = dfa.complete()
-    return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip)
+    return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip,
+                       shift=shift)
 
 
-def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True):
+def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True,
+                    budget=None, shift: bool = True):
     """Compile ``dfa`` (made complete) into a cascade model.
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
     merged (:func:`statetrack.constructions.stack_merge.merge_layers`, proved); the report then also has ``merged``
-    (the merged runs, as layer ranges of the unmerged stack) and ``layers_unmerged``.
+    (the merged runs, as layer ranges of the unmerged stack), ``layers_unmerged`` and ``dropped`` (layers of the merged
+    stack whose output depends on the symbol read alone, folded into the layer above:
+    :func:`statetrack.constructions.stack_merge.drop_memoryless`). ``budget`` (a
+    :class:`statetrack.constructions.budget.WorkBudget`) caps the merging, in deterministic steps.
 
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
     height of Q), ``layers``, ``dims``, ``factors`` (per layer, factors per symbol), ``bound``
     (``2^|Q|``, the classical bound on the number of image sets), ``eigenvalue_range``, ``max_norm``,
-    ``roles``, ``copies_skipped``, ``level_widths``, ``holonomy_groups`` (per level, the orders of
+    ``roles``, ``copies_skipped``, ``shifts`` (levels built as one shift layer), ``level_widths``, ``holonomy_groups`` (per level, the orders of
     its components' groups), ``reachable`` and ``copy_depth`` (``2h - 1``, the depth of the plain copy-layer scheme).
     """
     from statetrack.constructions.model_format import build_model
 
     dfa = dfa.complete()
-    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip)
+    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip, shift=shift)
     layers = []
     for L in stack.layers:
         arrays = {"keys": L.keys, "betas": L.betas, "values": L.values, "h0": L.h0, "codes": L.codes, "next": L.next}
@@ -64,15 +70,19 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     model = build_model(dfa, "cascade", layers)
     lo, norm = _spectrum(stack)
     merged: list = []
+    dropped: list[int] = []
     merge_note = ""
-    if merge and coupling == "copy" and len(stack.layers) > 1:
+    if merge and len(stack.layers) > 1:
         from statetrack.constructions.model_format import summarize
         from statetrack.constructions.stack_merge import merge_layers
 
-        model, mrep = merge_layers(model)
+        from statetrack.constructions.stack_merge import drop_memoryless
+
+        model, mrep = merge_layers(model, budget=budget)
         merged = mrep["merged"]
+        model, dropped = drop_memoryless(model, budget=budget)
         merge_note = f"; {mrep['note']}" if mrep.get("note") else ""
-        if merged:
+        if merged or dropped:
             summary = summarize(model)
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     infos = model.meta["layers"]
@@ -83,6 +93,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "layers": model.num_layers,
         "layers_unmerged": len(stack.layers),
         "merged": merged,
+        "dropped": dropped,
         "copy_depth": max(1, 2 * stack.depth - 1),
         "dims": [info["n"] for info in infos],
         "factors": [info["factors"] for info in infos],
@@ -92,6 +103,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "eigenvalue_range": [lo, 1.0],
         "max_norm": norm,
         "copies_skipped": stack.copies_skipped,
+        "shifts": stack.shifts,
         "level_widths": stack.level_widths,
         "holonomy_groups": stack.holonomy_groups,
         "reachable": stack.reachable,
@@ -99,6 +111,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
                   "level; " + ("a width-2 causal convolution hands each layer the previous coordinates"
                                if coupling == "conv" else "copy layers hold the previous coordinates")
                   + (f"; {len(merged)} run(s) of layers merged into bit-code layers" if merged else "")
+                  + (f"; {len(dropped)} memoryless layer(s) folded into the layer above" if dropped else "")
                   + merge_note,
     }
     return model, report

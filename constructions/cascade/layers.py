@@ -13,6 +13,11 @@ the same time step, i.e. the *updated* states. The stack built here fixes that w
   coordinate): two scalar buffers; at position ``t`` the buffer ``t mod 2`` is reset to the new
   coordinate ``y_j`` (one projection, value ``y_j``) and the other still holds ``y_j`` of ``t - 1``,
   which is the previous coordinate ``x_j``.
+* **shift layer j** (default, instead of level layer j and its copy layer): one-hot blocks ``prev`` and ``new``.
+  A reset copies ``new`` into ``prev`` and writes its target into ``new``; a permutation permutes ``new`` and clears
+  ``prev``. Each old bit is used at most once, so every symbol is a bit-code action (:mod:`..bit_actions`) of norm
+  <= 1, and the layer's ``next`` table reads the previous coordinate from ``prev`` after a reset and as ``g^-1`` of
+  the new one after a permutation ``g``. No parity is needed.
 * **copy skipping**: when, on every reachable step, the old context below level ``j`` is determined
   by the layer's symbol and its new coordinate (always so for a level that is only permuted:
   ``x_j = g^{-1}(y_j)``), that layer's ``next`` table hands it down and the copy layer is dropped.
@@ -73,6 +78,7 @@ class CascadeStack:
     depth: int  # holonomy levels
     reachable: int  # reachable (cascade state, parity) configurations
     copies_skipped: list[int] = field(default_factory=list)
+    shifts: list[int] = field(default_factory=list)  # levels built as one shift layer (level and copy in one)
     level_widths: list[int] = field(default_factory=list)
     holonomy_groups: list[list[int]] = field(default_factory=list)  # per level: group orders of its components
 
@@ -113,13 +119,15 @@ def _perm_factors(perm: dict[int, int]) -> list[tuple[int, int]]:
 
 
 def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str = "copy", copy_skip: bool = True,
-                max_configs: int = MAX_CONFIGS) -> CascadeStack:
+                max_configs: int = MAX_CONFIGS, shift: bool = True) -> CascadeStack:
     """Build the layer stack for the cascade of a DFA with start state ``start``.
 
     ``coupling="copy"``: position parity and copy layers (``2h - 1`` layers, fewer with
     ``copy_skip``). ``coupling="conv"``: each layer ``j >= 1`` reads its input through a width-2
     causal convolution (the ``conv`` table: previous and current symbol of the layer below ->
-    this layer's symbol), which hands it the previous coordinates directly: ``h`` layers.
+    this layer's symbol), which hands it the previous coordinates directly: ``h`` layers. ``shift`` (default): a
+    level that needs a copy layer becomes one **shift layer** instead (module doc), so the copy scheme has ``h``
+    layers too and no parity.
     """
     if coupling not in CASCADE_COUPLINGS:
         raise ValueError(f"unknown coupling {coupling!r} (copy | conv)")
@@ -147,13 +155,17 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
         needs_copy = [False] * d
     else:
         needs_copy = [j < d - 1 and not (copy_skip and recoverable[j]) for j in range(d)]
-    parity = any(needs_copy)
+    resets_only = [shift and needs_copy[j] for j in range(d)]  # levels built as shift layers
+    parity = any(c and not r for c, r in zip(needs_copy, resets_only))
     used = _used_level_states(steps, d)
     local = [{c: k for k, c in enumerate(u)} for u in used]
 
     # ---- layer plan
     plan: list[tuple[str, int]] = []
     for j in range(d):
+        if resets_only[j]:
+            plan.append(("shift", j))
+            continue
         plan.append(("level", j))
         if needs_copy[j]:
             plan.append(("copy", j))
@@ -177,6 +189,8 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
             codes[l]((local[j][x0[j]], 0) if (j == 0 and parity) else (local[j][x0[j]],))
         elif kind == "copy":
             codes[l]((local[j][x0[j]], local[j][x0[j]]))
+        elif kind == "shift":  # nothing in the previous block yet
+            codes[l]((-1, local[j][x0[j]]) + ((0,) if (j == 0 and parity) else ()))
         else:
             codes[l]((0,))
     # contexts of the initial state, for the conv layers' first step
@@ -243,6 +257,19 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                         out = (a, keep_p, old, info[j + 1][1], yj)
                     else:
                         out = (a, keep_p, info[j + 1][0], info[j + 1][1])
+                elif kind == "shift":  # level j with its previous coordinate where a reset erased it
+                    m = info[j][2]
+                    mloc = local_maps.get(id(m))
+                    if mloc is None:
+                        mloc = local_maps[id(m)] = (
+                            ("perm", {local[j][u]: local[j][v] for u, v in m[1].items() if u in local[j]})
+                            if m[0] == "perm" else ("reset", local[j][m[1]]))
+                    prev = action[l].setdefault(s_id, mloc)
+                    assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
+                    yj = local[j][y[j]]
+                    xj = local[j][x[j]] if mloc[0] == "reset" else -1  # a permutation: x_j = g^-1(y_j)
+                    c_id = codes[l]((xj, yj) + ((pn,) if (j == 0 and parity) else ()))
+                    out = (a, keep_p, info[j + 1][0], info[j + 1][1])  # as the copy layer hands them on
                 else:  # copy layer of level j
                     new_below, yj = key_in[3], key_in[4]  # type: ignore[index]
                     xj = local[j][x[j]]
@@ -264,6 +291,7 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
     layers: list[StackLayer] = []
     for l, (kind, j) in enumerate(plan):
         n = {"level": len(used[j]) + (1 if (j == 0 and parity) else 0) if kind == "level" else 0,
+             "shift": 2 * len(used[j]) + (1 if (j == 0 and parity) else 0) if kind == "shift" else 0,
              "copy": 2, "trivial": 1}[kind]
         keys, betas, values = _factor_tensors(kind, j, n, parity, len(used[j]) if d else 0, action[l], len(sym[l]))
         code_keys = list(codes[l].ids)
@@ -275,6 +303,13 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                     code_arr[c_id, n - 1] = ck[1]
             elif kind == "copy":
                 code_arr[c_id] = ck
+            elif kind == "shift":
+                m = len(used[j])
+                code_arr[c_id, m + ck[1]] = 1.0
+                if ck[0] >= 0:
+                    code_arr[c_id, ck[0]] = 1.0
+                if len(ck) == 3:
+                    code_arr[c_id, n - 1] = ck[2]
         next_ids = np.zeros((len(code_keys), len(sym[l])), dtype=np.int64)
         last = l + 1 == n_layers
         out_reg = None if last else (raw[l + 1] if conv_layer[l + 1] else sym[l + 1])
@@ -293,6 +328,7 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
         depth=d,
         reachable=len(conf_seen),
         copies_skipped=[j for j in range(d - 1) if coupling == "copy" and not needs_copy[j]],
+        shifts=[j for j in range(d) if resets_only[j]],
         level_widths=[len(u) for u in used],
         holonomy_groups=groups,
     )
@@ -334,6 +370,8 @@ def _used_level_states(steps: dict, d: int) -> list[list[int]]:
 def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dict[int, tuple],
                     S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``keys [S, F, n]``, ``betas [S, F]``, ``values [S, F]`` of a layer from its symbols' actions."""
+    if kind == "shift":
+        return _shift_tensors(n, parity and j == 0, m, action, S)
     facs: list[list[tuple[np.ndarray, float, float]]] = []
     for s_id in range(S):
         act = action.get(s_id, ("perm", {}))
@@ -364,3 +402,28 @@ def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dic
         for i, (k, b, v) in enumerate(f):
             keys[s_id, i], betas[s_id, i], values[s_id, i] = k, b, v
     return keys, betas, values
+
+
+def _shift_tensors(n: int, parity: bool, m: int, action: dict[int, tuple],
+                   S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Factors of a shift layer (one-hot blocks ``prev [0, m)`` and ``new [m, 2m)``, then the parity when it has one):
+    a reset copies ``new`` into ``prev`` and sets ``new`` to the one-hot of its target; a permutation permutes ``new``
+    and clears ``prev`` (the old coordinate is ``g^-1`` of the new one). Either is a bit-code action (each old bit used
+    at most once). The parity bit is negated."""
+    from ..bit_actions import LetterAction, layer_arrays
+
+    acts = []
+    for s_id in range(S):
+        source, negate, const = -np.ones(n, dtype=np.int64), np.zeros(n, dtype=bool), np.zeros(n)
+        kind, data = action.get(s_id, ("perm", {}))
+        if kind == "reset":
+            source[:m] = np.arange(m, 2 * m)
+            const[m + data] = 1.0
+        else:
+            source[m:2 * m] = np.arange(m, 2 * m)
+            for u, v in data.items():
+                source[m + v] = m + u
+        if parity:
+            source[n - 1], negate[n - 1] = n - 1, True
+        acts.append(LetterAction(source, negate, const))
+    return layer_arrays(tuple(range(n)), acts)

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prefer", choices=COMPILE_PREFERENCES, default="balanced",
                    help="auto only: balanced (fewest factors, exact at equal count; default), exact (exact first) or "
                         "small (fewest factors, then smallest state, even with irrational entries)")
+    p.add_argument("--work", type=int, default=None, metavar="STEPS",
+                   help="steps shared by the searches (bit codes, merging of cascade layers); deterministic, so "
+                        "the same on every machine (default: 3000000, a few seconds)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
     p.set_defaults(func=_cmd_compile)
@@ -73,8 +76,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.prefer != "balanced" and args.construction not in ("auto", "cascade"):
         raise StatetrackError(f"--prefer applies to the auto and cascade constructions, not to "
                               f"{args.construction!r}")
+    extra = {}
+    if args.work is not None:
+        if args.work < 0:
+            raise StatetrackError(f"--work must be a number of steps >= 0, got {args.work}")
+        extra["work"] = args.work
     model, report = compile_language(dfa, args.construction, group_action=_catalog_action(args, dfa),
-                                     coupling=args.coupling, prefer=args.prefer)
+                                     coupling=args.coupling, prefer=args.prefer, **extra)
     save_model(model, args.output)
     report = dict(report, output=args.output)
 
