@@ -51,6 +51,8 @@ def one_run(job: dict) -> dict:
         def stop(step: int, model) -> "bool | str":
             verdict = hook(step, model) if hook is not None else False
             return verdict or time.perf_counter() - t0 > job["budget_s"]
+        if hook is not None:
+            stop.restarted = hook.restarted  # type: ignore[attr-defined]  # train() reports applied restarts
     summary = train(task, cfg, job["dir"], progress=False, stop_when=stop)
     train_s = time.perf_counter() - t0
     model, task, _ = load_run(job["dir"])
