@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -50,6 +51,8 @@ def one_run(job: dict) -> dict:
         def stop(step: int, model) -> "bool | str":
             verdict = hook(step, model) if hook is not None else False
             return verdict or time.perf_counter() - t0 > job["budget_s"]
+        if hook is not None:
+            stop.restarted = hook.restarted  # type: ignore[attr-defined]  # train() reports applied restarts
     summary = train(task, cfg, job["dir"], progress=False, stop_when=stop)
     train_s = time.perf_counter() - t0
     model, task, _ = load_run(job["dir"])
@@ -92,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="run directory root (default: a temporary directory)")
     ap.add_argument("--json", help="write all per-run results to this JSON file")
     args = ap.parse_args(argv)
+    for name, value, least in (("--restarts", args.restarts, 0), ("--budget-s", args.budget_s, 0),
+                               ("--until-certified", args.until_certified, 0), ("--seeds", args.seeds, 0),
+                               ("--steps", args.steps, 1), ("--workers", args.workers, 1)):
+        if not math.isfinite(value) or value < least:
+            ap.error(f"{name} {value}: must be a number >= {least}")
     root = args.out or tempfile.mkdtemp(prefix="certify-")
     plan = [(m, "-1,1", s) for m in args.models.split(",") for s in range(args.seeds)]
     plan += [(m, "0,1", 0) for m in args.controls.split(",") if m]

@@ -212,6 +212,16 @@ def clamped_gates(model: nn.Module, ids: torch.Tensor) -> float | None:
 
 #: what a ``stop_when`` hook of :func:`train` returns to restart from a fresh initialisation
 RESTART = "restart"
+#: a restart is applied only while at least this fraction of the run's steps (and more than its warmup) is left
+RESTART_MIN_LEFT = 0.25
+
+
+def restart_allowed(cfg: TrainConfig, done: int) -> bool:
+    """Whether a :data:`RESTART` asked for after ``done`` steps is applied: at least ``RESTART_MIN_LEFT * steps``
+    and at least ``warmup + 1`` steps must be left (so a restart never ends a run with an untrained model; the fresh
+    model gets its own warmup and cosine over the steps left, :func:`learning_rate`)."""
+    left = cfg.steps - done
+    return left >= max(cfg.warmup + 1, math.ceil(RESTART_MIN_LEFT * cfg.steps))
 
 
 def model_features(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -302,13 +312,16 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """LR at ``step`` (0-based): linear warmup over ``warmup`` steps, then cosine to ``min_lr_ratio * lr``."""
+def learning_rate(cfg: TrainConfig, step: int, since: int = 0) -> float:
+    """LR at ``step`` (0-based): linear warmup over ``warmup`` steps, then cosine to ``min_lr_ratio * lr`` at
+    ``cfg.steps``. ``since``: the step count at the last restart (:data:`RESTART`); a restarted model gets the schedule
+    of a fresh run over the steps left (warmup from ``since``, cosine from ``since + warmup`` to ``cfg.steps``)."""
+    step -= since
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
         return cfg.lr
-    span = max(1, cfg.steps - cfg.warmup)
+    span = max(1, cfg.steps - since - cfg.warmup)
     progress = min(1.0, (step - cfg.warmup) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
@@ -378,7 +391,8 @@ def _optimizer_load(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
 
 def save_checkpoint(run_dir: Path, step: int, model: nn.Module, opt: torch.optim.Optimizer,
                     extra: dict[str, Any], keep: int = 1) -> Path:
-    """Write ``ckpt-STEP/`` (under a temporary name, then renamed) and point ``checkpoint.json`` at it."""
+    """Write ``ckpt-STEP/`` (under a temporary name, then renamed) and point ``checkpoint.json`` at it. ``extra``
+    goes into ``state.json`` (the task, the config, and the restarts so far: ``restarted_at``, ``stop_when``)."""
     from safetensors.torch import save
 
     from statetrack.fileio import atomic_directory
@@ -457,6 +471,13 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
                 raise _resume_error(run_dir, f"{name}/state.json: param_groups {key} {v!r} is not a finite number")
         if not isinstance(g.get("params"), list):
             raise _resume_error(run_dir, f"{name}/state.json: param_groups params is not a list")
+    restarted = state.get("restarted_at", [])
+    if not (isinstance(restarted, list) and all(isinstance(r, int) and not isinstance(r, bool) for r in restarted)
+            and all(a < b for a, b in zip([0, *restarted], [*restarted, step + 1]))):
+        raise _resume_error(run_dir, f"{name}/state.json: restarted_at {restarted!r} is not an increasing list of "
+                                     f"steps in 1..{step}")
+    if "stop_when" in state and not isinstance(state["stop_when"], dict):
+        raise _resume_error(run_dir, f"{name}/state.json: stop_when is not a JSON object")
     state["_config"], state["_task"] = cfg, task
     return state, ck
 
@@ -562,12 +583,15 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     ``dist``: a :class:`~statetrack.lrnn.distributed.DistContext` (DDP); each rank takes its slice of the global
     batch of the step, so the global batch does not depend on the number of processes; only rank 0 writes.
     ``stop_at``: stop (with a checkpoint) after this many steps, as an interruption would (used by tests).
-    ``stop_when(step, model)``: called after every step (single process); True ends the run there, saved as a
-    stopped run (e.g. :class:`statetrack.lrnn.certify.UntilCertified`); :data:`RESTART` replaces the model and the
-    optimizer state by a fresh initialisation (drawn from the run's continuing torch generator, so a run with restarts
-    is still determined by its seed) and goes on with the same step count, data stream and learning-rate schedule;
-    the summary lists the steps of the restarts (``restarts``). A resumed run does not know the restarts before its
-    checkpoint.
+    ``stop_when(step, model)``: called after every step (single process), before that step's checkpoint; True ends
+    the run there, saved as a stopped run (e.g. :class:`statetrack.lrnn.certify.UntilCertified`); :data:`RESTART`
+    replaces the model and the optimizer state by a fresh initialisation (drawn from the run's continuing torch
+    generator, so a run with restarts is still determined by its seed) and goes on with the same step count and data
+    stream, the learning rate warming up again and decaying over the steps left (:func:`learning_rate`). A restart
+    is applied only while :func:`restart_allowed` (a quarter of the steps left); otherwise training goes on. Then
+    ``stop_when.restarted(step)`` is called when the hook has it. The summary lists the steps of the restarts
+    (``restarted_at``); checkpoints keep them, and the hook's ``state_dict()`` (when it has one, restored on resume
+    by its ``load_state_dict``), so a resumed run continues them.
     """
     run_dir = Path(run_dir)
     rank0 = dist is None or dist.rank == 0
@@ -575,11 +599,18 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     device = dist.device if dist is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     start = 0
+    restarted_at: list[int] = []
     if resume:
         state, ck = load_checkpoint(run_dir)
         cfg, task = state["_config"], state["_task"]
         model = _resume_model(run_dir, ck, cfg, task).to(device)
         start = int(state["step"])
+        restarted_at = list(state.get("restarted_at", []))
+        if stop_when is not None and "stop_when" in state and hasattr(stop_when, "load_state_dict"):
+            try:
+                stop_when.load_state_dict(state["stop_when"])
+            except StatetrackError as exc:
+                raise _resume_error(run_dir, f"{ck.name}/state.json: stop_when: {exc}") from None
     else:
         if rank0:
             replaced = check_run_output(run_dir, overwrite)
@@ -605,13 +636,17 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     loss_v = acc_v = float("nan")
     metrics_lines: list[str] = []
     usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
-    restarts: list[int] = []
+
+    def state_extra() -> dict[str, Any]:  # what a checkpoint keeps beyond the task and config
+        hook = {"stop_when": stop_when.state_dict()} if hasattr(stop_when, "state_dict") else {}
+        return {**extra, "restarted_at": restarted_at, **hook}
+
     for step in range(start, end):
         batch = task.batch(cfg.batch, step_rng(cfg.seed, step))
         if dist is not None:
             batch = dist.shard(batch)
         batch = batch.to(device)
-        lr = learning_rate(cfg, step)
+        lr = learning_rate(cfg, step, restarted_at[-1] if restarted_at else 0)
         for g in opt.param_groups:
             g["lr"] = lr
         usage.clear()  # (copies of the model made by stop_when carry the hooks too)
@@ -647,20 +682,24 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
         if rank0 and ((step + 1) % cfg.log_every == 0 or step + 1 == end):
             metrics_lines.append(json.dumps({**rec, "seconds": round(time.perf_counter() - t0, 3)}))
             _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
-        if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
-            _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
-            save_checkpoint(run_dir, step + 1, model, opt, extra)
+        # the hook runs before the periodic checkpoint, so that a checkpoint holds any restart of its step
         verdict = stop_when(step + 1, model) if stop_when is not None and dist is None else False
         if isinstance(verdict, str) and verdict == RESTART:
-            for h in hooks:
-                h.remove()
-            model = net = build_model(cfg, task).to(device)
-            opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
-            usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
-            restarts.append(step + 1)
+            if restart_allowed(cfg, step + 1):
+                for h in hooks:
+                    h.remove()
+                model = net = build_model(cfg, task).to(device)
+                opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+                usage, hooks = gate_penalty_hooks(model) if cfg.gate_penalty > 0 else ([], [])
+                restarted_at.append(step + 1)
+                if hasattr(stop_when, "restarted"):
+                    stop_when.restarted(step + 1)
         elif verdict:
             end = step + 1
             break
+        if rank0 and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < end:
+            _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
+            save_checkpoint(run_dir, step + 1, model, opt, state_extra())
     for h in hooks:
         h.remove()
     if bar is not None:
@@ -668,11 +707,11 @@ def train(task: Task, cfg: TrainConfig, run_dir: "str | os.PathLike", *, resume:
     seconds = time.perf_counter() - t0
     summary = {"steps": end, "loss": loss_v, "accuracy": acc_v, "seconds": round(seconds, 3),
                "parameters": sum(p.numel() for p in model.parameters())}
-    if restarts:
-        summary["restarts"] = restarts
+    if restarted_at:
+        summary["restarted_at"] = restarted_at
     if rank0:
         _flush_metrics(run_dir / "metrics.jsonl", metrics_lines)
-        save_checkpoint(run_dir, end, model, opt, extra)
+        save_checkpoint(run_dir, end, model, opt, state_extra())
         save_any(model, run_dir / "model.safetensors")
         atomic_write_text(run_dir / "run.json", json.dumps({"format_version": RUN_FORMAT, "model": cfg.model, **extra,
                                                             "status": "done" if end == cfg.steps else "stopped",
@@ -732,7 +771,8 @@ def load_run(run_dir: "str | os.PathLike") -> tuple[nn.Module, Task, dict[str, A
     return model, task, info
 
 
-__all__ = ["TrainConfig", "train", "build_model", "clamped_gates", "RESTART", "model_features", "save_any", "load_any", "load_run",
+__all__ = ["TrainConfig", "train", "build_model", "clamped_gates", "RESTART", "RESTART_MIN_LEFT",
+           "restart_allowed", "model_features", "save_any", "load_any", "load_run",
            "param_groups", "learning_rate", "loss_and_accuracy", "step_rng", "save_checkpoint", "load_checkpoint",
            "check_run_output", "resolve_device",
            "MODEL_KINDS", "NO_DECAY_FRAGMENTS"]

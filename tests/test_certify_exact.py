@@ -239,8 +239,17 @@ def test_frozen_and_refuted_runs_restart(tmp_path):
     parity = get_language("parity")
     hook = UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)
     projection = reflection_parity_model(rng=(0, 1))  # refuted, every gate clamped
-    assert hook(1, projection) == RESTART and hook.restarted_at == [1]
+    assert hook(1, projection) == RESTART and hook.restarted_at == [] and hook.restarts_left == 1
+    hook.restarted(1)  # train() applied it
+    assert hook.restarted_at == [1] and hook.history == [(1, "counterexample", True)]
     assert hook(2, projection) is False  # no restart left
+    again_hook = UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)
+    again_hook.load_state_dict(hook.state_dict())  # what a resumed run continues from
+    assert again_hook.restarts_left == 0 and again_hook.history == hook.history
+    for bad in ({"restarted_at": [1]}, {"restarted_at": [0], "history": []},
+                {"restarted_at": [], "history": [{"step": 1, "status": "restart (x)", "restarted": True}]}):
+        with pytest.raises(StatetrackError):
+            again_hook.load_state_dict(bad)
     longest = len(hook.last.word) - 1  # refuted only beyond the training lengths: kept
     assert UntilCertified(parity, "final", 1, every=1, restarts=1, max_length=longest, **QUICK)(1, projection) is False
     assert UntilCertified(parity, "final", 1, every=1, restarts=1, **QUICK)(1, reflection_parity_model(z0=-1.0)) \
@@ -249,7 +258,7 @@ def test_frozen_and_refuted_runs_restart(tmp_path):
     cfg = TrainConfig(model="deltanet", dim=4, heads=1, steps=4, batch=4, warmup=0, log_every=1, short_conv=False)
     plain = train(task, cfg, tmp_path / "plain", progress=False)
     again = train(task, cfg, tmp_path / "again", progress=False, stop_when=lambda step, model: RESTART if step == 2 else False)
-    assert "restarts" not in plain and again["restarts"] == [2] and again["steps"] == 4
+    assert "restarted_at" not in plain and again["restarted_at"] == [2] and again["steps"] == 4
     a = load_model(tmp_path / "plain" / "model.safetensors").state_dict()
     b = load_model(tmp_path / "again" / "model.safetensors").state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)

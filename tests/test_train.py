@@ -151,3 +151,91 @@ def test_checkpoint_pointer_must_stay_inside_the_run(tmp_path):
         (tmp_path / "checkpoint.json").write_text(json.dumps(ptr))
         with pytest.raises(StatetrackError, match="cannot resume"):
             load_checkpoint(tmp_path)
+
+
+def _restart_at(*steps: int):
+    from statetrack.lrnn.train import RESTART
+
+    return lambda step, model: RESTART if step in steps else False
+
+
+def test_no_restart_when_too_few_steps_are_left(tmp_path):
+    """A restart asked for at the last step (or with under a quarter of the steps left) is not applied: the saved
+    model is the trained one that the summary describes."""
+    from statetrack.lrnn.train import restart_allowed
+
+    task = task_from_dfa(get_language("parity"), train_lengths=(2, 5))
+    cfg = TrainConfig(model="deltanet", dim=8, heads=2, steps=8, batch=4, warmup=0, log_every=1)
+    assert [restart_allowed(cfg, s) for s in range(1, 9)] == [True] * 6 + [False] * 2
+    assert not restart_allowed(TrainConfig(steps=100, warmup=80), 20)  # the warmup must fit in what is left
+    plain = train(task, cfg, tmp_path / "plain", progress=False)
+    late = train(task, cfg, tmp_path / "late", progress=False, stop_when=_restart_at(7, 8))
+    assert "restarted_at" not in late and late["loss"] == plain["loss"]
+    a, b = _tensors(tmp_path / "plain"), _tensors(tmp_path / "late")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_restart_schedule_warms_up_again():
+    cfg = TrainConfig(lr=1.0, warmup=10, steps=110, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 40, since=40) == pytest.approx(0.1)  # a fresh warmup from the restart
+    assert learning_rate(cfg, 49, since=40) == pytest.approx(1.0)
+    assert learning_rate(cfg, 109, since=40) == pytest.approx(0.1, abs=1e-3)  # decays to the floor at the end
+    assert learning_rate(cfg, 55) == learning_rate(cfg, 55, since=0)
+
+
+def test_restart_on_a_checkpoint_step_survives_a_resume(tmp_path):
+    """checkpoint_every=2, a restart at step 2, an interruption at step 3: the resumed run ends with the weights and
+    the restarts of the uninterrupted one."""
+    task = task_from_dfa(get_language("parity"), train_lengths=(2, 5))
+    cfg = TrainConfig(model="deltanet", dim=8, heads=2, steps=8, batch=4, warmup=1, log_every=1, checkpoint_every=2)
+    full = train(task, cfg, tmp_path / "full", progress=False, stop_when=_restart_at(2))
+
+    def crash(step: int, model) -> "bool | str":
+        if step == 3:
+            raise KeyboardInterrupt  # no final checkpoint: the resume starts from step 2's
+        return _restart_at(2)(step, model)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(task, cfg, tmp_path / "part", progress=False, stop_when=crash)
+    assert json.loads((tmp_path / "part" / "checkpoint.json").read_text())["step"] == 2
+    part = train(None, cfg, tmp_path / "part", progress=False, resume=True,  # type: ignore[arg-type]
+                 stop_when=_restart_at(2))
+    assert full["restarted_at"] == part["restarted_at"] == [2]
+    a, b = _tensors(tmp_path / "full"), _tensors(tmp_path / "part")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((tmp_path / "part" / "run.json").read_text())["summary"]
+    assert summary["restarted_at"] == [2]
+
+
+def test_resume_refuses_malformed_restarts(tmp_path):
+    from statetrack.errors import StatetrackError
+
+    task = task_from_dfa(get_language("parity"), train_lengths=(2, 5))
+    cfg = TrainConfig(model="deltanet", dim=8, heads=2, steps=8, batch=4, warmup=0, log_every=1)
+    train(task, cfg, tmp_path / "run", progress=False, stop_at=4, stop_when=_restart_at(2))
+    ck = next((tmp_path / "run").glob("ckpt-*")) / "state.json"
+    state = json.loads(ck.read_text())
+    assert state["restarted_at"] == [2]
+    for bad in ([5], [2, 2], ["2"], 3):
+        ck.write_text(json.dumps({**state, "restarted_at": bad}))
+        with pytest.raises(StatetrackError, match="restarted_at"):
+            train(None, cfg, tmp_path / "run", progress=False, resume=True)  # type: ignore[arg-type]
+
+
+def test_cli_restarts_needs_until_certified_and_a_count(tmp_path, capsys):
+    base = ["train", "--lang", "parity", "--train-lengths", "2:5", "--dim", "8", "--heads", "1", "--steps", "4",
+            "--batch", "4", "--no-progress", "--json"]
+    for extra, needle in ((["--restarts", "-5"], "--restarts -5: must be at least 0"),
+                          (["--restarts", "1"], "--restarts needs --until-certified"),
+                          (["--until-certified", "2", "--restarts", "-1"], "--restarts -1: must be at least 0"),
+                          (["--until-certified", "0"], "--until-certified 0: must be at least 1")):
+        assert main([*base, *extra, "-o", str(tmp_path / "x")]) == 2, extra
+        err = json.loads(capsys.readouterr().out)["error"]
+        assert needle in err, (extra, err)
+    assert not (tmp_path / "x").exists()
+    assert main([*base, "--until-certified", "2", "--restarts", "0", "-o", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["until_certified"]["restarts"] == 0 and "restarted_at" not in out and "restarts" not in out
+    first = out["until_certified"]["history"][0]
+    assert first["step"] == 2 and first["restarted"] is False and first["status"] in ("counterexample",
+                                                                                       "inconclusive", "certified")

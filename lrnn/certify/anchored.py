@@ -113,7 +113,8 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
         c, cr, step = centre[s], err[s], steps[e]
         Ar, Br = coef[e]
         centre[p] = step.A @ c + step.B
-        err[p] = (np.abs(step.A) @ cr + Ar @ np.abs(c) + Br
+        # S(w_p) - centre = A d + dA c + dA d + dB with |d| <= cr, |dA| <= Ar, |dB| <= Br: (|A| + Ar) cr + Ar |c| + Br
+        err[p] = ((np.abs(step.A) + Ar) @ cr + Ar @ np.abs(c) + Br
                   + 1e-12 * (np.abs(step.A) @ np.abs(c) + np.abs(step.B)))  # float64 rounding, many times over
         kinds = step.kinds.reshape(-1)
         forms[p] = [push(f, letter[e], int(k)) for f, k in zip(forms[s], kinds)]
@@ -142,7 +143,7 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
         img = step.A @ centre[s] + step.B
         same = same_all[e] & anchored_rows if free_centre is not None else same_all[e]
         D[e] = img - centre[d]
-        Dr[e] = (np.abs(step.A) @ err[s] + Ar @ np.abs(centre[s]) + Br + err[d]
+        Dr[e] = ((np.abs(step.A) + Ar) @ err[s] + Ar @ np.abs(centre[s]) + Br + err[d]
                  + 1e-12 * (np.abs(step.A) @ np.abs(centre[s]) + np.abs(step.B) + np.abs(centre[d])))
         # identity rows (A row = e_i and B row = 0 exactly): the image is the centre itself, computed without
         # rounding, so only the subtraction and the centres' own errors count (an identity self-loop has defect 0)

@@ -10,7 +10,7 @@ from .common import add_json, add_source, emit, load_source, source_given
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("certify", help="prove that a trained or compiled model recognises a language",
-                              description="Certify a training run (one-layer LRNN) or a compiled model: exit 0 "
+                              description="Certify a training run (an LRNN of one or more layers) or a compiled model: exit 0 "
                                           "certified, 1 counterexample, 3 inconclusive, 2 bad input.")
     p.add_argument("model", metavar="RUN_DIR|MODEL", help="a training run directory or a compiled model file")
     add_source(p, required=False)

@@ -56,10 +56,10 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing run in RUN_DIR (without --resume)")
     p.add_argument("--until-certified", type=int, metavar="N",
                    help="every N steps run `statetrack certify` on the model; stop once it is certified")
-    p.add_argument("--restarts", type=int, default=2, metavar="R",
-                   help="with --until-certified: start again from a fresh initialisation (at most R times, within "
-                        "--steps) when the model is refuted on a training length while every saturating gate sits "
-                        "on its clamp")
+    p.add_argument("--restarts", type=int, metavar="R",
+                   help="with --until-certified: start again from a fresh initialisation (at most R times, default "
+                        "2, while a quarter of --steps is left) when the model is refuted on a training length while "
+                        "every saturating gate sits on its clamp")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -176,9 +176,14 @@ def _check_new_run(out: str, force: bool) -> None:
                                   "replace it")
 def _until_certified(args: argparse.Namespace, task, ctx):
     """The ``--until-certified N`` hook (statetrack.lrnn.certify.UntilCertified), or None."""
-    if args.until_certified is None:
-        return None
     from statetrack.errors import StatetrackError
+
+    check_count(args.until_certified, "--until-certified", 1)
+    check_count(args.restarts, "--restarts", 0)
+    if args.until_certified is None:
+        if args.restarts is not None:
+            raise StatetrackError("--restarts needs --until-certified (restarts follow a refuting certificate)")
+        return None
     from statetrack.lrnn.certify import UntilCertified
 
     if ctx is not None:
@@ -194,7 +199,7 @@ def _until_certified(args: argparse.Namespace, task, ctx):
                                             error=StatetrackError), required=("task",), error=StatetrackError)
         task = Task.from_json(info["task"])
     return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified,
-                          restarts=args.restarts, max_length=task.train_lengths[1])
+                          restarts=2 if args.restarts is None else args.restarts, max_length=task.train_lengths[1])
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
