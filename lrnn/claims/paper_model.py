@@ -50,9 +50,11 @@ intervals, so its entries are NaN); *vanish* after a certified float64 run (:mod
 ``M`` at most 1 and a bound below ``tiny / 2``; the casts are certain or recomputed with interval arithmetic, summed
 exactly); and *analytic decay* (:mod:`.paper_decay`: a contracting frame norm gives, without visiting the terms, the
 index from which every cast is 0 -- the sum of a summed column before it is then not computed, and its entries are
-reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth
-certificate that ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity
-by then), so :meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some
+reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth,
+oscillation or decay certificate that starts within ``GROWTH_EXACT_EXTEND`` terms is completed exactly (every term
+visited); one that starts far ahead does not compute the finite part of the sum before it (growth, oscillation:
+every entry holds an infinity or NaN by then), so :meth:`LayerSettling.state` refuses lengths between the kept
+history and the certificate's start (the model runner then leaves the run undecided). When some
 column-block still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues:
 nothing is claimed.
 """
@@ -335,7 +337,8 @@ GROWTH_EXACT_EXTEND = 256
 #: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
 #: a growing sum before its sign is certain)
 DENSE_FLOAT_STEPS = 1 << 24
-#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal up to ~2^-FRAME_BITS)
+#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal: off-block entries
+#: below 2^-150 of the largest, the bound the tests check)
 FRAME_BITS = 192
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
