@@ -9,9 +9,9 @@ an FMA only lowers the error), so with ``E_j >= ||X^{-1} e_j||_inf``
 
 ``nM >= ||M||_inf``, ``nX >= ||X^{-1}||_inf``, ``xr_i >= ||X_i||_1`` (upper bounds of the exact frame's norms); every
 bound is computed in float64 and inflated for its own rounding: by ``(1 + 16 u)`` after a fixed number of
-operations, by ``(1 + 2 gamma_n) (1 + 16 u)`` after an ``n``-term sum, plus an absolute term for underflow. A term's cast is
-taken only when both ends of ``[vh - r, vh + r]`` (``r = xr_i E_j``, widened by one float64 step) cast to the same
-value: the cast is monotone, so every value in between casts the same. Otherwise the run stops as *uncertain*.
+operations, by ``(1 + 2 gamma_n) (1 + 16 u)`` after an ``n``-term sum, plus an absolute term for underflow. A term's
+cast is taken only when both ends of ``[vh - r, vh + r]`` (``r = xr_i E_j``, widened by one float64 step) cast to
+the same value: the cast is monotone, so every value in between casts the same. Otherwise the run stops as *uncertain*.
 
 The casts are summed exactly in a superaccumulator (per row, one int64 bin per exponent: a cast is ``M 2^e`` with
 ``|M| < 2^p``, at most ``2^39`` terms per bin), the first ``+inf`` / ``-inf`` cast of each row is recorded, and the
