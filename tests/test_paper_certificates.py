@@ -343,6 +343,7 @@ def test_layer_with_analytic_decay_matches_the_definition(monkeypatch, rot):
     fmt = FORMATS["float16"]
     seed = _seed()
     rng = np.random.default_rng([31, int(rot), seed])
+    monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 0)  # no exact completion (see the next test)
     A = np.zeros((4, 4))
     A[:3, :3] = _rotation_block(rng, fmt, 0.9, 0.25, [0.4]) if rot else _dense(rng, fmt, [0.9, 0.7, -0.4])
     A[3, 3] = 0.5  # a scalar block, decided exactly: its entries stay known
@@ -364,6 +365,29 @@ def test_layer_with_analytic_decay_matches_the_definition(monkeypatch, rot):
         assert np.array_equal(ref[t - 1], ref[res.settle_step - 1], equal_nan=True), (seed, t)
     assert np.array_equal(ref[T - 1][3], res._window[0][3]), seed  # the known entries
     assert np.array_equal(ref[0], res.state(1)), seed  # early states stay exact (history)
+
+
+@pytest.mark.parametrize("rot", [True, False])
+def test_short_analytic_decay_is_completed_exactly(monkeypatch, rot):
+    """An analytic decay index within ``GROWTH_EXACT_EXTEND`` terms: the terms up to it are followed exactly, so
+    every state is known and equals App. B's, before the settle bound (from the exact history) and after it."""
+    fmt = FORMATS["float16"]
+    seed = _seed()
+    rng = np.random.default_rng([32, int(rot), seed])
+    A = np.zeros((4, 4))
+    A[:3, :3] = _rotation_block(rng, fmt, 0.8, 0.25, [0.4]) if rot else _dense(rng, fmt, [0.8, 0.7, -0.4])
+    A[3, 3] = 0.5
+    B = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    monkeypatch.setattr(paper_model, "DENSE_FLOAT_STEPS", 0)
+    monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
+    assert res.decided and res.certificates["decay"] > 0 and res.unknown_entries == 0, (seed, res.reason)
+    T = res.settle_step + 3
+    assert T < 300, (seed, T)
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(1, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
 
 
 @pytest.mark.parametrize("kind", ["pair", "negative"])
@@ -394,26 +418,95 @@ def test_oscillation_certificate_matches_the_exact_casts(kind):
     assert both_infinities(_rotation_block(rng, fmt, 0.9, 0.4, [0.5]), y, fmt) is None  # no growth
 
 
-def test_layer_with_oscillation_matches_the_definition(monkeypatch):
+@pytest.mark.parametrize("h0", ["random", "zero"])
+@pytest.mark.parametrize("extend", [True, False])
+def test_layer_with_oscillation_matches_the_definition(monkeypatch, h0, extend):
     """A layer whose dense block rotates outwards: from the certified settle step on its states are App. B's (NaN in
-    the block's entries, the scalar block's entries exact)."""
+    the block's entries, the scalar block's entries exact). ``H0 = 0``: the oscillating column alone sets the settle
+    bound (no drift, no other late certificate), so the NaN must be in the sum at exactly that term.
+    ``extend``: the terms up to the certificate are followed exactly, so every earlier state is known too."""
     fmt = FORMATS["float16"]
     seed = _seed()
-    rng = np.random.default_rng([41, seed])
+    rng = np.random.default_rng([41, len(h0), int(extend), seed])
     A = np.zeros((4, 4))
     A[:3, :3] = _rotation_block(rng, fmt, 1.1, float(rng.uniform(0.3, 2.0)), [0.4])
     A[3, 3] = 0.5
     B = round_to_grid(rng.standard_normal((4, 2)), fmt)
-    H0 = round_to_grid(rng.standard_normal((4, 2)), fmt)
+    H0 = round_to_grid(rng.standard_normal((4, 2)), fmt) * (h0 == "random")
     monkeypatch.setattr(paper_model, "EXACT_DENSE_STEPS", 2)
+    monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 10 ** 4 if extend else 0)
     res = paper_layer([], [], H0, A, B, fmt, max_steps=2)
     assert res.decided and res.certificates["oscillation"] == 2 and res.unknown_entries == 0, (seed, res.reason)
     T = res.settle_step + 3
     assert T < 700, (seed, T)
     ref = _constant_input_states(A, B, H0, fmt, T)
-    for t in range(res.settle_step, T + 1):
+    for t in range(1 if extend else res.settle_step, T + 1):
         assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (seed, t, ref[t - 1], res.state(t))
-    assert np.isnan(res.state(T)[:3]).all(), seed
+    assert np.isnan(res.state(res.settle_step)[:3]).all(), seed
+    if not extend:  # states between the exact history and the certificate are refused, not guessed
+        with pytest.raises(ValueError, match="not visited"):
+            res.state(res.settle_step - 1)
+
+
+def test_oscillation_with_a_late_start_and_no_prefix():
+    """The reviewer's case: the oscillating column's start is the settle bound (``H0 = 0``, ``K = 0``); App. B's
+    states (Fractions) are NaN from 1427 on, so the state at the settle bound must be NaN, not the dropped finite
+    part (0)."""
+    fmt = FORMATS["float16"]
+    A = np.array([[0.875, 0.5], [-0.5, 0.875]])
+    B = np.array([[1.0], [0.5]])
+    res = paper_layer([], [], np.zeros((2, 1)), A, B, fmt, max_steps=512)
+    assert res.decided and res.period == 1 and res.certificates["oscillation"] == 1, res.reason
+    assert 1427 <= res.settle_step <= 2000 and np.isnan(res.state(res.settle_step)).all(), res.settle_step
+    assert np.isnan(res.state(res.settle_step + 5)).all()
+
+
+def test_short_oscillation_keeps_every_early_state():
+    """The reviewer's case: a certificate 99 terms after the exact budget; ``state(t)`` once raised for
+    ``33 < t < 131``. Completed exactly, every state equals App. B's."""
+    fmt = FORMATS["float16"]
+    A = np.array([[1.0, 0.5], [-0.5, 1.0]])
+    B = np.array([[1.0], [0.5]])
+    H0 = np.zeros((2, 1))
+    res = paper_layer([], [], H0, A, B, fmt, max_steps=32)
+    assert res.decided and res.certificates["oscillation"] == 1, res.reason
+    T = res.settle_step + 2
+    ref = _constant_input_states(A, B, H0, fmt, T)
+    for t in range(1, T + 1):
+        assert np.array_equal(ref[t - 1], res.state(t), equal_nan=True), (t, ref[t - 1], res.state(t))
+
+
+def test_refused_states_leave_a_run_undecided(monkeypatch):
+    """A lower layer whose early states are not all computed: the model runner reports a reason, no exception."""
+    from statetrack.lrnn.claims.paper_run import _early_states
+
+    monkeypatch.setattr(paper_model, "GROWTH_EXACT_EXTEND", 0)
+    fmt = FORMATS["float16"]
+    res = paper_layer([], [], np.zeros((2, 1)), np.array([[1.0, 0.5], [-0.5, 1.0]]), np.array([[1.0], [0.5]]), fmt,
+                      max_steps=32)
+    assert res.decided, res.reason
+    why = _early_states(0, res, 1, res.settle_step)
+    assert isinstance(why, str) and why.startswith("layer 1:") and "not all are computed" in why, why
+    ok = _early_states(0, res, 1, 20)
+    assert isinstance(ok, list) and len(ok) == 20
+
+
+def test_cast_of_huge_values_is_infinite():
+    """Exponents between float64's range and far beyond: +-inf for every dtype (``math.ldexp`` once overflowed for
+    2^1024 <= |x| < 2^1101), and the cast agrees with the grid rounding of the exact value near the threshold."""
+    from statetrack.lrnn.claims.paper_model import cast_int
+    from statetrack.lrnn.claims.paper_growth import overflow_threshold
+    from statetrack.lrnn.claims.precision import round_fraction_to_grid
+
+    for fmt in FORMATS.values():
+        for e in (128, 1000, 1023, 1024, 1050, 1100, 1101, 5000):
+            assert cast_int(1, e, fmt) == np.inf and cast_int(-3, e, fmt) == -np.inf, (fmt.name, e)
+        thr = overflow_threshold(fmt)
+        for x in (thr, thr - Fraction(1, 2 ** 40), thr + Fraction(1, 2 ** 40), 2 * thr, Fraction(fmt.max)):
+            for sx in (x, -x):
+                got = cast_fraction(sx, fmt)
+                assert got == round_fraction_to_grid(sx, fmt), (fmt.name, sx, got)
+                assert np.isinf(got) == (sx > thr or sx <= -thr), (fmt.name, sx, got)  # a tie: the smaller
 
 
 def test_refined_frame_is_exact_and_nearly_diagonal():
@@ -541,3 +634,24 @@ def test_vanish_index_is_a_tight_certified_bound():
         slack = 3 + K // 10 ** 11  # the estimate is padded by a relative 1e-12
         assert Rm * qm ** max(K - slack, 0) >= hm or K <= slack, (seed, R, q, K)
     assert _vanish_index(Fraction(1), 1 - Fraction(1, 10 ** 18), ht) is None
+
+
+@pytest.mark.parametrize("n", [3, 40, 200, 3000])
+def test_sum_bounds_scale_with_the_number_of_terms(n):
+    """The float64 loop's bounds on ``sum_k a_k |v_k|`` (``n`` terms): a sum whose every addition rounds down (a
+    leading 1, then terms just below half its spacing) must still be bounded above; a fixed ``1 + 16 u`` factor is
+    not enough once ``n`` is about 20 or more."""
+    from statetrack.lrnn.claims.paper_tail import _abs_dot_up, _sum_up
+
+    seed = _seed()
+    rng = np.random.default_rng([53, n, seed])
+    u = 2.0 ** -53
+    a = np.concatenate([[1.0], rng.uniform(0.9, 0.999, n - 1) * u])
+    v = np.concatenate([[1.0], rng.uniform(0.99, 1.0, n - 1) * np.where(rng.random(n - 1) < 0.5, -1.0, 1.0)])
+    exact = sum((Fraction(float(x)) * abs(Fraction(float(y))) for x, y in zip(a, v)), Fraction(0))
+    f = _sum_up(n)
+    assert Fraction(float(_abs_dot_up(a, v, f))) >= exact, (seed, n)
+    if n >= 40:  # the adversarial sum really loses more than the old fixed factor covered
+        assert Fraction(float(_abs_dot_up(a, v, 1.0 + 16.0 * u))) < exact, (seed, n)
+    gam = Fraction(n) * Fraction(u) / (1 - Fraction(n) * Fraction(u))
+    assert Fraction(f) >= 1 / (1 - gam), n

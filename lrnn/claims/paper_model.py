@@ -50,9 +50,11 @@ intervals, so its entries are NaN); *vanish* after a certified float64 run (:mod
 ``M`` at most 1 and a bound below ``tiny / 2``; the casts are certain or recomputed with interval arithmetic, summed
 exactly); and *analytic decay* (:mod:`.paper_decay`: a contracting frame norm gives, without visiting the terms, the
 index from which every cast is 0 -- the sum of a summed column before it is then not computed, and its entries are
-reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth
-certificate that ends far ahead does not compute the finite part of the sum before it (every entry holds an infinity
-by then), so :meth:`LayerSettling.state` refuses lengths between the kept history and the settle step. When some
+reported in :attr:`LayerSettling.unknown_entries`: constant from the settle bound on, value unknown). A growth,
+oscillation or decay certificate that starts within ``GROWTH_EXACT_EXTEND`` terms is completed exactly (every term
+visited); one that starts far ahead does not compute the finite part of the sum before it (growth, oscillation:
+every entry holds an infinity or NaN by then), so :meth:`LayerSettling.state` refuses lengths between the kept
+history and the certificate's start (the model runner then leaves the run undecided). When some
 column-block still has no certificate, the layer is *undecided* and the reason names the block and its eigenvalues:
 nothing is claimed.
 """
@@ -67,7 +69,7 @@ import numpy as np
 
 from .paper_decay import decay_certificate
 from .paper_frame import Frame, build_frame
-from .paper_growth import growth_certificate, other_infinities
+from .paper_growth import growth_certificate, other_infinities, overflow_threshold
 from .paper_oscillate import both_infinities
 from .paper_tail import UNCERTAIN, VANISHED, follow, vanish_steps_estimate
 from .precision import GridFormat, round_to_grid
@@ -137,7 +139,7 @@ def cast_int(m: int, e: int, fmt: GridFormat) -> float:
         return 0.0
     a = abs(m)
     E = a.bit_length() - 1 + e  # 2^E <= |x| < 2^(E + 1)
-    if E > 1100:  # far beyond every dtype's largest value (and float64's)
+    if E > math.frexp(fmt.max)[1] - 1:  # |x| >= 2^(emax + 1), above the overflow threshold (and maybe float64's)
         return math.inf if m > 0 else -math.inf
     ue = max(E - fmt.precision + 1, fmt.emin - fmt.precision + 1)
     shift = ue - e
@@ -329,12 +331,14 @@ class LayerSettling:
 EXACT_SCALAR_STEPS = 64
 #: exact steps of a dense block's term sequence before the growth certificate is tried (then the rest of the budget)
 EXACT_DENSE_STEPS = 64
-#: a growth certificate whose overflow step is at most this far ahead is completed exactly (full history)
+#: a growth, oscillation or analytic-decay certificate that starts at most this many terms ahead is completed
+#: exactly (every term visited: full history, early states available)
 GROWTH_EXACT_EXTEND = 256
 #: the most terms a dense block's column is followed in float64 with certified bounds (decay, or the infinities of
 #: a growing sum before its sign is certain)
 DENSE_FLOAT_STEPS = 1 << 24
-#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal up to ~2^-FRAME_BITS)
+#: precision (bits) of the eigenvectors of a dense block's frame (M is then block diagonal: off-block entries
+#: below 2^-150 of the largest, the bound the tests check)
 FRAME_BITS = 192
 #: early states (before the settle bound) are kept for at most this many terms
 HISTORY_CAP = 4096
@@ -420,7 +424,8 @@ class _Series:
             return self.cycle[(m - self.start) % self.period]
         if m < len(self.hist):
             return self.hist[m]
-        raise ValueError(f"term {m} before the certificate is beyond the kept history ({HISTORY_CAP})")
+        raise ValueError(f"term {m} before the certificate (from term {self.start}) was not visited or not kept "
+                         f"(terms 0..{len(self.hist) - 1} are)")
 
     def sum_before(self, n: int) -> tuple[list[int], list[set]]:
         """Exact ``sum_{m<n} c(m)`` (units of tiny) and, per row, the infinite / NaN kinds it contains."""
@@ -441,7 +446,8 @@ class _Series:
             for c in self.hist[:n]:
                 acc = [t + u for t, u in zip(acc, _grid_units(np.where(np.isfinite(c), c, 0.0), self.fmt))]
             return acc, bad
-        raise ValueError(f"partial sum up to {n} before the certificate is beyond the kept history ({HISTORY_CAP})")
+        raise ValueError(f"the sum of the terms before {n} (the certificate starts at {self.start}) is not computed: "
+                         f"terms {len(self.hist)}..{n - 1} were not visited or not kept")
 
     def _cycle_bad(self) -> dict[str, np.ndarray]:
         """Per kind and row: the first offset in the cycle with such a cast (NEVER if none)."""
@@ -481,7 +487,7 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             for c in range(D):
                 v = Dyadic(y.ints[rows, c], y.exp).normalised()
                 cols.append(_Column(b, f * D + c, v, {}, []))
-                series.append(_Series(len(rows), fmt, max(HISTORY_CAP, max_steps + 2)))
+                series.append(_Series(len(rows), fmt, max(HISTORY_CAP, max_steps + 2 + GROWTH_EXACT_EXTEND)))
 
     def certify(i: int, start: int, period: int, how: str, cycle: list[np.ndarray]) -> None:
         sr = series[i]
@@ -512,6 +518,14 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
             else:
                 col.seen[key] = m
                 col.v = Ab @ col.v
+
+    def extend_exact(i: int, upto: int) -> None:
+        """Push the exact casts of column-block ``i`` up to term ``upto - 1`` (no certificate is looked for)."""
+        col, sr = cols[i], series[i]
+        Ab, _ = qs[col.block]
+        while sr.count < upto:
+            sr.push(cast_dyadic(col.v, fmt))
+            col.v = Ab @ col.v
 
     frames: dict[int, Frame | None] = {}
 
@@ -548,10 +562,7 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
                     return False
                 seen = [("pos", tr.first_pos[0]), ("neg", tr.first_neg[0])]
         if j1 + 1 - sr.count <= GROWTH_EXACT_EXTEND:  # close: keep every term exact (early states stay available)
-            Ab, _ = qs[col.block]
-            while sr.count <= j1:
-                sr.push(cast_dyadic(col.v, fmt))
-                col.v = Ab @ col.v
+            extend_exact(i, j1 + 1)
             certify(i, j1 + 1, 1, "growth", [g.signs * np.inf])
             return True
         for name, sign in (("pos", 1.0), ("neg", -1.0)):
@@ -590,16 +601,25 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         J = both_infinities(A[np.ix_(rows, rows)], list(cols[i].v.fractions().reshape(-1)), fmt)
         if J is None:
             continue
-        # the sum of this column is NaN in every row from term count + J on: represented by a NaN "cast" in the
-        # cycle (sums only; the finite part before is irrelevant); the other term sequences of the same entries
-        # cannot change a NaN, so they are closed from the next term on with 0
+        # every row of this column has a +inf and a -inf cast among the terms < count + J, so its sum is NaN in
+        # every row from sum_before(count + J) on. The other term sequences of the same entries cannot change a NaN:
+        # they are closed there with 0. Certificates that end close are completed exactly (early states stay
+        # available); else the terms before count + J are not visited, their finite part is not computed, and the
+        # NaN is recorded as met at term count + J - 1 (states before count + J beyond the history are refused).
         sr = series[i]
-        sr.certify(sr.count + J, 1, [np.full(len(rows), np.nan)], [0] * len(sr.total))
-        cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "oscillation"
-        for k in open_cols:
-            if k != i and cols[k].start is None and cols[k].block == b and cols[k].col % D == c:
-                series[k].certify(sr.start + 1, 1, [np.zeros(len(rows))], [0] * len(sr.total))
-                cols[k].start, cols[k].period, cols[k].how = sr.start + 1, 1, "nan-dominated"
+        start = sr.count + J
+        mates = [k for k in open_cols
+                 if k != i and cols[k].start is None and cols[k].block == b and cols[k].col % D == c]
+        if J <= GROWTH_EXACT_EXTEND:
+            for k in [i] + mates:
+                extend_exact(k, start)
+        fb = sr.first_bad["nan"]
+        fb[:] = np.minimum(fb, start - 1)
+        sr.certify(start, 1, [np.full(len(rows), np.nan)], [0] * len(sr.total))
+        cols[i].start, cols[i].period, cols[i].how = start, 1, "oscillation"
+        for k in mates:
+            series[k].certify(start, 1, [np.zeros(len(rows))], [0] * len(sr.total))
+            cols[k].start, cols[k].period, cols[k].how = start, 1, "nan-dominated"
     open_cols = [i for i in range(len(cols)) if cols[i].start is None]
     for b in sorted({cols[i].block for i in open_cols if not is_scalar(i)}):  # phase 3: certified float64 decay
         fr = frame_of(b)
@@ -628,7 +648,11 @@ def settle_constant_input(A: np.ndarray, B: np.ndarray, Z: np.ndarray, fmt: Grid
         if dec is None:
             continue
         sr = series[i]
-        sr.unknown = cols[i].col // D == 0 and dec.start > 0  # start 0: the sum is the one already taken
+        if dec.start <= GROWTH_EXACT_EXTEND:  # close: the terms up to it exactly (sum and early states known)
+            extend_exact(i, sr.count + dec.start)
+            certify(i, sr.count, 1, "decay", [np.zeros(len(blocks[cols[i].block]))])
+            continue
+        sr.unknown = cols[i].col // D == 0  # the sum before the (far) start is not computed
         sr.certify(sr.count + dec.start, 1, [np.zeros(len(blocks[cols[i].block]))],
                    [0] * len(sr.total) if sr.unknown else list(sr.total))
         cols[i].start, cols[i].period, cols[i].how = sr.start, 1, "decay"
@@ -789,8 +813,7 @@ def _assemble(cols: list, series: list, blocks: list, N: int, D: int, F: int, fm
                 drift.finite[r, col] += f * unit * (P // c.period)
             for x in series[i].cycle:
                 drift.add(_place(x, rows, col, N, D, only_bad=True))
-    ulp_max = Fraction(2) ** (math.frexp(fmt.max)[1] - fmt.precision)
-    thr = Fraction(fmt.max) + ulp_max / 2
+    thr = overflow_threshold(fmt)
     K, over = 0, 0
     for idx in np.ndindex(N, D):
         d = drift.finite[idx]

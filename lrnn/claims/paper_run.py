@@ -112,6 +112,16 @@ def _unknown_reason(l: int, res: LayerSettling) -> str:
             "but their values (sums of about that many casts) are not computed, so the next layer's input is not known")
 
 
+def _early_states(l: int, res: LayerSettling, first: int, last: int) -> "list[np.ndarray] | str":
+    """``Hhat_t`` for ``t = first .. last`` of layer ``l``, or the reason why one of them is not available (a
+    certificate that ends far ahead leaves states between the kept history and the settle bound uncomputed)."""
+    try:
+        return [res.state(t) for t in range(first, last + 1)]
+    except ValueError as err:
+        return (f"layer {l + 1}: the states up to {last} are needed for the next layer's input, but not all are "
+                f"computed ({err})")
+
+
 def _finish(layers: list[LayerSettling]) -> PaperRun:
     t = max(s.settle_step for s in layers)
     p = 1
@@ -148,8 +158,10 @@ def _compiled(model: Any, fmt, sym: int, max_steps: int, max_prefix: int) -> Pap
             return PaperRun(False, None, None, [s.to_json() for s in done],
                             f"layer {l + 1} settles only by length {res.settle_step}; the next layer's prefix would "
                             f"exceed max_prefix = {max_prefix}")
-        states = prefix_states([A[s] for s in inputs[:T0]], [b[s] for s in inputs[:T0]], h0, fmt) + \
-            [res.state(tt) for tt in range(T0 + 1, horizon + 1)]
+        later = _early_states(l, res, T0 + 1, horizon)
+        if isinstance(later, str):
+            return PaperRun(False, None, None, [s.to_json() for s in done], later)
+        states = prefix_states([A[s] for s in inputs[:T0]], [b[s] for s in inputs[:T0]], h0, fmt) + later
 
         def code(h: np.ndarray, codes: np.ndarray = codes) -> int:
             h = h[:, 0]
@@ -197,7 +209,10 @@ def _lrnn(model: Any, fmt, sym: int, max_steps: int, max_prefix: int) -> PaperRu
             return PaperRun(False, None, None, [s.to_json() for s in done],
                             f"layer {l + 1} settles only by length {res.settle_step}; the next layer's prefix would "
                             f"exceed max_prefix = {max_prefix}")
-        states = prefix_states(A_of[:T0], B_of[:T0], h0, fmt) + [res.state(tt) for tt in range(T0 + 1, horizon + 1)]
+        later = _early_states(l, res, T0 + 1, horizon)
+        if isinstance(later, str):
+            return PaperRun(False, None, None, [s.to_json() for s in done], later)
+        states = prefix_states(A_of[:T0], B_of[:T0], h0, fmt) + later
         wseq = np.concatenate([wids, np.full(max(0, horizon - wids.size), wids[-1])])[:horizon]
         pairs = []
         for h, w in zip(states, wseq.tolist()):

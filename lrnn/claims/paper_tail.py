@@ -8,9 +8,10 @@ an FMA only lowers the error), so with ``E_j >= ||X^{-1} e_j||_inf``
     E_{j+1} = nM E_j + nX ||gamma_n |A| |vh_j| ||_inf,   |e_{j,i}| <= xr_i E_j,
 
 ``nM >= ||M||_inf``, ``nX >= ||X^{-1}||_inf``, ``xr_i >= ||X_i||_1`` (upper bounds of the exact frame's norms); every
-bound is computed in float64 and inflated by ``(1 + 16 u)`` plus ``2^-1000`` for its own rounding. A term's cast is
-taken only when both ends of ``[vh - r, vh + r]`` (``r = xr_i E_j``, widened by one float64 step) cast to the same
-value: the cast is monotone, so every value in between casts the same. Otherwise the run stops as *uncertain*.
+bound is computed in float64 and inflated for its own rounding: by ``(1 + 16 u)`` after a fixed number of
+operations, by ``(1 + 2 gamma_n) (1 + 16 u)`` after an ``n``-term sum, plus an absolute term for underflow. A term's
+cast is taken only when both ends of ``[vh - r, vh + r]`` (``r = xr_i E_j``, widened by one float64 step) cast to
+the same value: the cast is monotone, so every value in between casts the same. Otherwise the run stops as *uncertain*.
 
 The casts are summed exactly in a superaccumulator (per row, one int64 bin per exponent: a cast is ``M 2^e`` with
 ``|M| < 2^p``, at most ``2^39`` terms per bin), the first ``+inf`` / ``-inf`` cast of each row is recorded, and the
@@ -90,13 +91,35 @@ def _cast(x, p, emin, fmax):
     return out
 
 
+@njit(cache=True)
+def _sum_up(n):
+    """A float64 factor ``f`` with ``f fl(s) >= s`` for every sum ``s`` of ``n`` products of non-negative float64
+    values summed recursively (``s <= fl(s) / (1 - gamma_n)``, ``gamma_n = n u / (1 - n u)``, and
+    ``1 / (1 - g) <= 1 + 2 g`` for ``g <= 1/2``), with room for the rounding of ``f`` and of ``f fl(s)``; no
+    underflow (callers add an absolute term for it)."""
+    u = 2.0 ** -53
+    gam = n * u / (1.0 - n * u)
+    return (1.0 + 2.0 * gam) * (1.0 + 16.0 * u)
+
+
+@njit(cache=True)
+def _abs_dot_up(a, v, f):
+    """``f sum_k a[k] |v[k]|`` in float64 (``a >= 0``; ``f`` from :func:`_sum_up`: an upper bound of the exact
+    sum)."""
+    s = 0.0
+    for k in range(v.shape[0]):
+        s += a[k] * abs(v[k])
+    return s * f
+
+
 def _follow(A, absA, xinv_abs, xr, nX, nM, gid, V0, E0, steps, signs_only, can_vanish, p, emin, fmax, thr,
             half_tiny, hist_cap, status, stop, bins, first_pos, first_neg, hist):
     """The loop of :func:`follow` (arrays are filled in place; see the module docstring)."""
     C, n = V0.shape
     u = 2.0 ** -53
     gam = n * u / (1.0 - n * u)
-    infl = 1.0 + 16.0 * u
+    infl = 1.0 + 16.0 * u  # a fixed number of float64 operations
+    sup = _sum_up(n)  # an n-term sum
     b0 = emin - 2 * p + 2
     for c in range(C):
         v = V0[c].copy()
@@ -109,10 +132,7 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, gid, V0, E0, steps, signs_only, can_v
             if can_vanish:  # zb >= ||X^-1 v|| in the frame's norm: max over groups of the Euclidean length
                 gsq = np.zeros(n)
                 for i in range(n):
-                    s = 0.0
-                    for k in range(n):
-                        s += xinv_abs[i, k] * abs(v[k])
-                    s = s * infl
+                    s = _abs_dot_up(xinv_abs[i], v, sup)
                     gsq[gid[i]] += s * s
                 zb = 0.0
                 for g in range(n):
@@ -178,12 +198,10 @@ def _follow(A, absA, xinv_abs, xr, nX, nM, gid, V0, E0, steps, signs_only, can_v
             dmax = 0.0
             for i in range(n):
                 s = 0.0
-                t = 0.0
                 for k in range(n):
                     s += A[i, k] * v[k]
-                    t += absA[i, k] * abs(v[k])
                 w[i] = s
-                dmax = max(dmax, t)
+                dmax = max(dmax, _abs_dot_up(absA[i], v, sup))
             E = (nM * E + nX * (gam * dmax * infl)) * infl + 1e-300
             for i in range(n):
                 v[i] = w[i]
@@ -291,11 +309,13 @@ _IV_PREC = 256
 def _constants(frame: Frame, fmt: GridFormat, norm: str = "inf") -> dict:
     """The frame's norms as float64 upper bounds, and the dtype's numbers, for the compiled loop (``norm``: see
     :func:`follow`); ``gid``: each frame coordinate's group (``inf``: its own)."""
-    ulp_max = 2.0 ** (math.frexp(float(fmt.max))[1] - int(fmt.precision))
+    thr = overflow_threshold(fmt)
+    if Fraction(float(thr)) != thr:
+        raise AssertionError("the overflow threshold is not a float64 value")
     n = frame.n
     rows = [sum((abs(v) for v in row), Fraction(0)) for row in frame.Xinv]
     out = {"xinv_abs": np.array([[_up(abs(v)) for v in row] for row in frame.Xinv], dtype=np.float64),
-           "thr": float(fmt.max) + ulp_max / 2}
+           "thr": float(thr)}
     if norm == "inf":
         out.update(xr=np.array([_up(sum((abs(v) for v in row), Fraction(0))) for row in frame.X], dtype=np.float64),
                    nX=Fraction(_up(max(rows))), nM=_up(frame.norm), can_vanish=frame.norm <= 1,
