@@ -365,7 +365,9 @@ def summarize(model: CompiledModel) -> dict:
             eig += [float(ev.real.min()), float(ev.real.max())]
         if info["kind"] == "householder":  # symbols with the same factors share one matrix: each formed once
             S = t["keys"].shape[0]
-            _, first = np.unique(np.concatenate([t["keys"].reshape(S, -1), t["betas"]], axis=1), axis=0,
+            flat = np.ascontiguousarray(np.concatenate([t["keys"].reshape(S, -1), t["betas"]], axis=1))
+            # one row per distinct byte pattern (a void view sorts by memcmp: much faster than np.unique(axis=0))
+            _, first = np.unique(flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel(),
                                  return_index=True)
             A = _householder_products(t["keys"][first], t["betas"][first])
         else:
