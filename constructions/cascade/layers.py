@@ -256,7 +256,7 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                 cids = code_ids[l]
                 if kind == "level":
                     old, new, m = info[j]
-                    mloc = localised(m, j)
+                    mloc = local_maps.get(id(m)) or localised(m, j)
                     prev = action[l].setdefault(s_id, mloc)
                     assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
                     yj = local[j][y[j]]
@@ -271,7 +271,8 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                     else:
                         out = (a, keep_p, info[j + 1][0], info[j + 1][1])
                 elif kind == "shift":  # level j with its previous coordinate where a reset erased it
-                    mloc = localised(info[j][2], j)
+                    m = info[j][2]
+                    mloc = local_maps.get(id(m)) or localised(m, j)
                     prev = action[l].setdefault(s_id, mloc)
                     assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
                     yj = local[j][y[j]]
