@@ -84,11 +84,30 @@ class LetterAction:
         return int(signed_rank(self.permutation(), self.signs()) + (self.source < 0).sum())
 
 
-def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _letter_factors(act: LetterAction, d: int, signed_done: dict | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                                      np.ndarray]:
     """``keys [F, d]``, ``betas [F]``, ``values [F]`` of one letter (factor 0 first): the signed permutation's
     reflections with values that produce the offset ``(I - Sigma) 1 / 2`` (so a negated copy is ``1 - h``), then one
-    projection per constant bit writing it."""
+    projection per constant bit writing it. ``signed_done`` (optional) memoises the signed-permutation part, which
+    depends only on ``(permutation, signs)``: letters that differ only in their constants share it."""
     perm, sign = act.permutation(), act.signs()
+    if signed_done is None:
+        keys, betas, values = _signed_part(perm, sign, d)
+    else:
+        key = perm.tobytes() + sign.tobytes()
+        if key not in signed_done:
+            signed_done[key] = _signed_part(perm, sign, d)
+        keys, betas, values = signed_done[key]
+    consts = np.flatnonzero(act.source < 0)
+    ck = np.zeros((consts.size, d))
+    ck[np.arange(consts.size), consts] = 1.0
+    return (np.concatenate([keys, ck]), np.concatenate([betas, np.ones(consts.size)]),
+            np.concatenate([values, act.const[consts]]))
+
+
+def _signed_part(perm: np.ndarray, sign: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys [G, d]``, ``betas [G]``, ``values [G]``: the reflections of the signed permutation ``(perm, sign)`` and
+    the exact values that give the offset ``(I - Sigma) 1 / 2``."""
     g = signed_factors(perm, sign)
     keys, betas = g.keys, g.betas
     values = np.zeros(g.count)
@@ -107,11 +126,7 @@ def _letter_factors(act: LetterAction, d: int) -> tuple[np.ndarray, np.ndarray, 
         if v is None or any(x.denominator not in (1, 2, 4) for x in v):  # pragma: no cover - range(I - Sigma)
             raise AssertionError("bitcode: no dyadic values for the signed permutation's offset")
         values = np.array([float(x) for x in v])
-    consts = np.flatnonzero(act.source < 0)
-    ck = np.zeros((consts.size, d))
-    ck[np.arange(consts.size), consts] = 1.0
-    return (np.concatenate([keys, ck]), np.concatenate([betas, np.ones(consts.size)]),
-            np.concatenate([values, act.const[consts]]))
+    return keys, betas, values
 
 
 def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,11 +134,12 @@ def layer_arrays(masks: tuple[int, ...], actions: list[LetterAction]) -> tuple[n
     bit code ``masks`` as ``actions[a]`` (:func:`_letter_factors`; unused factor slots are zero)."""
     d, S = len(masks), len(actions)
     done: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # symbols with one action share its factors
+    signed_done: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # and actions with one signed permutation
     per = []
     for act in actions:
         key = act.source.tobytes() + act.negate.tobytes() + np.asarray(act.const, dtype=np.float64).tobytes()
         if key not in done:
-            done[key] = _letter_factors(act, d)
+            done[key] = _letter_factors(act, d, signed_done)
         per.append(done[key])
     F = max(1, max((k.shape[0] for k, _, _ in per), default=0))
     keys, betas, values = np.zeros((S, F, d)), np.zeros((S, F)), np.zeros((S, F))

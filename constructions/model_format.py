@@ -343,6 +343,18 @@ def active_factors(model: CompiledModel, l: int) -> np.ndarray:
     return live.sum(-1)
 
 
+def _distinct_rows(flat: np.ndarray) -> np.ndarray:
+    """Indices of one row per distinct byte pattern of ``flat [S, C]`` (a void view sorts rows by memcmp, much faster
+    than ``np.unique(axis=0)``; rows equal as values but not as bytes, e.g. ``-0.0``, both stay, which only repeats
+    a matrix)."""
+    if flat.shape[1] == 0:
+        return np.arange(min(flat.shape[0], 1))
+    flat = np.ascontiguousarray(flat)
+    _, first = np.unique(flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel(),
+                         return_index=True)
+    return first
+
+
 def summarize(model: CompiledModel) -> dict:
     """The compile report fields: ``construction``, ``layers``, ``dims``, ``factors`` (per layer, the most non-identity
     factors of any symbol), ``codes``, ``eigenvalue_range`` (over the factors of householder layers, or the
@@ -365,8 +377,7 @@ def summarize(model: CompiledModel) -> dict:
             eig += [float(ev.real.min()), float(ev.real.max())]
         if info["kind"] == "householder":  # symbols with the same factors share one matrix: each formed once
             S = t["keys"].shape[0]
-            _, first = np.unique(np.concatenate([t["keys"].reshape(S, -1), t["betas"]], axis=1), axis=0,
-                                 return_index=True)
+            first = _distinct_rows(np.concatenate([t["keys"].reshape(S, -1), t["betas"]], axis=1))
             A = _householder_products(t["keys"][first], t["betas"][first])
         else:
             A, _ = layer_matrices(model, l)

@@ -293,3 +293,30 @@ def test_a_run_that_remembers_the_last_letters_becomes_one_register_layer(coupli
     rng = np.random.default_rng(2)
     for word in rng.integers(0, S, size=(30, 15)):
         assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layer_arrays_sharing_signed_parts_matches_per_letter_factors(seed):
+    """``layer_arrays`` computes each signed permutation's reflections and values once and shares them between
+    actions that differ only in their constants; the result equals each letter's own factors."""
+    from statetrack.constructions.bit_actions import LetterAction, _letter_factors
+
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(1, 9))
+    actions = []
+    for _ in range(int(rng.integers(1, 6))):
+        targets = rng.permutation(d)[:int(rng.integers(0, d + 1))]
+        source = -np.ones(d, dtype=np.int64)
+        source[targets] = rng.permutation(d)[:targets.size]  # each old bit used at most once
+        for _ in range(2):  # same copies, other negations (same permutation, other signs)
+            negate = (rng.random(d) < 0.5) & (source >= 0)
+            for _ in range(int(rng.integers(1, 4))):  # same copies and negations, other constants
+                const = np.where(source < 0, rng.integers(0, 2, size=d), 0).astype(np.float64)
+                actions.append(LetterAction(source, negate, const))
+    keys, betas, values = layer_arrays(tuple(range(d)), actions)
+    for a, act in enumerate(actions):
+        k, b, v = _letter_factors(act, d)
+        F = k.shape[0]
+        assert np.array_equal(keys[a, :F], k) and np.array_equal(betas[a, :F], b)
+        assert np.array_equal(values[a, :F], v)
+        assert not keys[a, F:].any() and not betas[a, F:].any() and not values[a, F:].any()

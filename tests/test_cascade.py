@@ -276,3 +276,26 @@ def test_spectrum_batched_matches_plain_loop(seed):
     lo, norm = _spectrum(stack)
     lo_ref, norm_ref = _spectrum_reference(stack)
     assert lo == pytest.approx(lo_ref, abs=1e-12) and norm == pytest.approx(norm_ref, rel=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(random_dfas())
+def test_memoised_step_matches_plain_step(d):
+    """``Cascade.step`` (each level's work memoised) gives the same state, contexts and level maps as the plain
+    reference on every reachable cascade state and letter, including prefixes (as the naive coupling uses them)."""
+    cas = cascade_of(d.complete().delta)
+    k = d.complete().delta.shape[1]
+    x0 = cas.encode(0)
+    seen, frontier = {x0}, [x0]
+    while frontier:
+        x = frontier.pop()
+        for a in range(k):
+            for cut in (len(x), len(x) // 2):
+                y, info = cas.step(x[:cut], a)
+                y_ref, info_ref = cas.step_plain(x[:cut], a)
+                assert y == y_ref
+                assert [(o, n, m) for o, n, m in info] == [(o, n, m) for o, n, m in info_ref]
+            y = cas.step(x, a)[0]
+            if y not in seen:
+                seen.add(y)
+                frontier.append(y)

@@ -147,3 +147,19 @@ def test_conv_table_is_validated(tmp_path):
 
 def test_numpy_example_is_small():
     assert len((ROOT / "examples" / "run_compiled_numpy.py").read_text().splitlines()) <= 70
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_rows_covers_every_row(seed):
+    """``_distinct_rows`` picks one row per distinct byte pattern: every row equals a picked one and no two picked
+    rows are equal; a layer without factor columns keeps one row."""
+    from statetrack.constructions.model_format import _distinct_rows
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-1, 2, size=(int(rng.integers(1, 6)), int(rng.integers(1, 7)))).astype(np.float64)
+    flat = base[rng.integers(0, base.shape[0], size=20)]
+    first = _distinct_rows(flat)
+    picked = {flat[i].tobytes() for i in first}
+    assert len(picked) == len(first) == len({row.tobytes() for row in flat})
+    assert len(first) == np.unique(flat, axis=0).shape[0]
+    assert list(_distinct_rows(np.zeros((5, 0)))) == [0]

@@ -90,6 +90,8 @@ class Cascade:
             self.level_index.append({s: k for k, s in enumerate(states)})
         self._ctx_cache: dict[tuple[Context, int], Context] = {}
         self._map_cache: dict[tuple, tuple[str, object]] = {}
+        # per level: (letter, old, new, x_i) -> (y_i, (old, new, level map), old below, new below)
+        self._step_cache: list[dict[tuple, tuple]] = [dict() for _ in range(self.depth)]
 
     # ------------------------------------------------------------------ chains
     def context(self, P: int, R: int, pi: tuple[tuple[int, int], ...]) -> Context:
@@ -201,8 +203,28 @@ class Cascade:
     def step(self, x: tuple[int, ...], letter: int) -> tuple[tuple[int, ...], list[tuple[Context, Context, tuple]]]:
         """Apply a letter to cascade state ``x``.
 
-        Returns the new state ``y`` and, per level, ``(old context, new context, level map)``.
+        Returns the new state ``y`` and, per level, ``(old context, new context, level map)`` (one shared tuple per
+        distinct value). Same result as :meth:`step_plain`, with each level's work memoised on
+        ``(letter, old, new, x_i)``: one dictionary look-up per level once that key has been seen.
         """
+        old = new = self.top
+        y = []
+        info = []
+        for i, c in enumerate(x):
+            memo = self._step_cache[i]
+            key = (letter, old, new, c)
+            hit = memo.get(key)
+            if hit is None:
+                m = self.level_map(i, letter, old, new)
+                yi = self.apply_map(m, c)
+                hit = memo[key] = (yi, (old, new, m), self.descend(old, i, c), self.descend(new, i, yi))
+            yi, entry, old, new = hit
+            info.append(entry)
+            y.append(yi)
+        return tuple(y), info
+
+    def step_plain(self, x: tuple[int, ...], letter: int) -> tuple[tuple[int, ...], list[tuple[Context, Context, tuple]]]:
+        """The reference for :meth:`step`: each level's map and both descents computed in turn."""
         old = new = self.top
         y = []
         info = []

@@ -209,6 +209,24 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
 
     # ---- pass 2: walk every reachable (state, parity, letter) through the layer plan
     local_maps: dict[int, tuple] = {}  # id of a cached level map -> the map in local numbering
+
+    def localised(m: tuple, j: int) -> tuple:
+        """Level map ``m`` of level ``j`` in its layer's local state numbering, memoised by identity (maps are
+        cached by :class:`Cascade`, one object per distinct map)."""
+        mloc = local_maps.get(id(m))
+        if mloc is None:
+            loc = local[j]
+            mloc = local_maps[id(m)] = (
+                ("perm", {loc[u]: loc[v] for u, v in m[1].items() if u in loc}) if m[0] == "perm"
+                else ("reset", loc[m[1]]))
+        return mloc
+
+    # the registries' dictionaries, bound once: ``ids.setdefault(key, len(ids))`` is ``registry(key)``
+    sym_ids = [r.ids for r in sym]
+    raw_ids = [r.ids for r in raw]
+    code_ids = [r.ids for r in codes]
+    layer_plan = [(l, kind, j, conv_layer[l], bool(copies_below[l]), j == 0 and parity)
+                  for l, (kind, j) in enumerate(plan)]
     configs = deque([(x0, 0)])
     conf_seen = {(x0, 0)}
     while configs:
@@ -217,40 +235,35 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
         for a in range(n_letters):
             y, info = steps[x][a]
             key_in: object = a
-            for l, (kind, j) in enumerate(plan):
-                if conv_layer[l]:
+            for l, kind, j, is_conv, keeps, with_parity in layer_plan:
+                ids = sym_ids[l]
+                if is_conv:
                     # key_in is the raw symbol (letter, new context of level j); the convolution adds the
                     # previous raw symbol, whose context is this step's old context
-                    r_id = raw[l](key_in)
+                    rids = raw_ids[l]
+                    r_id = rids.setdefault(key_in, len(rids))
                     old_ctx, new_ctx = info[j][0], info[j][1]
-                    s_id = sym[l]((a, old_ctx, new_ctx))
+                    s_id = ids.setdefault((a, old_ctx, new_ctx), len(ids))
                     for a_prev in entered[x]:
                         if a_prev is None:
                             assert old_ctx == init_ctx[j]
                             conv_tab[l][(-1, r_id)] = s_id
                         else:
-                            conv_tab[l][(raw[l]((a_prev, old_ctx)), r_id)] = s_id
+                            conv_tab[l][(rids.setdefault((a_prev, old_ctx), len(rids)), r_id)] = s_id
                 else:
-                    s_id = sym[l](key_in)
-                keep_p = pn if copies_below[l] else 0
-                if kind == "trivial":  # a one-state DFA: no level at all
-                    action[l].setdefault(s_id, ("perm", {}))
-                    c_id = codes[l]((0,))
-                    out: object = ("state", 0)
-                elif kind == "level":
+                    s_id = ids.setdefault(key_in, len(ids))
+                keep_p = pn if keeps else 0
+                cids = code_ids[l]
+                if kind == "level":
                     old, new, m = info[j]
-                    mloc = local_maps.get(id(m))
-                    if mloc is None:  # the level map in this layer's local state numbering
-                        mloc = local_maps[id(m)] = (
-                            ("perm", {local[j][u]: local[j][v] for u, v in m[1].items() if u in local[j]})
-                            if m[0] == "perm" else ("reset", local[j][m[1]]))
+                    mloc = local_maps.get(id(m)) or localised(m, j)
                     prev = action[l].setdefault(s_id, mloc)
                     assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
                     yj = local[j][y[j]]
-                    c_id = codes[l]((yj, pn) if (j == 0 and parity) else (yj,))
+                    c_id = cids.setdefault((yj, pn) if with_parity else (yj,), len(cids))
                     # info[j + 1] holds the old and new contexts below level j (step has descended them)
                     if j == d - 1:
-                        out = ("state", decoded(y))
+                        out: object = ("state", decoded(y))
                     elif coupling == "conv":
                         out = (a, info[j + 1][1])
                     elif needs_copy[j]:
@@ -259,24 +272,25 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                         out = (a, keep_p, info[j + 1][0], info[j + 1][1])
                 elif kind == "shift":  # level j with its previous coordinate where a reset erased it
                     m = info[j][2]
-                    mloc = local_maps.get(id(m))
-                    if mloc is None:
-                        mloc = local_maps[id(m)] = (
-                            ("perm", {local[j][u]: local[j][v] for u, v in m[1].items() if u in local[j]})
-                            if m[0] == "perm" else ("reset", local[j][m[1]]))
+                    mloc = local_maps.get(id(m)) or localised(m, j)
                     prev = action[l].setdefault(s_id, mloc)
                     assert prev is mloc or prev == mloc, "a layer symbol must determine its transformation"
                     yj = local[j][y[j]]
                     xj = local[j][x[j]] if mloc[0] == "reset" else -1  # a permutation: x_j = g^-1(y_j)
-                    c_id = codes[l]((xj, yj) + ((pn,) if (j == 0 and parity) else ()))
+                    ck = (xj, yj, pn) if with_parity else (xj, yj)
+                    c_id = cids.setdefault(ck, len(cids))
                     out = (a, keep_p, info[j + 1][0], info[j + 1][1])  # as the copy layer hands them on
-                else:  # copy layer of level j
+                elif kind == "copy":
                     new_below, yj = key_in[3], key_in[4]  # type: ignore[index]
                     xj = local[j][x[j]]
                     action[l].setdefault(s_id, ("write", pn, yj))
                     bufs = (yj, xj) if pn == 0 else (xj, yj)
-                    c_id = codes[l](bufs)
+                    c_id = cids.setdefault(bufs, len(cids))
                     out = (a, keep_p, info[j + 1][0], new_below)  # old_j below coordinate x_j
+                else:  # a one-state DFA: no level at all
+                    action[l].setdefault(s_id, ("perm", {}))
+                    c_id = cids.setdefault((0,), len(cids))
+                    out = ("state", 0)
                 prev_out = nxt[l].setdefault((c_id, s_id), out)
                 assert prev_out == out, "next must be a function of (code, symbol)"
                 key_in = out
@@ -354,8 +368,8 @@ def _used_level_states(steps: dict, d: int) -> list[list[int]]:
     """Per level, the coordinates visited, closed under the permutations applied (drops unused tiles and STAR)."""
     used_sets = [{x[j] for x in steps} for j in range(d)]
     for j in range(d):
-        perms = {tuple(sorted(info[j][2][1].items())) for row in steps.values() for _, info in row
-                 if info[j][2][0] == "perm"}
+        maps = {id(info[j][2]): info[j][2] for row in steps.values() for _, info in row}  # level maps are shared
+        perms = {tuple(sorted(m[1].items())) for m in maps.values() if m[0] == "perm"}
         frontier = list(used_sets[j])
         while frontier:
             u = frontier.pop()
