@@ -191,10 +191,7 @@ def test_memoryless_layers_fold_into_the_layer_above():
             assert model.num_layers == plain.num_layers - len(gone)
             if gone:
                 dropped += 1
-                assert prove(model).proved
-                md = model.dfa()
-                for word in rng.integers(0, 3, size=(10, 10)):
-                    assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+                _assert_proved_and_follows_its_dfa(model, rng.integers(0, 3, size=(10, 10)))
     assert dropped >= 3
 
 
@@ -208,11 +205,16 @@ def test_merged_conv_stacks_follow_the_dfa_on_random_words():
         if not rep["merged"]:
             continue
         checked += 1
-        assert prove(model).proved
-        md = model.dfa()
-        for word in rng.integers(0, 3, size=(20, 12)):
-            assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
+        _assert_proved_and_follows_its_dfa(model, rng.integers(0, 3, size=(20, 12)))
     assert checked >= 2
+
+
+def _assert_proved_and_follows_its_dfa(model, words) -> None:
+    """The stack is proved, and on each word (letter ids) it hands out the state its DFA reaches."""
+    assert prove(model).proved
+    md = model.dfa()
+    for word in words:
+        assert _run_stack(model, word) == md.run([md.alphabet[a] for a in word])
 
 
 def _run_stack(model, word) -> int:
