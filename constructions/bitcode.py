@@ -47,6 +47,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 
 from .bit_actions import LetterAction, layer_arrays
+from .cascade.holonomy import members as bit_members
 from .model_format import CompiledModel, ConstructionNotApplicable, breadth_first_states, build_model
 
 #: the most states of a minimal DFA for which bit codes are searched (2^(n-1) candidate bits)
@@ -147,7 +148,7 @@ def _search(delta: np.ndarray, max_steps: int) -> BitCodeSearch:
     good = []
     for k in range(M):
         c, bad = closure[k], 0
-        for u in _members(c):
+        for u in bit_members(c):
             bad |= conflict[u]
         reach_conflicts[k] = bad
         if not bad & c:
@@ -157,7 +158,7 @@ def _search(delta: np.ndarray, max_steps: int) -> BitCodeSearch:
                           for k in range(M)], dtype=bool) if M else np.zeros((0, len(pairs)), dtype=bool)
 
     def separated(union: int) -> np.ndarray:
-        ks = _members(union)
+        ks = bit_members(union)
         return pair_bits[ks].any(axis=0) if ks else np.zeros(len(pairs), dtype=bool)
 
     every = 0
@@ -173,7 +174,7 @@ def _search(delta: np.ndarray, max_steps: int) -> BitCodeSearch:
 
     def cost(union: int) -> tuple[int, int]:
         steps[0] += 1
-        masks = tuple(int(nodes[k]) for k in _members(union))
+        masks = tuple(int(nodes[k]) for k in bit_members(union))
         return len(masks), max((act.factors() for act in letter_actions(delta, masks)), default=0)
 
     def dfs(union: int, conflicts: int, start: int) -> None:
@@ -206,20 +207,10 @@ def _search(delta: np.ndarray, max_steps: int) -> BitCodeSearch:
             return BitCodeSearch("undecided", (), False, seconds, f"search stopped after {max_steps} steps", used)
         return BitCodeSearch("impossible", (), True, seconds,
                              "no union of conflict-free closed bits tells every two states apart", used)
-    masks = tuple(int(nodes[k]) for k in _members(best[0][2]))
+    masks = tuple(int(nodes[k]) for k in bit_members(best[0][2]))
     why = f"{len(masks)} bits" + ("" if not stopped[0] else f" (search stopped after {max_steps} steps: may not be "
                                                             "the smallest)")
     return BitCodeSearch("found", masks, not stopped[0], seconds, why, used)
-
-
-def _members(bits: int) -> list[int]:
-    out, k = [], 0
-    while bits:
-        if bits & 1:
-            out.append(k)
-        bits >>= 1
-        k += 1
-    return out
 
 
 def letter_actions(delta: np.ndarray, masks: tuple[int, ...]) -> list[LetterAction]:
