@@ -52,6 +52,8 @@ _WHY = {
                "reset: one layer, a thermometer code and the shift matrix as reflections and one projection",
     "bitcode": "a 0/1 code of the states on which every letter copies, negates or sets bits: one layer, "
                "reflections for the signed permutation of the centred code and a projection per constant",
+    "direct": "no one-layer construction applies (no bit code of the minimal DFA): a direct multi-layer search "
+              "found a stack shallower than the Krohn-Rhodes cascade",
     "cascade": "no one-layer construction applies (no bit code of the minimal DFA: every letter copying, negating "
                "or setting bits): Krohn-Rhodes cascade (Theorem 4)",
 }
@@ -192,7 +194,7 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
         choice = choose_one_layer(dfa, prefer, group_action)
         name = choice[0] if choice is not None else "cascade"
         model, extra = _build(name, dfa, group_action, coupling, prefer, budget)
-        reason = f"auto: {_WHY[name]}"
+        reason = f"auto: {_WHY[extra.get('construction', name)]}"
         if choice is not None:
             reason += f" (prefer {prefer}: state {choice[1]['state_size']}, {choice[1]['factors_per_token']} " \
                       f"factors per token, {'exact' if choice[1]['exact'] else 'irrational entries'})"

@@ -157,21 +157,30 @@ def _cascade_sizes(mdfa, result: dict) -> None:
     fams = result["families"]
     _, rep = compile_cascade(mdfa, coupling="copy")  # the models compile builds (merged runs included)
     conv_layers = compile_cascade(mdfa, coupling="conv")[1]["layers"]
-    merged = (f"; {len(rep['merged'])} run(s) of its {rep['layers_unmerged']} layers merged into bit-code layers"
-              if rep["merged"] else "")
-    size = {"layers": rep["layers"], "state_size": max(rep["dims"]),
-            "factors_per_token": max(rep["factors"]), "exact": True,
-            "note": f"holonomy cascade with {rep['levels']} levels and copy or shift layers for the previous "
-                    f"coordinates{merged}; with a width-2 causal convolution feeding "
-                    f"the transition ({'`compile --construction cascade --coupling conv`'}) it needs {conv_layers} "
-                    "layers"}
+
+    def sized(r: dict) -> dict:
+        merged = (f"; {len(r['merged'])} run(s) of its {r['layers_unmerged']} layers merged into bit-code layers"
+                  if r["merged"] else "")
+        what = (f"a direct search's stack ({', '.join(r['direct']['below'])}, then the DFA state; the holonomy "
+                f"cascade needs {r['direct']['cascade_layers']} layers)" if r["construction"] == "direct" else
+                f"holonomy cascade with {r['levels']} levels and copy or shift layers for the previous "
+                f"coordinates{merged}")
+        return {"layers": r["layers"], "state_size": max(r["dims"]), "factors_per_token": max(r["factors"]),
+                "exact": True, "note": f"{what}; with a width-2 causal convolution feeding the transition "
+                                       f"(`compile --construction cascade --coupling conv`) it needs {conv_layers} "
+                                       "layers"}
+
+    size = sized(rep)
     _set(fams["deltaproduct[-1,1]"], size, "cascade")
+    # the scalar heads below are the cascade's one-hot coordinates: not the direct search's bit codes
+    base = size if rep["construction"] == "cascade" else sized(compile_cascade(mdfa, coupling="copy",
+                                                                              direct=False)[1])
     for f in ("diagonal[-1,1]", "deltanet[-1,1]"):
         v = fams[f]
         if result["aperiodic"] and v["verdict"] == "constructible" and v["construction"] \
                 and v["construction"]["layers"] is None:
-            heads = dict(size, factors_per_token=1,
-                         note=size["note"] + "; resets only: each one-hot coordinate is a scalar head with one "
+            heads = dict(base, factors_per_token=1,
+                         note=base["note"] + "; resets only: each one-hot coordinate is a scalar head with one "
                                              "projection per token")
             v["construction"] = _public(heads, None)
     for f in ("diagonal[0,1]", "deltanet[0,1]", "deltaproduct[0,1]"):

@@ -207,15 +207,16 @@ def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([rows, np.array(extra, dtype=bool).reshape(len(extra), k)])
 
 
-def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | None = None) -> MergedLayer | None:
+def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | None = None,
+              who: str = "merge") -> MergedLayer | None:
     """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols (after
     ``l1``'s convolution, if any), or None (no code found, or ``budget`` ran out: one step per walked transition, then
-    the code search's own steps). The run's states are the codes of its layers and the previous raw symbols of the
+    the code search's own steps; charged to ``who``). The run's states are the codes of its layers and the previous raw symbols of the
     layers inside it that read through a convolution (the merged layer keeps them in its state)."""
     inner = [w.pcol[l] for l in range(l1 + 1, l2 + 1) if l in w.pcol]
     sub = w.configs[:, list(range(l1, l2 + 1)) + inner]
     S = w.succ.shape[1]
-    if budget is not None and not budget.take(sub.shape[0] * S, "merge"):
+    if budget is not None and not budget.take(sub.shape[0] * S, who):
         return None
     sid, states = _rows(sub)
     m = states.shape[0]
@@ -234,7 +235,7 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | No
         raise AssertionError("stack_merge: a run is not deterministic on its classes")
     cut = np.searchsorted(pairs[0], np.arange(n_in + 1))
     letters = [PartialLetter(pairs[1, cut[s]:cut[s + 1]], pairs[2, cut[s]:cut[s + 1]]) for s in range(n_in)]
-    found = partial_bit_code(k, letters, _seeds(states, cls, k), budget=budget)
+    found = partial_bit_code(k, letters, _seeds(states, cls, k), budget=budget, who=who)
     if found is None:
         return None
     bits, actions = found

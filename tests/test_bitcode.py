@@ -154,7 +154,7 @@ def test_letter_actions_refuse_a_code_that_fans_out():
 def test_merging_makes_proved_shallower_cascades_deterministically(lang):
     d = minimal_dfa(get_language(lang))  # the plain copy scheme (level and copy layers): runs merge
     plain, rep0 = compile_cascade(d, merge=False, shift=False)
-    model, rep = compile_cascade(d, shift=False)
+    model, rep = compile_cascade(d, shift=False, direct=False)
     assert rep["layers"] < rep0["layers"] == rep["layers_unmerged"] and rep["merged"]
     assert prove(model).proved
     again, rep2 = merge_layers(plain)
@@ -163,7 +163,7 @@ def test_merging_makes_proved_shallower_cascades_deterministically(lang):
     c = classify_language(get_language(lang)).families["deltaproduct[-1,1]"]["construction"]
     assert c["layers"] == default["layers"] <= rep["layers"] and c["state_size"] == max(default["dims"])
     _, auto = compile_language(d)
-    assert auto["layers"] == default["layers"] and auto["construction"] == "cascade"
+    assert auto["layers"] == default["layers"] and auto["construction"] == default["construction"]
 
 
 def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
@@ -238,7 +238,7 @@ def _run_stack(model, word) -> int:
 def test_merging_stops_within_its_work_budget_and_says_so():
     d = minimal_dfa(get_language("tomita:7"))
     model, rep = compile_language(d, work=10, coupling="conv")
-    assert rep["search"]["stopped_early"] == ["merge"] and rep["search"]["work_used"] <= 10
+    assert rep["search"]["stopped_early"] == ["merge", "direct"] and rep["search"]["work_used"] <= 10
     assert "stopped early" in rep["reason"] and rep["merged"] == [] and prove(model).proved
     _, again = compile_language(d, work=10, coupling="conv")
     assert again["layers"] == rep["layers"]

@@ -39,7 +39,7 @@ def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, s
 
 
 def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True,
-                    budget=None, shift: bool = True):
+                    budget=None, shift: bool = True, direct: bool = True):
     """Compile ``dfa`` (made complete) into a cascade model.
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
@@ -48,6 +48,14 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     stack whose output depends on the symbol read alone, folded into the layer above:
     :func:`statetrack.constructions.stack_merge.drop_memoryless`). ``budget`` (a
     :class:`statetrack.constructions.budget.WorkBudget`) caps the merging, in deterministic steps.
+
+    With ``merge`` and ``direct`` (default), when the stack has more than two layers the direct search for small DFAs
+    (:func:`statetrack.constructions.direct.direct_search`: a first layer running a quotient, a register of the last
+    letters or a quotient with its previous class, then the DFA's state in one more layer or two) runs on what is
+    left of ``budget``; when it finds a proved stack with fewer layers, that stack is returned instead, with
+    ``construction`` ``direct`` (the cascade's own fields -- ``levels``, ``layers_unmerged``, ``merged`` ... --
+    stay, describing the cascade it beat). The report's ``direct`` says what the search found (None when it did not
+    run).
 
     Returns ``(CompiledModel, report)``; the report has ``construction``, ``levels`` (holonomy
     height of Q), ``layers``, ``dims``, ``factors`` (per layer, factors per symbol), ``bound``
@@ -85,9 +93,34 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         if merged or dropped:
             summary = summarize(model)
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
+    direct_rep = None
+    if merge and direct and model.num_layers > 2:
+        from statetrack.constructions.direct import direct_search
+        from statetrack.constructions.model_format import summarize
+
+        found = direct_search(dfa, max_layers=min(3, model.num_layers - 1), budget=budget)
+        direct_rep = found.report()
+        direct_rep["cascade_layers"] = model.num_layers
+        if found.model is not None:
+            model = found.model
+            summary = summarize(model)
+            lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     infos = model.meta["layers"]
+    won = direct_rep is not None and direct_rep["found"]
+    reason = ("Theorem 4: holonomy (Krohn-Rhodes) cascade of permutation-reset components, one layer per level; "
+              + ("a width-2 causal convolution hands each layer the previous coordinates" if coupling == "conv"
+                 else "copy layers hold the previous coordinates")
+              + (f"; {len(merged)} run(s) of layers merged into bit-code layers" if merged else "")
+              + (f"; {len(dropped)} memoryless layer(s) folded into the layer above" if dropped else "")
+              + merge_note)
+    if won:
+        reason = (f"direct search: {', '.join(direct_rep['below'])} in one bit-code layer each, then the DFA state "
+                  f"in one bit-code layer reading the layer below's new state and the token ({model.num_layers} "
+                  f"layers, proved), shallower than the holonomy cascade's {direct_rep['cascade_layers']} "
+                  "(Theorem 4)")
     report = {
-        "construction": "cascade",
+        "construction": "direct" if won else "cascade",
+        "direct": direct_rep,
         "coupling": coupling,
         "levels": stack.depth,
         "layers": model.num_layers,
@@ -107,12 +140,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "level_widths": stack.level_widths,
         "holonomy_groups": stack.holonomy_groups,
         "reachable": stack.reachable,
-        "reason": "Theorem 4: holonomy (Krohn-Rhodes) cascade of permutation-reset components, one layer per "
-                  "level; " + ("a width-2 causal convolution hands each layer the previous coordinates"
-                               if coupling == "conv" else "copy layers hold the previous coordinates")
-                  + (f"; {len(merged)} run(s) of layers merged into bit-code layers" if merged else "")
-                  + (f"; {len(dropped)} memoryless layer(s) folded into the layer above" if dropped else "")
-                  + merge_note,
+        "reason": reason,
     }
     return model, report
 

@@ -1,0 +1,123 @@
+"""The direct search for shallow stacks of small DFAs (constructions/direct.py) and its use by the cascade."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from statetrack.automata.catalog import get_language
+from statetrack.automata.dfa import DFA
+from statetrack.constructions import compile_language, prove
+from statetrack.constructions.bitcode import search_bit_code
+from statetrack.constructions.budget import WorkBudget
+from statetrack.constructions.cascade import compile_cascade
+from statetrack.constructions.direct import congruences, direct_search, register_component
+from statetrack.constructions.group import minimal_dfa
+
+#: a 3-state random DFA (seed 0, number 24 of the size benchmark, minimised) whose cascade has 3 layers
+RANDOM24 = DFA("abc", None, 0, [True, False, False], [[1, 0, 0], [2, 0, 0], [1, 0, 2]])
+
+
+def _partitions(n: int):
+    """Every partition of ``range(n)`` as class ids (restricted growth strings): the plain reference."""
+    def grow(prefix: list[int], top: int):
+        if len(prefix) == n:
+            yield tuple(prefix)
+            return
+        for c in range(top + 2):
+            yield from grow(prefix + [c], max(top, c))
+    yield from grow([0], 0)
+
+
+def _is_congruence(delta: np.ndarray, lab: tuple[int, ...]) -> bool:
+    n, S = delta.shape
+    return all(lab[int(delta[p, a])] == lab[int(delta[q, a])]
+               for p, q in itertools.combinations(range(n), 2) if lab[p] == lab[q] for a in range(S))
+
+
+@pytest.mark.parametrize("lang", ["tomita:5", "tomita:7", "group:S3", "mod:4"])
+def test_congruences_are_exactly_the_partitions_every_letter_respects(lang):
+    delta = np.asarray(minimal_dfa(get_language(lang)).delta)
+    n = delta.shape[0]
+    want = {p for p in _partitions(n) if _is_congruence(delta, p) and max(p) > 0 and max(p) < n - 1}
+    got, complete = congruences(delta)
+    assert complete and set(got) == want and len(got) == len(want)
+
+
+def test_congruences_of_fresh_random_automata_match_the_reference():
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        n = int(rng.integers(3, 7))
+        delta = rng.integers(0, n, size=(n, 2))
+        want = {p for p in _partitions(n) if _is_congruence(delta, p) and max(p) > 0 and max(p) < n - 1}
+        got, complete = congruences(delta)
+        assert complete and set(got) == want
+
+
+@pytest.mark.parametrize("dfa", [minimal_dfa(get_language("tomita:7")), minimal_dfa(RANDOM24)],
+                         ids=["tomita:7", "random24"])
+def test_direct_stacks_are_proved_and_shallower_than_the_cascade(dfa):
+    assert search_bit_code(dfa).status == "impossible"  # one layer of bit codes is impossible here
+    _, cascade = compile_cascade(dfa, direct=False)
+    res = direct_search(dfa, max_layers=cascade["layers"] - 1)
+    assert res.model is not None and res.layers == res.model.num_layers == 2 < cascade["layers"]
+    assert prove(res.model).proved and res.model.construction == "direct"
+    model, rep = compile_language(dfa)  # auto uses it
+    assert rep["construction"] == "direct" and rep["layers"] == 2
+    assert rep["direct"]["cascade_layers"] == cascade["layers"]
+    assert prove(model).proved and "direct search" in rep["reason"]
+
+
+@pytest.mark.parametrize("lang", ["tomita:3", "tomita:4"])
+def test_a_search_that_finds_nothing_changes_nothing(lang):
+    d = minimal_dfa(get_language(lang))
+    _, plain = compile_cascade(d, direct=False)
+    model, rep = compile_cascade(d)
+    assert prove(model).proved
+    if plain["layers"] <= 2:  # tomita:4: two layers already, the search does not run
+        assert rep["direct"] is None and rep["layers"] == plain["layers"] and rep["construction"] == "cascade"
+        return
+    res = direct_search(d, max_layers=min(3, plain["layers"] - 1))  # tomita:3: nothing found within 3 layers
+    assert res.model is None and res.complete and res.tried > 0
+    assert rep["construction"] == "cascade" and rep["layers"] == plain["layers"] and not rep["direct"]["found"]
+
+
+def test_one_layer_is_never_reported():
+    d = minimal_dfa(get_language("tomita:7"))
+    assert direct_search(d, max_layers=1).model is None
+    res = direct_search(d, max_layers=3)
+    assert res.layers == 2 and all(int(i["n"]) >= 1 for i in res.model.meta["layers"])
+
+
+def test_the_search_stays_within_its_work_budget_and_says_so():
+    d = minimal_dfa(get_language("tomita:7"))
+    for total in (0, 50, 400):
+        b = WorkBudget(total)
+        res = direct_search(d, budget=b)
+        assert b.used <= total and res.model is None and not res.complete and "direct" in b.stopped
+    b = WorkBudget()
+    res = direct_search(d, budget=b)
+    assert res.model is not None and res.complete and b.spent["direct"] > 0 and b.stopped == []
+    again = direct_search(d, budget=WorkBudget())
+    assert again.layers == res.layers and again.chain == res.chain  # deterministic
+
+
+def test_register_component_follows_the_last_letters():
+    comp = register_component(2, 2)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        word = rng.integers(0, 2, size=int(rng.integers(0, 6))).tolist()
+        s = comp.start
+        for a in word:
+            s = int(comp.delta[s, a])
+        code = comp.codes[s].reshape(2, 2)
+        tail = word[-2:]
+        want = np.zeros((2, 2))
+        for b, a in enumerate(tail):
+            want[2 - len(tail) + b, a] = 1.0
+        assert (code == want).all()
+        for a in range(2):  # the letter's bit-code action moves the code exactly
+            act = comp.actions[a]
+            h = np.where(act.source >= 0, comp.codes[s][np.maximum(act.source, 0)], act.const)
+            assert (h == comp.codes[int(comp.delta[s, a])]).all()
