@@ -1,28 +1,32 @@
-"""Shallow stacks for small DFAs found directly: a chain of congruences, one bit-code layer per link.
+"""Shallow stacks for small DFAs found directly: one or two layers below the DFA's own layer.
 
-A *congruence* of the minimal complete DFA is a partition ``theta`` of its states that every letter respects
-(``p ~ q`` implies ``delta(p, a) ~ delta(q, a)``); its classes form the quotient automaton ``Q / theta``. For a chain
-``theta_1 > theta_2 > ... > theta_L = identity`` (each strictly finer) the stack has ``L`` layers:
+A stack of ``L`` layers is chosen as ``L - 1`` *components* -- automata run on the letters alone -- then the DFA:
 
-* layer 1 runs ``Q / theta_1`` over the letters: a bit code of the quotient (the exhaustive search of
-  :mod:`.bitcode`), handing up ``(class after the step, letter)``;
-* layer ``l > 1`` reads ``(theta_{l-1}-class after the step, letter)`` -- what eq. (1) layers see: the lower layer's
-  new state and the token -- and runs the classes of ``theta_l`` on it: the symbol ``(p', a)`` occurs only at the
-  ``theta_l``-classes inside ``delta_a^{-1}(p')`` (its domain), so this is a partial automaton, coarsened to the
-  classes that keep the layer exact and given a bit code by the greedy search of :mod:`.partial_code` (through
-  :func:`statetrack.constructions.stack_merge.merge_run`). It hands up ``(theta_l-class after the step, letter)``;
-  the last layer hands up the DFA state.
+* a **quotient** by a *congruence* of the minimal complete DFA (a partition ``theta`` of its states that every letter
+  respects: ``p ~ q`` implies ``delta(p, a) ~ delta(q, a)``), on a bit code of the quotient found by the exhaustive
+  search of :mod:`.bitcode`;
+* a **register** of the last ``k`` letters (``k`` one-hot blocks; every letter copies each block into the older one
+  and writes itself into the newest);
+* a **delayed quotient**: the quotient with its class before the last letter (its code is searched on the walk).
 
-Knowing the coarser class after the step is what lets the finer layer act by copies, negations and constants where
-the DFA itself has no bit code (no one-layer model): e.g. Tomita 3 and ``modarith:3`` in two layers.
+Layer ``l`` reads the id of ``(new states of the components below it, letter)`` -- what an eq. (1) layer sees: the
+layer below's new state and the token, passed up by every ``next`` table -- and hands up the same with its own new
+state added; the last layer runs the DFA and hands up its state. Above the first layer a symbol occurs only at some
+states (its *domain*), so each such layer is a partial automaton, coarsened to the classes that keep it exact and
+given a bit code by the greedy search of :mod:`.partial_code` (through
+:func:`statetrack.constructions.stack_merge.merge_run`). Knowing what the layers below know is what lets the DFA's
+layer act by copies, negations and constants where the DFA itself has no bit code (no one-layer model): Tomita 7
+(a register of the last two letters, then the DFA) and small random DFAs in two layers.
 Every stack found is proved by :func:`statetrack.constructions.verify_exact.prove` before it is returned.
 
 **The search** (:func:`direct_search`) enumerates the congruences (joins of the principal ones, the smallest
-congruence merging two states), keeps those whose quotient has a bit code, and tries chains of length 2 (one
-congruence) and then, when asked for 3 layers, 3 (two nested congruences), the coarsest quotients first. It is
-bounded by the compile's :class:`.budget.WorkBudget` (``who = "direct"``: one step per partition looked at per state,
-the bit-code searches' own steps, one per transition of each layer tried, one per transition of each proof) and
-says when it stopped early. Not found says nothing about other stacks of that depth.
+congruence merging two states: checked against every partition of small automata in the tests), keeps the quotients
+with a bit code, and tries two layers (a quotient, a register of 2..4 letters, a delayed quotient), then three (a
+quotient below a finer one, a register below a quotient), in that order; the first proved stack wins. It runs on
+minimal DFAs of 3 to :data:`MAX_STATES` states, bounded by the compile's :class:`.budget.WorkBudget`
+(``"direct"``: one step per state per partition closed, the bit-code searches' own steps, one per transition of each
+stack walked and of each code search) and says when it stopped early. A stack not found says nothing about other
+stacks of that depth: the search is a heuristic that only ever returns proved models.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from .bit_actions import LetterAction, layer_arrays
 from .bitcode import letter_actions, search_bit_code
 from .budget import WorkBudget
 from .model_format import CompiledModel, build_model
-from .stack_merge import MergedLayer, StackWalk, merge_run
+from .stack_merge import MergedLayer, StackWalk, _rows, _table_cost, merge_run
 
 #: the most states of a minimal DFA the search runs on
 MAX_STATES = 12
@@ -46,6 +50,8 @@ MAX_CONGRUENCES = 2000
 QUOTIENT_STEPS = 20_000
 #: the most configurations (component states and DFA state) of a stack tried
 MAX_CONFIGS = 4096
+#: the most reachable configurations of a stack whose prefix is tried under the DFA (:func:`prefix_search`)
+MAX_WALK = 5_000
 #: the longest register of last letters tried as the first layer
 MAX_REGISTER = 4
 WHO = "direct"
@@ -351,6 +357,90 @@ def _factors(model: CompiledModel) -> tuple[int, int]:
     return max(int(i["factors"]) for i in infos), max(int(i["n"]) for i in infos)
 
 
+def _top(w: StackWalk, dfa: DFA, L: int, j: int) -> tuple[StackWalk, np.ndarray]:
+    """The walk of a stack's first ``j`` layers (walk ``w`` of ``L`` layers) with the DFA as layer ``j`` on top:
+    configurations ``(codes of layers < j, DFA state)``; layer ``j - 1`` hands up the id of ``(its new code, the
+    symbol it read)``, which layer ``j`` reads. Also returns that id per configuration and letter of ``w``
+    (``[M, S]``)."""
+    M, S = w.succ.shape
+    q = np.empty(M, dtype=np.int64)
+    q[0] = dfa.start
+    q[w.succ] = w.emit[:, :, L - 1]
+    cols = np.concatenate([w.configs[:, :j], q[:, None]], axis=1)
+    cid, rows = _rows(cols)
+    order = np.argsort(np.unique(cid, return_index=True)[1], kind="stable")  # keep first appearance: start first
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    cid = rank[cid]
+    Mn = order.size
+    top = _ids(np.stack([w.configs[w.succ][:, :, j - 1].ravel(), w.sym[:, :, j - 1].ravel()], 1)).reshape(M, S)
+    succ = np.zeros((Mn, S), dtype=np.int64)
+    sym = np.zeros((Mn, S, j + 1), dtype=np.int64)
+    emit = np.zeros((Mn, S, j + 1), dtype=np.int64)
+    succ[cid] = cid[w.succ]  # configurations with one id agree on all of these (each a function of the id)
+    sym[cid, :, :j] = w.sym[:, :, :j]
+    sym[cid, :, j] = top
+    emit[cid, :, :j - 1] = w.emit[:, :, :j - 1]
+    emit[cid, :, j - 1] = top
+    emit[cid, :, j] = w.emit[:, :, L - 1]
+    return StackWalk(rows[order], succ, sym, emit, {}), top
+
+
+def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = None) -> CompiledModel | None:
+    """The shallowest proved stack made of the first ``j`` layers of ``model`` (a proved stack without convolutions,
+    e.g. the merged cascade) and the DFA in one layer on top (:func:`_top`; its code from
+    :func:`statetrack.constructions.stack_merge.merge_run`), for ``j = 1 .. below - 2`` (so fewer than ``below``
+    layers), smallest ``j`` first; None when none is found, the stack has more than ``MAX_WALK`` reachable
+    configurations or ``budget`` runs out (one step per code, symbol and coordinate of the exact layer tables, then one
+    per walked transition, per try)."""
+    from statetrack.errors import StateLimitError
+
+    from .stack_merge import stack_tables, walk
+    from .verify_exact import prove
+
+    L = model.num_layers
+    if L < 3 or below < 3 or any("conv" in info for info in model.meta["layers"]):
+        return None
+    if budget is not None and not budget.take(_table_cost(model), WHO):  # the exact layer tables
+        return None
+    tables, nexts, h0, convs = stack_tables(model)
+    if any(c is not None for c in convs):
+        return None
+    dfa = model.dfa()
+    S = dfa.n_symbols
+    try:
+        w = walk(tables, nexts, h0, S, max_configs=MAX_WALK)
+    except StateLimitError:
+        return None
+    for j in range(1, min(L, below - 1)):
+        if budget is not None and not budget.take(w.configs.shape[0] * S * (j + 1), WHO):
+            return None
+        w2, top = _top(w, dfa, L, j)
+        got = merge_run(w2, j, j, int(w2.sym[:, :, j].max()) + 1, budget, WHO)
+        if got is None:
+            continue
+        layers = []
+        for l in range(j):
+            t = model.layer(l)
+            arr = {k: np.asarray(t[k]) for k in ("keys", "betas", "values", "h0", "codes", "next")}
+            if l == j - 1:  # hand up (new code, symbol read) instead
+                nxt = np.zeros_like(arr["next"])
+                nxt[w.configs[w.succ][:, :, l].ravel(), w.sym[:, :, l].ravel()] = top.ravel()
+                arr["next"] = nxt
+            role = model.meta["layers"][l].get("role", "")
+            layers.append(({"kind": "householder", "role": f"direct {l + 1}: cascade layer {l}"
+                            + (f" ({role})" if role else "")}, arr))
+        layers.append(({"kind": "householder", "role": f"direct {j + 1}: the DFA state"},
+                       {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
+                        "codes": got.codes, "next": got.next}))
+        if budget is not None and not budget.take(w2.configs.shape[0] * S * (j + 1), WHO):
+            return None
+        out = build_model(dfa, "direct", layers)
+        if prove(out).proved:
+            return out
+    return None
+
+
 def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[int, ...], tuple[int, ...]]],
                 depth: int, max_register: int) -> list[list[Component]]:
     """The component lists (below the DFA's own layer) of stacks of ``depth`` layers, in the order tried."""
@@ -407,4 +497,5 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     return res
 
 
-__all__ = ["direct_search", "congruences", "DirectResult", "MAX_STATES"]
+__all__ = ["direct_search", "prefix_search", "congruences", "register_component", "delayed_component",
+           "quotient_component", "Component", "DirectResult", "MAX_STATES"]

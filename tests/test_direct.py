@@ -12,7 +12,7 @@ from statetrack.constructions import compile_language, prove
 from statetrack.constructions.bitcode import search_bit_code
 from statetrack.constructions.budget import WorkBudget
 from statetrack.constructions.cascade import compile_cascade
-from statetrack.constructions.direct import congruences, direct_search, register_component
+from statetrack.constructions.direct import congruences, direct_search, prefix_search, register_component
 from statetrack.constructions.group import minimal_dfa
 
 #: a 3-state random DFA (seed 0, number 24 of the size benchmark, minimised) whose cascade has 3 layers
@@ -69,18 +69,41 @@ def test_direct_stacks_are_proved_and_shallower_than_the_cascade(dfa):
     assert prove(model).proved and "direct search" in rep["reason"]
 
 
-@pytest.mark.parametrize("lang", ["tomita:3", "tomita:4"])
-def test_a_search_that_finds_nothing_changes_nothing(lang):
-    d = minimal_dfa(get_language(lang))
-    _, plain = compile_cascade(d, direct=False)
-    model, rep = compile_cascade(d)
+#: a 4-state random DFA (seed 0, number 1 of the size benchmark, minimised): 3 cascade layers, nothing shallower found
+RANDOM1 = DFA("abc", None, 0, [False, True, False, False], [[1, 2, 2], [1, 2, 1], [1, 3, 2], [3, 1, 2]])
+
+
+@pytest.mark.parametrize("dfa", [minimal_dfa(RANDOM1), minimal_dfa(get_language("tomita:4"))],
+                         ids=["random1", "tomita:4"])
+def test_a_search_that_finds_nothing_changes_nothing(dfa):
+    plain_model, plain = compile_cascade(dfa, direct=False)
+    model, rep = compile_cascade(dfa)
     assert prove(model).proved
     if plain["layers"] <= 2:  # tomita:4: two layers already, the search does not run
         assert rep["direct"] is None and rep["layers"] == plain["layers"] and rep["construction"] == "cascade"
         return
-    res = direct_search(d, max_layers=min(3, plain["layers"] - 1))  # tomita:3: nothing found within 3 layers
+    res = direct_search(dfa, max_layers=min(3, plain["layers"] - 1))
     assert res.model is None and res.complete and res.tried > 0
+    assert prefix_search(plain_model, plain["layers"]) is None
     assert rep["construction"] == "cascade" and rep["layers"] == plain["layers"] and not rep["direct"]["found"]
+    assert (model.tensors["layers.0.keys"] == plain_model.tensors["layers.0.keys"]).all()
+
+
+def test_the_cascade_prefix_under_the_dfa_makes_tomita_3_shallower():
+    d = minimal_dfa(get_language("tomita:3"))
+    plain_model, plain = compile_cascade(d, direct=False)
+    assert direct_search(d, max_layers=3).model is None  # no quotient / register stack of <= 3 layers found
+    out = prefix_search(plain_model, plain["layers"])
+    assert out is not None and out.num_layers == plain["layers"] - 1 == 4 and prove(out).proved
+    for l in range(out.num_layers - 1):  # the kept layers act as the cascade's
+        for name in ("keys", "betas", "values", "h0", "codes"):
+            assert np.array_equal(out.tensors[f"layers.{l}.{name}"], plain_model.tensors[f"layers.{l}.{name}"])
+    model, rep = compile_language(d)
+    assert rep["construction"] == "direct" and rep["layers"] == 4 and rep["direct"]["prefix"]
+    assert rep["direct"]["cascade_layers"] == 5 and prove(model).proved
+    assert prefix_search(plain_model, 4) is None or prefix_search(plain_model, 4).num_layers < 4
+    b = WorkBudget(5)
+    assert prefix_search(plain_model, plain["layers"], budget=b) is None and b.used <= 5 and "direct" in b.stopped
 
 
 def test_one_layer_is_never_reported():

@@ -51,8 +51,10 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
 
     With ``merge`` and ``direct`` (default), when the stack has more than two layers the direct search for small DFAs
     (:func:`statetrack.constructions.direct.direct_search`: a first layer running a quotient, a register of the last
-    letters or a quotient with its previous class, then the DFA's state in one more layer or two) runs on what is
-    left of ``budget``; when it finds a proved stack with fewer layers, that stack is returned instead, with
+    letters or a quotient with its previous class, then the DFA's state in one more layer or two) and then
+    :func:`statetrack.constructions.direct.prefix_search` (the first layers of this stack, then the DFA's state in one
+    layer) run on what is left of ``budget``; when they find a proved stack with fewer layers, the shallowest is
+    returned instead, with
     ``construction`` ``direct`` (the cascade's own fields -- ``levels``, ``layers_unmerged``, ``merged`` ... --
     stay, describing the cascade it beat). The report's ``direct`` says what the search found (None when it did not
     run).
@@ -95,14 +97,23 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     direct_rep = None
     if merge and direct and model.num_layers > 2:
-        from statetrack.constructions.direct import direct_search
+        from statetrack.constructions.direct import direct_search, prefix_search
         from statetrack.constructions.model_format import summarize
 
         found = direct_search(dfa, max_layers=min(3, model.num_layers - 1), budget=budget)
         direct_rep = found.report()
         direct_rep["cascade_layers"] = model.num_layers
-        if found.model is not None:
-            model = found.model
+        best = found.model
+        pre = prefix_search(model, found.layers or model.num_layers, budget=budget)
+        if pre is not None:
+            best = pre
+            direct_rep.update(found=True, layers=pre.num_layers,
+                              below=[f"the first {pre.num_layers - 1} layer(s) of the cascade"])
+        direct_rep["prefix"] = pre is not None
+        if budget is not None and "direct" in budget.stopped:
+            direct_rep["complete"] = False
+        if best is not None:
+            model = best
             summary = summarize(model)
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     infos = model.meta["layers"]
