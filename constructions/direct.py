@@ -27,6 +27,12 @@ minimal DFAs of 3 to :data:`MAX_STATES` states, bounded by the compile's :class:
 (``"direct"``: one step per state per partition closed, the bit-code searches' own steps, one per transition of each
 stack walked and of each code search) and says when it stopped early. A stack not found says nothing about other
 stacks of that depth: the search is a heuristic that only ever returns proved models.
+
+**Cascade prefixes** (:func:`prefix_search`): the first ``j`` layers of a proved stack without convolutions (the
+merged cascade), the last of them handing up ``(its new code, the symbol it read)``, then the DFA in one layer found
+as above -- for ``j = below - 2, below - 3, ...`` (one layer fewer than the best stack so far, then deeper cuts
+while they work) (``tomita:3``: 4 layers instead
+of 5).
 """
 from __future__ import annotations
 
@@ -387,58 +393,67 @@ def _top(w: StackWalk, dfa: DFA, L: int, j: int) -> tuple[StackWalk, np.ndarray]
 
 
 def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = None) -> CompiledModel | None:
-    """The shallowest proved stack made of the first ``j`` layers of ``model`` (a proved stack without convolutions,
-    e.g. the merged cascade) and the DFA in one layer on top (:func:`_top`; its code from
-    :func:`statetrack.constructions.stack_merge.merge_run`), for ``j = 1 .. below - 2`` (so fewer than ``below``
-    layers), smallest ``j`` first; None when none is found, the stack has more than ``MAX_WALK`` reachable
+    """A shallower proved stack made of the first ``j`` layers of ``model`` (a proved stack without convolutions, e.g.
+    the merged cascade with the copy coupling; tried on convolution-coupled cascades of the benchmark it found nothing) and the DFA in one layer on top (:func:`_top`; its code from
+    :func:`statetrack.constructions.stack_merge.merge_run`), for ``j = below - 2, below - 3, ...`` (fewer than
+    ``below`` layers) down to the first ``j`` that fails; None when none is found, the stack has more than ``MAX_WALK`` reachable
     configurations or ``budget`` runs out (one step per code, symbol and coordinate of the exact layer tables, then one
     per walked transition, per try)."""
     from statetrack.errors import StateLimitError
 
     from .stack_merge import stack_tables, walk
-    from .verify_exact import prove
 
     L = model.num_layers
     if L < 3 or below < 3 or any("conv" in info for info in model.meta["layers"]):
         return None
     if budget is not None and not budget.take(_table_cost(model), WHO):  # the exact layer tables
         return None
-    tables, nexts, h0, convs = stack_tables(model)
-    if any(c is not None for c in convs):
-        return None
+    tables, nexts, h0, _ = stack_tables(model)
     dfa = model.dfa()
     S = dfa.n_symbols
     try:
         w = walk(tables, nexts, h0, S, max_configs=MAX_WALK)
     except StateLimitError:
         return None
-    for j in range(1, min(L, below - 1)):
+    best = None
+    for j in range(min(L, below - 1) - 1, 0, -1):  # one layer saved first, then deeper cuts while they work
         if budget is not None and not budget.take(w.configs.shape[0] * S * (j + 1), WHO):
-            return None
-        w2, top = _top(w, dfa, L, j)
-        got = merge_run(w2, j, j, int(w2.sym[:, :, j].max()) + 1, budget, WHO)
+            break
+        got = _prefix_model(model, w, dfa, L, j, budget)
         if got is None:
-            continue
-        layers = []
-        for l in range(j):
-            t = model.layer(l)
-            arr = {k: np.asarray(t[k]) for k in ("keys", "betas", "values", "h0", "codes", "next")}
-            if l == j - 1:  # hand up (new code, symbol read) instead
-                nxt = np.zeros_like(arr["next"])
-                nxt[w.configs[w.succ][:, :, l].ravel(), w.sym[:, :, l].ravel()] = top.ravel()
-                arr["next"] = nxt
-            role = model.meta["layers"][l].get("role", "")
-            layers.append(({"kind": "householder", "role": f"direct {l + 1}: cascade layer {l}"
-                            + (f" ({role})" if role else "")}, arr))
-        layers.append(({"kind": "householder", "role": f"direct {j + 1}: the DFA state"},
-                       {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
-                        "codes": got.codes, "next": got.next}))
-        if budget is not None and not budget.take(w2.configs.shape[0] * S * (j + 1), WHO):
-            return None
-        out = build_model(dfa, "direct", layers)
-        if prove(out).proved:
-            return out
-    return None
+            break
+        best = got
+    return best
+
+
+def _prefix_model(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: int,
+                  budget: WorkBudget | None) -> CompiledModel | None:
+    """The first ``j`` layers of ``model`` (walk ``w``) and the DFA on top, proved; None when no code is found."""
+    from .verify_exact import prove
+
+    S = dfa.n_symbols
+    w2, top = _top(w, dfa, L, j)
+    got = merge_run(w2, j, j, int(w2.sym[:, :, j].max()) + 1, budget, WHO)
+    if got is None:
+        return None
+    layers = []
+    for l in range(j):
+        t = model.layer(l)
+        arr = {k: np.asarray(t[k]) for k in ("keys", "betas", "values", "h0", "codes", "next")}
+        if l == j - 1:  # hand up (new code, symbol read) instead
+            nxt = np.zeros_like(arr["next"])
+            nxt[w.configs[w.succ][:, :, l].ravel(), w.sym[:, :, l].ravel()] = top.ravel()
+            arr["next"] = nxt
+        role = model.meta["layers"][l].get("role", "")
+        layers.append(({"kind": "householder", "role": f"direct {l + 1}: cascade layer {l}"
+                        + (f" ({role})" if role else "")}, arr))
+    layers.append(({"kind": "householder", "role": f"direct {j + 1}: the DFA state"},
+                   {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
+                    "codes": got.codes, "next": got.next}))
+    if budget is not None and not budget.take(w2.configs.shape[0] * S * (j + 1), WHO):
+        return None
+    out = build_model(dfa, "direct", layers)
+    return out if prove(out).proved else None
 
 
 def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[int, ...], tuple[int, ...]]],
