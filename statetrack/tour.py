@@ -1,10 +1,11 @@
 """The built-in tour (``statetrack demo``): compile, prove and run the showcase languages, one row each.
 
 Languages: parity, mod:3 (rotation), group:S3, group:S5, modsum:5 (modadd2, two layers), tomita:5 (the Klein
-four-group language) and tomita:3 (not a group: the Krohn-Rhodes cascade of Theorem 4). Each is compiled, proved
-exactly (:func:`statetrack.constructions.prove`), and run in float32 and bfloat16 for ``steps`` tokens on a random
-word, one long run of each symbol and one cycled short word, by the sequential ``direct`` runner of
-:mod:`statetrack.lrnn.verify_numeric` (memoised: 10^5 tokens of an exact construction cost one table walk).
+four-group language) and tomita:3 (not a group: the Krohn-Rhodes cascade of Theorem 4, shortened by the direct
+search). Each is compiled, proved exactly (:func:`statetrack.constructions.prove`), and run in float32 and
+bfloat16 for ``steps`` tokens on a random word, one long run of each symbol and one cycled short word, by the
+sequential ``direct`` runner of :mod:`statetrack.lrnn.verify_numeric` (memoised: 10^5 tokens of an exact
+construction cost one table walk).
 
 Example:
     >>> rows = demo_rows(steps=50, languages=[("parity", "auto")])

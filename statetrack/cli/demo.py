@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Compile parity, mod:3 (an exact 3-cycle), mod:5 (a rotation: fewer factors than any exact "
                     "construction), group:S3, group:S5, group:Q8 (signed permutations), modsum:5 (two layers), "
                     "tomita:5 and "
-                    "tomita:3 (not a group: the Krohn-Rhodes cascade), prove each exactly, run each in float32 and "
+                    "tomita:3 (not a group: the Krohn-Rhodes cascade shortened by the direct search), prove each exactly, run each in float32 and "
                     "bfloat16 for --steps tokens, print one table.")
     p.add_argument("--steps", type=int, default=100_000, help="tokens per numeric run (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random words")
