@@ -67,6 +67,8 @@ MAX_PAIR_COMPONENTS = 12
 PAIR_CODE_STEPS = 5_000
 #: the most steps of the compile's budget the direct search with the convolution coupling spends
 CONV_STEPS = 1_000_000
+#: the most steps of the compile's budget the cascade-prefix search with the convolution coupling spends
+PREFIX_CONV_STEPS = 400_000
 WHO = "direct"
 
 
@@ -535,7 +537,7 @@ def _top(w: StackWalk, dfa: DFA, L: int, j: int) -> tuple[StackWalk, np.ndarray]
 
 
 def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = None,
-                  conv: bool = False) -> CompiledModel | None:
+                  conv: bool = False, _inner: bool = False) -> CompiledModel | None:
     """A shallower proved stack made of the first ``j`` layers of ``model`` (a proved stack without convolutions, e.g.
     the merged cascade with the copy coupling; tried on convolution-coupled cascades of the benchmark it found nothing) and the DFA in one layer on top (:func:`_top`; its code from
     :func:`statetrack.constructions.stack_merge.merge_run`), for ``j = below - 2, below - 3, ...`` (fewer than
@@ -550,6 +552,13 @@ def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = 
     L = model.num_layers
     if L < 3 or below < 3 or (any("conv" in info for info in model.meta["layers"]) and not conv):
         return None
+    if conv and budget is not None and not _inner:  # at most PREFIX_CONV_STEPS of the compile's budget
+        local = WorkBudget(min(budget.left, PREFIX_CONV_STEPS))
+        got = prefix_search(model, below, local, conv, _inner=True)
+        budget.charge(local.used, WHO)
+        if local.stopped:
+            budget.stop(WHO)
+        return got
     if budget is not None and not budget.take(_table_cost(model), WHO):  # the exact layer tables
         return None
     tables, nexts, h0, convs = stack_tables(model)
