@@ -66,9 +66,9 @@ MAX_PAIR_COMPONENTS = 12
 #: steps of each bit-code search of a letter-pair component
 PAIR_CODE_STEPS = 5_000
 #: the most steps of the compile's budget the direct search with the convolution coupling spends
-CONV_STEPS = 1_000_000
+CONV_STEPS = 300_000
 #: the most steps of the compile's budget the cascade-prefix search with the convolution coupling spends
-PREFIX_CONV_STEPS = 400_000
+PREFIX_CONV_STEPS = 200_000
 WHO = "direct"
 
 
