@@ -60,6 +60,15 @@ MAX_CONFIGS = 4096
 MAX_WALK = 5_000
 #: the longest register of last letters tried as the first layer
 MAX_REGISTER = 4
+#: the most congruences of the letter-pair automaton enumerated, and the most of them tried as components
+MAX_PAIR_CONGRUENCES = 300
+MAX_PAIR_COMPONENTS = 12
+#: steps of each bit-code search of a letter-pair component
+PAIR_CODE_STEPS = 5_000
+#: the most steps of the compile's budget the direct search with the convolution coupling spends
+CONV_STEPS = 300_000
+#: the most steps of the compile's budget the cascade-prefix search with the convolution coupling spends
+PREFIX_CONV_STEPS = 200_000
 WHO = "direct"
 
 
@@ -91,7 +100,8 @@ def _canon(labels: np.ndarray) -> tuple[int, ...]:
 
 
 def _close(delta: np.ndarray, labels: np.ndarray) -> tuple[int, ...]:
-    """The smallest congruence coarser than the partition ``labels [n]`` (union-find closure under every letter)."""
+    """The smallest congruence coarser than the partition ``labels [n]`` (union-find closure under every letter;
+    ``delta`` may be partial, -1 where undefined)."""
     n, S = delta.shape
     parent = list(range(n))
 
@@ -114,7 +124,9 @@ def _close(delta: np.ndarray, labels: np.ndarray) -> tuple[int, ...]:
             continue
         parent[ry] = rx
         for a in range(S):
-            pending.append((int(delta[x, a]), int(delta[y, a])))
+            u, v = int(delta[x, a]), int(delta[y, a])
+            if u >= 0 and v >= 0:  # -1: undefined (a partial automaton)
+                pending.append((u, v))
     return _canon(np.array([find(q) for q in range(n)]))
 
 
@@ -205,6 +217,58 @@ class Component:
     name: str
     codes: np.ndarray | None = None
     actions: list | None = None
+    pairs: bool = False  # delta [k, (S + 1) S] read by (previous letter | S at the start, letter)
+
+
+def pair_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
+    """The minimal complete ``dfa`` read by letter pairs, without its sink: ``delta [n, (S + 1) S]`` with column
+    ``p S + a`` the step on ``a`` after the letter ``p`` (``p = S``: the first letter), -1 where the state is never
+    reached right after ``p`` or the step leads to a sink (a rejecting state every letter keeps); and the mask of
+    non-sink states. A congruence of it (:func:`congruences`; the sink alone in its class) is a component that reads
+    the letter pairs the convolution hands the first layer (:func:`pair_quotient_component`)."""
+    delta = np.asarray(dfa.delta, dtype=np.int64)
+    n, S = delta.shape
+    acc = np.asarray(dfa.accepting, dtype=bool)
+    sink = np.array([not acc[q] and (delta[q] == q).all() for q in range(n)])
+    out = -np.ones((n, (S + 1) * S), dtype=np.int64)
+    for p in range(S + 1):
+        dom = [dfa.start] if p == S else sorted({int(x) for x in delta[:, p]})
+        for q in dom:
+            for a in range(S):
+                if not sink[q] and not sink[delta[q, a]]:
+                    out[q, p * S + a] = delta[q, a]
+    return out, ~sink
+
+
+def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
+                            budget: WorkBudget | None = None) -> Component:
+    """The congruence ``lab`` of :func:`pair_automaton` (``pdelta``, non-sink ``keep``) as a complete automaton on
+    its classes of non-sink states, read by letter pairs (``delta [k, (S + 1) S]``): a pair whose defined steps all
+    reach one class resets every class to it; any other pair moves a class to the class of its members' defined
+    steps and keeps it where none is defined. Its bit code, when the exhaustive search finds one, is the first
+    layer's."""
+    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    ren = {c: i for i, c in enumerate(cls)}
+    k, P = len(cls), pdelta.shape[1]
+    table = np.tile(np.arange(k, dtype=np.int64)[:, None], (1, P))
+    for x in range(P):
+        to = {ren[lab[int(pdelta[q, x])]] for q in range(len(lab)) if keep[q] and pdelta[q, x] >= 0}
+        if len(to) == 1:  # a reset on its domain: a reset everywhere
+            table[:, x] = to.pop()
+            continue
+        for q in range(len(lab)):
+            if keep[q] and pdelta[q, x] >= 0:
+                table[ren[lab[q]], x] = ren[lab[int(pdelta[q, x])]]
+    start = ren.get(lab[dfa.start], 0)
+    codes = acts = None
+    if k > 1:  # a bit code of the whole component (each pair a letter), else its layer is found on the walk
+        sr = search_bit_code(DFA([f"p{x}" for x in range(P)], None, start, [False] * k, table), PAIR_CODE_STEPS)
+        if budget is not None:
+            budget.charge(sr.steps, WHO)
+        if sr.status == "found":
+            codes = np.array([[(mk >> c) & 1 for mk in sr.masks] for c in range(k)], dtype=np.float64)
+            acts = letter_actions(table, sr.masks)
+    return Component(table, start, f"quotient of the letter-pair automaton ({k} classes)", codes, acts, pairs=True)
 
 
 def quotient_component(dfa: DFA, lab: tuple[int, ...], masks: tuple[int, ...] | None) -> Component:
@@ -324,36 +388,116 @@ def _walk(dfa: DFA, comps: list[Component], cap: int = MAX_CONFIGS) -> StackWalk
     return StackWalk(C, succ_a, sym, emit, {})
 
 
-def _stack(dfa: DFA, comps: list[Component], budget: WorkBudget | None) -> CompiledModel | None:
+def _walk_conv(dfa: DFA, comps: list[Component],
+               cap: int = MAX_CONFIGS) -> tuple[StackWalk, list[np.ndarray], list[list[int]]] | None:
+    """The walk of :func:`_walk` with the width-2 convolution in front of every layer, the first included: layer
+    ``l`` reads the id of the pair ``(previous raw symbol | start, raw symbol)`` of what it is handed (the letter
+    for ``l = 0``) and hands up the id of ``(its component's new state, the symbol it read)``; the last layer (the
+    DFA) hands up the DFA state. Configurations are ``(component states..., DFA state, previous raw symbol of each
+    layer)`` (``R_l`` before the first token). Also returns each layer's convolution table ``[R_l + 1, R_l]`` (pairs
+    never reached map to symbol 0) and, for the first layer, the letter of each of its symbols. None beyond ``cap``
+    configurations."""
+    delta = np.asarray(dfa.delta, dtype=np.int64)
+    S = delta.shape[1]
+    tables = [c.delta for c in comps] + [delta]
+    L = len(tables)
+    start = tuple(c.start for c in comps) + (dfa.start,) + (-1,) * L
+    pair_ids: list[dict[tuple[int, int], int]] = [{} for _ in range(L)]
+    emit_ids: list[dict[tuple[int, int], int]] = [{} for _ in range(L - 1)]
+    index = {start: 0}
+    configs = [start]
+    succ, syms, emits = [], [], []
+    i = 0
+    while i < len(configs):
+        cfg = configs[i]
+        row, srow, erow = [], [], []
+        for a in range(S):
+            raw = a
+            states, prev, sy, em = [], [], [], []
+            for l in range(L):
+                s = pair_ids[l].setdefault((cfg[L + l], raw), len(pair_ids[l]))
+                ns = int(tables[l][cfg[l], a if l == L - 1 or not comps[l].pairs else
+                                   (S if cfg[L] < 0 else cfg[L]) * S + a])
+                states.append(ns)
+                prev.append(raw)
+                sy.append(s)
+                raw = emit_ids[l].setdefault((ns, s), len(emit_ids[l])) if l < L - 1 else ns
+                em.append(raw)
+            nc = tuple(states + prev)
+            j = index.get(nc)
+            if j is None:
+                if len(configs) >= cap:
+                    return None
+                j = index[nc] = len(configs)
+                configs.append(nc)
+            row.append(j)
+            srow.append(sy)
+            erow.append(em)
+        succ.append(row)
+        syms.append(srow)
+        emits.append(erow)
+        i += 1
+    raws = [S] + [len(e) for e in emit_ids]
+    C = np.array(configs, dtype=np.int64)
+    for l in range(L):
+        col = C[:, L + l]
+        col[col < 0] = raws[l]
+    convs = []
+    for l in range(L):
+        cv = np.zeros((raws[l] + 1, raws[l]), dtype=np.int64)
+        for (p, r), s in pair_ids[l].items():
+            cv[raws[l] if p < 0 else p, r] = s
+        convs.append(cv)
+    letter_of = [r if not (comps and comps[0].pairs) else (S if p < 0 else p) * S + r
+                 for (p, r), _s in sorted(pair_ids[0].items(), key=lambda kv: kv[1])]
+    w = StackWalk(C, np.array(succ, dtype=np.int64), np.array(syms, dtype=np.int64),
+                  np.array(emits, dtype=np.int64), {l: L + l for l in range(L)})
+    return w, convs, [letter_of]
+
+
+def _stack(dfa: DFA, comps: list[Component], budget: WorkBudget | None, conv: bool = False) -> CompiledModel | None:
     """The stack of ``comps`` then the DFA, proved; None when a layer above the first has no code found, the walk
-    is too large or the proof fails."""
+    is too large or the proof fails. ``conv``: every layer reads through its width-2 convolution
+    (:func:`_walk_conv`)."""
     from .verify_exact import prove
 
     S = dfa.n_symbols
-    w = _walk(dfa, comps)
-    if w is None:
-        return None
+    convs: list[np.ndarray] | None = None
+    if conv:
+        got_w = _walk_conv(dfa, comps)
+        if got_w is None:
+            return None
+        w, convs, (letter_of,) = got_w
+    else:
+        w = _walk(dfa, comps)
+        if w is None:
+            return None
+        letter_of = list(range(S))
     L = len(comps) + 1
     if budget is not None and not budget.take(w.configs.shape[0] * S * L, WHO):
         return None
-    first = comps[0]
     layers = []
-    if first.codes is not None:
-        keys, betas, values = layer_arrays(tuple(range(first.codes.shape[1])), first.actions)
-        nxt = np.zeros((first.delta.shape[0], S), dtype=np.int64)
-        nxt[w.configs[w.succ, 0], np.broadcast_to(np.arange(S), w.succ.shape)] = w.emit[:, :, 0]
+    first = comps[0] if comps else None
+    if first is not None and first.codes is not None:  # each symbol acts as the letter it carries
+        keys, betas, values = layer_arrays(tuple(range(first.codes.shape[1])), [first.actions[a] for a in letter_of])
+        nxt = np.zeros((first.delta.shape[0], len(letter_of)), dtype=np.int64)
+        nxt[w.configs[w.succ, 0], w.sym[:, :, 0]] = w.emit[:, :, 0]
         layers.append(({"kind": "householder", "role": f"direct 1: {first.name}"},
                        {"keys": keys, "betas": betas, "values": values, "h0": first.codes[first.start],
                         "codes": first.codes, "next": nxt}))
     for l in range(len(layers), L):
-        n_in = int(w.sym[:, :, l].max()) + 1 if l else S
-        got: MergedLayer | None = merge_run(w, l, l, n_in, budget, WHO)
+        n_in = int(w.sym[:, :, l].max()) + 1 if (l or conv) else S
+        got: MergedLayer | None = merge_run(w, l, l, n_in, budget, WHO, coarsen=conv)
         if got is None:
             return None
         what = comps[l].name if l < len(comps) else "the DFA state"
         layers.append(({"kind": "householder", "role": f"direct {l + 1}: {what}"},
                        {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
                         "codes": got.codes, "next": got.next}))
+    if convs is not None:
+        for (meta, arrays), cv in zip(layers, convs):
+            meta["conv"] = 2
+            arrays["conv"] = cv
     model = build_model(dfa, "direct", layers)
     return model if prove(model).proved else None
 
@@ -392,34 +536,43 @@ def _top(w: StackWalk, dfa: DFA, L: int, j: int) -> tuple[StackWalk, np.ndarray]
     return StackWalk(rows[order], succ, sym, emit, {}), top
 
 
-def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = None) -> CompiledModel | None:
+def prefix_search(model: CompiledModel, below: int, budget: WorkBudget | None = None,
+                  conv: bool = False, _inner: bool = False) -> CompiledModel | None:
     """A shallower proved stack made of the first ``j`` layers of ``model`` (a proved stack without convolutions, e.g.
     the merged cascade with the copy coupling; tried on convolution-coupled cascades of the benchmark it found nothing) and the DFA in one layer on top (:func:`_top`; its code from
     :func:`statetrack.constructions.stack_merge.merge_run`), for ``j = below - 2, below - 3, ...`` (fewer than
     ``below`` layers) down to the first ``j`` that fails; None when none is found, the stack has more than ``MAX_WALK`` reachable
     configurations or ``budget`` runs out (one step per code, symbol and coordinate of the exact layer tables, then one
-    per walked transition, per try)."""
+    per walked transition, per try). ``conv``: ``model`` may read through convolutions (the convolution coupling)
+    and the DFA's layer reads through its own width-2 convolution (:func:`_prefix_model_conv`)."""
     from statetrack.errors import StateLimitError
 
     from .stack_merge import stack_tables, walk
 
     L = model.num_layers
-    if L < 3 or below < 3 or any("conv" in info for info in model.meta["layers"]):
+    if L < 3 or below < 3 or (any("conv" in info for info in model.meta["layers"]) and not conv):
         return None
+    if conv and budget is not None and not _inner:  # at most PREFIX_CONV_STEPS of the compile's budget
+        local = WorkBudget(min(budget.left, PREFIX_CONV_STEPS))
+        got = prefix_search(model, below, local, conv, _inner=True)
+        budget.charge(local.used, WHO)
+        if local.stopped:
+            budget.stop(WHO)
+        return got
     if budget is not None and not budget.take(_table_cost(model), WHO):  # the exact layer tables
         return None
-    tables, nexts, h0, _ = stack_tables(model)
+    tables, nexts, h0, convs = stack_tables(model)
     dfa = model.dfa()
     S = dfa.n_symbols
     try:
-        w = walk(tables, nexts, h0, S, max_configs=MAX_WALK)
+        w = walk(tables, nexts, h0, S, max_configs=MAX_WALK, convs=convs)
     except StateLimitError:
         return None
     best = None
     for j in range(min(L, below - 1) - 1, 0, -1):  # one layer saved first, then deeper cuts while they work
         if budget is not None and not budget.take(w.configs.shape[0] * S * (j + 1), WHO):
             break
-        got = _prefix_model(model, w, dfa, L, j, budget)
+        got = (_prefix_model_conv if conv else _prefix_model)(model, w, dfa, L, j, budget)
         if got is None:
             break
         best = got
@@ -456,31 +609,172 @@ def _prefix_model(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: int,
     return out if prove(out).proved else None
 
 
+def _prefix_model_conv(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: int,
+                       budget: WorkBudget | None) -> CompiledModel | None:
+    """The first ``j`` layers of ``model`` (walk ``w``; they may read through convolutions), the last of them handing
+    up the id of ``(its new code, the symbol it read)``, and the DFA in one layer reading those ids through a width-2
+    convolution, proved; None when the DFA's step is not a function of its state and the pair read, no code is found,
+    more than ``MAX_WALK`` configurations are reached or ``budget`` runs out."""
+    from .verify_exact import prove
+
+    M, S = w.succ.shape
+    q = np.empty(M, dtype=np.int64)
+    q[0] = dfa.start
+    q[w.succ] = w.emit[:, :, L - 1]
+    top = _ids(np.stack([w.configs[w.succ][:, :, j - 1].ravel(), w.sym[:, :, j - 1].ravel()], 1)).reshape(M, S)
+    R = int(top.max()) + 1
+    index = {(0, R): 0}
+    states = [(0, R)]
+    pair: dict[tuple[int, int], int] = {}
+    succ, sym = [], []
+    i = 0
+    while i < len(states):  # configurations (configuration of w, previous id read by the DFA's layer)
+        m, r = states[i]
+        row, srow = [], []
+        for a in range(S):
+            raw = int(top[m, a])
+            srow.append(pair.setdefault((r, raw), len(pair)))
+            nxt = (int(w.succ[m, a]), raw)
+            k = index.get(nxt)
+            if k is None:
+                if len(states) >= MAX_WALK:
+                    return None
+                k = index[nxt] = len(states)
+                states.append(nxt)
+            row.append(k)
+        succ.append(row)
+        sym.append(srow)
+        i += 1
+    if budget is not None and not budget.take(len(states) * S * (j + 1), WHO):
+        return None
+    mi = np.array([m for m, _ in states], dtype=np.int64)
+    succ_a, sym_a = np.array(succ, dtype=np.int64), np.array(sym, dtype=np.int64)
+    qs = q[mi]
+    qn = qs[succ_a]
+    key = (qs[:, None] * len(pair) + sym_a).ravel()
+    uk, inv = np.unique(key, return_inverse=True)
+    first = np.zeros(uk.size, dtype=np.int64)
+    first[inv.ravel()] = qn.ravel()
+    if (first[inv.ravel()] != qn.ravel()).any():  # the DFA's step is not a function of (state, pair read)
+        return None
+    w2 = StackWalk(qs[:, None], succ_a, sym_a[:, :, None], qn[:, :, None], {})
+    got = merge_run(w2, 0, 0, len(pair), budget, WHO, coarsen=True)
+    if got is None:
+        return None
+    cv = np.zeros((R + 1, R), dtype=np.int64)
+    for (p, raw), s_id in pair.items():
+        cv[p, raw] = s_id
+    layers = []
+    for l in range(j):
+        t = model.layer(l)
+        arr = {k: np.asarray(t[k]) for k in ("keys", "betas", "values", "h0", "codes", "next", "conv") if k in t}
+        meta = {"kind": "householder"}
+        if "conv" in arr:
+            meta["conv"] = 2
+        if l == j - 1:  # hand up (new code, symbol read) instead
+            nxt = np.zeros_like(arr["next"])
+            nxt[w.configs[w.succ][:, :, l].ravel(), w.sym[:, :, l].ravel()] = top.ravel()
+            arr["next"] = nxt
+        role = model.meta["layers"][l].get("role", "")
+        meta["role"] = f"direct {l + 1}: cascade layer {l}" + (f" ({role})" if role else "")
+        layers.append((meta, arr))
+    layers.append(({"kind": "householder", "role": f"direct {j + 1}: the DFA state", "conv": 2},
+                   {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
+                    "codes": got.codes, "next": got.next, "conv": cv}))
+    out = build_model(dfa, "direct", layers)
+    return out if prove(out).proved else None
+
+
 def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[int, ...], tuple[int, ...]]],
-                depth: int, max_register: int) -> list[list[Component]]:
-    """The component lists (below the DFA's own layer) of stacks of ``depth`` layers, in the order tried."""
+                depth: int, max_register: int, conv: bool = False,
+                pair_comps: list[Component] | None = None) -> list[list[Component]]:
+    """The component lists (below the DFA's own layer) of stacks of ``depth`` layers, in the order tried. With
+    ``conv`` (every layer reads through its width-2 convolution), one layer (the DFA alone, reading the last two
+    letters) is tried too, registers start at one letter, quotients without a bit code are tried as the first layer
+    (their layer is found on the walk, reading letter pairs) and delayed quotients are left out (the convolution
+    hands the layer above the previous class)."""
     S = dfa.n_symbols
-    regs = [register_component(S, k) for k in range(2, max_register + 1)]
+    regs = [register_component(S, k) for k in range(1 if conv else 2, (2 if conv else max_register) + 1)]
+    pcs = pair_comps or []
+    plain = [c for c in cons if c not in {cc for cc, _ in coded}]
+    if depth == 1:
+        return [[]] if conv else []
     if depth == 2:
-        return [[quotient_component(dfa, c, m)] for c, m in coded] + [[r] for r in regs] + \
-            [[delayed_component(dfa, c)] for c in cons]
+        out = [[quotient_component(dfa, c, m)] for c, m in coded] + [[r] for r in regs]
+        if conv:
+            return out + [[pc] for pc in pcs] + [[quotient_component(dfa, c, None)] for c in plain]
+        return out + [[delayed_component(dfa, c)] for c in cons]
     if depth == 3:
         out = [[quotient_component(dfa, c, m), quotient_component(dfa, f, None)]
                for c, m in coded for f in cons if _refines(f, c)]
         out += [[r, quotient_component(dfa, c, None)] for r in regs for c in cons]
+        out += [[pc, pf] for i, pc in enumerate(pcs) for pf in pcs[i + 1:] if pf.delta.shape[0] > pc.delta.shape[0]]
         return out
     return []
 
 
+def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
+    """Congruences of the letter-pair automaton without its sink (:func:`pair_automaton`) as components, each
+    partition of the non-sink states once, fewest classes first (the one-class partition left out): the maximal ones
+    grown greedily from each principal congruence (joining every other principal congruence that leaves two classes
+    or more), then those of the capped enumeration of :func:`congruences`."""
+    pdelta, keep = pair_automaton(dfa)
+    n = pdelta.shape[0]
+    kept = np.flatnonzero(keep)
+
+    def classes(c: tuple[int, ...]) -> tuple[int, ...]:
+        return _canon(np.array([c[q] for q in kept]))
+
+    principal = []
+    for x in kept:
+        for y in kept[kept > x]:
+            if budget is not None and not budget.take(n, WHO):
+                return []
+            lab = np.arange(n)
+            lab[y] = x
+            c = _close(pdelta, lab)
+            if max(classes(c)) > 0:
+                principal.append(c)
+    found: dict[tuple[int, ...], tuple[int, ...]] = {}
+    for c in principal:  # greedy maximal congruences
+        for p in principal:
+            if budget is not None and not budget.take(n, WHO):
+                break
+            j = _close(pdelta, np.array(_join(c, p)))
+            if max(classes(j)) > 0 and j != c:
+                c = j
+                found.setdefault(classes(c), c)  # every congruence on the way, not only the maximal one
+    cons, _ = congruences(pdelta, budget, cap=MAX_PAIR_CONGRUENCES)
+    for c in cons:
+        if max(classes(c)) > 0:
+            found.setdefault(classes(c), c)
+    order = sorted(found, key=lambda k: (max(k), k))[:MAX_PAIR_COMPONENTS]
+    comps = []
+    for k in order:
+        if budget is not None and budget.left < PAIR_CODE_STEPS:
+            break
+        comps.append(pair_quotient_component(dfa, found[k], pdelta, keep, budget))
+    comps.sort(key=lambda c: c.codes is None)  # those with a bit code first (their first layer is known)
+    return comps
+
+
 def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = None,
-                  max_register: int = MAX_REGISTER) -> DirectResult:
-    """The shallowest proved stack of at most ``max_layers`` layers (>= 2) for the minimal complete ``dfa`` (module
-    doc), trying depth 2 before 3; among stacks of one depth, the first found. ``budget`` pays for every step
-    (``"direct"``)."""
+                  max_register: int = MAX_REGISTER, conv: bool = False, _inner: bool = False) -> DirectResult:
+    """The shallowest proved stack of at most ``max_layers`` layers (>= 2; >= 1 with ``conv``) for the minimal
+    complete ``dfa`` (module doc), trying the shallowest depth first; among stacks of one depth, the first found.
+    ``conv``: the width-2 convolution coupling, every layer reading through its convolution (:func:`_walk_conv`).
+    ``budget`` pays for every step (``"direct"``)."""
     delta = np.asarray(dfa.delta, dtype=np.int64)
     n = delta.shape[0]
-    if n > MAX_STATES or n < 3 or max_layers < 2:
+    if n > MAX_STATES or n < 3 or max_layers < (1 if conv else 2):
         return DirectResult(None, None, complete=n <= MAX_STATES)
+    if conv and budget is not None and not _inner:  # the convolution's search draws at most CONV_STEPS of the compile's budget
+        local = WorkBudget(min(budget.left, CONV_STEPS))
+        res = direct_search(dfa, max_layers, local, max_register, conv, _inner=True)
+        budget.charge(local.used, WHO)
+        if local.stopped:
+            budget.stop(WHO)
+        return res
     cons, complete = congruences(delta, budget)
     res = DirectResult(None, None, congruences=len(cons), complete=complete)
     coded: list[tuple[tuple[int, ...], tuple[int, ...]]] = []  # (congruence, bit code of its quotient)
@@ -497,14 +791,15 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
             coded.append((c, sr.masks))
         elif sr.status == "undecided":
             res.complete = False
-    for depth in range(2, max_layers + 1):
-        for comps in _candidates(dfa, cons, coded, depth, max_register):
-            if budget is not None and budget.left == 0:
+    pair_comps = _pair_components(dfa, budget) if conv else []
+    for depth in range(1 if conv else 2, max_layers + 1):
+        for comps in _candidates(dfa, cons, coded, depth, max_register, conv, pair_comps):
+            if budget is not None and (budget.left == 0 or WHO in budget.stopped):
                 res.complete = False
                 budget.stop(WHO)
                 return res
             res.tried += 1
-            model = _stack(dfa, comps, budget)
+            model = _stack(dfa, comps, budget, conv)
             if model is not None:
                 res.model, res.layers = model, depth
                 res.chain = [c.name for c in comps]

@@ -188,6 +188,61 @@ def _classes(m: int, trans: np.ndarray, entries: np.ndarray) -> np.ndarray:
         cls, count = ref, len(ids)
 
 
+#: the most classes :func:`_coarsen` tries to merge further
+MAX_COARSEN = 24
+
+
+def _coarsen(k: int, pairs: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """A coarser partition of ``k`` classes that still keeps the run exact, merging classes that are never entered
+    by one symbol with different outputs (an incompletely specified machine reduced greedily): for each pair of
+    classes in order, merge them and, while a symbol leads merged classes to different classes, merge those too;
+    keep the merge unless some class is then entered by one symbol with two outputs. ``pairs [3, E]``: distinct
+    ``(symbol, class, successor class)``; ``entries [3, N]``: ``(class, symbol, output)``. Returns the new class of
+    each class (dense ids)."""
+    step = [dict() for _ in range(k)]
+    for sym, a, b in pairs.T.tolist():
+        step[a][sym] = b
+    enter = [dict() for _ in range(k)]
+    for c, sym, o in entries.T.tolist():
+        enter[c][sym] = o
+    lab = list(range(k))
+
+    def merged(x: int, y: int) -> list[int] | None:
+        cur = list(lab)
+        todo = [(x, y)]
+        while todo:
+            a, b = todo.pop()
+            a, b = cur[a], cur[b]
+            if a == b:
+                continue
+            cur = [a if v == b else v for v in cur]
+            out: dict[tuple[int, int], int] = {}
+            nxt: dict[tuple[int, int], int] = {}
+            for c in range(k):
+                g = cur[c]
+                for sym, o in enter[c].items():
+                    if out.setdefault((g, sym), o) != o:
+                        return None
+                for sym, t in step[c].items():
+                    u = nxt.setdefault((g, sym), cur[t])
+                    if u != cur[t]:
+                        todo.append((u, cur[t]))
+        return cur
+
+    for x in range(k):
+        for y in range(x + 1, k):
+            if lab[x] != lab[y] and lab[x] == x and lab[y] == y:
+                got = merged(x, y)
+                if got is not None:
+                    lab = got
+    return np.array(_canon_ids(lab), dtype=np.int64)
+
+
+def _canon_ids(lab: list[int]) -> list[int]:
+    seen: dict[int, int] = {}
+    return [seen.setdefault(v, len(seen)) for v in lab]
+
+
 def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
     """Bits over the ``k`` classes that tell them apart: each layer's one-hot code bits where every class has one
     code of that layer, then one-hot class bits for classes still confused."""
@@ -208,11 +263,12 @@ def _seeds(states: np.ndarray, cls: np.ndarray, k: int) -> np.ndarray:
 
 
 def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | None = None,
-              who: str = "merge") -> MergedLayer | None:
+              who: str = "merge", coarsen: bool = False) -> MergedLayer | None:
     """The layers ``l1..l2`` of the walked stack as one bit-code layer over their ``n_in`` input symbols (after
     ``l1``'s convolution, if any), or None (no code found, or ``budget`` ran out: one step per walked transition, then
     the code search's own steps; charged to ``who``). The run's states are the codes of its layers and the previous raw symbols of the
-    layers inside it that read through a convolution (the merged layer keeps them in its state)."""
+    layers inside it that read through a convolution (the merged layer keeps them in its state). ``coarsen``: first
+    try the coarser classes of :func:`_coarsen` (at most ``MAX_COARSEN`` classes), then the plain ones."""
     inner = [w.pcol[l] for l in range(l1 + 1, l2 + 1) if l in w.pcol]
     sub = w.configs[:, list(range(l1, l2 + 1)) + inner]
     S = w.succ.shape[1]
@@ -229,6 +285,21 @@ def merge_run(w: StackWalk, l1: int, l2: int, n_in: int, budget: WorkBudget | No
     trans = _triples(sig, old, new)
     entries = _triples(new, sig, out)
     cls = _classes(m, trans, entries)
+    if coarsen and int(cls.max()) + 1 <= MAX_COARSEN:
+        k = int(cls.max()) + 1
+        pairs = _triples(trans[0], cls[trans[1]], cls[trans[2]])
+        ent = _triples(cls[entries[0]], entries[1], entries[2])
+        g = _coarsen(k, pairs, ent)
+        if int(g.max()) + 1 < k:
+            got = _code_run(g[cls], sid, states, trans, entries, n_in, budget, who, l1, l2)
+            if got is not None:
+                return got
+    return _code_run(cls, sid, states, trans, entries, n_in, budget, who, l1, l2)
+
+
+def _code_run(cls: np.ndarray, sid: np.ndarray, states: np.ndarray, trans: np.ndarray, entries: np.ndarray,
+              n_in: int, budget: WorkBudget | None, who: str, l1: int, l2: int) -> MergedLayer | None:
+    """The bit-code layer of a run on the classes ``cls`` of its tuple states (:func:`merge_run`)."""
     k = int(cls.max()) + 1
     pairs = _triples(trans[0], cls[trans[1]], cls[trans[2]])  # sorted by symbol, then class
     if _triples(pairs[0], pairs[1], np.zeros_like(pairs[1])).shape[1] != pairs.shape[1]:  # pragma: no cover

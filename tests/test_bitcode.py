@@ -174,9 +174,11 @@ def test_conv_coupled_stacks_merge_into_proved_shallower_stacks():
     assert prove(merged).proved
     assert "layers.0.conv" not in merged.tensors  # layer 0 reads the letters; later merged layers keep a convolution
     assert any(f"layers.{l}.conv" in merged.tensors for l in range(1, merged.num_layers))
-    model, rep = compile_cascade(d, coupling="conv")
+    model, rep = compile_cascade(d, coupling="conv", direct=False)
     assert rep["merged"] == mrep["merged"] and rep["dropped"] == [0]  # then the top level (letters reset it) folds
     assert rep["layers"] == merged.num_layers - 1 == 2 and prove(model).proved
+    _, rep = compile_cascade(d, coupling="conv")  # the direct search: one layer reading letter pairs
+    assert rep["construction"] == "direct" and rep["layers"] == 1
 
 
 def test_memoryless_layers_fold_into_the_layer_above():

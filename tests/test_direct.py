@@ -144,3 +144,109 @@ def test_register_component_follows_the_last_letters():
             act = comp.actions[a]
             h = np.where(act.source >= 0, comp.codes[s][np.maximum(act.source, 0)], act.const)
             assert (h == comp.codes[int(comp.delta[s, a])]).all()
+
+
+# ------------------------------------------------------------------ the width-2 convolution coupling
+def _runs_like_its_dfa(model, seed: int, n_words: int = 16, length: int = 40) -> None:
+    """The float runner (:class:`statetrack.lrnn.compiled.CompiledLRNN`) hands out the DFA's states on fresh random
+    words."""
+    import torch
+
+    from statetrack.lrnn.compiled import CompiledLRNN
+
+    d = model.dfa()
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, d.n_symbols, size=(n_words, length))
+    states, drift = CompiledLRNN(model).run_states(torch.from_numpy(ids))
+    want = np.empty_like(ids)
+    for b, word in enumerate(ids):
+        q = d.start
+        for t, a in enumerate(word):
+            q = int(d.delta[q, a])
+            want[b, t] = q
+    assert np.array_equal(states.numpy(), want) and drift == 0.0
+
+
+#: random DFA 25 of the size benchmark (seed 0), minimised: 2 layers with the convolution before, now 1
+RANDOM25 = DFA("abc", None, 0, [False, False, True, True], [[0, 1, 2], [0, 3, 0], [2, 2, 0], [0, 3, 0]])
+
+
+@pytest.mark.parametrize("lang,before,now", [("tomita:7", 2, 1), ("tomita:3", 4, 3),
+                                             ("random25", 2, 1)])
+def test_convolution_stacks_are_proved_and_shallower_than_before(lang, before, now):
+    d = minimal_dfa(RANDOM25 if lang == "random25" else get_language(lang))
+    plain_model, plain = compile_cascade(d, coupling="conv", direct=False)
+    assert plain["layers"] == before
+    model, rep = compile_language(d, coupling="conv")
+    assert rep["construction"] == "direct" and rep["layers"] == model.num_layers == now
+    assert prove(model).proved
+    assert any("conv" in info for info in model.meta["layers"])
+    _runs_like_its_dfa(model, seed=now)
+
+
+def test_one_layer_with_the_convolution_reads_letter_pairs():
+    d = minimal_dfa(get_language("tomita:7"))
+    assert search_bit_code(d).status == "impossible"  # no one-layer bit code without the convolution
+    res = direct_search(d, max_layers=1, conv=True)
+    assert res.layers == 1 and res.chain == [] and prove(res.model).proved
+    cv = res.model.tensors["layers.0.conv"]
+    assert cv.shape == (d.n_symbols + 1, d.n_symbols)
+    assert direct_search(d, max_layers=1).model is None  # without the convolution: no one-layer stack
+
+
+def test_pair_automaton_is_the_dfa_after_each_letter_without_its_sink():
+    from statetrack.constructions.direct import pair_automaton
+
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        n = int(rng.integers(3, 7))
+        delta = rng.integers(0, n, size=(n, 2))
+        delta[n - 1] = n - 1  # a sink (rejecting: accepting only state 0)
+        d = DFA("ab", None, 0, [q == 0 for q in range(n)], delta)
+        pd, keep = pair_automaton(d)
+        for p in range(3):
+            after = {d.start} if p == 2 else {int(x) for x in delta[:, p]}
+            for q in range(n):
+                for a in range(2):
+                    ok = q in after and q != n - 1 and int(delta[q, a]) != n - 1
+                    assert pd[q, p * 2 + a] == (int(delta[q, a]) if ok else -1)
+        assert not keep[n - 1] and keep[: n - 1].all() if n - 1 != 0 else True
+
+
+def test_coarsened_classes_keep_every_run_exact():
+    from statetrack.constructions.stack_merge import _coarsen, _triples
+
+    rng = np.random.default_rng(9)
+    merged = 0
+    for _ in range(30):  # random partial machines: each symbol defined on some classes, one output per entry
+        k, S = int(rng.integers(2, 8)), int(rng.integers(1, 5))
+        step = rng.integers(0, k, size=(k, S))
+        defined = rng.random((k, S)) < 0.6
+        out = rng.integers(0, 3, size=(k, S))  # output when class k is entered by symbol s
+        sym, old = np.nonzero(defined.T)
+        new = step[old, sym]
+        pairs = _triples(sym, old, new)
+        ent = _triples(new, sym, out[new, sym])
+        g = _coarsen(k, pairs, ent)
+        merged += int(g.max()) + 1 < k
+        for s_ in range(S):  # determinism and one output per (class, symbol) after the merge
+            seen_next, seen_out = {}, {}
+            for c in range(k):
+                if defined[c, s_]:
+                    t = int(step[c, s_])
+                    assert seen_next.setdefault(int(g[c]), int(g[t])) == int(g[t])
+                    assert seen_out.setdefault(int(g[t]), int(out[t, s_])) == int(out[t, s_])
+    assert merged > 0
+
+
+def test_the_convolution_search_stays_within_its_work_budget():
+    d = minimal_dfa(get_language("flipflop"))
+    for total in (0, 100, 5000):
+        b = WorkBudget(total)
+        res = direct_search(d, budget=b, conv=True)
+        assert b.used <= total and res.model is None and not res.complete and "direct" in b.stopped
+    b = WorkBudget(10 ** 8)
+    direct_search(d, budget=b, conv=True)
+    from statetrack.constructions.direct import CONV_STEPS
+
+    assert b.used <= CONV_STEPS  # the convolution's search draws at most CONV_STEPS of the compile's budget

@@ -96,15 +96,16 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
             summary = summarize(model)
             lo, norm = summary["eigenvalue_range"][0], summary["max_norm"]
     direct_rep = None
-    if merge and direct and model.num_layers > 2:
+    if merge and direct and model.num_layers > (1 if coupling == "conv" else 2):
         from statetrack.constructions.direct import direct_search, prefix_search
         from statetrack.constructions.model_format import summarize
 
-        found = direct_search(dfa, max_layers=min(3, model.num_layers - 1), budget=budget)
+        found = direct_search(dfa, max_layers=min(3, model.num_layers - 1), budget=budget,
+                              conv=coupling == "conv")
         direct_rep = found.report()
         direct_rep["cascade_layers"] = model.num_layers
         best = found.model
-        pre = prefix_search(model, found.layers or model.num_layers, budget=budget)
+        pre = prefix_search(model, found.layers or model.num_layers, budget=budget, conv=coupling == "conv")
         if pre is not None:
             best = pre
             direct_rep.update(found=True, layers=pre.num_layers,
