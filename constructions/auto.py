@@ -149,12 +149,26 @@ def _builder(name: str) -> Callable[[DFA], tuple[CompiledModel, dict]]:
 
 
 def _build(name: str, dfa: DFA, group_action, coupling, prefer: str = "balanced",
-           budget: WorkBudget | None = None) -> tuple[CompiledModel, dict]:
+           budget: WorkBudget | None = None, direct: bool = False) -> tuple[CompiledModel, dict]:
     if name == "group" and group_action is not None:
         return compile_group(dfa, action=group_action)
     if name == "cascade":  # merged runs trade factors per token for depth: not under prefer "small"
-        return _builder(name)(dfa, coupling=coupling or "copy", merge=prefer != "small", budget=budget)
+        return _builder(name)(dfa, coupling=coupling or "copy", merge=prefer != "small", budget=budget,
+                              direct=direct)
     return _builder(name)(dfa)
+
+
+def start_budget(dfa: DFA, construction: str = "auto", work: int = DEFAULT_WORK) -> WorkBudget:
+    """The work budget of one compile of the minimal ``dfa``, as :func:`compile_language` hands it to the cascade:
+    ``work`` steps, less those of the bit-code search that ``auto`` and ``bitcode`` run first (``classify`` sizes
+    its cascades with the same budget, so it reports what ``compile`` builds)."""
+    budget = WorkBudget(int(work))
+    if construction in ("auto", "bitcode"):  # the bit-code search has a fixed cap inside the shared budget
+        res = search_bit_code(dfa)
+        budget.charge(res.steps, "bitcode")
+        if res.status == "undecided" and res.steps:
+            budget.stop("bitcode")
+    return budget
 
 
 def compile_language(dfa: DFA, construction: str = "auto", *,
@@ -181,19 +195,14 @@ def compile_language(dfa: DFA, construction: str = "auto", *,
     if prefer not in PREFER:
         raise StatetrackError(f"prefer must be one of {', '.join(PREFER)}, got {prefer!r}")
     dfa = minimal_dfa(dfa)
-    budget = WorkBudget(int(work))
-    if construction in ("auto", "bitcode"):  # the bit-code search has a fixed cap inside the shared budget
-        res = search_bit_code(dfa)
-        budget.charge(res.steps, "bitcode")
-        if res.status == "undecided" and res.steps:
-            budget.stop("bitcode")
+    budget = start_budget(dfa, construction, work)
     if construction != "auto":
         model, extra = _build(construction, dfa, group_action, coupling, prefer, budget)
         reason = f"requested: {_REQUESTED.get(construction, _WHY.get(construction, construction))}"
     else:
         choice = choose_one_layer(dfa, prefer, group_action)
         name = choice[0] if choice is not None else "cascade"
-        model, extra = _build(name, dfa, group_action, coupling, prefer, budget)
+        model, extra = _build(name, dfa, group_action, coupling, prefer, budget, direct=True)
         reason = f"auto: {_WHY[extra.get('construction', name)]}"
         if choice is not None:
             reason += f" (prefer {prefer}: state {choice[1]['state_size']}, {choice[1]['factors_per_token']} " \

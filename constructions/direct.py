@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Iterator
+
 import numpy as np
 
 from statetrack.automata.dfa import DFA
@@ -687,30 +689,45 @@ def _prefix_model_conv(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: 
 
 def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[int, ...], tuple[int, ...]]],
                 depth: int, max_register: int, conv: bool = False,
-                pair_comps: list[Component] | None = None) -> list[list[Component]]:
+                pair_comps: list[Component] | None = None) -> Iterator[list[Component]]:
     """The component lists (below the DFA's own layer) of stacks of ``depth`` layers, in the order tried. With
     ``conv`` (every layer reads through its width-2 convolution), one layer (the DFA alone, reading the last two
     letters) is tried too, registers start at one letter, quotients without a bit code are tried as the first layer
     (their layer is found on the walk, reading letter pairs) and delayed quotients are left out (the convolution
-    hands the layer above the previous class)."""
+    hands the layer above the previous class). Components are built as they are tried (the caller stops at its
+    budget), and registers of more than :data:`MAX_CONFIGS` states (``1 + S + ... + S^k``), which the walk would
+    refuse, are never built."""
     S = dfa.n_symbols
-    regs = [register_component(S, k) for k in range(1 if conv else 2, (2 if conv else max_register) + 1)]
+    sizes = [sum(S ** i for i in range(k + 1)) for k in range(1 + max_register)]
+    ks = [k for k in range(1 if conv else 2, (2 if conv else max_register) + 1) if sizes[k] <= MAX_CONFIGS]
     pcs = pair_comps or []
     plain = [c for c in cons if c not in {cc for cc, _ in coded}]
     if depth == 1:
-        return [[]] if conv else []
-    if depth == 2:
-        out = [[quotient_component(dfa, c, m)] for c, m in coded] + [[r] for r in regs]
         if conv:
-            return out + [[pc] for pc in pcs] + [[quotient_component(dfa, c, None)] for c in plain]
-        return out + [[delayed_component(dfa, c)] for c in cons]
-    if depth == 3:
-        out = [[quotient_component(dfa, c, m), quotient_component(dfa, f, None)]
-               for c, m in coded for f in cons if _refines(f, c)]
-        out += [[r, quotient_component(dfa, c, None)] for r in regs for c in cons]
-        out += [[pc, pf] for i, pc in enumerate(pcs) for pf in pcs[i + 1:] if pf.delta.shape[0] > pc.delta.shape[0]]
-        return out
-    return []
+            yield []
+        return
+    if depth == 2:
+        for c, m in coded:
+            yield [quotient_component(dfa, c, m)]
+        for k in ks:
+            yield [register_component(S, k)]
+        if conv:
+            yield from ([pc] for pc in pcs)
+            yield from ([quotient_component(dfa, c, None)] for c in plain)
+        else:
+            yield from ([delayed_component(dfa, c)] for c in cons)
+    elif depth == 3:
+        for c, m in coded:
+            for f in cons:
+                if _refines(f, c):
+                    yield [quotient_component(dfa, c, m), quotient_component(dfa, f, None)]
+        for k in ks:
+            for c in cons:
+                yield [register_component(S, k), quotient_component(dfa, c, None)]
+        for i, pc in enumerate(pcs):
+            for pf in pcs[i + 1:]:
+                if pf.delta.shape[0] > pc.delta.shape[0]:
+                    yield [pc, pf]
 
 
 def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
@@ -778,11 +795,11 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     cons, complete = congruences(delta, budget)
     res = DirectResult(None, None, congruences=len(cons), complete=complete)
     coded: list[tuple[tuple[int, ...], tuple[int, ...]]] = []  # (congruence, bit code of its quotient)
+    cut = False  # quotient code searches left out for want of budget
     for c in cons:
-        if budget is not None and budget.left < QUOTIENT_STEPS:
-            res.complete = False
-            budget.stop(WHO)
-            return res
+        if budget is not None and budget.left < QUOTIENT_STEPS:  # the cheaper candidates below are still tried
+            res.complete, cut = False, True
+            break
         qd = _quotient(delta, c)
         sr = search_bit_code(DFA(dfa.alphabet, None, 0, [False] * qd.shape[0], qd), QUOTIENT_STEPS)
         if budget is not None:
@@ -804,6 +821,8 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
                 res.model, res.layers = model, depth
                 res.chain = [c.name for c in comps]
                 return res
+    if cut and budget is not None:
+        budget.stop(WHO)
     return res
 
 

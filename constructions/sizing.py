@@ -152,11 +152,13 @@ def _group_sizes(mdfa, result: dict, sizes: dict[str, dict]) -> None:
 
 
 def _cascade_sizes(mdfa, result: dict) -> None:
+    from .auto import start_budget
     from .cascade import compile_cascade
 
     fams = result["families"]
-    _, rep = compile_cascade(mdfa, coupling="copy")  # the models compile builds (merged runs included)
-    conv_layers = compile_cascade(mdfa, coupling="conv")[1]["layers"]
+    # the models `compile` (auto) builds, under the same work budget (merged runs and direct stacks included)
+    _, rep = compile_cascade(mdfa, coupling="copy", budget=start_budget(mdfa))
+    conv_layers = compile_cascade(mdfa, coupling="conv", budget=start_budget(mdfa))[1]["layers"]
 
     def sized(r: dict) -> dict:
         merged = (f"; {len(r['merged'])} run(s) of its {r['layers_unmerged']} layers merged into bit-code layers"
@@ -167,14 +169,14 @@ def _cascade_sizes(mdfa, result: dict) -> None:
                 f"coordinates{merged}")
         return {"layers": r["layers"], "state_size": max(r["dims"]), "factors_per_token": max(r["factors"]),
                 "exact": True, "note": f"{what}; with a width-2 causal convolution feeding the transition "
-                                       f"(`compile --construction cascade --coupling conv`) it needs {conv_layers} "
-                                       "layers"}
+                                       f"(`compile --coupling conv`) it needs {conv_layers} "
+                                       f"layer{'' if conv_layers == 1 else 's'}"}
 
     size = sized(rep)
-    _set(fams["deltaproduct[-1,1]"], size, "cascade")
+    _set(fams["deltaproduct[-1,1]"], size, rep["construction"])
     # the scalar heads below are the cascade's one-hot coordinates: not the direct search's bit codes
-    base = size if rep["construction"] == "cascade" else sized(compile_cascade(mdfa, coupling="copy",
-                                                                              direct=False)[1])
+    base = size if rep["construction"] == "cascade" else sized(compile_cascade(
+        mdfa, coupling="copy", direct=False, budget=start_budget(mdfa))[1])
     for f in ("diagonal[-1,1]", "deltanet[-1,1]"):
         v = fams[f]
         if result["aperiodic"] and v["verdict"] == "constructible" and v["construction"] \

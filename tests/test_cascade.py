@@ -205,7 +205,7 @@ def test_classify_reports_cascade_sizes(capsys):
         cons = json.loads(capsys.readouterr().out)["families"]["deltaproduct[-1,1]"]["construction"]
         _, report = compile_cascade(get_language(name).minimize(), coupling="copy")
         _, conv = compile_cascade(get_language(name).minimize(), coupling="conv")
-        assert cons["built_by"] == "cascade" and cons["layers"] == report["layers"]
+        assert cons["built_by"] == report["construction"] and cons["layers"] == report["layers"]
         assert cons["factors_per_token"] == max(report["factors"]) and cons["state_size"] == max(report["dims"])
         assert f"it needs {conv['layers']} layers" in cons["note"]
 

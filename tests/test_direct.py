@@ -101,7 +101,7 @@ def test_the_cascade_prefix_under_the_dfa_makes_tomita_3_shallower():
     model, rep = compile_language(d)
     assert rep["construction"] == "direct" and rep["layers"] == 4 and rep["direct"]["prefix"]
     assert rep["direct"]["cascade_layers"] == 5 and prove(model).proved
-    assert prefix_search(plain_model, 4) is None or prefix_search(plain_model, 4).num_layers < 4
+    assert prefix_search(plain_model, 4) is None  # no 3-layer prefix stack: the first 2 cascade layers leave too much
     b = WorkBudget(5)
     assert prefix_search(plain_model, plain["layers"], budget=b) is None and b.used <= 5 and "direct" in b.stopped
 
@@ -250,3 +250,21 @@ def test_the_convolution_search_stays_within_its_work_budget():
     from statetrack.constructions.direct import CONV_STEPS
 
     assert b.used <= CONV_STEPS  # the convolution's search draws at most CONV_STEPS of the compile's budget
+
+
+def test_registers_over_the_walk_cap_are_never_built():
+    """A large alphabet: registers of more than MAX_CONFIGS states (which the walk refuses) are left out before any
+    is built, and the candidates are made lazily, so the search over 40 letters stays small."""
+    import itertools
+
+    from statetrack.constructions.direct import MAX_CONFIGS, _candidates
+
+    rng = np.random.default_rng(3)
+    S = 40
+    dfa = DFA(tuple(f"s{i}" for i in range(S)), None, 0, [True, False, False, True],
+              rng.integers(0, 4, size=(4, S)).tolist())
+    for depth in (2, 3):
+        comps = list(itertools.islice(_candidates(dfa, [(0, 1, 2, 3)], [], depth, 4), 50))
+        regs = [c for cs in comps for c in cs if c.name.startswith("register")]
+        assert regs and all(c.delta.shape[0] <= MAX_CONFIGS for c in regs)
+        assert {c.name for c in regs} == {"register of the last 2 letters"}  # 1 + 40 + 1600 states; k = 3: 65,641

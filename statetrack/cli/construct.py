@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto only: balanced (fewest factors, exact at equal count; default), exact (exact first) or "
                         "small (fewest factors, then smallest state, even with irrational entries)")
     p.add_argument("--work", type=int, default=None, metavar="STEPS",
-                   help="steps shared by the searches (bit codes, merging of cascade layers); deterministic, so "
+                   help="steps shared by the searches (bit codes, merging of cascade layers, direct stacks); deterministic, so "
                         "the same on every machine (default: 3000000, a few seconds)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="compiled-model file to write")
     add_json(p)
