@@ -37,7 +37,6 @@ of 5).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import Iterator
 
 import numpy as np
@@ -698,8 +697,8 @@ def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[i
     budget), and registers of more than :data:`MAX_CONFIGS` states (``1 + S + ... + S^k``), which the walk would
     refuse, are never built."""
     S = dfa.n_symbols
-    sizes = [sum(S ** i for i in range(k + 1)) for k in range(1 + max_register)]
-    ks = [k for k in range(1 if conv else 2, (2 if conv else max_register) + 1) if sizes[k] <= MAX_CONFIGS]
+    ks = [k for k in range(1 if conv else 2, (2 if conv else max_register) + 1)
+          if sum(S ** i for i in range(k + 1)) <= MAX_CONFIGS]
     pcs = pair_comps or []
     plain = [c for c in cons if c not in {cc for cc, _ in coded}]
     if depth == 1:
