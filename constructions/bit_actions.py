@@ -84,6 +84,19 @@ class LetterAction:
         return int(signed_rank(self.permutation(), self.signs()) + (self.source < 0).sum())
 
 
+def shift_register_actions(S: int, k: int) -> list[LetterAction]:
+    """The letter actions of a register of the last ``k`` letters over ``S`` symbols held as ``k`` one-hot blocks of
+    ``S`` bits, oldest first: letter ``a`` copies each block into the older one and writes itself into the newest."""
+    d = k * S
+    acts = []
+    for a in range(S):
+        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
+        source[:d - S] = np.arange(S, d)
+        const[d - S + a] = 1.0
+        acts.append(LetterAction(source, negate, const))
+    return acts
+
+
 def _letter_factors(act: LetterAction, d: int, signed_done: dict | None = None) -> tuple[np.ndarray, np.ndarray,
                                                                                       np.ndarray]:
     """``keys [F, d]``, ``betas [F]``, ``values [F]`` of one letter (factor 0 first): the signed permutation's

@@ -43,7 +43,7 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 
-from .bit_actions import LetterAction, layer_arrays
+from .bit_actions import layer_arrays, shift_register_actions
 from .bitcode import letter_actions, search_bit_code
 from .budget import WorkBudget
 from .model_format import CompiledModel, build_model
@@ -331,12 +331,7 @@ def register_component(S: int, k: int) -> Component:
         off = k - len(r)
         for b, a in enumerate(r):
             codes[j, (off + b) * S + a] = 1.0
-    acts = []
-    for a in range(S):
-        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
-        source[:d - S] = np.arange(S, d)
-        const[d - S + a] = 1.0
-        acts.append(LetterAction(source, negate, const))
+    acts = shift_register_actions(S, k)
     return Component(np.array(rows, dtype=np.int64), 0, f"register of the last {k} letters", codes, acts)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from statetrack.errors import StateLimitError
 
-from .bit_actions import LetterAction, layer_arrays
+from .bit_actions import layer_arrays, shift_register_actions
 from .budget import WorkBudget
 from .partial_code import PartialLetter, partial_bit_code
 from .model_format import CompiledModel, build_model
@@ -384,12 +384,7 @@ def _register(w: StackWalk, l2: int, k: int, first: dict, S: int) -> MergedLayer
                 codes[r_id, b * S + a] = 1.0
         _, cfg, a = first[r]
         nxt[r_id, :] = w.emit[cfg, a, l2]
-    acts = []
-    for a in range(S):
-        source, negate, const = -np.ones(d, dtype=np.int64), np.zeros(d, dtype=bool), np.zeros(d)
-        source[:d - S] = np.arange(S, d)
-        const[d - S + a] = 1.0
-        acts.append(LetterAction(source, negate, const))
+    acts = shift_register_actions(S, k)
     keys, betas, values = layer_arrays(tuple(range(d)), acts)
     return MergedLayer(0, l2, keys, betas, values, codes, nxt, np.zeros(d))
 
