@@ -793,9 +793,10 @@ def separating_congruences(pdelta: np.ndarray, keep: np.ndarray, sep: list[tuple
 
 def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
     """Congruences of the letter-pair automaton without its sink (:func:`pair_automaton`) as components, each
-    partition of the non-sink states once, fewest classes first (the one-class partition left out): the maximal ones
-    grown greedily from each principal congruence (joining every other principal congruence that leaves two classes
-    or more), then those of the capped enumeration of :func:`congruences`."""
+    partition of the non-sink states once (the one-class partition left out): first the separating ones
+    (:func:`separating_congruences` of :func:`pair_separations`), then, fewest classes first, the maximal ones grown
+    greedily from each principal congruence (joining every other principal congruence that leaves two classes or
+    more) and those of the capped enumeration of :func:`congruences`."""
     pdelta, keep = pair_automaton(dfa)
     n = pdelta.shape[0]
     kept = np.flatnonzero(keep)
@@ -894,5 +895,5 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     return res
 
 
-__all__ = ["direct_search", "prefix_search", "congruences", "register_component", "delayed_component",
+__all__ = ["direct_search", "prefix_search", "congruences", "pair_separations", "separating_congruences", "register_component", "delayed_component",
            "quotient_component", "Component", "DirectResult", "MAX_STATES"]
