@@ -66,6 +66,9 @@ MAX_PAIR_CONGRUENCES = 300
 MAX_PAIR_COMPONENTS = 12
 #: steps of each bit-code search of a letter-pair component
 PAIR_CODE_STEPS = 5_000
+#: the most separating congruences of the letter-pair automaton kept, and the most closures their search makes
+MAX_SEPARATING = 4
+SEPARATING_NODES = 20_000
 #: the most steps of the compile's budget the direct search with the convolution coupling spends
 CONV_STEPS = 300_000
 #: the most steps of the compile's budget the cascade-prefix search with the convolution coupling spends
@@ -105,6 +108,7 @@ def _close(delta: np.ndarray, labels: np.ndarray) -> tuple[int, ...]:
     ``delta`` may be partial, -1 where undefined)."""
     n, S = delta.shape
     parent = list(range(n))
+    to = delta.tolist()  # per class root: one defined step per letter (-1: none in the class yet)
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -124,10 +128,12 @@ def _close(delta: np.ndarray, labels: np.ndarray) -> tuple[int, ...]:
         if rx == ry:
             continue
         parent[ry] = rx
-        for a in range(S):
-            u, v = int(delta[x, a]), int(delta[y, a])
-            if u >= 0 and v >= 0:  # -1: undefined (a partial automaton)
-                pending.append((u, v))
+        tx, ty = to[rx], to[ry]
+        for a in range(S):  # the classes' steps, not the pair's: a partial step may be defined at a third member
+            if tx[a] < 0:
+                tx[a] = ty[a]
+            elif ty[a] >= 0:
+                pending.append((tx[a], ty[a]))
     return _canon(np.array([find(q) for q in range(n)]))
 
 
@@ -724,11 +730,73 @@ def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[i
                     yield [pc, pf]
 
 
+def pair_separations(pdelta: np.ndarray, keep: np.ndarray) -> list[tuple[int, int]]:
+    """The pairs of non-sink states ``(x, y)``, ``x < y``, that some letter pair ``(p, a)`` leads to (both in the
+    image of column ``p S + a`` of :func:`pair_automaton`): a component whose classes keep each such pair apart
+    tells the layer above, which sees the last two letters, the DFA state itself."""
+    out = set()
+    for x in range(pdelta.shape[1]):
+        img = sorted({int(v) for v in pdelta[:, x] if v >= 0 and keep[v]})
+        out.update((u, v) for i, u in enumerate(img) for v in img[i + 1:])
+    return sorted(out)
+
+
+def separating_congruences(pdelta: np.ndarray, keep: np.ndarray, sep: list[tuple[int, int]],
+                           budget: WorkBudget | None = None, cap: int = MAX_SEPARATING,
+                           nodes: int = SEPARATING_NODES) -> list[tuple[int, ...]]:
+    """The congruences of the partial automaton ``pdelta [n, P]`` (:func:`pair_automaton`) that keep every pair of
+    ``sep`` apart, with the fewest classes of non-sink states (``keep``) any has: an exhaustive backtracking search
+    (each non-sink state put in a class already used or a new one, the partial partition closed under every letter
+    pair after each choice and dropped when the closure merges a separated pair or two classes already chosen), for
+    2, 3, ... classes. At most ``cap`` are returned (class ids per state, the sink alone); when the search spends
+    ``nodes`` closures or the budget (one step per state per closure) first, those found so far."""
+    n = pdelta.shape[0]
+    kept = [int(q) for q in np.flatnonzero(keep)]
+    apart = {q: set() for q in range(n)}
+    for x, y in sep:
+        apart[x].add(y)
+        apart[y].add(x)
+    left = [nodes]
+
+    def grow(lab: list[int], i: int, k: int, out: list[tuple[int, ...]]) -> bool:
+        """Extend the choice for ``kept[:i]`` (``lab``, -1 unchosen); False when out of nodes or budget."""
+        if len(out) >= cap:
+            return True
+        if i == len(kept):
+            out.append(_close(pdelta, np.array([lab[q] if lab[q] >= 0 else n + q for q in range(n)])))
+            return True
+        q = kept[i]
+        used = max(lab) + 1
+        for c in range(min(used + 1, k)):
+            left[0] -= 1
+            if left[0] < 0 or (budget is not None and not budget.take(n, WHO)):
+                return False
+            lab[q] = c
+            cl = _close(pdelta, np.array([lab[v] if lab[v] >= 0 else n + v for v in range(n)]))
+            ok = all(cl[u] != cl[v] for u in range(n) for v in apart[u] if u < v)
+            ok = ok and all(cl[u] != cl[v] for u in kept[:i + 1] for v in kept[:i + 1] if lab[u] != lab[v])
+            if ok and not grow(lab, i + 1, k, out):
+                lab[q] = -1
+                return False
+            lab[q] = -1
+        return True
+
+    for k in range(2, len(kept)):
+        out: list[tuple[int, ...]] = []
+        lab = [-1] * n
+        if not grow(lab, 0, k, out):
+            return out
+        if out:
+            return out
+    return []
+
+
 def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
     """Congruences of the letter-pair automaton without its sink (:func:`pair_automaton`) as components, each
-    partition of the non-sink states once, fewest classes first (the one-class partition left out): the maximal ones
-    grown greedily from each principal congruence (joining every other principal congruence that leaves two classes
-    or more), then those of the capped enumeration of :func:`congruences`."""
+    partition of the non-sink states once (the one-class partition left out): first the separating ones
+    (:func:`separating_congruences` of :func:`pair_separations`), then, fewest classes first, the maximal ones grown
+    greedily from each principal congruence (joining every other principal congruence that leaves two classes or
+    more) and those of the capped enumeration of :func:`congruences`."""
     pdelta, keep = pair_automaton(dfa)
     n = pdelta.shape[0]
     kept = np.flatnonzero(keep)
@@ -736,11 +804,16 @@ def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
     def classes(c: tuple[int, ...]) -> tuple[int, ...]:
         return _canon(np.array([c[q] for q in kept]))
 
+    sep = {}  # the separating congruences first: over them the DFA's layer sees its state (pair_separations)
+    for c in separating_congruences(pdelta, keep, pair_separations(pdelta, keep), budget):
+        if max(classes(c)) > 0:
+            sep.setdefault(classes(c), c)
+    first = list(sep)
     principal = []
     for x in kept:
         for y in kept[kept > x]:
             if budget is not None and not budget.take(n, WHO):
-                return []
+                break  # the separating ones are still tried
             lab = np.arange(n)
             lab[y] = x
             c = _close(pdelta, lab)
@@ -759,7 +832,9 @@ def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
     for c in cons:
         if max(classes(c)) > 0:
             found.setdefault(classes(c), c)
-    order = sorted(found, key=lambda k: (max(k), k))[:MAX_PAIR_COMPONENTS]
+    found.update(sep)
+    order = sorted(found, key=lambda k: (max(k), k))
+    order = (first + [k for k in order if k not in first])[:MAX_PAIR_COMPONENTS]
     comps = []
     for k in order:
         if budget is not None and budget.left < PAIR_CODE_STEPS:
@@ -820,5 +895,5 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     return res
 
 
-__all__ = ["direct_search", "prefix_search", "congruences", "register_component", "delayed_component",
+__all__ = ["direct_search", "prefix_search", "congruences", "pair_separations", "separating_congruences", "register_component", "delayed_component",
            "quotient_component", "Component", "DirectResult", "MAX_STATES"]

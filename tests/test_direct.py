@@ -268,3 +268,74 @@ def test_registers_over_the_walk_cap_are_never_built():
         regs = [c for cs in comps for c in cs if c.name.startswith("register")]
         assert regs and all(c.delta.shape[0] <= MAX_CONFIGS for c in regs)
         assert {c.name for c in regs} == {"register of the last 2 letters"}  # 1 + 40 + 1600 states; k = 3: 65,641
+
+
+def _partial_congruence(delta: np.ndarray, lab: tuple[int, ...]) -> bool:
+    """Every step defined at two states of one class leads them to one class (-1: undefined)."""
+    n, P = delta.shape
+    return all(lab[int(delta[p, a])] == lab[int(delta[q, a])] for p, q in itertools.combinations(range(n), 2)
+               if lab[p] == lab[q] for a in range(P) if delta[p, a] >= 0 and delta[q, a] >= 0)
+
+
+def _coarser(big: tuple[int, ...], small: tuple[int, ...]) -> bool:
+    return all(big[p] == big[q] for p, q in itertools.combinations(range(len(big)), 2) if small[p] == small[q])
+
+
+def test_separating_congruences_are_the_fewest_class_ones_of_the_reference():
+    """Fresh random partial automata (-1: undefined) with a sink row and random pairs to keep apart: the backtracking
+    search returns exactly the congruences with the fewest classes that keep every pair apart (brute force over
+    every partition of the non-sink states)."""
+    from statetrack.constructions.direct import separating_congruences
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(40):
+        n, P = int(rng.integers(3, 8)), int(rng.integers(2, 7))
+        delta = rng.integers(0, n - 1, size=(n, P))
+        delta[rng.random((n, P)) < 0.5] = -1
+        delta[n - 1] = -1  # the sink: never entered, no step defined
+        keep = np.arange(n) < n - 1
+        sep = sorted({tuple(sorted(map(int, rng.choice(n - 1, 2, replace=False))))
+                      for _ in range(int(rng.integers(1, 4)))})
+        ok = []
+        for lab in _partitions(n - 1):
+            full = lab + (max(lab) + 1,)
+            if any(full[x] == full[y] for x, y in sep):
+                continue
+            if _partial_congruence(delta, full):
+                ok.append(lab)
+        fewest = min((max(lab) for lab in ok), default=None)
+        want = {lab for lab in ok if max(lab) == fewest and fewest >= 1 and fewest < n - 2}
+        got = separating_congruences(delta, keep, sep, cap=10 ** 6)
+        got_cls = {tuple(c[:n - 1]) for c in got}
+        assert all(c[n - 1] not in c[:n - 1] for c in got)  # the sink alone
+        assert got_cls == want, (delta.tolist(), sep, sorted(got_cls), sorted(want))
+        checked += bool(want)
+    assert checked >= 10
+
+
+def test_flipflop_in_two_layers_with_the_convolution():
+    """The separating letter-pair quotient (the last written bit) under the DFA: two proved layers (four before)."""
+    d = minimal_dfa(get_language("flipflop"))
+    model, rep = compile_language(d, coupling="conv")
+    assert rep["construction"] == "direct" and rep["layers"] == model.num_layers == 2
+    assert rep["direct"]["below"] == ["quotient of the letter-pair automaton (2 classes)"]
+    assert prove(model).proved
+    _runs_like_its_dfa(model, seed=2)
+
+
+def test_closure_of_partial_automata_is_the_smallest_congruence_above():
+    """A step defined at only some members of a class still binds them (the class's steps are compared, not only
+    those of the pair merged): brute force over every partition on fresh random partial automata."""
+    from statetrack.constructions.direct import _close
+
+    rng = np.random.default_rng(12)
+    for _ in range(30):
+        n, P = int(rng.integers(3, 7)), int(rng.integers(1, 4))
+        delta = rng.integers(0, n, size=(n, P))
+        delta[rng.random((n, P)) < 0.5] = -1
+        start = tuple(int(x) for x in rng.integers(0, n, size=n))
+
+        above = [lab for lab in _partitions(n) if _partial_congruence(delta, lab) and _coarser(lab, start)]
+        smallest = [lab for lab in above if all(_coarser(o, lab) for o in above)]
+        assert [_close(delta, np.array(start))] == smallest
