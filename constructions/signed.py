@@ -18,13 +18,13 @@ degree <= ``max_dim``. Examples: Z4 in dimension 2 (rotation by 90 degrees, 2 fa
 the tetrahedron in dimension 3 (a transposition is one reflection), Q8 as left multiplication by unit quaternions in
 dimension 4 (4 factors, the only faithful irreducible representation).
 
-The search is exhaustive over the subgroups it generates but time-capped (``time_limit``); a capped search reports
-``complete = False``.
+The search is exhaustive over the subgroups it generates but capped by a count of steps (``max_steps``: group
+elements visited by subgroup closures and coset updates, induced components built, sums tried), so its result is the
+same on every machine; a capped search reports ``complete = False``.
 """
 from __future__ import annotations
 
 import itertools
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -32,14 +32,18 @@ import numpy as np
 
 from statetrack.errors import StatetrackError
 
+from .budget import WorkBudget
 from .householder import GHFactors
+
+#: the name under which the search's steps are counted
+WHO = "signed"
 
 #: the largest group order for which signed representations are searched
 MAX_REP_ORDER = 200
 #: the largest dimension of one induced component
 DEFAULT_MAX_DIM = 8
-#: default wall-clock cap of the search, seconds
-DEFAULT_TIME_LIMIT = 2.0
+#: default step cap of the search (a few seconds at most on a laptop core; every catalog group completes well within it)
+DEFAULT_MAX_STEPS = 4_000_000
 
 
 def signed_rank(perm: np.ndarray, sign: np.ndarray) -> int:
@@ -114,7 +118,8 @@ class SignedRepresentation:
 
     ``perm [S, d]``, ``sign [S, d]``: letter ``a`` acts as ``e_i -> sign[a, i] e_{perm[a, i]}``. ``blocks`` lists the
     dimensions of the induced components (block diagonal), ``order`` the group order, ``complete`` whether the search
-    ran to the end (False: stopped by its time cap; the result is still faithful and exact).
+    ran to the end (False: stopped by its step cap; the result is still faithful and exact); ``steps`` the steps
+    it used.
     """
 
     perm: np.ndarray
@@ -122,6 +127,7 @@ class SignedRepresentation:
     blocks: tuple[int, ...]
     order: int
     complete: bool
+    steps: int = 0
 
     @property
     def dim(self) -> int:
@@ -185,11 +191,13 @@ class _Group:
         return frozenset(seen)
 
 
-def _subgroups(G: _Group, max_index: int, deadline: float) -> tuple[dict[frozenset, list[int]], bool]:
-    """Subgroups (with generators) reachable as joins of cyclic subgroups; those of index <= max_index are kept."""
+def _subgroups(G: _Group, max_index: int, budget: WorkBudget) -> tuple[dict[frozenset, list[int]], bool]:
+    """Subgroups (with generators) reachable as joins of cyclic subgroups; those of index <= max_index are kept.
+    ``budget`` pays ``|H|`` per coset update and ``|J|`` per closure; False when it ran out."""
     subs: dict[frozenset, list[int]] = {}
     for g in range(G.N):
         H = G.closure([g])
+        budget.charge(len(H), WHO)
         subs.setdefault(H, [g])
     frontier = list(subs)
     complete = True
@@ -204,10 +212,11 @@ def _subgroups(G: _Group, max_index: int, deadline: float) -> tuple[dict[frozens
                 if g in done:
                     continue
                 done.update(G.mul[g, Hl].tolist())  # <H, g h> = <H, g>: one element per coset gH
-                if time.monotonic() > deadline:
+                if not budget.take(len(Hl), WHO):
                     complete = False
                     break
                 J = G.closure(subs[H] + [g])
+                budget.charge(len(J), WHO)
                 if J not in subs:
                     subs[J] = subs[H] + [g]
                     new.append(J)
@@ -266,20 +275,19 @@ def _induced(G: _Group, H: frozenset, chi: dict[int, int]) -> tuple[np.ndarray, 
 
 
 def search_signed_representation(letters: np.ndarray, max_dim: int = DEFAULT_MAX_DIM,
-                                 time_limit: float = DEFAULT_TIME_LIMIT) -> SignedRepresentation | None:
+                                 max_steps: int = DEFAULT_MAX_STEPS) -> SignedRepresentation | None:
     """The faithful signed-permutation representation with the fewest factors for the worst letter (then the
     smallest dimension) among direct sums of at most three induced components of dimension <= ``max_dim``.
 
     ``letters [S, n]`` are the letters as permutations of any faithful action (e.g. of the minimal DFA's states).
     Returns None when the group order exceeds :data:`MAX_REP_ORDER` or no faithful sum was found. Results are
-    cached per input, so classification and compilation in one process see the same representation even when the
-    time cap cuts the search short.
+    cached per input (the search is deterministic: the cache only saves time).
     """
     letters = np.asarray(letters, dtype=np.int64)
-    key = (letters.shape, letters.tobytes(), max_dim, time_limit)
+    key = (letters.shape, letters.tobytes(), max_dim, max_steps)
     if key in _CACHE:
         return _CACHE[key]
-    result = _search(letters, max_dim, time_limit)
+    result = _search(letters, max_dim, max_steps)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = result
@@ -290,8 +298,8 @@ _CACHE: dict[tuple, "SignedRepresentation | None"] = {}
 _CACHE_SIZE = 32
 
 
-def _search(letters: np.ndarray, max_dim: int, time_limit: float) -> SignedRepresentation | None:
-    deadline = time.monotonic() + time_limit
+def _search(letters: np.ndarray, max_dim: int, max_steps: int) -> SignedRepresentation | None:
+    budget = WorkBudget(int(max_steps))
     try:
         G = _Group(letters, MAX_REP_ORDER)
     except StatetrackError:
@@ -299,13 +307,14 @@ def _search(letters: np.ndarray, max_dim: int, time_limit: float) -> SignedRepre
     if G.N == 1:
         return None
     full = (1 << G.N) - 1
-    subs, complete = _subgroups(G, max_dim, deadline)
+    subs, complete = _subgroups(G, max_dim, budget)
     comps: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for H, gens in sorted(subs.items(), key=lambda kv: -len(kv[0])):
-        if time.monotonic() > deadline:
+        if not budget.take(G.N, WHO):
             complete = False
             break
         for chi in _characters(G, H, gens):
+            budget.charge(G.N, WHO)  # one induced component: a signed permutation of each element's coset
             perm, sign = _induced(G, H, chi)
             d = perm.shape[1]
             ident = (perm == np.arange(d)).all(1) & (sign == 1).all(1)
@@ -333,9 +342,10 @@ def _search(letters: np.ndarray, max_dim: int, time_limit: float) -> SignedRepre
         consider((c,))
     for c1, c2 in itertools.combinations(items, 2):
         consider((c1, c2))
+    budget.charge(len(items) * (len(items) + 1) // 2, WHO)
     top = items[:40]
     for combo in itertools.combinations(top, 3):
-        if time.monotonic() > deadline:
+        if not budget.take(1, WHO):
             complete = False
             break
         consider(combo)
@@ -349,7 +359,7 @@ def _search(letters: np.ndarray, max_dim: int, time_limit: float) -> SignedRepre
         signs.append(s)
         offset += c[2]
     return SignedRepresentation(np.concatenate(perms, axis=1), np.concatenate(signs, axis=1),
-                                tuple(c[2] for c in combo), G.N, complete)
+                                tuple(c[2] for c in combo), G.N, complete, budget.used)
 
 
 def apply_signed(perm: np.ndarray, sign: np.ndarray, h: tuple) -> tuple:

@@ -229,3 +229,20 @@ def test_independent_components_side_by_side():
     assert rep["construction"] == "bitcode" and _model_size(auto) == (1, 4, 2) and prove(auto).proved
     cons = classify_language(dfa).families["deltaproduct[-1,1]"]["construction"]
     assert _size(cons) == (1, 4, 2) and cons["built_by"] == "bitcode"
+
+
+def test_signed_search_is_capped_by_steps_not_time():
+    """The search counts steps (deterministic): S5 completes within the default cap, reporting the steps it used;
+    a small cap stops it early (``complete`` False, or nothing found) at the same point on every run."""
+    from statetrack.constructions.signed import _CACHE, DEFAULT_MAX_STEPS
+
+    perms = np.ascontiguousarray(minimal_dfa(get_language("group:S5")).delta.T)
+    _CACHE.clear()
+    full = search_signed_representation(perms)
+    assert full.complete and 0 < full.steps <= DEFAULT_MAX_STEPS and full.max_factors == 4
+    runs = []
+    for _ in range(2):
+        _CACHE.clear()
+        r = search_signed_representation(perms, max_steps=20_000)
+        runs.append(None if r is None else (r.complete, r.steps, r.blocks, r.perm.tobytes(), r.sign.tobytes()))
+    assert runs[0] == runs[1] and (runs[0] is None or not runs[0][0])
