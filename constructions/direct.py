@@ -341,6 +341,18 @@ def register_component(S: int, k: int) -> Component:
     return Component(np.array(rows, dtype=np.int64), 0, f"register of the last {k} letters", codes, acts)
 
 
+def _intern(index: dict, items: list, key: tuple, cap: int) -> int | None:
+    """The id of ``key`` in ``items`` (appended, and entered in ``index``, when new); None when it is new and
+    ``items`` already holds ``cap`` entries (the walks' bound on configurations)."""
+    j = index.get(key)
+    if j is None:
+        if len(items) >= cap:
+            return None
+        j = index[key] = len(items)
+        items.append(key)
+    return j
+
+
 def _ids(rows: np.ndarray) -> np.ndarray:
     """A dense id per distinct row of ``rows [N, W]`` (non-negative int64)."""
     _, inv = np.unique(rows, axis=0, return_inverse=True)
@@ -364,13 +376,9 @@ def _walk(dfa: DFA, comps: list[Component], cap: int = MAX_CONFIGS) -> StackWalk
         cfg = configs[i]
         row = []
         for a in range(S):
-            nc = tuple(int(t[s, a]) for t, s in zip(tables, cfg))
-            j = index.get(nc)
+            j = _intern(index, configs, tuple(int(t[s, a]) for t, s in zip(tables, cfg)), cap)
             if j is None:
-                if len(configs) >= cap:
-                    return None
-                j = index[nc] = len(configs)
-                configs.append(nc)
+                return None
             row.append(j)
         succ.append(row)
         i += 1
@@ -425,13 +433,9 @@ def _walk_conv(dfa: DFA, comps: list[Component],
                 sy.append(s)
                 raw = emit_ids[l].setdefault((ns, s), len(emit_ids[l])) if l < L - 1 else ns
                 em.append(raw)
-            nc = tuple(states + prev)
-            j = index.get(nc)
+            j = _intern(index, configs, tuple(states + prev), cap)
             if j is None:
-                if len(configs) >= cap:
-                    return None
-                j = index[nc] = len(configs)
-                configs.append(nc)
+                return None
             row.append(j)
             srow.append(sy)
             erow.append(em)
@@ -636,13 +640,9 @@ def _prefix_model_conv(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: 
         for a in range(S):
             raw = int(top[m, a])
             srow.append(pair.setdefault((r, raw), len(pair)))
-            nxt = (int(w.succ[m, a]), raw)
-            k = index.get(nxt)
+            k = _intern(index, states, (int(w.succ[m, a]), raw), MAX_WALK)
             if k is None:
-                if len(states) >= MAX_WALK:
-                    return None
-                k = index[nxt] = len(states)
-                states.append(nxt)
+                return None
             row.append(k)
         succ.append(row)
         sym.append(srow)
