@@ -42,7 +42,8 @@ def one_run(job: dict) -> dict:
     cfg = TrainConfig(model=job["model"], eigenvalue_range=rng, layers=job["layers"], dim=job["dim"],
                       heads=job["heads"], num_householder=2, state_dim=job["state_dim"], steps=job["steps"],
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
-                      gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"])
+                      gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"],
+                      dt_per_channel=job["dt"] == "channel")
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
                           restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
     t0 = time.perf_counter()
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="certify every N steps and stop once certified (0: train all --steps)")
     ap.add_argument("--restarts", type=int, default=2, help="fresh starts allowed to a run that is refuted with "
                     "every gate clamped (frozen), within the same --steps")
+    ap.add_argument("--dt", choices=("channel", "head"), default="channel",
+                    help="diagonal models: a step size per state channel (default) or per head")
     ap.add_argument("--budget-s", type=float, default=0, help="stop a run after this many seconds of training "
                     "(0: no limit)")
     ap.add_argument("--per-length", type=int, default=16, help="test words per length")
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
              "batch": args.batch, "dim": args.dim, "heads": args.diag_heads if m == "diagonal" else 1,
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
-             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts,
+             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts, "dt": args.dt,
              "budget_s": args.budget_s,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()

@@ -279,8 +279,10 @@ class DiagonalLayer(nn.Module):
     :func:`statetrack.kernels.diagonal_scan`; output ``o_t = S_t^T q_t + D * v_t`` (scale 1, skip term D), per-head
     RMS norm times ``silu(z)``, projection back to ``d_model``.
 
-    Discretisation (Mamba): ``dt = softplus(dt_proj(x) + dt_bias) [B, T, H]``, ``A = exp(A_log) > 0 [H, K]``,
-    ``a = exp(-dt * A)`` in (0, 1]; keys ``k = dt * B_proj(x)``. With ``eigenvalue_range=(-1, 1)`` the transition is
+    Discretisation (Mamba): ``dt = softplus(dt_proj(x) + dt_bias)``, one per head ``[B, T, H]`` (Mamba-2), or one
+    per state channel ``[B, T, H, K]`` with ``dt_per_channel=True`` (Mamba-1: each channel's gate has its own
+    dependence on the token), ``A = exp(A_log) > 0 [H, K]``, ``a = exp(-dt * A)`` in (0, 1]; keys
+    ``k = dt * B_proj(x)``. With ``eigenvalue_range=(-1, 1)`` the transition is
     ``2a - 1`` in (-1, 1) (a sign flip is approached with large ``dt``), carried with its sign by the kernel.
 
     ``gate="saturating"``: ``e = gate_unit(exp(-dt A))`` in [0, 1], transition ``e`` (or ``2e - 1``) and keys
@@ -308,11 +310,14 @@ class DiagonalLayer(nn.Module):
         backend: str = "auto",
         norm_eps: float = 1e-5,
         gate: str = "sigmoid",
+        dt_per_channel: bool = False,
     ):
         super().__init__()
         self.gate = _check_gate(gate)
         self.d_model, self.num_heads, self.head_dim = int(d_model), int(num_heads), int(head_dim)
         self.state_dim = int(state_dim)
+        self.dt_per_channel = bool(dt_per_channel)
+        n_dt = num_heads * state_dim if self.dt_per_channel else num_heads
         self.eigenvalue_range = _check_range(eigenvalue_range)
         self.backend = backend
         H, K, V = self.num_heads, self.state_dim, self.head_dim
@@ -320,14 +325,14 @@ class DiagonalLayer(nn.Module):
         self.z_proj = nn.Linear(d_model, H * V, bias=False)
         self.B_proj = nn.Linear(d_model, H * K, bias=False)
         self.C_proj = nn.Linear(d_model, H * K, bias=False)
-        self.dt_proj = nn.Linear(d_model, H, bias=False)
+        self.dt_proj = nn.Linear(d_model, n_dt, bias=False)
         self.use_short_conv = bool(use_short_conv)
         if self.use_short_conv:
             self.x_conv = ShortConvolution(H * V, conv_size)
         if self.gate == "saturating":
             dt_min, dt_max = SATURATING_DT_RANGE
         # dt_bias = softplus^{-1}(dt0) with dt0 log-uniform in [dt_min, dt_max]
-        dt0 = torch.exp(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt0 = torch.exp(torch.rand(n_dt) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
         self.dt_bias = nn.Parameter(dt0 + torch.log(-torch.expm1(-dt0)))
         A0 = torch.ones(K) if self.gate == "saturating" else torch.arange(1, K + 1, dtype=torch.float32)
         self.A_log = nn.Parameter(torch.log(A0).repeat(H, 1))
@@ -335,15 +340,19 @@ class DiagonalLayer(nn.Module):
         self.o_norm = GatedRMSNorm(V, eps=norm_eps)
         self.o_proj = nn.Linear(H * V, d_model, bias=False)
 
+    def step_sizes(self, x: torch.Tensor) -> torch.Tensor:
+        """``dt [B, T, H, 1]`` (one per head) or ``[B, T, H, K]`` (``dt_per_channel``), > 0, for ``x [B, T, d]``."""
+        B, T, _ = x.shape
+        return F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias).view(B, T, self.num_heads, -1)
+
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(e [B, T, H, K] = gate_unit(exp(-dt A)), dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
-        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
-        return gate_unit(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate), dt
+        """``(e [B, T, H, K] = gate_unit(exp(-dt A)), dt)`` for ``x [B, T, d_model]``; ``dt`` as :meth:`step_sizes`."""
+        dt = self.step_sizes(x)
+        return gate_unit(torch.exp(-dt * torch.exp(self.A_log)), self.gate), dt
 
     def gate_levels(self, x: torch.Tensor) -> torch.Tensor:
         """The gates ``e`` before their clamp (:func:`gate_level`), ``[B, T, H, K]`` for ``x [B, T, d_model]``."""
-        dt = F.softplus(_at_least_float32(self.dt_proj(x)) + self.dt_bias)
-        return gate_level(torch.exp(-dt[..., None] * torch.exp(self.A_log)), self.gate)
+        return gate_level(torch.exp(-self.step_sizes(x) * torch.exp(self.A_log)), self.gate)
 
     def gate_usage(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of ``1 - e`` over ``x [B, T, d_model]`` and the channels (a scalar): how far the maps are from the
@@ -351,7 +360,8 @@ class DiagonalLayer(nn.Module):
         return (1 - self.gates(x)[0]).mean()
 
     def transitions(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a [B, T, H, K] in the layer's eigenvalue range, dt [B, T, H] > 0)`` for ``x [B, T, d_model]``."""
+        """``(a [B, T, H, K] in the layer's eigenvalue range, dt)`` for ``x [B, T, d_model]``; ``dt`` as
+        :meth:`step_sizes`."""
         e, dt = self.gates(x)
         return (2 * e - 1 if self.eigenvalue_range == (-1, 1) else e), dt
 
@@ -363,7 +373,7 @@ class DiagonalLayer(nn.Module):
         v = self.x_conv(v) if self.use_short_conv else F.silu(v)
         e, dt = self.gates(x)
         a = 2 * e - 1 if self.eigenvalue_range == (-1, 1) else e
-        weight = (1 - e) if self.gate == "saturating" else dt[..., None]
+        weight = (1 - e) if self.gate == "saturating" else dt
         k = self.B_proj(x).view(B, T, H, K) * weight.to(x.dtype)
         q = self.C_proj(x).view(B, T, H, K)
         return q, k, v.reshape(B, T, H, V), a

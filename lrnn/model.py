@@ -50,7 +50,9 @@ class LRNNConfig:
     ``layer``: ``deltanet`` | ``deltaproduct`` | ``diagonal``; ``eigenvalue_range``: ``(0, 1)`` or ``(-1, 1)``;
     ``state_dim`` is used by ``diagonal`` only, ``num_householder`` by ``deltaproduct`` only. ``gate``:
     ``sigmoid`` (the published parametrisation; files without the field load with it) or ``saturating`` (the
-    ends of the gate are reachable exactly: :func:`statetrack.lrnn.layers.gate_unit`).
+    ends of the gate are reachable exactly: :func:`statetrack.lrnn.layers.gate_unit`). ``dt_per_channel``
+    (``diagonal`` only): a step size per state channel (Mamba-1) instead of one per head (Mamba-2, files without the
+    field load with it).
     """
 
     vocab_size: int
@@ -69,6 +71,7 @@ class LRNNConfig:
     norm_eps: float = 1e-5
     backend: str = "auto"
     gate: str = "sigmoid"
+    dt_per_channel: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # free-form (task name, alphabet, ...), saved verbatim
 
     def __post_init__(self) -> None:
@@ -77,6 +80,9 @@ class LRNNConfig:
         for name, (lo, hi) in CONFIG_INT_RANGES.items():
             setattr(self, name, expect_int(f"LRNNConfig.{name}", getattr(self, name), lo, hi, error=StatetrackError))
         expect_bool("LRNNConfig.use_short_conv", self.use_short_conv, error=StatetrackError)
+        expect_bool("LRNNConfig.dt_per_channel", self.dt_per_channel, error=StatetrackError)
+        if self.dt_per_channel and self.layer != "diagonal":
+            raise StatetrackError(f"LRNNConfig.dt_per_channel applies to diagonal layers, not {self.layer!r}")
         self.mlp_ratio = expect_float("LRNNConfig.mlp_ratio", self.mlp_ratio, 0.0, 64.0, error=StatetrackError)
         if self.mlp_ratio <= 0:
             raise StatetrackError(f"LRNNConfig.mlp_ratio must be > 0; got {self.mlp_ratio}")
@@ -96,9 +102,10 @@ class LRNNConfig:
         hidden = max(1, int(round(d * self.mlp_ratio * 2 / 3)))
         if self.layer == "diagonal":
             K, V = self.state_dim, self.head_dim
-            mixer = (2 * d * H * V + 2 * d * H * K + d * H  # x, z, B, C, dt projections
+            n_dt = H * K if self.dt_per_channel else H
+            mixer = (2 * d * H * V + 2 * d * H * K + d * n_dt  # x, z, B, C, dt projections
                      + (H * V * cs if self.use_short_conv else 0)  # depthwise convolution of x
-                     + H + H * K + H * V  # dt_bias, A_log, D
+                     + n_dt + H * K + H * V  # dt_bias, A_log, D
                      + V + H * V * d)  # output norm, output projection
         else:
             K, n_h = self.head_dim, (1 if self.layer == "deltanet" else self.num_householder)
@@ -149,7 +156,8 @@ def make_mixer(cfg: LRNNConfig) -> nn.Module:
     if cfg.layer == "deltaproduct":
         return DeltaProductLayer(cfg.d_model, cfg.num_heads, cfg.head_dim, num_householder=cfg.num_householder,
                                  **common)
-    return DiagonalLayer(cfg.d_model, cfg.num_heads, cfg.head_dim, state_dim=cfg.state_dim, **common)
+    return DiagonalLayer(cfg.d_model, cfg.num_heads, cfg.head_dim, state_dim=cfg.state_dim,
+                         dt_per_channel=cfg.dt_per_channel, **common)
 
 
 class MLP(nn.Module):

@@ -91,6 +91,8 @@ class TrainConfig:
     #: transition gate (``LRNNConfig.gate``): ``auto`` = ``saturating`` for the range (-1, 1) (exact reflections and
     #: sign flips reachable, so a trained parity model can be exact; docs/training.md), ``sigmoid`` for (0, 1)
     gate: str = "auto"
+    #: diagonal models: a step size ``dt`` per state channel instead of per head (``LRNNConfig.dt_per_channel``)
+    dt_per_channel: bool = False
     #: short causal convolutions before the scan (``LRNNConfig.use_short_conv``)
     short_conv: bool = True
     #: weight of the gate penalty, the mean distance of the saturating gates from the identity
@@ -119,6 +121,10 @@ class TrainConfig:
             raise StatetrackError(f"--gate {self.gate!r}: choose auto, {', '.join(GATES)}")
         if not isinstance(self.short_conv, bool):
             raise StatetrackError(f"short_conv {self.short_conv!r}: need true or false")
+        if not isinstance(self.dt_per_channel, bool):
+            raise StatetrackError(f"dt_per_channel {self.dt_per_channel!r}: need true or false")
+        if self.dt_per_channel and self.model != "diagonal":
+            raise StatetrackError(f"--dt-per-channel applies to --model diagonal, not {self.model}")
         if self.schedule not in ("cosine", "constant"):
             raise StatetrackError(f"--schedule {self.schedule!r}: choose cosine or constant")
         for name in ("layers", "dim", "heads", "num_householder", "steps", "batch"):
@@ -169,7 +175,8 @@ def build_model(cfg: TrainConfig, task: Task) -> nn.Module:
                                 n_layers=cfg.layers, layer=cfg.model, num_heads=cfg.heads,
                                 head_dim=cfg.dim // cfg.heads, num_householder=cfg.num_householder,
                                 eigenvalue_range=cfg.eigenvalue_range, state_dim=cfg.state_dim, backend=backend,
-                                gate=resolve_gate(cfg.gate, cfg.eigenvalue_range), use_short_conv=cfg.short_conv))
+                                gate=resolve_gate(cfg.gate, cfg.eigenvalue_range), use_short_conv=cfg.short_conv,
+                                dt_per_channel=cfg.dt_per_channel))
 
 
 def resolve_gate(gate: str, eigenvalue_range: tuple[int, int]) -> str:

@@ -182,7 +182,8 @@ def anchored_regions(graph: WindowGraph, steps: list[WindowStep], basis: np.ndar
         out.reason = f"the anchored regions did not close within {max_rounds} rounds"
     out.radius = radius
     nontree = E - (P - 1)
-    exact_edges = sum(bool((D[e] == 0).all() and (Dr[e] == 0).all()) for e in range(E)) - (P - 1)
+    tree = set(parent[1:])
+    exact_edges = sum(bool((D[e] == 0).all() and (Dr[e] == 0).all()) for e in range(E) if e not in tree)
     out.details = {"anchored_rounds": out.rounds, "anchored_largest_radius": float(radius.max()),
                    "non_tree_edges": nontree, "exact_non_tree_edges": exact_edges,
                    "anchored_rows": int(anchored_rows.sum())}

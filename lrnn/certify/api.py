@@ -41,6 +41,7 @@ from .intervals import Interval
 from .anchored import anchored_regions, refine_by_normal_forms
 from .paths import close_by_paths, edge_image_output, output_bounds
 from .regions import choose_basis, grow_regions, hull_boxes, simulate
+from .row_parameters import parameter_regions, readout_margins
 from .search import search_counterexample
 from .stack import certify_stack
 from .window_graph import build_window_graph
@@ -59,14 +60,15 @@ def state_classes(dfa: DFA, labels: str) -> np.ndarray:
 
 def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
             seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096),
-            search_words: int = 4096, history: int = 0) -> Certificate:
+            search_words: int = 4096, history: int = 0, max_boxes: int = 50_000) -> Certificate:
     """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
     alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
     this length (a model trained on lengths ``a..b`` is not asked about shorter words). ``search_words``: the
     exhaustive search covers every word up to the longest length with at most this many words;
     ``search_lengths``: lengths of the random words searched next (16 of each); ``history``: tokens kept per
     window-graph node (at least ``c - 1``; more split each node's states into finer boxes, ``|Sigma|`` times more
-    nodes per extra token)."""
+    nodes per extra token); ``max_boxes``: the most readout boxes the branch and bound of diagonal layers
+    evaluates (:func:`.row_parameters.readout_margins`)."""
     if not isinstance(model, LRNNModel):
         raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
     if min_length < 1:
@@ -94,12 +96,12 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
                                **base)
     if model.config.n_layers != 1:
         return certify_stack(float64_copy(model), dfa, classes, min_length, seed, max_rounds)
-    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history)
+    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history, max_boxes=max_boxes)
 
 
 def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
-                     max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0
-                     ) -> Certificate:
+                     max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0,
+                     max_boxes: int = 50_000) -> Certificate:
     m64 = float64_copy(model)
     c = window_width(m64)
     cap = max(c - 1, history, min_length)
@@ -113,9 +115,9 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     details: dict = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c}
     base = {"min_length": min_length, "details": details}
 
-    def margin(e: int, o: Interval) -> float:
+    def margin(e: int, o: Interval, o_eps: tuple[np.ndarray, np.ndarray] | None = None) -> float:
         q, _, n = graph.nodes[graph.edges[e][2]]
-        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]))
+        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]), o_eps=o_eps)
 
     anchored_reason = ""
     exact_counts = {KIND_NAMES[k]: int(sum((s.kinds == k).sum() for s in steps)) for k in range(1, len(KIND_NAMES))}
@@ -151,6 +153,21 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
                                f"ending like {_word_to(graph, where, dfa)!r} (margin {worst:.3g}); ")
         else:
             anchored_reason = f"{anchored.reason}; "
+    if m64.config.layer == "diagonal":
+        # every row of a diagonal layer moves on the lines of its inputs: boxes of per-row parameters
+        params = parameter_regions(graph, steps)
+        details.update(params.details)
+        outcome = readout_margins(params, graph, steps, margin, max_boxes=max_boxes)
+        details.update(parameter_boxes=outcome.boxes)
+        if outcome.worst > 0:
+            details.update(readout_margin=float(outcome.worst), argument="per-row parameter intervals")
+            return Certificate("certified", "regions", reason="every reachable state of each row is a combination "
+                               "of the row's inputs whose coefficients stay in their node's intervals (or grow "
+                               "along directions the readout was checked on at every scale), and the readout is "
+                               "right on every box of coefficients", arithmetic="real", **base)
+        budget = f"{max_boxes} boxes, the budget" if outcome.exhausted else f"{outcome.boxes} boxes"
+        anchored_reason += (f"row parameters: the readout bound does not separate the classes after words ending "
+                            f"like {_word_to(graph, outcome.edge, dfa)!r} (margin {outcome.worst:.3g}, {budget}); ")
     regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
     details.update(regions.details)
 

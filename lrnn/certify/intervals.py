@@ -76,13 +76,25 @@ class Interval:
         hi = np.maximum(slo, shi)
         return Interval(*widen(lo, hi, 1e-9))
 
-    def rms_norm(self, weight: np.ndarray, eps: float) -> "Interval":
-        """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis.
+    def rms_norm(self, weight: np.ndarray, eps: "float | np.ndarray", eps_hi: "np.ndarray | None" = None
+                 ) -> "Interval":
+        """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis (``eps`` a number or an array broadcast
+        against ``x``'s leading axes with a trailing 1; with ``eps_hi``, for every eps between the two: ``|y_i|``
+        decreases with eps, so the hull of the two ends bounds it).
 
         ``y_i = x_i / sqrt((x_i^2 + sum_{j != i} x_j^2) / n + eps)`` increases with ``x_i`` and, for ``x_i > 0``,
         decreases with every ``x_j^2`` (increases for ``x_i < 0``); its extremes over the box are therefore at
-        ``x_i = hi_i`` / ``lo_i`` with the other squares at their least or largest."""
+        ``x_i = hi_i`` / ``lo_i`` with the other squares at their least or largest. Every ``|y_i| < sqrt(n)`` (as
+        ``x_i^2 <= n mean(x^2)``), which bounds rows with an unbounded entry too."""
         n = self.lo.shape[-1]
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            out = self._rms_norm(n, weight, eps)
+            if eps_hi is None:
+                return out
+            other = self._rms_norm(n, weight, eps_hi)
+        return Interval(np.minimum(out.lo, other.lo), np.maximum(out.hi, other.hi))
+
+    def _rms_norm(self, n: int, weight: np.ndarray, eps: "float | np.ndarray") -> "Interval":
         sq_hi = np.maximum(self.lo ** 2, self.hi ** 2)
         sq_lo = np.where((self.lo <= 0) & (self.hi >= 0), 0.0, np.minimum(self.lo ** 2, self.hi ** 2))
         rest_lo = np.maximum(sq_lo.sum(-1, keepdims=True) - sq_lo, 0.0) * (1 - 1e-12)
@@ -94,4 +106,9 @@ class Interval:
         up = np.where(self.hi >= 0, y(self.hi, rest_lo), y(self.hi, rest_hi))
         down = np.where(self.lo <= 0, y(self.lo, rest_lo), y(self.lo, rest_hi))
         lo, hi = widen(down, up, 1e-10)
+        # |y_i| < sqrt(n) always (x_i^2 <= n mean(x^2)); a row with an unbounded entry is only known to that extent
+        bound = np.sqrt(n) * (1 + 1e-12)
+        unknown = ~np.all(np.isfinite(self.lo) & np.isfinite(self.hi), axis=-1, keepdims=True)
+        lo = np.where(unknown | np.isnan(lo), -bound, np.maximum(lo, -bound))
+        hi = np.where(unknown | np.isnan(hi), bound, np.minimum(hi, bound))
         return Interval(lo, hi) * weight

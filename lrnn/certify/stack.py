@@ -175,14 +175,15 @@ def _diagonal_step(mixer, h: Interval, x: Interval, exact_input: bool) -> Window
     H, K, V = mixer.num_heads, mixer.state_dim, mixer.head_dim
     v = h.linear(_np(mixer.x_proj.weight)).silu()
     v = Interval(v.lo.reshape(H, V), v.hi.reshape(H, V))
-    dt = _softplus(h.linear(_np(mixer.dt_proj.weight), _np(mixer.dt_bias)))  # [H]
+    dt = _softplus(h.linear(_np(mixer.dt_proj.weight), _np(mixer.dt_bias)))  # [H] or [H * K] (dt_per_channel)
+    dt = Interval(dt.lo.reshape(H, -1), dt.hi.reshape(H, -1))  # [H, 1] or [H, K]
     rate = np.exp(_np(mixer.A_log))  # [H, K], > 0: exp(-dt * rate) decreases with dt
-    s = Interval(*widen(np.exp(-dt.hi[:, None] * rate), np.exp(-dt.lo[:, None] * rate), 1e-12))
+    s = Interval(*widen(np.exp(-dt.hi * rate), np.exp(-dt.lo * rate), 1e-12))
     u = _gate_level(s, mixer.gate)
     e = _clamp01(u, mixer.gate)
     a = Interval(*widen(2 * e.lo - 1, 2 * e.hi - 1)) if mixer.eigenvalue_range == (-1, 1) else e
     weight = (Interval(1 - e.hi, 1 - e.lo) if mixer.gate == "saturating"
-              else Interval(np.broadcast_to(dt.lo[:, None], (H, K)), np.broadcast_to(dt.hi[:, None], (H, K))))
+              else Interval(np.broadcast_to(dt.lo, (H, K)), np.broadcast_to(dt.hi, (H, K))))
     b = h.linear(_np(mixer.B_proj.weight))
     k = Interval(b.lo.reshape(H, K), b.hi.reshape(H, K)) * weight
     q = h.linear(_np(mixer.C_proj.weight))

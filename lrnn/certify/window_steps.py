@@ -177,8 +177,8 @@ def _diagonal(mixer: DiagonalLayer, h: torch.Tensor) -> tuple[np.ndarray, ...]:
     K = mixer.state_dim
     kinds = np.zeros((N, H, K), dtype=np.int8)
     if mixer.gate == "saturating":
-        dt = torch.nn.functional.softplus(mixer.dt_proj(h)[:, -1].double() + mixer.dt_bias.double())
-        u = gate_level(torch.exp(-dt[..., None] * torch.exp(mixer.A_log.double())), mixer.gate).numpy()
+        dt = torch.nn.functional.softplus(mixer.dt_proj(h)[:, -1].double() + mixer.dt_bias.double()).view(N, H, -1)
+        u = gate_level(torch.exp(-dt * torch.exp(mixer.A_log.double())), mixer.gate).numpy()
         kinds[u <= -EXACT_MARGIN] = INVOLUTION if mixer.eigenvalue_range == (-1, 1) else RESET  # e = 0
         kinds[u >= 1 + EXACT_MARGIN] = IDENTITY  # e = 1: a = 1 and k = (1 - e) B = 0
     a_exact = kinds != PLAIN

@@ -20,6 +20,8 @@ def register(subparsers) -> None:
                    help="search every word up to the longest length with at most N words (default 4096)")
     p.add_argument("--no-search", action="store_true", help="skip the counterexample search")
     p.add_argument("--max-rounds", type=int, default=3000, help="rounds of the region iteration")
+    p.add_argument("--max-boxes", type=int, default=50_000, metavar="N",
+                   help="readout boxes the branch and bound of diagonal layers may evaluate")
     p.add_argument("--seed", type=int, default=0)
     add_json(p)
     p.set_defaults(func=run_certify)
@@ -45,12 +47,15 @@ def run_certify(args: argparse.Namespace) -> int:
         raise StatetrackError(f"--search-words {args.search_words}: need at least 1")
     if args.max_rounds < 1:
         raise StatetrackError(f"--max-rounds {args.max_rounds}: need at least 1")
+    if args.max_boxes < 1:
+        raise StatetrackError(f"--max-boxes {args.max_boxes}: need at least 1")
     dfa = load_source(args) if source_given(args) else None
     import os
 
     if os.path.isdir(args.model):
         cert = certify_path(args.model, dfa, search=not args.no_search, seed=args.seed, max_rounds=args.max_rounds,
-                            search_lengths=_lengths(args.search_lengths), search_words=args.search_words)
+                            search_lengths=_lengths(args.search_lengths), search_words=args.search_words,
+                            max_boxes=args.max_boxes)
     else:
         cert = certify_path(args.model, dfa)
 

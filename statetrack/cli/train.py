@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    help="transition gate: sigmoid (as published) or saturating (exact beta = 2 / sign flips "
                         "reachable); auto = saturating for -1,1 and sigmoid for 0,1 (docs/training.md)")
     p.add_argument("--no-short-conv", action="store_true", help="no short convolutions before the scan")
+    p.add_argument("--dt-per-channel", action="store_true",
+                   help="diagonal: a step size per state channel (Mamba-1) instead of per head")
+    p.add_argument("--state-dim", type=int, default=16, metavar="K", help="diagonal: state rows per head")
     p.add_argument("--gate-penalty", type=float, default=1e-3, metavar="W",
                    help="weight of the penalty that moves unneeded saturating gates to the exact identity (0: none)")
     p.add_argument("--layers", type=int, default=1)
@@ -142,6 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
                       lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
                       grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       device=args.device, kernel=args.kernel, gate=args.gate, short_conv=not args.no_short_conv,
+                      dt_per_channel=args.dt_per_channel, state_dim=args.state_dim,
                       gate_penalty=args.gate_penalty)
     ctx = distributed.from_env() if distributed.launched() else None
     stop_when = _until_certified(args, task, ctx)
