@@ -3,6 +3,7 @@ certified, rows that count do not close, exact sign flips stay exact points, and
 row that the anchored regions cannot handle is certified."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -213,3 +214,29 @@ def test_a_claim_that_fails_far_out_in_a_free_direction_is_never_certified():
               for _, e, S in walk(graph, steps, np.random.default_rng(0).integers(0, 2, size=200)))
     out = readout_margins(regions, graph, steps, lambda e, o, o_eps=None: top + 1 - float(o.hi[0, 0]))
     assert out.worst > 0
+
+
+def test_progress_bar_changes_nothing_and_the_cli_takes_the_flags(tmp_path, capsys):
+    from statetrack.cli import main
+    from statetrack.lrnn.tasks import Task
+    from statetrack.lrnn.train import save_any
+
+    m = leaky_parity_model()
+    m64, graph, steps = graph_and_steps(m, get_language("parity"))
+    regions = parameter_regions(graph, steps)
+
+    def bound(e, o, o_eps=None):
+        return 1.0 - float(o.hi[1, 0])
+
+    quiet = readout_margins(regions, graph, steps, bound)
+    loud = readout_margins(regions, graph, steps, bound, progress=True)
+    assert (quiet.worst, quiet.edge, quiet.boxes) == (loud.worst, loud.edge, loud.boxes)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_any(m, run / "model.safetensors")
+    task = Task(get_language("parity"), "final", (1, 40))
+    (run / "run.json").write_text(json.dumps({"format_version": 1, "model": "diagonal", "task": task.to_json()}))
+    code = main(["certify", str(run), "--max-boxes", "1000", "--no-progress", "--json"])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == "" and json.loads(out.out)["status"] == "certified"
+    assert main(["certify", str(run), "--max-boxes", "0"]) == 2

@@ -60,7 +60,8 @@ def state_classes(dfa: DFA, labels: str) -> np.ndarray:
 
 def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
             seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096),
-            search_words: int = 4096, history: int = 0, max_boxes: int = 50_000) -> Certificate:
+            search_words: int = 4096, history: int = 0, max_boxes: int = 50_000, progress: bool = False
+            ) -> Certificate:
     """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
     alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
     this length (a model trained on lengths ``a..b`` is not asked about shorter words). ``search_words``: the
@@ -68,7 +69,7 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
     ``search_lengths``: lengths of the random words searched next (16 of each); ``history``: tokens kept per
     window-graph node (at least ``c - 1``; more split each node's states into finer boxes, ``|Sigma|`` times more
     nodes per extra token); ``max_boxes``: the most readout boxes the branch and bound of diagonal layers
-    evaluates (:func:`.row_parameters.readout_margins`)."""
+    evaluates (:func:`.row_parameters.readout_margins`); ``progress``: a bar on stderr while it runs long."""
     if not isinstance(model, LRNNModel):
         raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
     if min_length < 1:
@@ -96,12 +97,13 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
                                **base)
     if model.config.n_layers != 1:
         return certify_stack(float64_copy(model), dfa, classes, min_length, seed, max_rounds)
-    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history, max_boxes=max_boxes)
+    return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history, max_boxes=max_boxes,
+                            progress=progress)
 
 
 def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
                      max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0,
-                     max_boxes: int = 50_000) -> Certificate:
+                     max_boxes: int = 50_000, progress: bool = False) -> Certificate:
     m64 = float64_copy(model)
     c = window_width(m64)
     cap = max(c - 1, history, min_length)
@@ -157,7 +159,7 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
         # every row of a diagonal layer moves on the lines of its inputs: boxes of per-row parameters
         params = parameter_regions(graph, steps)
         details.update(params.details)
-        outcome = readout_margins(params, graph, steps, margin, max_boxes=max_boxes)
+        outcome = readout_margins(params, graph, steps, margin, max_boxes=max_boxes, progress=progress)
         details.update(parameter_boxes=outcome.boxes)
         if outcome.worst > 0:
             details.update(readout_margin=float(outcome.worst), argument="per-row parameter intervals")

@@ -291,7 +291,7 @@ class _Piece:
 
 
 def readout_margins(regions: ParameterRegions, graph: WindowGraph, steps: list[WindowStep],
-                    margin: Callable[..., float], max_boxes: int = 20_000) -> MarginOutcome:
+                    margin: Callable[..., float], max_boxes: int = 20_000, progress: bool = False) -> MarginOutcome:
     """For every edge, the readout on the image of its source's box, split (branch and bound) until every piece has
     a positive margin. ``margin(e, o, o_eps)``: a lower bound of the right class's logit margin at edge ``e`` for
     scan outputs in ``o`` (``inf`` where no claim is made), ``o_eps`` as in
@@ -299,7 +299,19 @@ def readout_margins(regions: ParameterRegions, graph: WindowGraph, steps: list[W
     :data:`MAX_FREE_DIRECTIONS` groups (:func:`free_directions`) is covered by an inner box of its unknowns and the
     faces of the outer region (:class:`_Piece`); a head with more has an unknown scan output. Stops at the first
     piece that cannot be split further or after ``max_boxes`` evaluations; ``worst`` is then that piece's margin
-    (<= 0)."""
+    (<= 0). ``progress``: a bar of the boxes on stderr once the work takes more than 2 s."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=max_boxes, desc="certify: readout boxes", unit="box", delay=2.0, disable=not progress,
+               leave=False, dynamic_ncols=True)
+    try:
+        return _branch_and_bound(regions, graph, steps, margin, max_boxes, bar)
+    finally:
+        bar.close()
+
+
+def _branch_and_bound(regions: ParameterRegions, graph: WindowGraph, steps: list[WindowStep],
+                      margin: Callable[..., float], max_boxes: int, bar) -> MarginOutcome:
     maps = _edge_maps(graph, steps)[0]
     W = len(regions.windows)
     B, Br = generators(steps, regions.window_of_edge, W)
@@ -342,6 +354,7 @@ def readout_margins(regions: ParameterRegions, graph: WindowGraph, steps: list[W
         while stack:
             piece = stack.pop()
             boxes += 1
+            bar.update(1)
             o, o_eps, scores = _piece_output(step, piece, B, Br, unknown, gens, influence)
             m = margin(e, o, o_eps)
             if m > 0:

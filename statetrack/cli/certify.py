@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-rounds", type=int, default=3000, help="rounds of the region iteration")
     p.add_argument("--max-boxes", type=int, default=50_000, metavar="N",
                    help="readout boxes the branch and bound of diagonal layers may evaluate")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (stderr) on long checks")
     p.add_argument("--seed", type=int, default=0)
     add_json(p)
     p.set_defaults(func=run_certify)
@@ -55,7 +56,7 @@ def run_certify(args: argparse.Namespace) -> int:
     if os.path.isdir(args.model):
         cert = certify_path(args.model, dfa, search=not args.no_search, seed=args.seed, max_rounds=args.max_rounds,
                             search_lengths=_lengths(args.search_lengths), search_words=args.search_words,
-                            max_boxes=args.max_boxes)
+                            max_boxes=args.max_boxes, progress=not args.no_progress)
     else:
         cert = certify_path(args.model, dfa)
 
