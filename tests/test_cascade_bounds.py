@@ -99,3 +99,13 @@ def test_auto_compile_reports_the_classes(monkeypatch):
     monkeypatch.setattr(cascade_layers, "MAX_STACK_BYTES", limit)
     model, rep = compile_language(d, "auto")
     assert rep["symbol_classes"]["limit_bytes"] == limit and prove(model).proved
+
+
+def test_classify_leaves_the_size_open_over_the_bound(monkeypatch):
+    from statetrack.constructions.sizing import classify_language
+
+    d = _random(7, 8)
+    assert classify_language(d).families["deltaproduct[-1,1]"]["construction"]["layers"] == 7
+    monkeypatch.setattr(cascade_layers, "MAX_STACK_BYTES", 1000)
+    cons = classify_language(d).families["deltaproduct[-1,1]"]["construction"]
+    assert cons["layers"] is None and cons["built_by"] is None  # not computed, as for a DFA over the size limit
