@@ -109,3 +109,37 @@ def test_classify_leaves_the_size_open_over_the_bound(monkeypatch):
     monkeypatch.setattr(cascade_layers, "MAX_STACK_BYTES", 1000)
     cons = classify_language(d).families["deltaproduct[-1,1]"]["construction"]
     assert cons["layers"] is None and cons["built_by"] is None  # not computed, as for a DFA over the size limit
+
+
+def _classes_plain(acts, entries):
+    """The definition of the greedy classes: each symbol in order joins the first class of its action whose entries
+    agree with its own at every code both define, else opens a new one."""
+    cls, rows, act_of = [], [], []
+    for a, row in zip(acts.tolist(), entries):
+        mine = dict(row)
+        k = next((k for k, r in enumerate(rows)
+                  if act_of[k] == a and all(r.get(c, o) == o for c, o in mine.items())), None)
+        if k is None:
+            k = len(rows)
+            rows.append({})
+            act_of.append(a)
+        rows[k].update(mine)
+        cls.append(k)
+    return cls, rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compatible_classes_match_the_plain_definition(seed):
+    from statetrack.constructions.cascade.layers import _compatible_classes
+
+    rng = np.random.default_rng(seed)
+    S, C = int(rng.integers(1, 300)), int(rng.integers(1, 8))
+    acts = rng.integers(0, 3, S)
+    entries = []
+    for _ in range(S):
+        codes = rng.choice(C, size=int(rng.integers(0, min(C, 3) + 1)), replace=False)
+        entries.append([(int(c), int(rng.integers(0, 4))) for c in codes])
+    cls, rows = _compatible_classes(acts, entries, C, S + 1)
+    want_cls, want_rows = _classes_plain(acts, entries)
+    assert cls.tolist() == want_cls and rows == want_rows
+    assert _compatible_classes(acts, entries, C, len(want_rows) - 1) is None  # one class short of enough

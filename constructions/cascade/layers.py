@@ -43,7 +43,7 @@ from .coordinates import Cascade, Context
 #: Guard on the number of reachable cascade configurations explored while building the tables.
 MAX_CONFIGS = 2_000_000
 #: Guard on the walk that builds the tables: reachable cascade states x letters x levels (each a dictionary entry
-#: or two), checked before a new state is taken in; about 25 bytes and 2 microseconds each.
+#: or two), checked before a new state is taken in; about 50 bytes and 4 microseconds each (benchmarks/RESULTS.md).
 MAX_CELLS = 16_000_000
 #: Guard on the bytes of a stack's dense tensors (keys, betas, values, h0, codes, next, conv; float64/int64), so that
 #: its model file (8-byte length, a header of at most ``MAX_HEADER_BYTES``, the tensors) can be read back by
@@ -329,9 +329,9 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
 
     # ---- tensors: one factor set per distinct action, sizes checked before the dense per-symbol arrays exist
     def width(kind: str, j: int) -> int:
-        extra = 1 if (j == 0 and parity) else 0
-        return {"level": lambda: len(used[j]) + extra, "shift": lambda: 2 * len(used[j]) + extra,
-                "copy": lambda: 2, "trivial": lambda: 1}[kind]()
+        if kind in ("level", "shift"):  # one-hot level (a shift layer: its previous and new blocks), then the parity
+            return (1 if kind == "level" else 2) * len(used[j]) + (1 if (j == 0 and parity) else 0)
+        return 2 if kind == "copy" else 1
 
     widths = [width(kind, j) for kind, j in plan]
     sparse_next: list[dict[tuple[int, int], int]] = []
@@ -345,7 +345,7 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
         ids, distinct = _distinct_actions(action[l], len(sym[l]))
         act_ids.append(ids)
         factor_sets.append(_factor_tensors(kind, j, widths[l], parity, len(used[j]) if d else 0, distinct))
-    sparse_conv = [{(pr, r): s for (pr, r), s in conv_tab[l].items()} for l in range(n_layers)]
+    sparse_conv = [dict(tab) for tab in conv_tab]
     n_raw = [len(raw[l]) if conv_layer[l] else None for l in range(n_layers)]
     n_codes = [len(codes[l]) for l in range(n_layers)]
 
@@ -555,11 +555,12 @@ def _first_ids(keys: list) -> tuple[np.ndarray, list[int]]:
     return out, reps
 
 
-def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]],
-                        n_codes: int) -> tuple[np.ndarray, list[dict[int, int]]]:
+def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]], n_codes: int,
+                        max_classes: int) -> tuple[np.ndarray, list[dict[int, int]]] | None:
     """Greedy classes of symbols (in id order, each joins the first class it fits): a symbol fits a class with the
     same action whose entries ``code -> output`` agree with its own wherever both are defined (codes a symbol is
-    never read at are free). Returns the class of each symbol and each class's entries (the union of its members')."""
+    never read at are free). Returns the class of each symbol and each class's entries (the union of its members'),
+    or None as soon as there would be more than ``max_classes``."""
     S = acts.size
     cls = np.empty(S, dtype=np.int64)
     where: list[tuple[int, int]] = []  # per class: (action, its row in that action's table)
@@ -582,6 +583,8 @@ def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]],
                 k = t[0][i]
             else:
                 i, k = t[2], len(where)
+                if k >= max_classes:
+                    return None
                 if i == t[1].shape[0]:
                     t[1] = np.concatenate([t[1], -np.ones_like(t[1])])
                 t[0].append(k)
@@ -594,53 +597,6 @@ def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]],
     for a, i in where:
         row = tables[a][1][i]
         out.append({int(c): int(row[c]) for c in np.flatnonzero(row >= 0)})
-    return cls, out
-
-
-def _first_ids(keys: list) -> tuple[np.ndarray, list[int]]:
-    """Class ids ``[N]`` numbered by first occurrence of equal ``keys``, and each class's first member."""
-    index: dict = {}
-    reps: list[int] = []
-    out = np.empty(len(keys), dtype=np.int64)
-    for i, k in enumerate(keys):
-        c = index.get(k)
-        if c is None:
-            c = index[k] = len(reps)
-            reps.append(i)
-        out[i] = c
-    return out, reps
-
-
-def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]],
-                        n_codes: int) -> tuple[np.ndarray, list[dict[int, int]]]:
-    """Greedy classes of symbols (in id order, each joins the first class it fits): a symbol fits a class with the
-    same action whose entries ``code -> output`` agree with its own wherever both are defined (codes a symbol is
-    never read at are free). Returns the class of each symbol and each class's entries (the union of its members')."""
-    S = acts.size
-    cls = np.empty(S, dtype=np.int64)
-    table = -np.ones((max(S, 1), max(n_codes, 1)), dtype=np.int64)  # class x code -> output (-1: free)
-    class_act: list[int] = []
-    by_act: dict[int, list[int]] = {}
-    for s in range(S):
-        a = int(acts[s])
-        cs = np.array([c for c, _ in entries[s]], dtype=np.int64)
-        os_ = np.array([o for _, o in entries[s]], dtype=np.int64)
-        cands = by_act.setdefault(a, [])
-        k = -1
-        if cands:
-            sub = table[np.asarray(cands)][:, cs]  # [K, E]
-            ok = ((sub == os_) | (sub < 0)).all(axis=1)
-            hit = np.flatnonzero(ok)
-            if hit.size:
-                k = cands[int(hit[0])]
-        if k < 0:
-            k = len(class_act)
-            class_act.append(a)
-            cands.append(k)
-        table[k, cs] = os_
-        cls[s] = k
-    K = len(class_act)
-    out = [{int(c): int(table[k, c]) for c in np.flatnonzero(table[k] >= 0)} for k in range(K)]
     return cls, out
 
 
@@ -675,7 +631,20 @@ def _symbol_classes(act_ids: list[np.ndarray], nexts: list[dict], convs: list[di
             new_ids[l] = act_ids[l]
             new_next[l] = {(c, s): o for s in range(S) for c, o in entries[s]}
         else:
-            scls, merged = _compatible_classes(act_ids[l], entries, n_codes[l])
+            per_class = layer_bytes(l, 1, None) - layer_bytes(l, 0, None)
+            room = max(0, max_bytes - done - sum(floor[:l]) - layer_bytes(l, 0, 1 if conv_layer[l] else None))
+            # symbols read at one code with different actions or outputs there never share a class
+            at_code: dict[int, set] = {}
+            for s_id, row in enumerate(entries):
+                a = int(act_ids[l][s_id])
+                for c, o in row:
+                    at_code.setdefault(c, set()).add((a, o))
+            if max((len(v) for v in at_code.values()), default=0) > room // per_class:
+                return None
+            got = _compatible_classes(act_ids[l], entries, n_codes[l], room // per_class)
+            if got is None:
+                return None
+            scls, merged = got
             reps = _first_ids(scls.tolist())[1]
             new_ids[l] = act_ids[l][reps]
             new_next[l] = {(c, k): o for k, row in enumerate(merged) for c, o in row.items()}
