@@ -47,7 +47,7 @@ import numpy as np
 from statetrack.automata.characters import least_reflections
 from statetrack.automata.expressivity import DEFAULT_MAX_ELEMENTS, classify
 from statetrack.automata.monoid import transformation_index_period
-from statetrack.errors import StatetrackError
+from statetrack.errors import StateLimitError, StatetrackError
 
 from .auto import one_layer_decision, one_layer_sizes, pick
 from .group import minimal_dfa
@@ -156,9 +156,13 @@ def _cascade_sizes(mdfa, result: dict) -> None:
     from .cascade import compile_cascade
 
     fams = result["families"]
-    # the models `compile` (auto) builds, under the same work budget (merged runs and direct stacks included)
-    _, rep = compile_cascade(mdfa, coupling="copy", budget=start_budget(mdfa))
-    conv_layers = compile_cascade(mdfa, coupling="conv", budget=start_budget(mdfa))[1]["layers"]
+    # the models `compile` (auto) builds, under the same work budget (merged runs and direct stacks included); a
+    # cascade over its size bounds (MAX_CELLS, MAX_STACK_BYTES) gets no size, as a DFA over CASCADE_SIZE_LIMIT
+    try:
+        _, rep = compile_cascade(mdfa, coupling="copy", budget=start_budget(mdfa))
+        conv_layers = compile_cascade(mdfa, coupling="conv", budget=start_budget(mdfa))[1]["layers"]
+    except StateLimitError:
+        return
 
     def sized(r: dict) -> dict:
         merged = (f"; {len(r['merged'])} run(s) of its {r['layers_unmerged']} layers merged into bit-code layers"

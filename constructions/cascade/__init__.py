@@ -30,16 +30,18 @@ from .layers import CascadeStack, build_stack
 __all__ = ["compile_cascade", "cascade_stack", "Cascade", "CascadeStack", "Holonomy", "holonomy", "cascade_of"]
 
 
-def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, shift: bool = True) -> CascadeStack:
+def cascade_stack(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, shift: bool = True,
+                  max_bytes: int | None = None) -> CascadeStack:
     """The cascade layer stack of a DFA, made complete (no model file; see :func:`compile_cascade`). ``copy_skip``
-    and ``shift`` (levels of resets as one shift layer) shorten the copy scheme; both off give the plain ``2h - 1``."""
+    and ``shift`` (levels of resets as one shift layer) shorten the copy scheme; both off give the plain ``2h - 1``.
+    ``max_bytes``: the bound on the dense tensors (None: ``MAX_STACK_BYTES``; :func:`.layers.build_stack`)."""
     dfa = dfa.complete()
     return build_stack(cascade_of(dfa.delta), dfa.start, dfa.n_symbols, coupling=coupling, copy_skip=copy_skip,
-                       shift=shift)
+                       shift=shift, max_bytes=max_bytes)
 
 
 def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True, merge: bool = True,
-                    budget=None, shift: bool = True, direct: bool = True):
+                    budget=None, shift: bool = True, direct: bool = True, max_bytes: int | None = None):
     """Compile ``dfa`` (made complete) into a cascade model.
 
     With the copy coupling and ``merge`` (default), runs of consecutive layers that one bit-code layer can do are
@@ -68,7 +70,7 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
     from statetrack.constructions.model_format import build_model
 
     dfa = dfa.complete()
-    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip, shift=shift)
+    stack = cascade_stack(dfa, coupling=coupling, copy_skip=copy_skip, shift=shift, max_bytes=max_bytes)
     layers = []
     for L in stack.layers:
         arrays = {"keys": L.keys, "betas": L.betas, "values": L.values, "h0": L.h0, "codes": L.codes, "next": L.next}
@@ -154,6 +156,11 @@ def compile_cascade(dfa: DFA, *, coupling: str = "copy", copy_skip: bool = True,
         "reachable": stack.reachable,
         "reason": reason,
     }
+    if stack.symbol_classes is not None:  # over the size bound: the layers' symbols were merged into classes
+        report["symbol_classes"] = stack.symbol_classes
+        report["reason"] += (f"; the layers' symbols merged into classes (same action and next column): the "
+                             f"per-symbol tensors would take {stack.symbol_classes['bytes_per_symbol']} bytes, over "
+                             f"the bound of {stack.symbol_classes['limit_bytes']} (MAX_STACK_BYTES)")
     return model, report
 
 

@@ -30,16 +30,26 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from statetrack.errors import StateLimitError
+from statetrack.untrusted import FILE_LIMITS, MAX_HEADER_BYTES
 from statetrack.vocabulary import CASCADE_COUPLINGS
 
 from .coordinates import Cascade, Context
 
 #: Guard on the number of reachable cascade configurations explored while building the tables.
 MAX_CONFIGS = 2_000_000
+#: Guard on the walk that builds the tables: reachable cascade states x letters x levels (each a dictionary entry
+#: or two), checked before a new state is taken in; about 50 bytes and 4 microseconds each (benchmarks/RESULTS.md).
+MAX_CELLS = 16_000_000
+#: Guard on the bytes of a stack's dense tensors (keys, betas, values, h0, codes, next, conv; float64/int64), so that
+#: its model file (8-byte length, a header of at most ``MAX_HEADER_BYTES``, the tensors) can be read back by
+#: ``load_model`` within ``FILE_LIMITS["model"]``: above it the symbols of each layer are merged into classes
+#: (:func:`_symbol_classes`), and if that is still too large the build stops with a :class:`StateLimitError`.
+MAX_STACK_BYTES = FILE_LIMITS["model"] - MAX_HEADER_BYTES - 8
 
 
 @dataclass
@@ -81,6 +91,9 @@ class CascadeStack:
     shifts: list[int] = field(default_factory=list)  # levels built as one shift layer (level and copy in one)
     level_widths: list[int] = field(default_factory=list)
     holonomy_groups: list[list[int]] = field(default_factory=list)  # per level: group orders of its components
+    #: None, or when the per-symbol tensors were over ``max_bytes`` and the symbols were merged into classes:
+    #: ``{limit_bytes, bytes_per_symbol, bytes, symbols_before}`` (bytes of the tensors without and with the merge)
+    symbol_classes: dict | None = None
 
 
 class _Registry:
@@ -119,7 +132,8 @@ def _perm_factors(perm: dict[int, int]) -> list[tuple[int, int]]:
 
 
 def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str = "copy", copy_skip: bool = True,
-                max_configs: int = MAX_CONFIGS, shift: bool = True) -> CascadeStack:
+                max_configs: int = MAX_CONFIGS, shift: bool = True, max_cells: int | None = None,
+                max_bytes: int | None = None) -> CascadeStack:
     """Build the layer stack for the cascade of a DFA with start state ``start``.
 
     ``coupling="copy"``: position parity and copy layers (``2h - 1`` layers, fewer with
@@ -128,9 +142,17 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
     this layer's symbol), which hands it the previous coordinates directly: ``h`` layers. ``shift`` (default): a
     level that needs a copy layer becomes one **shift layer** instead (module doc), so the copy scheme has ``h``
     layers too and no parity.
+
+    Bounds, all counted before the memory is taken: ``max_configs`` reachable configurations, ``max_cells``
+    (reachable cascade states x letters x levels: the walk's tables; None: ``MAX_CELLS``) and ``max_bytes`` (the
+    dense tensors; None: ``MAX_STACK_BYTES``). Over ``max_bytes`` the symbols of every layer are first merged into
+    classes that act and hand on alike (:func:`_symbol_classes`; the stack's ``symbol_classes`` says so); a bound
+    that still does not hold raises :class:`StateLimitError` naming it.
     """
     if coupling not in CASCADE_COUPLINGS:
         raise ValueError(f"unknown coupling {coupling!r} (copy | conv)")
+    max_cells = MAX_CELLS if max_cells is None else max_cells
+    max_bytes = MAX_STACK_BYTES if max_bytes is None else max_bytes
     d = cascade.depth
     x0 = cascade.encode(start)
     # ---- pass 1: reachable cascade states, the maps each level applies, and the letters entering each state
@@ -146,6 +168,10 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
             if y not in entered:
                 if len(entered) >= max_configs:
                     raise StateLimitError(f"the cascade has more than {max_configs} reachable states")
+                if (len(entered) + 1) * n_letters * max(d, 1) > max_cells:
+                    raise StateLimitError(
+                        f"the cascade's tables would exceed {max_cells} cells (reachable cascade states x "
+                        f"{n_letters} letters x {d} levels; MAX_CELLS): more than {len(entered)} reachable states")
                 entered[y] = set()
                 queue.append(y)
             entered[y].add(a)
@@ -301,13 +327,53 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                 conf_seen.add(conf)
                 configs.append(conf)
 
-    # ---- tensors
+    # ---- tensors: one factor set per distinct action, sizes checked before the dense per-symbol arrays exist
+    def width(kind: str, j: int) -> int:
+        if kind in ("level", "shift"):  # one-hot level (a shift layer: its previous and new blocks), then the parity
+            return (1 if kind == "level" else 2) * len(used[j]) + (1 if (j == 0 and parity) else 0)
+        return 2 if kind == "copy" else 1
+
+    widths = [width(kind, j) for kind, j in plan]
+    sparse_next: list[dict[tuple[int, int], int]] = []
+    for l in range(n_layers):
+        last = l + 1 == n_layers
+        out_reg = None if last else (raw[l + 1] if conv_layer[l + 1] else sym[l + 1])
+        sparse_next.append({cs: (out[1] if last else out_reg(out))  # type: ignore[index, misc]
+                            for cs, out in nxt[l].items()})
+    act_ids, factor_sets = [], []
+    for l, (kind, j) in enumerate(plan):
+        ids, distinct = _distinct_actions(action[l], len(sym[l]))
+        act_ids.append(ids)
+        factor_sets.append(_factor_tensors(kind, j, widths[l], parity, len(used[j]) if d else 0, distinct))
+    sparse_conv = [dict(tab) for tab in conv_tab]
+    n_raw = [len(raw[l]) if conv_layer[l] else None for l in range(n_layers)]
+    n_codes = [len(codes[l]) for l in range(n_layers)]
+
+    def layer_bytes(l: int, S: int, R: "int | None") -> int:
+        return stack_bytes([(widths[l], factor_sets[l][0].shape[1], S, n_codes[l], R)])
+
+    def size(ids: list[np.ndarray], raws: list) -> int:
+        return sum(layer_bytes(l, ids[l].size, raws[l]) for l in range(n_layers))
+
+    needed = size(act_ids, n_raw)
+    classes = None
+    if needed > max_bytes:  # the dense tables would be too large: merge symbols that behave alike, then check again
+        before = [int(i.size) for i in act_ids]
+        got = _symbol_classes(act_ids, sparse_next, sparse_conv, n_raw, conv_layer, n_codes, layer_bytes, max_bytes)
+        if got is None:
+            raise StateLimitError(
+                f"the cascade's layer tensors would take {_mib(needed)}, and more than {_mib(max_bytes)} with the "
+                f"symbols merged into classes: over the limit of {_mib(max_bytes)} (MAX_STACK_BYTES)")
+        act_ids, sparse_next, sparse_conv, n_raw = got
+        merged_bytes = size(act_ids, n_raw)
+        classes = {"limit_bytes": int(max_bytes), "bytes_per_symbol": int(needed), "bytes": int(merged_bytes),
+                   "symbols_before": before}
     layers: list[StackLayer] = []
     for l, (kind, j) in enumerate(plan):
-        n = {"level": len(used[j]) + (1 if (j == 0 and parity) else 0) if kind == "level" else 0,
-             "shift": 2 * len(used[j]) + (1 if (j == 0 and parity) else 0) if kind == "shift" else 0,
-             "copy": 2, "trivial": 1}[kind]
-        keys, betas, values = _factor_tensors(kind, j, n, parity, len(used[j]) if d else 0, action[l], len(sym[l]))
+        n = widths[l]
+        fkeys, fbetas, fvalues = factor_sets[l]
+        ids = act_ids[l]
+        keys, betas, values = fkeys[ids], fbetas[ids], fvalues[ids]
         code_keys = list(codes[l].ids)
         code_arr = np.zeros((len(code_keys), n))
         for c_id, ck in enumerate(code_keys):
@@ -324,21 +390,20 @@ def build_stack(cascade: Cascade, start: int, n_letters: int, *, coupling: str =
                     code_arr[c_id, ck[0]] = 1.0
                 if len(ck) == 3:
                     code_arr[c_id, n - 1] = ck[2]
-        next_ids = np.zeros((len(code_keys), len(sym[l])), dtype=np.int64)
-        last = l + 1 == n_layers
-        out_reg = None if last else (raw[l + 1] if conv_layer[l + 1] else sym[l + 1])
-        for (c_id, s_id), out in nxt[l].items():
-            next_ids[c_id, s_id] = out[1] if last else out_reg(out)  # type: ignore[index, misc]
+        next_ids = np.zeros((len(code_keys), ids.size), dtype=np.int64)
+        for (c_id, s_id), o in sparse_next[l].items():
+            next_ids[c_id, s_id] = o
         conv = None
         if conv_layer[l]:
-            R = len(raw[l])
+            R = n_raw[l]
             conv = np.zeros((R + 1, R), dtype=np.int64)
-            for (pr, r_id), s_id in conv_tab[l].items():
+            for (pr, r_id), s_id in sparse_conv[l].items():
                 conv[R if pr < 0 else pr, r_id] = s_id
         layers.append(StackLayer(f"{kind} {j}", n, keys, betas, values, code_arr[0].copy(), code_arr, next_ids, conv))
     groups = [[cascade.hol.holonomy_group_order(r) for r in cascade.hol.levels[j]] for j in range(d)]
     return CascadeStack(
         layers=layers,
+        symbol_classes=classes,
         depth=d,
         reachable=len(conf_seen),
         copies_skipped=[j for j in range(d - 1) if coupling == "copy" and not needs_copy[j]],
@@ -381,14 +446,14 @@ def _used_level_states(steps: dict, d: int) -> list[list[int]]:
     return [sorted(u) for u in used_sets]
 
 
-def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dict[int, tuple],
-                    S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``keys [S, F, n]``, ``betas [S, F]``, ``values [S, F]`` of a layer from its symbols' actions."""
+def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int,
+                    actions: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys [A, F, n]``, ``betas [A, F]``, ``values [A, F]`` of a layer's distinct ``actions`` (``A`` of them; a
+    symbol's row is its action's, :func:`_distinct_actions`)."""
     if kind == "shift":
-        return _shift_tensors(n, parity and j == 0, m, action, S)
+        return _shift_tensors(n, parity and j == 0, m, actions)
     facs: list[list[tuple[np.ndarray, float, float]]] = []
-    for s_id in range(S):
-        act = action.get(s_id, ("perm", {}))
+    for act in actions:
         f: list[tuple[np.ndarray, float, float]] = []
         if act[0] == "perm":  # reflections with integer keys e_u - e_v, beta = 1
             for u, v in _perm_factors(act[1]):
@@ -411,6 +476,7 @@ def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dic
             f.append((k, 2.0, 0.5))
         facs.append(f)
     F = max(1, max((len(f) for f in facs), default=0))
+    S = len(facs)
     keys, betas, values = np.zeros((S, F, n)), np.zeros((S, F)), np.zeros((S, F))
     for s_id, f in enumerate(facs):
         for i, (k, b, v) in enumerate(f):
@@ -418,8 +484,8 @@ def _factor_tensors(kind: str, j: int, n: int, parity: bool, m: int, action: dic
     return keys, betas, values
 
 
-def _shift_tensors(n: int, parity: bool, m: int, action: dict[int, tuple],
-                   S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _shift_tensors(n: int, parity: bool, m: int,
+                   actions: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factors of a shift layer (one-hot blocks ``prev [0, m)`` and ``new [m, 2m)``, then the parity when it has one):
     a reset copies ``new`` into ``prev`` and sets ``new`` to the one-hot of its target; a permutation permutes ``new``
     and clears ``prev`` (the old coordinate is ``g^-1`` of the new one). Either is a bit-code action (each old bit used
@@ -427,9 +493,8 @@ def _shift_tensors(n: int, parity: bool, m: int, action: dict[int, tuple],
     from ..bit_actions import LetterAction, layer_arrays
 
     acts = []
-    for s_id in range(S):
+    for kind, data in actions:
         source, negate, const = -np.ones(n, dtype=np.int64), np.zeros(n, dtype=bool), np.zeros(n)
-        kind, data = action.get(s_id, ("perm", {}))
         if kind == "reset":
             source[:m] = np.arange(m, 2 * m)
             const[m + data] = 1.0
@@ -441,3 +506,165 @@ def _shift_tensors(n: int, parity: bool, m: int, action: dict[int, tuple],
             source[n - 1], negate[n - 1] = n - 1, True
         acts.append(LetterAction(source, negate, const))
     return layer_arrays(tuple(range(n)), acts)
+
+
+_NO_ACTION = ("perm", {})  # a symbol no reachable step reads: the identity
+
+
+def _distinct_actions(action: dict[int, tuple], S: int) -> tuple[np.ndarray, list[tuple]]:
+    """``ids [S]`` (int64: each symbol's action, in order of first use) and the distinct actions. Permutations are
+    compared without their fixed points."""
+    index: dict[tuple, int] = {}
+    distinct: list[tuple] = []
+    ids = np.empty(S, dtype=np.int64)
+    for s_id in range(S):
+        act = action.get(s_id, _NO_ACTION)
+        key = ("perm", tuple(sorted((u, v) for u, v in act[1].items() if u != v))) if act[0] == "perm" else act
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(distinct)
+            distinct.append(act)
+        ids[s_id] = k
+    return ids, distinct
+
+
+def stack_bytes(layers: list[tuple[int, int, int, int, "int | None"]]) -> int:
+    """Bytes of the dense float64/int64 tensors of layers given as ``(n, F, S, C, R)`` (``R``: raw symbols of a
+    convolution, or None): ``keys``, ``betas``, ``values``, ``h0``, ``codes``, ``next`` and ``conv``."""
+    total = 0
+    for n, F, S, C, R in layers:
+        total += S * F * n + 2 * S * F + n + C * n + C * S + (0 if R is None else (R + 1) * R)
+    return 8 * total
+
+
+def _mib(b: int) -> str:
+    return f"{b / (1 << 20):.1f} MiB"
+
+
+def _first_ids(keys: list) -> tuple[np.ndarray, list[int]]:
+    """Class ids ``[N]`` numbered by first occurrence of equal ``keys``, and each class's first member."""
+    index: dict = {}
+    reps: list[int] = []
+    out = np.empty(len(keys), dtype=np.int64)
+    for i, k in enumerate(keys):
+        c = index.get(k)
+        if c is None:
+            c = index[k] = len(reps)
+            reps.append(i)
+        out[i] = c
+    return out, reps
+
+
+def _compatible_classes(acts: np.ndarray, entries: list[list[tuple[int, int]]], n_codes: int,
+                        max_classes: int) -> tuple[np.ndarray, list[dict[int, int]]] | None:
+    """Greedy classes of symbols (in id order, each joins the first class it fits): a symbol fits a class with the
+    same action whose entries ``code -> output`` agree with its own wherever both are defined (codes a symbol is
+    never read at are free). Returns the class of each symbol and each class's entries (the union of its members'),
+    or None as soon as there would be more than ``max_classes``."""
+    S = acts.size
+    cls = np.empty(S, dtype=np.int64)
+    where: list[tuple[int, int]] = []  # per class: (action, its row in that action's table)
+    tables: dict[int, list] = {}  # action -> [class ids, their rows [K, C] (code -> output, -1: free; grown), K]
+    same: dict[tuple, int] = {}  # symbols with equal action and entries: the class the first one joined
+    for s in range(S):
+        a = int(acts[s])
+        key = (a, tuple(sorted(entries[s])))
+        k = same.get(key, -1)
+        if k < 0:
+            cs = np.fromiter((c for c, _ in key[1]), dtype=np.int64, count=len(key[1]))
+            os_ = np.fromiter((o for _, o in key[1]), dtype=np.int64, count=len(key[1]))
+            t = tables.get(a)
+            if t is None:
+                t = tables[a] = [[], -np.ones((4, max(n_codes, 1)), dtype=np.int64), 0]
+            sub = t[1][:t[2]][:, cs]  # [K, E]
+            hit = np.flatnonzero(((sub == os_) | (sub < 0)).all(axis=1))
+            if hit.size:
+                i = int(hit[0])
+                k = t[0][i]
+            else:
+                i, k = t[2], len(where)
+                if k >= max_classes:
+                    return None
+                if i == t[1].shape[0]:
+                    t[1] = np.concatenate([t[1], -np.ones_like(t[1])])
+                t[0].append(k)
+                t[2] += 1
+                where.append((a, i))
+            t[1][i, cs] = os_
+            same[key] = k
+        cls[s] = k
+    out = []
+    for a, i in where:
+        row = tables[a][1][i]
+        out.append({int(c): int(row[c]) for c in np.flatnonzero(row >= 0)})
+    return cls, out
+
+
+def _symbol_classes(act_ids: list[np.ndarray], nexts: list[dict], convs: list[dict], n_raw: list,
+                    conv_layer: list[bool], n_codes: list[int], layer_bytes: Callable[[int, int, "int | None"], int],
+                    max_bytes: int) -> tuple[list[np.ndarray], list[dict], list[dict], list] | None:
+    """Merge the symbols of every layer that behave alike, from the last layer down: symbols of layer ``l`` are
+    merged when they have the same action and their ``next`` entries (the class of layer ``l + 1``'s input, or the
+    DFA state for the last layer) agree at every code both are read at (:func:`_compatible_classes`), so on every
+    reachable step a class acts and hands on exactly as the member it stands for. The letters (layer 0's symbols) stay. Through a convolution, raw symbols
+    are merged when they give the same symbol classes with every previous raw symbol (the start included) and as the
+    previous raw symbol of every one: each block of the new convolution table then has one class.
+
+    ``act_ids``: per layer, the action id of each symbol; ``nexts``: ``{(code, symbol): id of the next layer's input
+    (raw symbol where it has a convolution) or DFA state}``; ``convs``: ``{(previous raw | -1, raw): symbol}``.
+    Returns them for the classes (each class's action and entries are its first member's) and the new raw counts, or
+    None as soon as the layers done so far (``layer_bytes(l, symbols, raws)``) and the least the others can take
+    exceed ``max_bytes``."""
+    L = len(act_ids)
+    floor = [layer_bytes(l, act_ids[l].size if (l == 0 and not conv_layer[0]) else 1,
+                         1 if conv_layer[l] else None) for l in range(L)]
+    done = 0
+    new_ids, new_next, new_conv, new_raw = [None] * L, [None] * L, [None] * L, list(n_raw)
+    out_cls: np.ndarray | None = None  # class of each input id of layer l + 1 (None: the DFA states themselves)
+    for l in range(L - 1, -1, -1):
+        S = act_ids[l].size
+        entries: list[list[tuple[int, int]]] = [[] for _ in range(S)]
+        for (c, s), o in nexts[l].items():
+            entries[s].append((c, int(o if out_cls is None else out_cls[o])))
+        if l == 0 and not conv_layer[0]:  # the letters
+            scls = np.arange(S, dtype=np.int64)
+            new_ids[l] = act_ids[l]
+            new_next[l] = {(c, s): o for s in range(S) for c, o in entries[s]}
+        else:
+            per_class = layer_bytes(l, 1, None) - layer_bytes(l, 0, None)
+            room = max(0, max_bytes - done - sum(floor[:l]) - layer_bytes(l, 0, 1 if conv_layer[l] else None))
+            # symbols read at one code with different actions or outputs there never share a class
+            at_code: dict[int, set] = {}
+            for s_id, row in enumerate(entries):
+                a = int(act_ids[l][s_id])
+                for c, o in row:
+                    at_code.setdefault(c, set()).add((a, o))
+            if max((len(v) for v in at_code.values()), default=0) > room // per_class:
+                return None
+            got = _compatible_classes(act_ids[l], entries, n_codes[l], room // per_class)
+            if got is None:
+                return None
+            scls, merged = got
+            reps = _first_ids(scls.tolist())[1]
+            new_ids[l] = act_ids[l][reps]
+            new_next[l] = {(c, k): o for k, row in enumerate(merged) for c, o in row.items()}
+        if conv_layer[l]:
+            R = n_raw[l]
+            cur: list[list[tuple[int, int]]] = [[] for _ in range(R)]
+            prev: list[list[tuple[int, int]]] = [[] for _ in range(R)]
+            for (p, r), s in convs[l].items():
+                cur[r].append((p, int(scls[s])))
+                if p >= 0:
+                    prev[p].append((r, int(scls[s])))
+            rcls, rreps = _first_ids([(tuple(sorted(cur[r])), tuple(sorted(prev[r]))) for r in range(R)])
+            new_conv[l] = {(int(rcls[p]) if p >= 0 else -1, int(rcls[r])): int(scls[s])
+                           for (p, r), s in convs[l].items()}
+            new_raw[l] = len(rreps)
+            out_cls = rcls
+        else:
+            new_conv[l] = {}
+            out_cls = scls
+        done += layer_bytes(l, new_ids[l].size, new_raw[l])
+        if done + sum(floor[:l]) > max_bytes:
+            return None
+    return new_ids, new_next, new_conv, new_raw  # type: ignore[return-value]
