@@ -514,18 +514,11 @@ _NO_ACTION = ("perm", {})  # a symbol no reachable step reads: the identity
 def _distinct_actions(action: dict[int, tuple], S: int) -> tuple[np.ndarray, list[tuple]]:
     """``ids [S]`` (int64: each symbol's action, in order of first use) and the distinct actions. Permutations are
     compared without their fixed points."""
-    index: dict[tuple, int] = {}
-    distinct: list[tuple] = []
-    ids = np.empty(S, dtype=np.int64)
-    for s_id in range(S):
-        act = action.get(s_id, _NO_ACTION)
-        key = ("perm", tuple(sorted((u, v) for u, v in act[1].items() if u != v))) if act[0] == "perm" else act
-        k = index.get(key)
-        if k is None:
-            k = index[key] = len(distinct)
-            distinct.append(act)
-        ids[s_id] = k
-    return ids, distinct
+    acts = [action.get(s_id, _NO_ACTION) for s_id in range(S)]
+    keys = [("perm", tuple(sorted((u, v) for u, v in act[1].items() if u != v))) if act[0] == "perm" else act
+            for act in acts]
+    ids, reps = _first_ids(keys)
+    return ids, [acts[r] for r in reps]
 
 
 def stack_bytes(layers: list[tuple[int, int, int, int, "int | None"]]) -> int:
