@@ -240,3 +240,29 @@ def test_progress_bar_changes_nothing_and_the_cli_takes_the_flags(tmp_path, caps
     out = capsys.readouterr()
     assert code == 0 and out.err == "" and json.loads(out.out)["status"] == "certified"
     assert main(["certify", str(run), "--max-boxes", "0"]) == 2
+
+
+def test_deeper_histories_are_tried_until_the_readout_is_separated(monkeypatch):
+    """A readout check that holds only on nodes keeping 2 or more tokens: the try at history 0 fails, the one at 2
+    certifies, and each try is reported; without deepening, or past the node cap, the answer is inconclusive."""
+    import statetrack.lrnn.certify.api as api
+    from statetrack.lrnn.certify.row_parameters import MarginOutcome
+
+    real = api.readout_margins
+
+    def picky(params, graph, steps, margin, **kw):
+        out = real(params, graph, steps, margin, **kw)
+        deep = any(len(node[1]) >= 2 for node in graph.nodes)  # nodes keep the last two tokens
+        return out if deep else MarginOutcome(-1.0, 0, 7)
+
+    monkeypatch.setattr(api, "readout_margins", picky)
+    m = leaky_parity_model()
+    cert = certify(m, get_language("parity"), **QUICK)
+    assert cert.status == "certified", cert.reason
+    assert [t["history"] for t in cert.details["parameter_tries"]] == [0, 2]
+    assert cert.details["parameter_history"] == 2 and cert.details["parameter_tries"][0]["boxes"] == 7
+    flat = certify(m, get_language("parity"), deepen=0, **QUICK)
+    assert flat.status == "inconclusive" and "history 0" in flat.reason
+    monkeypatch.setattr(api, "DEEPEN_NODES", 4)
+    capped = certify(m, get_language("parity"), **QUICK)
+    assert capped.status == "inconclusive" and len(capped.details["parameter_tries"]) == 1

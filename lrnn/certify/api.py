@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from statetrack.automata.dfa import DFA
-from statetrack.errors import StatetrackError
+from statetrack.errors import StateLimitError, StatetrackError
 
 from ..model import LRNNModel
 from .certificate import Certificate
@@ -44,8 +44,12 @@ from .regions import choose_basis, grow_regions, hull_boxes, simulate
 from .row_parameters import parameter_regions, readout_margins
 from .search import search_counterexample
 from .stack import certify_stack
-from .window_graph import build_window_graph
+from .window_graph import WindowGraph, build_window_graph
 from .window_steps import KIND_NAMES, float64_copy, window_steps, window_width
+
+
+#: the most window-graph nodes a deeper try of the per-row parameter regions may have (``certify(deepen=)``)
+DEEPEN_NODES = 4096
 
 
 def state_classes(dfa: DFA, labels: str) -> np.ndarray:
@@ -60,8 +64,8 @@ def state_classes(dfa: DFA, labels: str) -> np.ndarray:
 
 def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: int = 1, search: bool = True,
             seed: int = 0, max_rounds: int = 3000, search_lengths: tuple[int, ...] = (64, 256, 1024, 4096),
-            search_words: int = 4096, history: int = 0, max_boxes: int = 50_000, progress: bool = False
-            ) -> Certificate:
+            search_words: int = 4096, history: int = 0, max_boxes: int = 50_000, progress: bool = False,
+            deepen: int = 6) -> Certificate:
     """Certify a trained :class:`LRNNModel` against ``dfa`` (complete; symbol ids = the model's token ids, so its
     alphabet is the model's vocabulary without the padding id). ``min_length``: the claim covers words of at least
     this length (a model trained on lengths ``a..b`` is not asked about shorter words). ``search_words``: the
@@ -69,7 +73,10 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
     ``search_lengths``: lengths of the random words searched next (16 of each); ``history``: tokens kept per
     window-graph node (at least ``c - 1``; more split each node's states into finer boxes, ``|Sigma|`` times more
     nodes per extra token); ``max_boxes``: the most readout boxes the branch and bound of diagonal layers
-    evaluates (:func:`.row_parameters.readout_margins`); ``progress``: a bar on stderr while it runs long."""
+    evaluates (:func:`.row_parameters.readout_margins`), per try; ``deepen``: diagonal layers whose readout is not
+    separated are tried again with nodes that keep 2, 4, ... up to this many more of the last tokens (at most
+    :data:`DEEPEN_NODES` nodes): leaky rows forget, so their boxes narrow; ``progress``: a bar on stderr while it
+    runs long."""
     if not isinstance(model, LRNNModel):
         raise StatetrackError(f"certify: a trained LRNN model is needed; got {type(model).__name__}")
     if min_length < 1:
@@ -98,12 +105,12 @@ def certify(model: LRNNModel, dfa: DFA, *, labels: str = "final", min_length: in
     if model.config.n_layers != 1:
         return certify_stack(float64_copy(model), dfa, classes, min_length, seed, max_rounds)
     return _certify_regions(model, dfa, classes, min_length, seed, max_rounds, history=history, max_boxes=max_boxes,
-                            progress=progress)
+                            progress=progress, deepen=deepen)
 
 
 def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length: int, seed: int,
                      max_rounds: int, path_inflate: float = 1.5, max_depth: int = 64, history: int = 0,
-                     max_boxes: int = 50_000, progress: bool = False) -> Certificate:
+                     max_boxes: int = 50_000, progress: bool = False, deepen: int = 6) -> Certificate:
     m64 = float64_copy(model)
     c = window_width(m64)
     cap = max(c - 1, history, min_length)
@@ -156,20 +163,33 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
         else:
             anchored_reason = f"{anchored.reason}; "
     if m64.config.layer == "diagonal":
-        # every row of a diagonal layer moves on the lines of its inputs: boxes of per-row parameters
-        params = parameter_regions(graph, steps)
-        details.update(params.details)
-        outcome = readout_margins(params, graph, steps, margin, max_boxes=max_boxes, progress=progress)
-        details.update(parameter_boxes=outcome.boxes)
-        if outcome.worst > 0:
-            details.update(readout_margin=float(outcome.worst), argument="per-row parameter intervals")
-            return Certificate("certified", "regions", reason="every reachable state of each row is a combination "
-                               "of the row's inputs whose coefficients stay in their node's intervals (or grow "
-                               "along directions the readout was checked on at every scale), and the readout is "
-                               "right on every box of coefficients", arithmetic="real", **base)
-        budget = f"{max_boxes} boxes, the budget" if outcome.exhausted else f"{outcome.boxes} boxes"
-        anchored_reason += (f"row parameters: the readout bound does not separate the classes after words ending "
-                            f"like {_word_to(graph, outcome.edge, dfa)!r} (margin {outcome.worst:.3g}, {budget}); ")
+        # every row of a diagonal layer moves on the lines of its inputs: boxes of per-row parameters; where the
+        # readout is not separated, nodes that keep more of the last tokens give narrower boxes (leaky rows forget)
+        tries: list[dict] = []
+        attempt: tuple[WindowGraph, list] | None = (graph, steps)
+        for extra in range(0, max(deepen, 0) + 1, 2):
+            if extra:
+                attempt = _deeper_graph(m64, dfa, c, history + extra, min_length)
+            if attempt is None:
+                break
+            g_try, s_try = attempt
+            outcome, pdetails = _row_parameter_check(m64, g_try, s_try, classes, min_length, max_boxes, progress)
+            tries.append({"history": history + extra, "nodes": len(g_try.nodes), "boxes": outcome.boxes,
+                          "margin": float(outcome.worst)})
+            details.update(pdetails, parameter_boxes=sum(t["boxes"] for t in tries), parameter_tries=tries)
+            if outcome.worst > 0:
+                details.update(readout_margin=float(outcome.worst), argument="per-row parameter intervals",
+                               parameter_history=history + extra)
+                return Certificate("certified", "regions", reason="every reachable state of each row is a "
+                                   "combination of the row's inputs whose coefficients stay in their node's "
+                                   "intervals (or grow along directions the readout was checked on at every "
+                                   "scale), and the readout is right on every box of coefficients",
+                                   arithmetic="real", **base)
+            budget = f"{max_boxes} boxes, the budget" if outcome.exhausted else f"{outcome.boxes} boxes"
+            last = (f"row parameters (history {history + extra}): the readout bound does not separate the classes "
+                    f"after words ending like {_word_to(g_try, outcome.edge, dfa)!r} (margin {outcome.worst:.3g}, "
+                    f"{budget}); ")
+        anchored_reason += last
     regions = grow_regions(graph, steps, seen, basis, max_rounds=max_rounds)
     details.update(regions.details)
 
@@ -204,6 +224,33 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     return Certificate("certified", "regions", reason="every reachable state stays in its node's box (checked "
                        "edge by edge or along paths) and the readout is right on every box", arithmetic="real",
                        **base)
+
+
+def _row_parameter_check(m64: LRNNModel, graph: WindowGraph, steps: list, classes: np.ndarray, min_length: int,
+                         max_boxes: int, progress: bool) -> tuple:
+    """The per-row parameter regions of a diagonal one-layer model on ``graph`` and the branch and bound of its
+    readout (:mod:`.row_parameters`): ``(MarginOutcome, details)``."""
+    def margin(e: int, o: Interval, o_eps: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+        q, _, n = graph.nodes[graph.edges[e][2]]
+        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]), o_eps=o_eps)
+
+    params = parameter_regions(graph, steps)
+    return readout_margins(params, graph, steps, margin, max_boxes=max_boxes, progress=progress), params.details
+
+
+def _deeper_graph(m64: LRNNModel, dfa: DFA, c: int, history: int, min_length: int
+                  ) -> tuple[WindowGraph, list] | None:
+    """The window graph keeping ``history`` tokens per node (split by the normal forms of exact rows), with its
+    steps; None past :data:`DEEPEN_NODES` nodes."""
+    try:
+        graph = build_window_graph(dfa, c, max(c - 1, history, min_length), history, max_nodes=DEEPEN_NODES)
+    except StateLimitError:
+        return None
+    steps = window_steps(m64, graph.windows)
+    finer = refine_by_normal_forms(graph, steps, True, max_nodes=DEEPEN_NODES)
+    if finer is not None:
+        graph, steps = finer, window_steps(m64, finer.windows)
+    return graph, steps
 
 
 def _word_to(graph, edge: int, dfa: DFA) -> str:

@@ -47,7 +47,8 @@ class UntilCertified:
         self.dfa, self.labels, self.min_length, self.every = dfa, labels, int(min_length), int(every)
         self.restarts = int(restarts)
         self.max_length = max_length
-        self.kwargs = {"search_lengths": (64, 256), "max_rounds": 500, "max_boxes": 5_000, **certify_kwargs}
+        self.kwargs = {"search_lengths": (64, 256), "max_rounds": 500, "max_boxes": 5_000, "deepen": 0,
+                       **certify_kwargs}
         self.history: list[tuple[int, str, bool]] = []
         self.last: Certificate | None = None
         self.certified_at: int | None = None

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-rounds", type=int, default=3000, help="rounds of the region iteration")
     p.add_argument("--max-boxes", type=int, default=50_000, metavar="N",
                    help="readout boxes the branch and bound of diagonal layers may evaluate")
+    p.add_argument("--deepen", type=int, default=6, metavar="N",
+                   help="diagonal layers: retry the readout with nodes that keep 2, 4, ... N more of the last tokens")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (stderr) on long checks")
     p.add_argument("--seed", type=int, default=0)
     add_json(p)
@@ -50,13 +52,15 @@ def run_certify(args: argparse.Namespace) -> int:
         raise StatetrackError(f"--max-rounds {args.max_rounds}: need at least 1")
     if args.max_boxes < 1:
         raise StatetrackError(f"--max-boxes {args.max_boxes}: need at least 1")
+    if not 0 <= args.deepen <= 16:
+        raise StatetrackError(f"--deepen {args.deepen}: need 0..16")
     dfa = load_source(args) if source_given(args) else None
     import os
 
     if os.path.isdir(args.model):
         cert = certify_path(args.model, dfa, search=not args.no_search, seed=args.seed, max_rounds=args.max_rounds,
                             search_lengths=_lengths(args.search_lengths), search_words=args.search_words,
-                            max_boxes=args.max_boxes, progress=not args.no_progress)
+                            max_boxes=args.max_boxes, progress=not args.no_progress, deepen=args.deepen)
     else:
         cert = certify_path(args.model, dfa)
 
