@@ -43,7 +43,7 @@ def one_run(job: dict) -> dict:
                       heads=job["heads"], num_householder=2, state_dim=job["state_dim"], steps=job["steps"],
                       batch=job["batch"], lr=job["lr"], warmup=job["warmup"], seed=job["seed"], log_every=50,
                       gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"],
-                      dt_per_channel=job["dt"] == "channel")
+                      dt_per_channel=job["dt"] == "channel" and job["model"] == "diagonal")
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
                           restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
     t0 = time.perf_counter()
