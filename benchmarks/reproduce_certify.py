@@ -45,7 +45,8 @@ def one_run(job: dict) -> dict:
                       gate=job["gate"], short_conv=job["short_conv"], gate_penalty=job["gate_penalty"],
                       dt_per_channel=job["dt"] == "channel" and job["model"] == "diagonal")
     hook = UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=job["until"],
-                          restarts=job["restarts"], max_length=task.train_lengths[1]) if job["until"] else None
+                          restarts=job["restarts"], max_length=task.train_lengths[1],
+                          patience=job["patience"]) if job["until"] else None
     t0 = time.perf_counter()
     stop = hook
     if job["budget_s"]:  # a CPU-time budget per run: stop (as if certified) once it is spent
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--until-certified", type=int, default=100, metavar="N",
                     help="certify every N steps and stop once certified (0: train all --steps)")
     ap.add_argument("--restarts", type=int, default=2, help="fresh starts allowed to a run that is refuted with "
-                    "every gate clamped (frozen), within the same --steps")
+                    "every gate clamped (frozen) or stalled, within the same --steps")
+    ap.add_argument("--patience", type=int, default=3, help="checks refuted in a row without a 10%% fall of the "
+                    "loss on a fixed batch that make a run stalled (0: only frozen runs restart)")
     ap.add_argument("--dt", choices=("channel", "head"), default="channel",
                     help="diagonal models: a step size per state channel (default) or per head")
     ap.add_argument("--budget-s", type=float, default=0, help="stop a run after this many seconds of training "
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="run directory root (default: a temporary directory)")
     ap.add_argument("--json", help="write all per-run results to this JSON file")
     args = ap.parse_args(argv)
-    for name, value, least in (("--restarts", args.restarts, 0), ("--budget-s", args.budget_s, 0),
+    for name, value, least in (("--restarts", args.restarts, 0), ("--patience", args.patience, 0),
+                               ("--budget-s", args.budget_s, 0),
                                ("--until-certified", args.until_certified, 0), ("--seeds", args.seeds, 0),
                                ("--steps", args.steps, 1), ("--workers", args.workers, 1)):
         if not math.isfinite(value) or value < least:
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
              "batch": args.batch, "dim": args.dim, "heads": args.diag_heads if m == "diagonal" else 1,
              "state_dim": args.state_dim, "lr": args.lr, "warmup": args.warmup, "per_length": args.per_length,
              "gate": args.gate, "gate_penalty": args.gate_penalty, "short_conv": args.short_conv,
-             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts, "dt": args.dt,
+             "until": args.until_certified if r == "-1,1" else 0, "restarts": args.restarts, "patience": args.patience,
+             "dt": args.dt,
              "budget_s": args.budget_s,
              "dir": os.path.join(root, f"{m}_{r.replace(',', '_')}_s{s}")} for m, r, s in plan]
     t0 = time.perf_counter()

@@ -25,6 +25,6 @@ def test_one_run_of_each_model_kind(tmp_path, model, rng):
     job = {"model": model, "range": rng, "seed": 0, "lang": "parity", "layers": 1, "steps": 3, "batch": 8, "dim": 8,
            "heads": 2 if model == "diagonal" else 1, "state_dim": 2, "lr": 3e-3, "warmup": 1, "per_length": 1,
            "gate": "auto", "gate_penalty": 1e-3, "short_conv": False, "until": 2 if rng == "-1,1" else 0,
-           "restarts": 0, "dt": "channel", "budget_s": 0, "dir": str(tmp_path / "run")}
+           "restarts": 0, "patience": 3, "dt": "channel", "budget_s": 0, "dir": str(tmp_path / "run")}
     out = script.one_run(job)
     assert out["model"] == model and out["status"] in STATUSES and out["steps"] <= 3

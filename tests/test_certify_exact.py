@@ -262,3 +262,40 @@ def test_frozen_and_refuted_runs_restart(tmp_path):
     a = load_model(tmp_path / "plain" / "model.safetensors").state_dict()
     b = load_model(tmp_path / "again" / "model.safetensors").state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stalled_and_refuted_runs_restart_with_patience(monkeypatch):
+    """With patience P a run refuted on a training length at each of the last P checks, whose loss on a fixed
+    labelled batch has not fallen by 10% against its best before them, asks for a fresh start even when its gates
+    are not all clamped; a run whose loss still falls, one that is not refuted, or patience 0 trains on. The probe
+    losses go into checkpoints and are validated on load."""
+    from statetrack.lrnn.certify import UntilCertified
+    from statetrack.lrnn.certify import training as tr
+    from statetrack.lrnn.train import RESTART
+
+    parity = get_language("parity")
+    model = reflection_parity_model(z0=-1.0)  # refuted (or inconclusive), not frozen
+    losses = iter([0.70, 0.69, 0.69, 0.68, 0.69, 0.30, 0.29, 0.28, 0.27])
+    monkeypatch.setattr(tr.UntilCertified, "probe_loss", lambda self, m: next(losses))
+    refuted = tr.Certificate("counterexample", "search", word=("1", "0", "1"))
+    monkeypatch.setattr(tr, "certify", lambda *a, **k: refuted)
+    hook = UntilCertified(parity, "final", 1, every=1, restarts=2, max_length=40, patience=3)
+    assert [hook(s, model) for s in (1, 2, 3)] == [False, False, False]  # not enough checks yet
+    assert hook(4, model) == RESTART  # 0.69, 0.69, 0.68 against the best before them, 0.70: no 10% fall
+    hook.restarted(4)
+    assert [hook(s, model) for s in (5, 6, 7, 8)] == [False, False, False, False]  # falling after the restart
+    assert hook.state_dict()["history"][0]["probe_loss"] == 0.70
+    again = UntilCertified(parity, "final", 1, every=1, restarts=2, max_length=40, patience=3)
+    again.load_state_dict(hook.state_dict())
+    assert again.losses == hook.losses and again.history == hook.history
+    bad = hook.state_dict()
+    bad["history"][0]["probe_loss"] = -1.0
+    with pytest.raises(StatetrackError, match="probe_loss"):
+        again.load_state_dict(bad)
+    monkeypatch.setattr(tr.UntilCertified, "probe_loss", lambda self, m: 0.69)
+    off = UntilCertified(parity, "final", 1, every=1, restarts=2, max_length=40, patience=0)
+    assert [off(s, model) for s in range(1, 7)] == [False] * 6
+    short = UntilCertified(parity, "final", 1, every=1, restarts=2, max_length=2, patience=3)  # refuted beyond
+    assert [short(s, model) for s in range(1, 7)] == [False] * 6
+    with pytest.raises(StatetrackError, match="patience"):
+        UntilCertified(parity, "final", 1, every=1, patience=-1)

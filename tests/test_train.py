@@ -228,7 +228,9 @@ def test_cli_restarts_needs_until_certified_and_a_count(tmp_path, capsys):
     for extra, needle in ((["--restarts", "-5"], "--restarts -5: must be at least 0"),
                           (["--restarts", "1"], "--restarts needs --until-certified"),
                           (["--until-certified", "2", "--restarts", "-1"], "--restarts -1: must be at least 0"),
-                          (["--until-certified", "0"], "--until-certified 0: must be at least 1")):
+                          (["--until-certified", "0"], "--until-certified 0: must be at least 1"),
+                          (["--patience", "3"], "--patience needs --until-certified"),
+                          (["--until-certified", "2", "--patience", "-1"], "--patience -1: must be at least 0")):
         assert main([*base, *extra, "-o", str(tmp_path / "x")]) == 2, extra
         err = json.loads(capsys.readouterr().out)["error"]
         assert needle in err, (extra, err)

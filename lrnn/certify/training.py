@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import numpy as np
@@ -12,12 +13,18 @@ from statetrack.automata.dfa import DFA
 from statetrack.errors import StatetrackError
 
 from ..model import LRNNModel
-from ..train import RESTART, clamped_gates
+from ..tasks import Task
+from ..train import RESTART, clamped_gates, loss_and_accuracy
 from .api import certify
 from .certificate import STATUSES, Certificate
 
 #: probe words of the frozen-gate check: this many random words of this length over the DFA's alphabet
 PROBE_WORDS, PROBE_LENGTH = 32, 64
+#: labelled words of the stall check (a fixed batch of training lengths, the same at every check and after a resume)
+PROGRESS_WORDS = 256
+#: the stall check's least gain: the probe loss of the last ``patience`` checks must fall below ``1 - STALL_GAIN``
+#: times the best one before them, or the run counts as stalled
+STALL_GAIN = 0.1
 
 
 class UntilCertified:
@@ -34,19 +41,32 @@ class UntilCertified:
     stay clamped (e.g. a parity DeltaNet with ``beta = 2`` on both symbols: two reflections, whose products rotate the
     state, where parity needs the identity on '0'); the embeddings and other layers still learn and could in
     principle move a gate off its clamp. A frozen model that is right on the training lengths and refuted only
-    beyond them is kept (a fresh start would lose what it learnt). :func:`~statetrack.lrnn.train.train` applies a
+    beyond them is kept (a fresh start would lose what it learnt).
+
+    With ``patience`` > 0 a run may also restart when it is *stalled and refuted*: refuted at each of the last
+    ``patience`` checks since its (re)start, the latest on a word no longer than ``max_length``, while the loss on a
+    fixed labelled
+    batch of training lengths (:data:`PROGRESS_WORDS` words, the training's own loss,
+    :func:`~statetrack.lrnn.train.loss_and_accuracy`) stayed above ``1 - STALL_GAIN`` times its best value before
+    those checks: the plateau of a wrong basin (a diagonal parity model whose sign flip sits on the wrong symbol) or
+    a run that has not started to learn. ``patience=0`` (the default) turns the rule off; it pays only where a fresh
+    model learns in the steps left (benchmarks/RESULTS.md). :func:`~statetrack.lrnn.train.train` applies a
     restart only while a quarter of its steps is left (:func:`~statetrack.lrnn.train.restart_allowed`) and then calls
     :meth:`restarted`, which spends one of the ``restarts``; :meth:`state_dict` goes into the run's checkpoints."""
 
     def __init__(self, dfa: DFA, labels: str, min_length: int, every: int, restarts: int = 0,
-                 max_length: int | None = None, **certify_kwargs: Any):
+                 max_length: int | None = None, patience: int = 0, **certify_kwargs: Any):
         if every < 1:
             raise StatetrackError(f"until_certified: every must be >= 1; got {every}")
         if restarts < 0:
             raise StatetrackError(f"until_certified: restarts must be >= 0; got {restarts}")
+        if patience < 0:
+            raise StatetrackError(f"until_certified: patience must be >= 0; got {patience}")
         self.dfa, self.labels, self.min_length, self.every = dfa, labels, int(min_length), int(every)
-        self.restarts = int(restarts)
+        self.restarts, self.patience = int(restarts), int(patience)
         self.max_length = max_length
+        #: the probe loss of each check, in step with ``history`` (None where a checkpoint did not keep it)
+        self.losses: list[float | None] = []
         self.kwargs = {"search_lengths": (64, 256), "max_rounds": 500, "max_boxes": 5_000, "deepen": 0,
                        **certify_kwargs}
         self.history: list[tuple[int, str, bool]] = []
@@ -55,6 +75,8 @@ class UntilCertified:
         self.restarted_at: list[int] = []
         rng = np.random.default_rng(0)
         self.probe = torch.as_tensor(rng.integers(0, dfa.n_symbols, size=(PROBE_WORDS, PROBE_LENGTH)))
+        top = max(self.min_length, max_length if max_length is not None else PROBE_LENGTH)
+        self.progress = Task(dfa, labels, (self.min_length, top)).batch(PROGRESS_WORDS, np.random.default_rng(1))
 
     @property
     def restarts_left(self) -> int:
@@ -70,13 +92,40 @@ class UntilCertified:
         m = copy.deepcopy(inner).cpu().float().eval()
         self.last = certify(m, self.dfa, labels=self.labels, min_length=self.min_length, **self.kwargs)
         self.history.append((step, self.last.status, False))
+        self.losses.append(self.probe_loss(m) if self.patience else None)
         if self.last.status == "certified":
             self.certified_at = step
             return True
-        short = self.max_length is None or len(self.last.word or ()) <= self.max_length
-        if self.last.status == "counterexample" and short and self.restarts_left and self.frozen(m):
+        if self.restarts_left and (self.refuted_short() and self.frozen(m) or self.stalled()):
             return RESTART
         return False
+
+    def refuted_short(self) -> bool:
+        """The latest check refuted the model on a word no longer than ``max_length`` (a training length)."""
+        last = self.last
+        return (last is not None and last.status == "counterexample"
+                and (self.max_length is None or len(last.word or ()) <= self.max_length))
+
+    def probe_loss(self, model: LRNNModel) -> float:
+        """The training loss of ``model`` on the fixed labelled batch of training lengths."""
+        with torch.no_grad():
+            loss, _ = loss_and_accuracy(model(self.progress.ids), self.progress, self.labels)
+        return float(loss)
+
+    def stalled(self) -> bool:
+        """Refuted at each of the last ``patience`` checks since the (re)start (the latest on a training length), with
+        no probe loss among them below ``1 - STALL_GAIN`` times the best before them (the class docstring)."""
+        if self.patience == 0 or not self.refuted_short():
+            return False
+        since = max((i + 1 for i, h in enumerate(self.history) if h[2]), default=0)  # checks since the last restart
+        if len(self.history) - since <= self.patience:
+            return False
+        recent, before = self.losses[-self.patience:], self.losses[since:-self.patience]
+        if any(x is None for x in recent + before):
+            return False
+        if any(st != "counterexample" for _, st, _ in self.history[-self.patience:]):
+            return False
+        return min(recent) > (1 - STALL_GAIN) * min(before)  # type: ignore[type-var]
 
     def restarted(self, step: int) -> None:
         """Called by :func:`~statetrack.lrnn.train.train` when it has applied the restart asked for at ``step``."""
@@ -91,7 +140,8 @@ class UntilCertified:
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps (JSON): the checks so far and the restarts spent."""
         return {"restarted_at": list(self.restarted_at),
-                "history": [{"step": s, "status": st, "restarted": r} for s, st, r in self.history]}
+                "history": [{"step": s, "status": st, "restarted": r, **({} if x is None else {"probe_loss": x})}
+                            for (s, st, r), x in zip(self.history, self.losses)]}
 
     def load_state_dict(self, state: Any) -> None:
         """Continue from :meth:`state_dict` (of a checkpoint: untrusted, validated; :class:`StatetrackError`)."""
@@ -103,16 +153,21 @@ class UntilCertified:
         hist = state.get("history")
         if not isinstance(hist, list):
             raise StatetrackError("history is not a list")
-        parsed = []
+        parsed, losses = [], []
         for i, h in enumerate(hist):
             if not (isinstance(h, dict) and steps_ok([h.get("step")]) and h.get("status") in STATUSES
                     and isinstance(h.get("restarted"), bool)):
                 raise StatetrackError(f"history[{i}] is not {{step, status, restarted}} with a known status")
+            x = h.get("probe_loss")
+            if x is not None and not (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                                      and x >= 0):
+                raise StatetrackError(f"history[{i}].probe_loss is not a finite number >= 0")
             parsed.append((h["step"], h["status"], h["restarted"]))
-        self.restarted_at, self.history = list(state["restarted_at"]), parsed
+            losses.append(None if x is None else float(x))
+        self.restarted_at, self.history, self.losses = list(state["restarted_at"]), parsed, losses
 
     def to_json(self) -> dict[str, Any]:
         return {"every": self.every, "certified_at": self.certified_at, "restarts": self.restarts,
-                "restarted_at": self.restarted_at,
-                "history": [{"step": s, "status": st, "restarted": r} for s, st, r in self.history],
+                "patience": self.patience, "restarted_at": self.restarted_at,
+                "history": self.state_dict()["history"],
                 "last": None if self.last is None else self.last.to_json()}

@@ -62,7 +62,11 @@ def register(subparsers) -> None:
     p.add_argument("--restarts", type=int, metavar="R",
                    help="with --until-certified: start again from a fresh initialisation (at most R times, default "
                         "2, while a quarter of --steps is left) when the model is refuted on a training length while "
-                        "every saturating gate sits on its clamp")
+                        "every saturating gate sits on its clamp (or, with --patience, when it has stalled)")
+    p.add_argument("--patience", type=int, metavar="P",
+                   help="with --until-certified: a run refuted on a training length at P checks in a row whose loss "
+                        "on a fixed batch of training words did not fall by 10%% has stalled and may restart "
+                        "(default 0: off)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="RUN_DIR")
     add_json(p)
@@ -184,9 +188,11 @@ def _until_certified(args: argparse.Namespace, task, ctx):
 
     check_count(args.until_certified, "--until-certified", 1)
     check_count(args.restarts, "--restarts", 0)
+    check_count(args.patience, "--patience", 0)
     if args.until_certified is None:
-        if args.restarts is not None:
-            raise StatetrackError("--restarts needs --until-certified (restarts follow a refuting certificate)")
+        for flag, value in (("--restarts", args.restarts), ("--patience", args.patience)):
+            if value is not None:
+                raise StatetrackError(f"{flag} needs --until-certified (restarts follow a refuting certificate)")
         return None
     from statetrack.lrnn.certify import UntilCertified
 
@@ -203,7 +209,8 @@ def _until_certified(args: argparse.Namespace, task, ctx):
                                             error=StatetrackError), required=("task",), error=StatetrackError)
         task = Task.from_json(info["task"])
     return UntilCertified(task.dfa, task.labels, task.train_lengths[0], every=args.until_certified,
-                          restarts=2 if args.restarts is None else args.restarts, max_length=task.train_lengths[1])
+                          restarts=2 if args.restarts is None else args.restarts, max_length=task.train_lengths[1],
+                          patience=args.patience or 0)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
