@@ -124,9 +124,8 @@ def _certify_regions(model: LRNNModel, dfa: DFA, classes: np.ndarray, min_length
     details: dict = {"nodes": len(graph.nodes), "edges": len(graph.edges), "window": c}
     base = {"min_length": min_length, "details": details}
 
-    def margin(e: int, o: Interval, o_eps: tuple[np.ndarray, np.ndarray] | None = None) -> float:
-        q, _, n = graph.nodes[graph.edges[e][2]]
-        return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]), o_eps=o_eps)
+    def margin(e: int, o: Interval) -> float:  # on the graph of the moment (it is refined below)
+        return _edge_margin(m64, graph, steps, classes, min_length)(e, o)
 
     anchored_reason = ""
     exact_counts = {KIND_NAMES[k]: int(sum((s.kinds == k).sum() for s in steps)) for k in range(1, len(KIND_NAMES))}
@@ -230,12 +229,19 @@ def _row_parameter_check(m64: LRNNModel, graph: WindowGraph, steps: list, classe
                          max_boxes: int, progress: bool) -> tuple:
     """The per-row parameter regions of a diagonal one-layer model on ``graph`` and the branch and bound of its
     readout (:mod:`.row_parameters`): ``(MarginOutcome, details)``."""
+    params = parameter_regions(graph, steps)
+    margin = _edge_margin(m64, graph, steps, classes, min_length)
+    return readout_margins(params, graph, steps, margin, max_boxes=max_boxes, progress=progress), params.details
+
+
+def _edge_margin(m64: LRNNModel, graph: WindowGraph, steps: list, classes: np.ndarray, min_length: int):
+    """``margin(e, o, o_eps=None)``: a lower bound of the right class's logit margin after edge ``e`` of ``graph``
+    for scan outputs in ``o`` (:func:`.readout.margin_lower_bound`); ``inf`` into nodes shorter than
+    ``min_length``, where no claim is made."""
     def margin(e: int, o: Interval, o_eps: tuple[np.ndarray, np.ndarray] | None = None) -> float:
         q, _, n = graph.nodes[graph.edges[e][2]]
         return np.inf if n < min_length else margin_lower_bound(m64, steps[e], o, int(classes[q]), o_eps=o_eps)
-
-    params = parameter_regions(graph, steps)
-    return readout_margins(params, graph, steps, margin, max_boxes=max_boxes, progress=progress), params.details
+    return margin
 
 
 def _deeper_graph(m64: LRNNModel, dfa: DFA, c: int, history: int, min_length: int

@@ -199,10 +199,22 @@ def scan_output(step: WindowStep, lo: np.ndarray, hi: np.ndarray, B: np.ndarray,
     """Bounds on ``o_h = extra_h + sum_{k,w} s_{h,k,w} q_{h,k} B_{h,k}(w)`` ``[H, V]`` for parameters in the box
     ``lo, hi [H, K, W]`` (``B, Br [W, H, K, V]``: the generators and their uncertainty). A head in which a ``free``
     parameter ``[H, K, W]`` has a generator that is not exactly 0 gets ``(-inf, inf)``."""
+    return _scan_output(step, lo, hi, *output_generators(step, B, Br), free)
+
+
+def output_generators(step: WindowStep, B: np.ndarray, Br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``q_{h,k} B_{h,k}(w)`` ``[H, K, W, V]``, what one unit of each parameter adds to the scan output at this
+    step, and its uncertainty (from ``Br`` and the query's)."""
     q = step.q
     qr = 1e-9 * np.abs(q) + 1e-12 + step.q_rad
-    G = np.einsum("hk,whkv->hkwv", q, B)  # [H, K, W, V]
+    G = np.einsum("hk,whkv->hkwv", q, B)
     Gr = np.einsum("hk,whkv->hkwv", np.abs(q) + qr, Br) + np.einsum("hk,whkv->hkwv", qr, np.abs(B))
+    return G, Gr
+
+
+def _scan_output(step: WindowStep, lo: np.ndarray, hi: np.ndarray, G: np.ndarray, Gr: np.ndarray,
+                 free: np.ndarray | None) -> Interval:
+    """:func:`scan_output` with the step's :func:`output_generators` given."""
     c, r = (lo + hi) / 2, (hi - lo) / 2
     mag = np.maximum(np.abs(lo), np.abs(hi))
     oc = np.einsum("hkw,hkwv->hv", c, G) + step.extra
@@ -325,9 +337,7 @@ def _branch_and_bound(regions: ParameterRegions, graph: WindowGraph, steps: list
     for e, (s, _, _) in enumerate(graph.edges):
         step = steps[e]
         ilo, ihi = maps.image(regions.lo[s][None], regions.hi[s][None], np.array([e]))
-        qr = 1e-9 * np.abs(step.q) + 1e-12 + step.q_rad
-        G = np.einsum("hk,whkv->hkwv", step.q, B)
-        Gr = np.einsum("hk,whkv->hkwv", np.abs(step.q) + qr, Br) + np.einsum("hk,whkv->hkwv", qr, np.abs(B))
+        G, Gr = output_generators(step, B, Br)  # once per edge, for every piece below
         gens: dict[int, list[Interval]] = {}
         for h, gs in groups.items():
             gens[h] = []
@@ -335,7 +345,7 @@ def _branch_and_bound(regions: ParameterRegions, graph: WindowGraph, steps: list
                 c = sum(G[h, k, w] for k, w in g)
                 r = sum(Gr[h, k, w] + 1e-12 * np.abs(G[h, k, w]) for k, w in g)
                 gens[h].append(Interval.around(c, r))
-        base = scan_output(step, ilo[0], ihi[0], B, Br, unknown)
+        base = _scan_output(step, ilo[0], ihi[0], G, Gr, unknown)
         pieces = [_Piece(ilo[0], ihi[0], {})]
         for h, gh in gens.items():  # every piece is split into the inner box and the 2F faces of each head
             F = len(gh)
@@ -355,7 +365,7 @@ def _branch_and_bound(regions: ParameterRegions, graph: WindowGraph, steps: list
             piece = stack.pop()
             boxes += 1
             bar.update(1)
-            o, o_eps, scores = _piece_output(step, piece, B, Br, unknown, gens, influence)
+            o, o_eps, scores = _piece_output(step, piece, G, Gr, unknown, gens, influence)
             m = margin(e, o, o_eps)
             if m > 0:
                 if m < best:
@@ -370,12 +380,13 @@ def _branch_and_bound(regions: ParameterRegions, graph: WindowGraph, steps: list
     return MarginOutcome(best, where, boxes)
 
 
-def _piece_output(step: WindowStep, piece: _Piece, B: np.ndarray, Br: np.ndarray, unknown: np.ndarray,
+def _piece_output(step: WindowStep, piece: _Piece, G: np.ndarray, Gr: np.ndarray, unknown: np.ndarray,
                   gens: dict[int, list[Interval]], influence: np.ndarray
                   ) -> tuple[Interval, tuple[np.ndarray, np.ndarray] | None, list[tuple[float, tuple]]]:
     """The scan output bounds of a piece (heads with free directions up to their positive factor), the output
-    norm's eps factors, and the split candidates ``(score, where)``."""
-    o = scan_output(step, piece.lo, piece.hi, B, Br, unknown)
+    norm's eps factors, and the split candidates ``(score, where)``; ``G, Gr``: the step's
+    :func:`output_generators`."""
+    o = _scan_output(step, piece.lo, piece.hi, G, Gr, unknown)
     width = (piece.hi - piece.lo) * influence
     j = np.unravel_index(int(np.argmax(width)), width.shape)
     scores: list[tuple[float, tuple]] = [(float(width[j]), ("param", j))]
