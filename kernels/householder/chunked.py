@@ -30,6 +30,9 @@ from .reference import (KernelInputError, accumulation_dtype, check_householder_
 from ..chunk_layout import ChunkLayout
 
 DEFAULT_CHUNK_SIZE = 64
+# chunk of the forward when no gradient is wanted (it solves for the new values U inside the state loop, so its
+# triangular solves have V right-hand sides, not K + V; at B=4, H=4, T=4096, K=V=64 chunks of 32 rows were fastest)
+NO_GRAD_CHUNK_SIZE = 32
 # bytes of the largest per-group tensor of the forward and backward: about half of a CPU core's L2 cache
 # (measured at B=4, H=4, T=4096: 1-2 MiB fastest; one group for the whole sequence 1.4-2x slower: memory traffic)
 GROUP_BYTES = 1 << 20
@@ -45,6 +48,54 @@ def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: 
     """``Attn = mask * (Qc Kc^T)`` [NBH, tok, C]."""
     P = qc @ kc.transpose(-1, -2)
     return P.tril_() if n_h == 1 else P.mul_(mask)
+
+
+def _forward_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, h0: torch.Tensor | None,
+                     scale: float, n_h: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward when no gradient is wanted (inference, evaluation): same contract as :class:`_ChunkedScan`'s.
+
+    Nothing is kept for a backward, so ``W`` and ``U~`` are never formed: inside the state loop each chunk solves
+    ``A U = diag(b) (V_c - K_c S0)`` for its new values directly (``V`` right-hand sides instead of ``K + V``; the
+    same unit-triangular forward substitution), then ``S_end = S0 + K_c^T U``. The Gram and score matrices and the
+    outputs ``Attn U + Q_c S0`` are batched over cache-sized groups of chunks as in the gradient path.
+    Returns ``(o [B, T, H, V] in q.dtype, final state [B*H, K, V] in the accumulation dtype)``.
+    """
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    lay = ChunkLayout(B, T, H, n_h, chunk_size)
+    N, C, tok, BH = lay.N, lay.C, lay.tok, B * H
+    acc = accumulation_dtype(q, k, v, beta, h0)
+    dev = q.device
+    step = _group_chunks(BH, C, K, V)
+    # S0[i] = state at the start of the group's chunk i; S0[m] the group's end state, copied to S0[0] for the next
+    S0 = torch.empty(min(step, N) + 1, BH, K, V, dtype=acc, device=dev)
+    if h0 is None:
+        S0[0].zero_()
+    else:
+        S0[0].copy_(h0.reshape(BH, K, V))
+    o = torch.empty(N * BH, tok, V, dtype=acc, device=dev)
+    mask = lay.read_mask(dev)
+    for n0 in range(0, N, step):
+        n1 = min(N, n0 + step)
+        m = n1 - n0
+        if n0:
+            S0[0].copy_(S0[step])
+        qc = lay.chunk_group(q, n0, n1, 1, acc)  # [m*BH, tok, K]
+        kc = lay.chunk_group(k, n0, n1, n_h, acc)  # [m*BH, C, K]
+        vc = lay.chunk_group(v, n0, n1, n_h, acc)  # [m*BH, C, V]
+        bc = lay.chunk_group(beta, n0, n1, n_h, acc)  # [m*BH, C, 1]
+        kb = kc * bc  # diag(b) K_c
+        A = torch.bmm(kb, kc.transpose(-1, -2))  # diag(b) G; its strict lower triangle is A - I (all the solver reads)
+        vb = vc.mul_(bc)  # diag(b) V_c
+        U = torch.empty(m, BH, C, V, dtype=acc, device=dev)
+        An, kn, kbn, vbn = A.view(m, BH, C, C), kc.view(m, BH, C, K), kb.view(m, BH, C, K), vb.view(m, BH, C, V)
+        for i in range(m):  # sequential state passing
+            rhs = torch.baddbmm(vbn[i], kbn[i], S0[i], alpha=-1.0)  # diag(b) (V_c - K_c S0)
+            torch.linalg.solve_triangular(An[i], rhs, upper=False, unitriangular=True, out=U[i])
+            torch.baddbmm(S0[i], kn[i].transpose(-1, -2), U[i], out=S0[i + 1])
+        torch.baddbmm(torch.bmm(qc, S0[:m].view(-1, K, V)), _masked_scores(qc, kc, mask, n_h), U.view(-1, C, V),
+                      out=o[n0 * BH:n1 * BH])
+    return lay.from_chunks(o.mul_(scale), T, q.dtype), S0[m].clone()
 
 
 class _ChunkedScan(torch.autograd.Function):
@@ -196,17 +247,27 @@ def householder_scan_chunked(
     scale: float | None = None,
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Chunked scan: q [B, T, H, K], k [B, T*n_h, H, K], v [B, T*n_h, H, V], beta [B, T*n_h, H].
 
-    ``chunk_size`` counts factor rows; it is rounded down to a multiple of ``n_h`` (at least ``n_h``).
+    ``chunk_size`` counts factor rows; it is rounded down to a multiple of ``n_h`` (at least ``n_h``). ``None``:
+    :data:`DEFAULT_CHUNK_SIZE` when a gradient is wanted (grad mode on and some input requires one), else the
+    no-gradient forward's :data:`NO_GRAD_CHUNK_SIZE`.
     Returns ``(o [B, T, H, V] in q.dtype, final_state [B, H, K, V] in the accumulation dtype or None)``.
     """
     where = "householder_scan_chunked"
     B, T, H, K, V, n_h = check_householder_inputs(q, k, v, beta, num_householder, initial_state, where)
     scale = check_scale(scale, K, where)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                   or chunk_size < 1):
         raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
-    o, final = _ChunkedScan.apply(q, k, v, beta, initial_state, scale, n_h, chunk_size)
+    grad_wanted = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in (q, k, v, beta, initial_state))
+    if not grad_wanted:
+        o, final = _forward_no_grad(q, k, v, beta, initial_state, scale, n_h,
+                                    NO_GRAD_CHUNK_SIZE if chunk_size is None else chunk_size)
+        return o, (final.view(B, H, K, V) if output_final_state else None)
+    o, final = _ChunkedScan.apply(q, k, v, beta, initial_state, scale, n_h,
+                                  DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size)
     return o, (final if output_final_state else None)
