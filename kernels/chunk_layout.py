@@ -39,26 +39,32 @@ class ChunkLayout:
         return out.reshape(N * B * H, rows // N, d)
 
     def chunk_group(self, x: torch.Tensor, n0: int, n1: int, per_token: int, dtype: torch.dtype,
-                    fill: float = 0.0) -> torch.Tensor:
+                    fill: float = 0.0, channels_first: bool = False) -> torch.Tensor:
         """Chunks ``n0 .. n1-1`` of ``x [B, L, H, d]`` or ``[B, L, H]`` (``L = T * per_token`` rows) ->
-        ``[(n1-n0)*B*H, tok*per_token, d]`` in ``dtype``, chunk-major, padded with ``fill`` past ``L``."""
+        ``[(n1-n0)*B*H, tok*per_token, d]`` in ``dtype``, chunk-major, padded with ``fill`` past ``L``;
+        ``[(n1-n0)*B*H, d, tok*per_token]`` with ``channels_first``."""
         B, H = self.B, self.H
         if x.dim() == 3:
             x = x.unsqueeze(-1)
         r = self.tok * per_token  # rows per chunk
         lo, hi = n0 * r, n1 * r
         part = x[:, lo:min(hi, x.shape[1])]
-        out = torch.empty(n1 - n0, B, H, r, x.shape[-1], dtype=dtype, device=x.device)
+        d = x.shape[-1]
+        if channels_first:
+            out = torch.empty(n1 - n0, B, H, d, r, dtype=dtype, device=x.device)
+            dst = out.permute(1, 0, 4, 2, 3)  # [B, n1-n0, r, H, d]
+        else:
+            out = torch.empty(n1 - n0, B, H, r, d, dtype=dtype, device=x.device)
+            dst = out.permute(1, 0, 3, 2, 4)  # [B, n1-n0, r, H, d]
         full = part.shape[1] // r
-        dst = out.permute(1, 0, 3, 2, 4)  # [B, n1-n0, r, H, d]
         if full:
-            dst[:, :full].copy_(part[:, :full * r].reshape(B, full, r, H, x.shape[-1]))
+            dst[:, :full].copy_(part[:, :full * r].reshape(B, full, r, H, d))
         rest = part.shape[1] - full * r
         if full < n1 - n0:
             dst[:, full:].fill_(fill)
             if rest:
                 dst[:, full, :rest].copy_(part[:, full * r:])
-        return out.reshape(-1, r, x.shape[-1])
+        return out.reshape(-1, d, r) if channels_first else out.reshape(-1, r, d)
 
     def from_chunks(self, x: torch.Tensor, length: int, dtype: torch.dtype, squeeze: bool = False) -> torch.Tensor:
         """Inverse of :meth:`to_chunks`: ``[N*B*H, r, d]`` -> ``[B, length, H, d]`` (``[B, length, H]`` if squeeze)."""

@@ -41,6 +41,12 @@ DEFAULT_CHUNK_SIZE = 64
 _SAFE_MIN, _SAFE_MAX = 1e-150, 1e150
 _GATE_MIN = 1e-6  # smallest |gate| the factorised path takes (its gradient error grows like eps64 / |a|)
 GROUP_BYTES = 1 << 20  # bytes of a group's [chunks * B * H, C, K] float64 tensor in the no-gradient forward
+# the float32 no-gradient forward: its chunk (shorter chunks keep the running products in float32's range; measured
+# at B=4, H=4, T=4096, K=V=64 with gates tanh(N(0, 1)): 32 fastest) and the range of |running product| where its
+# factorised scores are formed in float32 (q * P and k / P stay normal float32 numbers); chunks outside it form
+# their scores in float64, chunks outside [_SAFE_MIN, _SAFE_MAX] take the span products
+NO_GRAD_CHUNK_SIZE = 32
+_F32_MIN, _F32_MAX = 1e-30, 1e30
 
 
 def span_products(x: torch.Tensor) -> torch.Tensor:
@@ -88,9 +94,10 @@ def diagonal_scan_chunked(
     scale: float | None = None,
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Chunked scan: q, k, a [B, T, H, K], v [B, T, H, V]; ``chunk_size`` steps per chunk.
+    """Chunked scan: q, k, a [B, T, H, K], v [B, T, H, V]; ``chunk_size`` steps per chunk (``None``:
+    :data:`NO_GRAD_CHUNK_SIZE` for the float32 forward without gradients, else :data:`DEFAULT_CHUNK_SIZE`).
 
     Returns ``(o [B, T, H, V] in q.dtype, final_state [B, H, K, V] in the accumulation dtype or None)``.
     The intra-chunk decays are formed in float64 whatever the input dtype.
@@ -98,13 +105,16 @@ def diagonal_scan_chunked(
     where = "diagonal_scan_chunked"
     B, T, H, K, V = check_diagonal_inputs(q, k, v, a, initial_state, where)
     scale = check_scale(scale, K, where)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                   or chunk_size < 1):
         raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
     acc = accumulation_dtype(q, k, v, a, initial_state)
     if acc == torch.float32 and not (torch.is_grad_enabled() and any(
             x is not None and x.requires_grad for x in (q, k, v, a, initial_state))):
-        o, S = _forward_float32_no_grad(q, k, v, a, scale, initial_state, chunk_size)
+        o, S = _forward_float32_no_grad(q, k, v, a, scale, initial_state,
+                                        NO_GRAD_CHUNK_SIZE if chunk_size is None else chunk_size)
         return o, (S if output_final_state else None)
+    chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
     dev = q.device
     C = chunk_size
     N = max(1, -(-T // C))
@@ -123,7 +133,8 @@ def diagonal_scan_chunked(
 
     P = torch.cumprod(a64, dim=-2)  # running products per chunk (signed; no logarithm)
     with torch.no_grad():
-        run_lo, run_hi = torch.aminmax(P.abs().flatten(-2), dim=-1)
+        absP = P.abs().flatten(-2)
+        run_lo, run_hi = absP.amin(-1), absP.amax(-1)  # (aminmax is several times slower on CPU)
         gate_lo = a64.abs().flatten(-2).amin(dim=-1)
         unsafe = (gate_lo < _GATE_MIN) | (run_lo < _SAFE_MIN) | (run_hi > _SAFE_MAX)  # [B*H*N]
     idx = unsafe.nonzero().squeeze(-1)
@@ -161,9 +172,11 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     float32 rounding, at a fraction of its memory traffic.
 
     Groups of consecutive chunks sized to stay in cache (:data:`GROUP_BYTES`), chunk-major (the state loop steps
-    over contiguous ``[B*H, K, V]`` slices). The decays and the factorised scores ``(q_t P_t)(k_s / P_s)`` in
-    float64 as in the autograd path (the same safe range of the running products; chunks outside it take the span
-    products; no threshold on small gates, which protects only gradients), everything after them in float32. Returns
+    over contiguous ``[B*H, K, V]`` slices). The running products ``P`` in float64 as in the autograd path (the same
+    safe range; chunks outside it take the span products; no threshold on small gates, which protects only
+    gradients), rounded once to float32; the factorised scores ``(q_t P_t)(k_s / P_s)`` in float32 for chunks whose
+    ``|P|`` stays in ``[_F32_MIN, _F32_MAX]`` (each term then carries a few float32 roundings, as any float32 product),
+    in float64 for the others; everything after them in float32. Returns
     ``(o [B, T, H, V] in q.dtype, final state [B, H, K, V] float32)``.
     """
     B, T, H, K = q.shape
@@ -171,36 +184,63 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     lay = ChunkLayout(B, T, H, 1, chunk_size)
     N, C, BH = lay.N, lay.C, B * H
     f32, f64, dev = torch.float32, torch.float64, q.device
-    S = torch.zeros(BH, K, V, dtype=f32, device=dev)
-    if initial_state is not None:
-        S += initial_state.reshape(BH, K, V).to(f32)
-    o = torch.empty(N * BH, C, V, dtype=f32, device=dev)
-    tri = torch.tril(torch.ones(C, C, dtype=torch.bool, device=dev))
     step = max(1, GROUP_BYTES // (BH * C * K * 8))
+    # S0[i] = state at the start of the group's chunk i; S0[m] the group's end state, copied to S0[0] for the next
+    S0 = torch.empty(min(step, N) + 1, BH, K, V, dtype=f32, device=dev)
+    if initial_state is None:
+        S0[0].zero_()
+    else:
+        S0[0].copy_(initial_state.reshape(BH, K, V))
+    o = torch.empty(N * BH, C, V, dtype=f32, device=dev)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
-        qc, kc, vc = (lay.chunk_group(x, n0, n1, 1, f32) for x in (q, k, v))
-        ac = lay.chunk_group(a, n0, n1, 1, f64, fill=1.0)  # padded steps keep the state
-        P = torch.cumprod(ac, dim=-2)  # [g, C, K] signed running products
-        lo, hi = torch.aminmax(P.abs().flatten(-2), dim=-1)
-        unsafe = (lo < _SAFE_MIN) | (hi > _SAFE_MAX)  # zeros and extreme gates: exact span products below
-        idx = unsafe.nonzero().squeeze(-1)
-        if len(idx):
-            P[idx] = 1.0
-        scores = ((qc.double() * P) @ (kc.double() / P).transpose(-1, -2)).to(f32).masked_fill_(~tri, 0.0)
-        g = P[:, -1, :]  # [g, K] whole-chunk decay
-        dec_in, dec_out, g = P.to(f32), (g.unsqueeze(-2) / P).to(f32), g.to(f32)
+        m = n1 - n0
+        if n0:
+            S0[0].copy_(S0[step])
+        # channel-major [m*BH, K, C] (the running products are a cumprod along the contiguous last dim, and every
+        # elementwise product below pairs tensors of one layout); values [m*BH, C, V]
+        qT, kT = (lay.chunk_group(x, n0, n1, 1, f32, channels_first=True) for x in (q, k))
+        vc = lay.chunk_group(v, n0, n1, 1, f32)
+        aT = lay.chunk_group(a, n0, n1, 1, f64, fill=1.0, channels_first=True)  # padded steps keep the state
+        PT = torch.cumprod(aT, dim=-1)  # signed running products P_t, float64
+        PT32 = PT.to(f32)
+        absP = PT32.abs().flatten(-2)
+        lo, hi = absP.amin(-1), absP.amax(-1)
+        far = ((lo < _F32_MIN) | (hi > _F32_MAX)).nonzero().squeeze(-1)  # outside float32's range (rare)
+        idx = idx64 = far
+        if len(far):
+            absP = PT[far].abs().flatten(-2)
+            unsafe = (absP.amin(-1) < _SAFE_MIN) | (absP.amax(-1) > _SAFE_MAX)
+            idx, idx64 = far[unsafe], far[~unsafe]  # span products / float64 scores
+        g = PT32[..., -1].clone()  # [m*BH, K] whole-chunk decay
+        qdT = qT * PT32  # (q_t * decay(start -> t))^T
+        if len(far):
+            PT32[far] = 1.0
+        kpT = kT / PT32  # (k_s / P_s)^T
+        kdT = kpT * g.unsqueeze(-1)  # (k_s * decay(s -> end))^T
+        if len(idx64):  # outside float32's range: these chunks' terms in float64
+            P64 = PT[idx64]
+            kp64 = kT[idx64].double() / P64
+            kpT[idx64] = kp64.to(f32)
+            kdT[idx64] = (kp64 * P64[..., -1:]).to(f32)
+        scores = torch.bmm(qdT.transpose(-1, -2), kpT)  # (q_t P_t) . (k_s / P_s): the decayed scores [t, s]
+        if len(idx64):
+            scores[idx64] = (qT[idx64].double() * P64).transpose(-1, -2).bmm(kp64).to(f32)
         if len(idx):  # exact span products for chunks with zeros or extreme gates
-            exact = _chunk_terms_span(qc[idx].double(), kc[idx].double(), ac[idx])
-            scores, dec_in, dec_out, g = (t.index_put((idx,), e.to(f32))
-                                          for t, e in zip((scores, dec_in, dec_out, g), exact))
-        D = ((kc * dec_out).transpose(-1, -2) @ vc).view(n1 - n0, BH, K, V)  # what each chunk writes from zero
-        gn = g.view(n1 - n0, BH, K, 1)
-        S0 = torch.empty(n1 - n0, BH, K, V, dtype=f32, device=dev)
-        for i in range(n1 - n0):
-            S0[i] = S
-            S = torch.addcmul(D[i], gn[i], S)
-        rows = slice(n0 * BH, n1 * BH)
-        torch.baddbmm(scores @ vc, qc * dec_in, S0.view(-1, K, V), out=o[rows])
+            s_, d_in, d_out, g_ = _chunk_terms_span(qT[idx].transpose(-1, -2).double(),
+                                                     kT[idx].transpose(-1, -2).double(), aT[idx].transpose(-1, -2))
+            scores[idx] = s_.to(f32)
+            qdT[idx] = qT[idx] * d_in.transpose(-1, -2).to(f32)
+            kdT[idx] = kT[idx] * d_out.transpose(-1, -2).to(f32)
+            g[idx] = g_.to(f32)
+        scores.tril_()
+        D = torch.bmm(kdT, vc).view(m, BH, K, V)  # what each chunk writes from zero
+        gn = g.view(m, BH, K, 1)
+        for i in range(m):
+            torch.addcmul(D[i], gn[i], S0[i], out=S0[i + 1])
+        rows = o[n0 * BH:n1 * BH]
+        torch.bmm(qdT.transpose(-1, -2), S0[:m].view(-1, K, V), out=rows)  # bmm takes the transposed operand as is
+        rows.baddbmm_(scores, vc)
+    S = S0[m].clone()
     o = lay.from_chunks(o.mul_(scale), T, q.dtype)
     return o, S.view(B, H, K, V)
