@@ -47,39 +47,52 @@ import torch
 
 from statetrack.kernels import diagonal_scan, householder_scan
 
-CHUNK = 64  # the chunked backends' default chunk size (factor rows / steps)
+CHUNK = 64  # the chunked backends' chunk size (factor rows / steps) when a gradient is wanted
+FWD_CHUNK = 32  # their chunk size without a gradient (the forward column)
 
 
 # --- FLOP counts (multiply-adds count 2; elementwise work is not counted) ----------------------------------------
 
-def householder_flops(B: int, H: int, T: int, n_h: int, K: int, V: int, C: int = CHUNK) -> tuple[float, float]:
-    """Counted FLOPs (forward, backward) of the chunked Householder scan as implemented (kernels/README.md 1.6).
+def householder_flops(B: int, H: int, T: int, n_h: int, K: int, V: int, C: int = CHUNK,
+                      C_fwd: int = FWD_CHUNK) -> tuple[float, float, float]:
+    """Counted FLOPs (forward without gradient, forward with gradient, backward) of the chunked Householder scan as
+    implemented (kernels/README.md 1.6).
 
-    Per chunk of ``C`` factor rows and ``t = C / n_h`` tokens, per (batch, head): forward ``2C^2K`` (Gram) +
-    ``C(C-1)(K+V)`` (triangular solve) + ``4CKV`` (state passing) + ``2tC(K+V) + 2tKV`` (outputs); backward
-    ``2CKV`` (U again) + ``2tCK`` (scores again) + ``4tCV + 4tCK + 4tKV`` (output gradients) + ``8CKV`` (reverse
-    state passing and its batched products) + ``C(C-1)(K+V)`` (transposed solve) + ``2C^2(K+V)`` (dA) + ``4C^2K``
-    (Gram gradient).
+    Per chunk of ``C`` factor rows and ``t = C / n_h`` tokens, per (batch, head): the forward without a gradient
+    (chunk ``C_fwd``) ``2C^2K`` (Gram) + ``C(C-1)V`` (triangular solve for U) + ``4CKV`` (state passing) +
+    ``2tC(K+V) + 2tKV`` (outputs); the forward with a gradient (chunk ``C``) the same with ``C(C-1)(K+V)`` for the
+    solve of ``[W | U~]``; backward ``2CKV`` (U again) + ``2tCK`` (scores again) + ``4tCV + 4tCK + 4tKV`` (output
+    gradients) + ``8CKV`` (reverse state passing and its batched products) + ``C(C-1)(K+V)`` (transposed solve) +
+    ``2C^2(K+V)`` (dA) + ``4C^2K`` (Gram gradient).
     """
-    tok = max(1, C // n_h)
-    C = tok * n_h
-    chunks = B * H * -(-T // tok)
-    fwd = 2 * C * C * K + C * (C - 1) * (K + V) + 4 * C * K * V + 2 * tok * C * (K + V) + 2 * tok * K * V
+    def common(C: int) -> tuple[int, int, int, int]:
+        tok = max(1, C // n_h)
+        C = tok * n_h
+        chunks = B * H * -(-T // tok)
+        return tok, C, chunks, 2 * C * C * K + 4 * C * K * V + 2 * tok * C * (K + V) + 2 * tok * K * V
+
+    tok, C1, chunks, rest = common(C_fwd)
+    fwd_nograd = chunks * (rest + C1 * (C1 - 1) * V)
+    tok, C, chunks, rest = common(C)
+    fwd = rest + C * (C - 1) * (K + V)
     bwd = (2 * C * K * V + 2 * tok * C * K + 4 * tok * C * V + 4 * tok * C * K + 4 * tok * K * V + 8 * C * K * V
            + C * (C - 1) * (K + V) + 2 * C * C * (K + V) + 4 * C * C * K)
-    return float(chunks * fwd), float(chunks * bwd)
+    return float(fwd_nograd), float(chunks * fwd), float(chunks * bwd)
 
 
-def diagonal_flops(B: int, H: int, T: int, K: int, V: int, C: int = CHUNK) -> tuple[float, float]:
-    """Counted FLOPs (forward, backward) of the chunked diagonal scan (kernels/README.md 2.1).
+def diagonal_flops(B: int, H: int, T: int, K: int, V: int, C: int = CHUNK,
+                   C_fwd: int = FWD_CHUNK) -> tuple[float, float, float]:
+    """Counted FLOPs (forward without gradient, forward with gradient, backward) of the chunked diagonal scan
+    (kernels/README.md 2.1).
 
     Per chunk of ``C`` steps, per (batch, head): forward ``2C^2K`` (scores) + ``2C^2V`` (intra-chunk outputs) +
-    ``2CKV`` (what the chunk writes) + ``2CKV`` (outputs from the start state); the backward is autograd's, two
-    products of the same size per product: twice the forward.
+    ``2CKV`` (what the chunk writes) + ``2CKV`` (outputs from the start state), at chunk ``C_fwd`` without a gradient
+    and ``C`` with one; the backward is autograd's, two products of the same size per product: twice the forward.
     """
-    chunks = B * H * -(-T // C)
-    fwd = 2 * C * C * K + 2 * C * C * V + 4 * C * K * V
-    return float(chunks * fwd), float(2 * chunks * fwd)
+    def fwd(C: int) -> int:
+        return B * H * -(-T // C) * (2 * C * C * K + 2 * C * C * V + 4 * C * K * V)
+
+    return float(fwd(C_fwd)), float(fwd(C)), float(2 * fwd(C))
 
 
 # --- timing ------------------------------------------------------------------------------------------------------
@@ -216,6 +229,8 @@ def section_matmul(args, lines: list[str]) -> dict[str, float]:
         (f"torch.bmm [{n}] 64x64 @ 64x64 (Gram, scores, state products)", (n, CHUNK, K), (n, K, CHUNK)),
         (f"torch.bmm [{n}] 64x64 @ 64x128 (solve-sized right-hand side)", (n, CHUNK, CHUNK), (n, CHUNK, K + V)),
         (f"torch.bmm [{B * H}] 64x64 @ 64x64 (one step of the state loop)", (B * H, CHUNK, K), (B * H, K, V)),
+        (f"torch.bmm [{B * H}] {FWD_CHUNK}x64 @ 64x64 (one step of the no-gradient forward's state loop)",
+         (B * H, FWD_CHUNK, K), (B * H, K, V)),
     ]
     lines += ["### Matmul throughput (float32, GFLOP/s of process CPU time)", "",
               "| operation | GFLOP/s |", "|---|---|"]
@@ -266,9 +281,9 @@ def section_throughput(args, lines: list[str], ceiling: dict[str, float]) -> Non
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n_h in args.n_h:
         xs = householder_inputs(B, T, H, K, V, n_h)
-        f_fwd, f_bwd = householder_flops(B, H, T, n_h, K, V)
+        f_inf, f_fwd, f_bwd = householder_flops(B, H, T, n_h, K, V)
         for backward in (False, True):
-            flops = f_fwd + (f_bwd if backward else 0.0)
+            flops = f_fwd + f_bwd if backward else f_inf
             ch = timed(householder_step("chunked", xs, n_h, backward), args.reps)
 
             def make(kind):
@@ -291,9 +306,9 @@ def section_throughput(args, lines: list[str], ceiling: dict[str, float]) -> Non
             lines.append(row)
             print(row, flush=True)
     xs = diagonal_inputs(B, T, H, K, V)
-    f_fwd, f_bwd = diagonal_flops(B, H, T, K, V)
+    f_inf, f_fwd, f_bwd = diagonal_flops(B, H, T, K, V)
     for backward in (False, True):
-        flops = f_fwd + (f_bwd if backward else 0.0)
+        flops = f_fwd + f_bwd if backward else f_inf
         ch = timed(diagonal_step("chunked", xs, backward), args.reps)
         ref, ref_est = prefix_timed(lambda t: diagonal_step("reference", tuple(x[:, :t] for x in xs), backward),
                                     T, args.prefix, args.ref_reps)
