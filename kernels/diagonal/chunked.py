@@ -197,10 +197,8 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         m = n1 - n0
         if n0:
             S0[0].copy_(S0[step])
-        # channel-major [m*BH, K, C] (the running products are a cumprod along the contiguous last dim, and every
-        # elementwise product below pairs tensors of one layout); values [m*BH, C, V]
-        qT, kT = (lay.chunk_group(x, n0, n1, 1, f32, channels_first=True) for x in (q, k))
-        vc = lay.chunk_group(v, n0, n1, 1, f32)
+        qc, kc, vc = (lay.chunk_group(x, n0, n1, 1, f32) for x in (q, k, v))  # [m*BH, C, .]
+        # gates channel-major [m*BH, K, C]: the running products are a cumprod along the contiguous last dim
         aT = lay.chunk_group(a, n0, n1, 1, f64, fill=1.0, channels_first=True)  # padded steps keep the state
         PT = torch.cumprod(aT, dim=-1)  # signed running products P_t, float64
         PT32 = PT.to(f32)
@@ -212,34 +210,34 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
             absP = PT[far].abs().flatten(-2)
             unsafe = (absP.amin(-1) < _SAFE_MIN) | (absP.amax(-1) > _SAFE_MAX)
             idx, idx64 = far[unsafe], far[~unsafe]  # span products / float64 scores
-        g = PT32[..., -1].clone()  # [m*BH, K] whole-chunk decay
-        qdT = qT * PT32  # (q_t * decay(start -> t))^T
+        P32 = PT32.transpose(-1, -2).contiguous()  # [m*BH, C, K]
+        g = P32[:, -1].clone()  # [m*BH, K] whole-chunk decay
+        qd = qc * P32  # q_t * decay(start -> t)
         if len(far):
-            PT32[far] = 1.0
-        kpT = kT / PT32  # (k_s / P_s)^T
-        kdT = kpT * g.unsqueeze(-1)  # (k_s * decay(s -> end))^T
+            P32[far] = 1.0
+        kp = kc / P32  # k_s / P_s
+        kd = kp * g.unsqueeze(-2)  # k_s * decay(s -> end)
         if len(idx64):  # outside float32's range: these chunks' terms in float64
-            P64 = PT[idx64]
-            kp64 = kT[idx64].double() / P64
-            kpT[idx64] = kp64.to(f32)
-            kdT[idx64] = (kp64 * P64[..., -1:]).to(f32)
-        scores = torch.bmm(qdT.transpose(-1, -2), kpT)  # (q_t P_t) . (k_s / P_s): the decayed scores [t, s]
+            P64 = PT[idx64].transpose(-1, -2)
+            kp64 = kc[idx64].double() / P64
+            kp[idx64] = kp64.to(f32)
+            kd[idx64] = (kp64 * P64[:, -1:]).to(f32)
+        scores = torch.bmm(qd, kp.transpose(-1, -2))  # (q_t P_t) . (k_s / P_s): the decayed scores [t, s]
         if len(idx64):
-            scores[idx64] = (qT[idx64].double() * P64).transpose(-1, -2).bmm(kp64).to(f32)
+            scores[idx64] = ((qc[idx64].double() * P64) @ kp64.transpose(-1, -2)).to(f32)
         if len(idx):  # exact span products for chunks with zeros or extreme gates
-            s_, d_in, d_out, g_ = _chunk_terms_span(qT[idx].transpose(-1, -2).double(),
-                                                     kT[idx].transpose(-1, -2).double(), aT[idx].transpose(-1, -2))
+            s_, d_in, d_out, g_ = _chunk_terms_span(qc[idx].double(), kc[idx].double(), aT[idx].transpose(-1, -2))
             scores[idx] = s_.to(f32)
-            qdT[idx] = qT[idx] * d_in.transpose(-1, -2).to(f32)
-            kdT[idx] = kT[idx] * d_out.transpose(-1, -2).to(f32)
+            qd[idx] = qc[idx] * d_in.to(f32)
+            kd[idx] = kc[idx] * d_out.to(f32)
             g[idx] = g_.to(f32)
         scores.tril_()
-        D = torch.bmm(kdT, vc).view(m, BH, K, V)  # what each chunk writes from zero
+        D = torch.bmm(kd.transpose(-1, -2), vc).view(m, BH, K, V)  # what each chunk writes from zero
         gn = g.view(m, BH, K, 1)
         for i in range(m):
             torch.addcmul(D[i], gn[i], S0[i], out=S0[i + 1])
         rows = o[n0 * BH:n1 * BH]
-        torch.bmm(qdT.transpose(-1, -2), S0[:m].view(-1, K, V), out=rows)  # bmm takes the transposed operand as is
+        torch.bmm(qd, S0[:m].view(-1, K, V), out=rows)
         rows.baddbmm_(scores, vc)
     S = S0[m].clone()
     o = lay.from_chunks(o.mul_(scale), T, q.dtype)
