@@ -66,6 +66,23 @@ class ChunkLayout:
                 dst[:, full, :rest].copy_(part[:, full * r:])
         return out.reshape(-1, d, r) if channels_first else out.reshape(-1, r, d)
 
+    def put_group(self, out: torch.Tensor, x: torch.Tensor, n0: int, scale: float = 1.0) -> None:
+        """Write ``scale * x`` (``x`` chunks ``n0 ..`` chunk-major ``[(n1-n0)*B*H, r, d]``, ``r`` rows per chunk) into
+        ``out [B, L, H, d]`` at rows ``n0*r ..``; rows at or past ``L`` (the padded tail) are dropped. Inverse of
+        :meth:`chunk_group` for one group, run while the group is still in cache."""
+        B, H = self.B, self.H
+        r, d = x.shape[-2], x.shape[-1]
+        m = x.shape[0] // (B * H)
+        src = x.view(m, B, H, r, d).permute(1, 0, 3, 2, 4)  # [B, m, r, H, d]
+        lo = n0 * r
+        hi = min(lo + m * r, out.shape[1])
+        full = (hi - lo) // r
+        if full:
+            torch.mul(src[:, :full], scale, out=out[:, lo:lo + full * r].view(B, full, r, H, d))
+        rest = hi - lo - full * r
+        if rest:
+            torch.mul(src[:, full, :rest], scale, out=out[:, lo + full * r:hi])
+
     def from_chunks(self, x: torch.Tensor, length: int, dtype: torch.dtype, squeeze: bool = False) -> torch.Tensor:
         """Inverse of :meth:`to_chunks`: ``[N*B*H, r, d]`` -> ``[B, length, H, d]`` (``[B, length, H]`` if squeeze)."""
         B, H, N = self.B, self.H, self.N

@@ -191,7 +191,7 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         S0[0].zero_()
     else:
         S0[0].copy_(initial_state.reshape(BH, K, V))
-    o = torch.empty(N * BH, C, V, dtype=f32, device=dev)
+    o = torch.empty(B, T, H, V, dtype=q.dtype, device=dev)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
         m = n1 - n0
@@ -236,9 +236,5 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         gn = g.view(m, BH, K, 1)
         for i in range(m):
             torch.addcmul(D[i], gn[i], S0[i], out=S0[i + 1])
-        rows = o[n0 * BH:n1 * BH]
-        torch.bmm(qd, S0[:m].view(-1, K, V), out=rows)
-        rows.baddbmm_(scores, vc)
-    S = S0[m].clone()
-    o = lay.from_chunks(o.mul_(scale), T, q.dtype)
-    return o, S.view(B, H, K, V)
+        lay.put_group(o, torch.bmm(qd, S0[:m].view(-1, K, V)).baddbmm_(scores, vc), n0, scale)
+    return o, S0[m].clone().view(B, H, K, V)

@@ -73,7 +73,7 @@ def _forward_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: to
         S0[0].zero_()
     else:
         S0[0].copy_(h0.reshape(BH, K, V))
-    o = torch.empty(N * BH, tok, V, dtype=acc, device=dev)
+    o = torch.empty(B, T, H, V, dtype=q.dtype, device=dev)
     mask = lay.read_mask(dev)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
@@ -93,9 +93,9 @@ def _forward_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: to
             rhs = torch.baddbmm(vbn[i], kbn[i], S0[i], alpha=-1.0)  # diag(b) (V_c - K_c S0)
             torch.linalg.solve_triangular(An[i], rhs, upper=False, unitriangular=True, out=U[i])
             torch.baddbmm(S0[i], kn[i].transpose(-1, -2), U[i], out=S0[i + 1])
-        torch.baddbmm(torch.bmm(qc, S0[:m].view(-1, K, V)), _masked_scores(qc, kc, mask, n_h), U.view(-1, C, V),
-                      out=o[n0 * BH:n1 * BH])
-    return lay.from_chunks(o.mul_(scale), T, q.dtype), S0[m].clone()
+        out = torch.bmm(qc, S0[:m].view(-1, K, V)).baddbmm_(_masked_scores(qc, kc, mask, n_h), U.view(-1, C, V))
+        lay.put_group(o, out, n0, scale)
+    return o, S0[m].clone()
 
 
 class _ChunkedScan(torch.autograd.Function):
