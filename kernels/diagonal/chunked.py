@@ -135,6 +135,7 @@ def diagonal_scan_chunked(
     with torch.no_grad():
         absP = P.abs().flatten(-2)
         run_lo, run_hi = absP.amin(-1), absP.amax(-1)  # (aminmax is several times slower on CPU)
+        del absP
         gate_lo = a64.abs().flatten(-2).amin(dim=-1)
         unsafe = (gate_lo < _GATE_MIN) | (run_lo < _SAFE_MIN) | (run_hi > _SAFE_MAX)  # [B*H*N]
     idx = unsafe.nonzero().squeeze(-1)

@@ -63,7 +63,7 @@ def _forward_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: to
     B, T, H, K = q.shape
     V = v.shape[-1]
     lay = ChunkLayout(B, T, H, n_h, chunk_size)
-    N, C, tok, BH = lay.N, lay.C, lay.tok, B * H
+    N, C, BH = lay.N, lay.C, B * H
     acc = accumulation_dtype(q, k, v, beta, h0)
     dev = q.device
     step = _group_chunks(BH, C, K, V)
