@@ -46,9 +46,11 @@ from typing import Callable
 import torch
 
 from statetrack.kernels import diagonal_scan, householder_scan
+from statetrack.kernels.diagonal import chunked as diagonal_chunked
+from statetrack.kernels.householder import chunked as householder_chunked
 
-CHUNK = 64  # the chunked backends' chunk size (factor rows / steps) when a gradient is wanted
-FWD_CHUNK = 32  # their chunk size without a gradient (the forward column)
+CHUNK = householder_chunked.DEFAULT_CHUNK_SIZE  # the chunked scans' chunk (factor rows) when a gradient is wanted
+FWD_CHUNK = householder_chunked.NO_GRAD_CHUNK_SIZE  # and without one (the forward rows of the tables)
 
 
 # --- FLOP counts (multiply-adds count 2; elementwise work is not counted) ----------------------------------------
@@ -306,7 +308,8 @@ def section_throughput(args, lines: list[str], ceiling: dict[str, float]) -> Non
             lines.append(row)
             print(row, flush=True)
     xs = diagonal_inputs(B, T, H, K, V)
-    f_inf, f_fwd, f_bwd = diagonal_flops(B, H, T, K, V)
+    f_inf, f_fwd, f_bwd = diagonal_flops(B, H, T, K, V, diagonal_chunked.DEFAULT_CHUNK_SIZE,
+                                         diagonal_chunked.NO_GRAD_CHUNK_SIZE)
     for backward in (False, True):
         flops = f_fwd + f_bwd if backward else f_inf
         ch = timed(diagonal_step("chunked", xs, backward), args.reps)

@@ -16,6 +16,10 @@ once; the backward takes the same groups in reverse order. Tokens never straddle
 ``chunk_size // n_h`` whole tokens; the tail is padded with identity factors (k = 0, beta = 0, v = 0) and zero
 queries whose outputs are dropped.
 
+Without a gradient (grad mode off or no input requiring one) :func:`_forward_no_grad` runs instead: it keeps
+nothing for a backward and never forms ``W`` or ``U~``; each chunk solves ``A U = diag(b) (V_c - K_c S0)`` inside the
+state loop (``V`` right-hand sides instead of ``K + V``), with chunks of :data:`NO_GRAD_CHUNK_SIZE` rows by default.
+
 Gradients come from :class:`_ChunkedScan`'s backward (derived in ``kernels/README.md`` section 1.5), which keeps
 ``G``, ``[W | U~]`` and the chunk start states from the forward (only when a gradient is wanted), cuts the inputs
 into chunks again and recomputes ``Attn`` and ``U``; it is checked against autograd through the float64 reference
