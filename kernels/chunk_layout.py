@@ -71,6 +71,8 @@ class ChunkLayout:
         ``out [B, L, H, d]`` at rows ``n0*r ..``; rows at or past ``L`` (the padded tail) are dropped. Inverse of
         :meth:`chunk_group` for one group, run while the group is still in cache."""
         B, H = self.B, self.H
+        if out.numel() == 0:  # an empty batch or sequence
+            return
         r, d = x.shape[-2], x.shape[-1]
         m = x.shape[0] // (B * H)
         src = x.view(m, B, H, r, d).permute(1, 0, 3, 2, 4)  # [B, m, r, H, d]

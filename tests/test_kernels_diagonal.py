@@ -257,3 +257,15 @@ def test_float32_forward_without_gradient_all_three_score_forms(monkeypatch, chu
         assert rel_err(o, ref_o) < 2e-6 and rel_err(s, ref_s) < 2e-6
         for h in range(H):  # each head on its own: the small outputs of head 1 measured against their own size
             assert rel_err(o[:, :, h], ref_o[:, :, h]) < 2e-6 and rel_err(s[:, h], ref_s[:, h]) < 2e-6
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_empty_batch(grad):
+    """B = 0 (allowed by the input checks): empty outputs and final state, with and without a gradient."""
+    q = torch.randn(0, 5, 2, 4, requires_grad=grad)
+    o, s = diagonal_scan_chunked(q, torch.randn(0, 5, 2, 4), torch.randn(0, 5, 2, 3), torch.rand(0, 5, 2, 4),
+                                 output_final_state=True)
+    assert o.shape == (0, 5, 2, 3) and s.shape == (0, 2, 4, 3)
+    if grad:
+        (q_grad,) = torch.autograd.grad(o.sum(), q)
+        assert q_grad.shape == q.shape

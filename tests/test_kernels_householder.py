@@ -354,3 +354,15 @@ def test_no_gradient_forward_default_chunk_and_small_groups(monkeypatch):
             o, s = householder_scan_chunked(inputs[0].clone().requires_grad_(), *inputs[1:4], num_householder=2,
                                             initial_state=inputs[4], output_final_state=True)
         assert rel_err(o, ref_o) < 1e-11 and rel_err(s, ref_s) < 1e-11
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_empty_batch(grad):
+    """B = 0 (allowed by the input checks): empty outputs and final state, with and without a gradient."""
+    q = torch.randn(0, 5, 2, 4, requires_grad=grad)
+    k, v, b = torch.randn(0, 10, 2, 4), torch.randn(0, 10, 2, 3), torch.rand(0, 10, 2)
+    o, s = householder_scan_chunked(q, k, v, b, num_householder=2, output_final_state=True)
+    assert o.shape == (0, 5, 2, 3) and s.shape == (0, 2, 4, 3)
+    if grad:
+        (q_grad,) = torch.autograd.grad(o.sum(), q)
+        assert q_grad.shape == q.shape

@@ -185,7 +185,7 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     lay = ChunkLayout(B, T, H, 1, chunk_size)
     N, C, BH = lay.N, lay.C, B * H
     f32, f64, dev = torch.float32, torch.float64, q.device
-    step = max(1, GROUP_BYTES // (BH * C * K * 8))
+    step = max(1, GROUP_BYTES // (max(BH, 1) * C * K * 8))  # (BH = 0: an empty batch)
     # S0[i] = state at the start of the group's chunk i; S0[m] the group's end state, copied to S0[0] for the next
     S0 = torch.empty(min(step, N) + 1, BH, K, V, dtype=f32, device=dev)
     if initial_state is None:

@@ -45,7 +45,7 @@ GROUP_BYTES = 1 << 20
 def _group_chunks(BH: int, C: int, K: int, V: int) -> int:
     """Chunks per group (forward and backward): the group's largest tensor (``[chunks * BH, C, K + V]`` float32)
     stays near :data:`GROUP_BYTES`, so its passes run from cache; at least one chunk."""
-    return max(1, GROUP_BYTES // (BH * C * (K + V) * 4))
+    return max(1, GROUP_BYTES // (max(BH, 1) * C * (K + V) * 4))  # (BH = 0: an empty batch)
 
 
 def _masked_scores(qc: torch.Tensor, kc: torch.Tensor, mask: torch.Tensor, n_h: int) -> torch.Tensor:
