@@ -5,7 +5,9 @@
   values at the overflow threshold, inf and NaN, in float16, bfloat16 and float32;
 * :func:`step_kernels.brent` against the first repeat of the explicit sequence;
 * :func:`fast_settle.settle_fast` / :func:`settle_many` against the interning reference runner on random members
-  (one and two layers, every family, both ranges), and the claim checks' JSON through both engines.
+  (one and two layers, every family, both ranges; a float32 member whose first layer creeps for thousands of tokens),
+  and the claim checks' JSON through both engines;
+* the numpy interning of input windows against the token-by-token interning it replaced.
 """
 from __future__ import annotations
 

@@ -286,7 +286,10 @@ def settle_many(models: Sequence[Any], dtype: str = "float32", symbol: "str | in
     (:func:`find_cycles`; ``progress``: a bar over the members' remaining layers)."""
     if not sk.AVAILABLE:
         raise StatetrackError("the fast runner needs numba: pip install 'statetrack[fast]'")
-    prepared = [_prepare(m, dtype, symbol) for m in models]
+    from .parity import single_thread
+
+    with single_thread():  # the first layers' windows go through torch too (tiny tensors: one thread is faster)
+        prepared = [_prepare(m, dtype, symbol) for m in models]
     maps = [layer.cycle_maps() for _, layer in prepared]
     firsts = find_cycles(maps, int(max_steps), prepared[0][1].params) if prepared else []
     todo = zip(prepared, firsts)
