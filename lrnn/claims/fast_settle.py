@@ -22,8 +22,10 @@ This module computes the same answer -- the least settle step ``t*`` and the lea
   their states and convolution buffers agree.
 * **Outputs** for the next layer are needed for every length up to ``t* + P - 1``; a block's output depends on its
   state only through the read-out ``o = scale S^T q`` (rounded to the dtype), so only distinct (read-out, window)
-  pairs go through torch. The lengths handed on are bounded by ``max_rows`` (``unsettled`` beyond it, with the
-  reason).
+  pairs go through torch; they are found per chunk of lengths by one numpy sort of their bits, and the next layer
+  interns its windows the same way (:meth:`BlockStage._window_ids <statetrack.lrnn.claims.families.BlockStage>`).
+  The lengths handed on are bounded by ``max_rows`` (``unsettled`` beyond it, with the reason): a creeping lower
+  layer gives a new row and window at almost every length, each costing torch time and a few KB of interned values.
 
 Vectorised over members: :func:`settle_many` runs the first layers' cycle searches of many members in one batch
 (one task per column). Only the ``per-step`` model has compiled kernels: ``float`` is torch's own arithmetic
