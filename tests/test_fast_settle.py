@@ -5,7 +5,9 @@
   values at the overflow threshold, inf and NaN, in float16, bfloat16 and float32;
 * :func:`step_kernels.brent` against the first repeat of the explicit sequence;
 * :func:`fast_settle.settle_fast` / :func:`settle_many` against the interning reference runner on random members
-  (one and two layers, every family, both ranges), and the claim checks' JSON through both engines.
+  (one and two layers, every family, both ranges; a float32 member whose first layer creeps for thousands of tokens),
+  and the claim checks' JSON through both engines;
+* the numpy interning of input windows against the token-by-token interning it replaced.
 """
 from __future__ import annotations
 
@@ -260,3 +262,60 @@ def test_scalar_search_equals_the_array_search(dtype):
             assert got[:2] == want[:2]
             if got[0] >= 0:
                 assert (got[2], got[3]) == (want[2].item(), want[3].item())
+
+
+def test_creeping_first_layer_two_layers_match_the_reference():
+    """Two float32 layers whose first layer creeps for 4326 tokens (thousands of distinct output rows, each a new
+    window of the second layer): the fast runner's vectorised output and window interning give the reference
+    runner's settle step, period, outputs and cycle transitions."""
+    from statetrack.lrnn.claims import OnesRunner, random_member, settle, settle_fast
+
+    model = random_member("diagonal", "-1,1", 9, layers=2)
+    ref = settle(OnesRunner(model, "float32", "per-step"), 1 << 13)
+    fast = settle_fast(model, "float32")
+    assert ref.settled and fast.layers[0]["settle_step"] > 4000
+    assert len(fast.runner.stages[0].rows_out.items) > 2000  # the first layer's outputs differ at most lengths
+    assert (fast.settle_step, fast.period) == (ref.settle_step, ref.period)
+    for t in range(ref.settle_step, ref.settle_step + 2 * ref.period + 3):
+        assert np.array_equal(fast.runner.logits(fast.output_at(t)), ref.runner.logits(ref.output_at(t)))
+    for a, b in zip(fast.cycle_transitions(4), ref.cycle_transitions(4)):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def _plain_window_ids(windows, carry, ids, c):
+    """The token-by-token interning of windows and carries (the plain reference of ``BlockStage._window_ids``)."""
+    lst = list(ids)
+    wids, cids = [], []
+    for t in range(len(lst)):
+        w = tuple(lst[max(0, t - c + 1):t + 1])
+        wids.append(windows.setdefault(w, len(windows)))
+        key = w[1:] if len(w) == c else w
+        cids.append(carry.setdefault(key, len(carry)))
+    return wids, cids
+
+
+def test_window_ids_match_token_by_token_interning():
+    """The numpy interning of windows gives the ids of a token-by-token pass (first occurrence order), over
+    successive calls on growing sequences, and the stacked window tables equal the per-window values."""
+    from statetrack.lrnn.claims import OnesRunner, random_member
+
+    stage = OnesRunner(random_member("deltanet", "-1,1", 3, layers=2), "bfloat16", "per-step").stages[1]
+    first = OnesRunner(random_member("deltanet", "-1,1", 3, layers=2), "bfloat16", "per-step").stages[0]
+    first.run(np.zeros(400, dtype=np.int64))  # some input rows for the second stage
+    stage.rows_in = first.rows_out
+    n_rows = len(first.rows_out.items)
+    rng = np.random.default_rng(21)
+    windows, carry = {}, {}
+    for T in (7, 60, 300):
+        ids = rng.integers(0, n_rows, size=T) if n_rows > 1 else np.zeros(T, dtype=np.int64)
+        ids[T // 2:T // 2 + 10] = ids[T // 2]  # a run of one row
+        wids, cids = stage._window_ids(ids)
+        want_w, want_c = _plain_window_ids(windows, carry, ids.tolist(), stage.c)
+        assert wids.tolist() == want_w and cids.tolist() == want_c
+    A = stage.window_table("A")
+    q = stage.window_table("q")
+    u = stage.window_table("u")
+    for w in rng.integers(0, len(stage.windows.items), size=20).tolist():
+        item = stage.windows.items[w]
+        assert np.array_equal(A[w], item["A"]) and np.array_equal(q[w], item["q"].double().numpy())
+        assert np.array_equal(u[w].numpy(), item["u"].numpy())

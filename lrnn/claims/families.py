@@ -142,8 +142,8 @@ def _window_values(block, xw):
 #: has exactly this many (the last block is padded with copies of its first entry), so a value never depends on which
 #: other windows or rows happened to be computed with it (CPU kernels may pick another summation order for another
 #: batch size, and float32 would show it)
-WINDOW_BLOCK = 64
-ROW_BLOCK = 256
+WINDOW_BLOCK = 1024
+ROW_BLOCK = 4096
 
 
 def _in_blocks(fn, x, block: int):
@@ -292,6 +292,22 @@ class CompiledStage:
         return StageRun(sids, np.zeros(T, dtype=np.int64), out, np.asarray(sym, dtype=np.int64))
 
 
+class WindowValues:
+    """One window's values (``items[w][name]``: ``A``, ``B``, ``q``, ``u``, ``x``, ...) as a view into the arrays of
+    the :func:`window_transitions` call that computed them (no per-window copies)."""
+
+    __slots__ = ("_vals", "_i")
+
+    def __init__(self, vals: dict, i: int):
+        self._vals, self._i = vals, i
+
+    def __getitem__(self, name: str):
+        return self._vals[name][self._i]
+
+    def keys(self):
+        return self._vals.keys()
+
+
 class BlockStage:
     """One residual block of an ``LRNNModel`` on a sequence of interned input rows.
 
@@ -320,31 +336,47 @@ class BlockStage:
         self.rows_out = Interner()  # bytes -> id; items: torch rows [d]
         self.memo: dict = {}
         self.out_of: dict = {}
+        self._chunks: list = []  # (window ids, their values) per call of window_transitions
+        self._tables: dict = {}  # name -> (windows covered, table); see window_table
+        self._rows = None  # the input rows stacked (see _input_rows)
         self._torch = torch
 
     # ----------------------------------------------------------------------------------------- windows
     def _window_ids(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Window ids ``[T]`` (the last ``c`` input row ids at each length, fewer at the start) and carry ids ``[T]``
+        (the last ``c - 1``) of input row ids ``ids [T]``, interned; new windows get their transition values.
+
+        Distinct windows are found with numpy (one sort of the ``[T, c]`` id rows); only those go through the
+        interners, in order of first occurrence (the ids a token-by-token pass would give)."""
         c, T = self.c, ids.shape[0]
-        wids = np.empty(T, dtype=np.int64)
-        cids = np.empty(T, dtype=np.int64)
-        lst = ids.tolist()
+        if T == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        padded = np.concatenate([np.full(c - 1, -1, dtype=np.int64), np.asarray(ids, dtype=np.int64)])
+        rows = np.lib.stride_tricks.sliding_window_view(padded, c)  # [T, c]; -1 before the first token
+        uniq, first, inv = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        wid_u = np.empty(uniq.shape[0], dtype=np.int64)
+        cid_u = np.empty(uniq.shape[0], dtype=np.int64)
         new: dict[int, list] = {}
-        for t in range(T):
-            w = tuple(lst[max(0, t - c + 1):t + 1])
+        for j, row in zip(order.tolist(), uniq[order].tolist()):
+            w = tuple(row) if row[0] >= 0 else tuple(r for r in row if r >= 0)  # -1 only pads the start
             n_before = len(self.windows.items)
             wid = self.windows.add(w, None)
             if wid == n_before:
                 new.setdefault(len(w), []).append(wid)
-            wids[t] = wid
-            cids[t] = self.carry.add(w[1:] if len(w) == c else w)
+            wid_u[j] = wid
+            cid_u[j] = self.carry.add(w[1:] if len(w) == c else w)
         torch = self._torch
         for group in new.values():
-            keys = [self.windows.keys[w] for w in group]
-            xw = torch.stack([torch.stack([self.rows_in.items[r] for r in key]) for key in keys])
+            keys = np.array([self.windows.keys[w] for w in group], dtype=np.int64)  # [G, length]
+            xw = self._input_rows()[torch.from_numpy(keys)]  # [G, length, d]
             vals = window_transitions(self.block, xw, self.stepper)
+            vals["x"] = xw[:, -1]  # the residual: the window's last input row
+            self._chunks.append((np.asarray(group, dtype=np.int64), vals))
             for i, w in enumerate(group):
-                self.windows.items[w] = {name: val[i] for name, val in vals.items()}
-        return wids, cids
+                self.windows.items[w] = WindowValues(vals, i)
+        inv = inv.reshape(-1)
+        return wid_u[inv], cid_u[inv]
 
     # ----------------------------------------------------------------------------------------- outputs
     def _outputs(self, pairs: list[tuple[int, int]]) -> list[int]:
@@ -353,11 +385,43 @@ class BlockStage:
         wids = [w for _, w in pairs]
         return self.outputs_of_readouts(self.readouts(S, wids), wids)
 
+    def _input_rows(self):
+        """Every interned input row stacked ``[R, d]`` (torch), extended when rows were added."""
+        items = self.rows_in.items
+        have = 0 if self._rows is None else self._rows.shape[0]
+        if have < len(items):
+            more = self._torch.stack(items[have:])
+            self._rows = more if self._rows is None else self._torch.cat([self._rows, more])
+        return self._rows
+
+    def window_table(self, name: str):
+        """One value of every window interned so far, stacked in window-id order: ``A [W, H, K, K]``, ``B [W, H, K,
+        V]`` (numpy), ``q [W, H, K]`` (float64 numpy) or a torch value (``u``, ``x``, ``v``, ...; see
+        :func:`window_transitions`); rebuilt only when windows were added."""
+        n = len(self.windows.items)
+        hit = self._tables.get(name)
+        if hit is not None and hit[0] == n:
+            return hit[1]
+        ids = np.concatenate([c[0] for c in self._chunks])
+        vals = [c[1][name] for c in self._chunks]
+        if isinstance(vals[0], np.ndarray):
+            tab = np.empty((n,) + vals[0].shape[1:], dtype=vals[0].dtype)
+            tab[ids] = np.concatenate(vals)
+        else:
+            torch = self._torch
+            cat = torch.cat(vals)
+            tab = cat.new_empty((n,) + tuple(cat.shape[1:]))
+            tab[torch.from_numpy(ids)] = cat
+            if name == "q":
+                tab = _np(tab)
+        self._tables[name] = (n, tab)
+        return tab
+
     def readouts(self, S: np.ndarray, wids) -> np.ndarray:
         """The read-outs ``o = scale S^T q`` of states ``S [M, H, K, V]`` in windows ``wids [M]``, formed in float64
         and rounded to the run dtype (``[M, H, V]`` float32 values). A block's output depends on its state only
         through this read-out."""
-        q = np.stack([_np(self.windows.items[int(w)]["q"]) for w in wids])  # [M, H, K]
+        q = self.window_table("q")[np.asarray(wids, dtype=np.int64)]  # [M, H, K]
         o = self.scale * np.einsum("mhkv,mhk->mhv", S, q)
         return self._torch.from_numpy(o).to(self.dtype).float().numpy()
 
@@ -365,17 +429,22 @@ class BlockStage:
         """Block outputs (interned next-layer rows) for read-outs ``o [M, H, V]`` (from :meth:`readouts`) in
         windows ``wids [M]``."""
         torch = self._torch
-        W = [self.windows.items[int(w)] for w in wids]
-        M = len(W)
+        idx = torch.from_numpy(np.asarray(wids, dtype=np.int64).reshape(-1))
+        M = idx.shape[0]
         parts = [torch.from_numpy(np.ascontiguousarray(o)).float().reshape(M, -1),  # read-outs, already dtype values
-                 torch.stack([w["u"] for w in W]),  # the normalised input [M, d]
-                 torch.stack([self.rows_in.items[self.windows.keys[int(w)][-1]] for w in wids])]  # the residual [M, d]
+                 self.window_table("u")[idx],  # the normalised input [M, d]
+                 self.window_table("x")[idx]]  # the residual [M, d]
         if not self.householder:
-            parts.append(torch.stack([w["v"] for w in W]).reshape(M, -1))
+            parts.append(self.window_table("v")[idx].reshape(M, -1))
         width = [p.shape[1] for p in parts]
         packed = torch.cat(parts, 1)
         x = _in_blocks(lambda z: {"x": self._block_output(z, width)}, packed, ROW_BLOCK)["x"]
-        return [self.rows_out.add(_np_bytes(r), r) for r in x]
+        raw = (x.contiguous().view(torch.uint8) if x.dtype == torch.bfloat16 else x.contiguous()).numpy()
+        raw = raw.reshape(M, -1)
+        add, out = self.rows_out.add, []
+        for i, r in enumerate(torch.unbind(x)):
+            out.append(add(raw[i].tobytes(), r))  # the key: the row's bytes (as _np_bytes gives them)
+        return out
 
     def _block_output(self, packed, width: list[int]):
         """The block's output rows ``[M, d]`` from packed ``(o, u, x[, v])`` rows (see :meth:`outputs_of_readouts`)."""
@@ -438,5 +507,5 @@ def _np_bytes(row) -> bytes:
 
 
 __all__ = ["FAMILIES", "RANGES", "MEMBER_DIMS", "parse_range", "range_name", "random_member", "family_of",
-           "gh_affine", "window_transitions", "symbol_transitions", "conv_width", "Interner", "StageRun",
+           "gh_affine", "window_transitions", "symbol_transitions", "conv_width", "Interner", "StageRun", "WindowValues",
            "CompiledStage", "BlockStage"]

@@ -22,8 +22,10 @@ This module computes the same answer -- the least settle step ``t*`` and the lea
   their states and convolution buffers agree.
 * **Outputs** for the next layer are needed for every length up to ``t* + P - 1``; a block's output depends on its
   state only through the read-out ``o = scale S^T q`` (rounded to the dtype), so only distinct (read-out, window)
-  pairs go through torch. The lengths handed on are bounded by ``max_rows`` (``unsettled`` beyond it, with the
-  reason).
+  pairs go through torch; they are found per chunk of lengths by one numpy sort of their bits, and the next layer
+  interns its windows the same way (:meth:`BlockStage._window_ids <statetrack.lrnn.claims.families.BlockStage>`).
+  The lengths handed on are bounded by ``max_rows`` (``unsettled`` beyond it, with the reason): a creeping lower
+  layer gives a new row and window at almost every length, each costing torch time and a few KB of interned values.
 
 Vectorised over members: :func:`settle_many` runs the first layers' cycle searches of many members in one batch
 (one task per column). Only the ``per-step`` model has compiled kernels: ``float`` is torch's own arithmetic
@@ -89,12 +91,11 @@ class _Layer:
         n = self.W0 + inp.q - 1  # lengths whose windows are kept
         ids = inp.at(np.arange(1, n + 1))
         self.wids, self.cids = stage._window_ids(ids)
-        items = stage.windows.items
-        self.A = np.ascontiguousarray(np.stack([items[w]["A"] for w in range(len(items))]))
-        self.B = np.ascontiguousarray(np.stack([items[w]["B"] for w in range(len(items))]))
+        self.A = np.ascontiguousarray(stage.window_table("A"))
+        self.B = np.ascontiguousarray(stage.window_table("B"))
         H, K, V = self.B.shape[1:]
         self.S0 = np.zeros((H, K, V))
-        self._memo: dict = {}  # (read-out bytes, window id) -> output row id
+        self._memo: dict = {}  # (read-out bits, window id) as bytes -> output row id
 
     # ---------------------------------------------------------------------------------------- indexing
     def wid(self, lengths: np.ndarray) -> np.ndarray:
@@ -164,13 +165,29 @@ class _Layer:
             b, _ = self.run(b, t + m + P, 1)
             t += m
 
+    def _intern_outputs(self, o: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Output row ids of read-outs ``o [m, H, V]`` (float32) in windows ``w [m]``: the distinct (read-out,
+        window) pairs are found with numpy (one sort of their bits); only pairs not met before go through torch."""
+        m = w.shape[0]
+        keys = np.concatenate([o.reshape(m, -1).view(np.int32).astype(np.int64), w[:, None]], 1)
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        memo = self._memo
+        kb = [k.tobytes() for k in uniq]
+        row_u = np.fromiter((memo.get(k, -1) for k in kb), dtype=np.int64, count=len(kb))
+        todo = np.flatnonzero(row_u < 0)
+        if todo.size:
+            sel_o = uniq[todo, :-1].astype(np.int32).view(np.float32).reshape((todo.size,) + o.shape[1:])
+            rows = np.asarray(self.stage.outputs_of_readouts(sel_o, uniq[todo, -1]), dtype=np.int64)
+            row_u[todo] = rows
+            memo.update(zip((kb[i] for i in todo.tolist()), rows.tolist()))
+        return row_u[inv.reshape(-1)]
+
     def outputs(self, S_first: np.ndarray, first: int, count: int) -> np.ndarray:
         """Output row ids (the next layer's input) at lengths ``first .. first + count - 1``, from the state at
         length ``first`` (``S_first``); distinct (read-out, window) pairs go through torch once."""
         stage = self.stage
         out = np.empty(count, dtype=np.int64)
         S = S_first
-        memo = self._memo
         done = 0
         while done < count:
             m = min(count - done, _CHUNK)
@@ -179,19 +196,7 @@ class _Layer:
             S = st[-1]
             w = self.wid(np.arange(first + done, first + done + m))
             o = stage.readouts(st, w)
-            keys = [o[i].tobytes() + int(w[i]).to_bytes(8, "little") for i in range(m)]
-            todo = {}
-            for i, k in enumerate(keys):
-                if k not in memo and k not in todo:
-                    todo[k] = i
-            if todo:
-                idx = np.fromiter(todo.values(), dtype=np.int64)
-                rows = []
-                for j in range(0, idx.size, 4096):
-                    sel = idx[j:j + 4096]
-                    rows += stage.outputs_of_readouts(o[sel], w[sel])
-                memo.update(zip(todo.keys(), rows))
-            out[done:done + m] = [memo[k] for k in keys]
+            out[done:done + m] = self._intern_outputs(o, w)
             if done + m < count:
                 S, _ = self.run(S, first + done + m, 1)
             done += m
@@ -283,7 +288,10 @@ def settle_many(models: Sequence[Any], dtype: str = "float32", symbol: "str | in
     (:func:`find_cycles`; ``progress``: a bar over the members' remaining layers)."""
     if not sk.AVAILABLE:
         raise StatetrackError("the fast runner needs numba: pip install 'statetrack[fast]'")
-    prepared = [_prepare(m, dtype, symbol) for m in models]
+    from .parity import single_thread
+
+    with single_thread():  # the first layers' windows go through torch too (tiny tensors: one thread is faster)
+        prepared = [_prepare(m, dtype, symbol) for m in models]
     maps = [layer.cycle_maps() for _, layer in prepared]
     firsts = find_cycles(maps, int(max_steps), prepared[0][1].params) if prepared else []
     todo = zip(prepared, firsts)

@@ -21,7 +21,7 @@ from statetrack.vocabulary import EIGENVALUE_RANGES
 from .families import FAMILIES, parse_range, random_member, range_name
 from .modcount import (check_modulus, is_power_of_two, modcount_finding, modcount_output_coincidence,
                        modcount_witness, theorem2_predicts)
-from .fast_settle import FAST_MAX_STEPS, run_settling, settle_many, use_fast
+from .fast_settle import FAST_MAX_ROWS, FAST_MAX_STEPS, run_settling, settle_many, use_fast
 from .parity import DEFAULT_MAX_STEPS, Settling, forbidden_cycle, parity_output_coincidence, parity_witness
 
 CLAIMS = ("parity", "modcount")
@@ -76,10 +76,12 @@ def check_member(model: Any, claim: str, dtype: str, precision: str, m: int = 3,
 
 def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, samples: int, *, precision: str = "per-step",
                seed: int = 0, layers: int = 2, m: int = 3, max_steps: int | None = None,
-               collect_eigenvalues: bool = False, progress: bool = False, engine: str = "auto") -> dict:
+               collect_eigenvalues: bool = False, progress: bool = False, engine: str = "auto",
+               max_rows: int | None = None) -> dict:
     """Check ``samples`` random members (seeds ``seed ..``); see the module docstring for the summary fields. With
     the fast runner (``engine``, :func:`statetrack.lrnn.claims.fast_settle.run_settling`) the members' first-layer
-    cycle searches run together (:func:`~statetrack.lrnn.claims.fast_settle.settle_many`)."""
+    cycle searches run together (:func:`~statetrack.lrnn.claims.fast_settle.settle_many`; ``max_rows``: the
+    lengths a lower layer may hand on, default :data:`~statetrack.lrnn.claims.fast_settle.FAST_MAX_ROWS`)."""
     if claim not in CLAIMS:
         from statetrack.errors import StatetrackError
 
@@ -96,7 +98,7 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
     order: Iterable[int] = seeds
     if precision != "paper" and models and use_fast(models[int(seed)], precision, engine):
         runs = dict(zip(seeds, settle_many(list(models.values()), dtype, None, int(max_steps or FAST_MAX_STEPS),
-                                           progress=progress, desc=desc)))
+                                           int(max_rows or FAST_MAX_ROWS), progress=progress, desc=desc)))
     elif progress:
         from tqdm.auto import tqdm
 
