@@ -43,14 +43,17 @@ import numpy as np
 
 from statetrack.automata.dfa import DFA
 
-from .bit_actions import layer_arrays, shift_register_actions
+from .bit_actions import LetterAction, layer_arrays, shift_register_actions
 from .bitcode import letter_actions, search_bit_code
 from .budget import WorkBudget
 from .model_format import CompiledModel, build_model
 from .stack_merge import MergedLayer, StackWalk, _rows, _table_cost, merge_run
 
-#: the most states of a minimal DFA the search runs on
+#: the most states of a minimal DFA the search runs on with the whole budget, and the most it runs on at all (above
+#: MAX_STATES with at most LARGE_STEPS of the compile's budget: ``modarith:3`` has 19)
 MAX_STATES = 12
+MAX_STATES_LARGE = 24
+LARGE_STEPS = 1_500_000
 #: the most congruences enumerated
 MAX_CONGRUENCES = 2000
 #: steps of each bit-code search of a quotient
@@ -73,6 +76,11 @@ SEPARATING_NODES = 20_000
 CONV_STEPS = 300_000
 #: the most steps of the compile's budget the cascade-prefix search with the convolution coupling spends
 PREFIX_CONV_STEPS = 200_000
+#: the most classes (of non-sink states) of a congruence of the DFA without its sink tried as a component, the most
+#: such congruences enumerated, and the most closures their search makes
+MAX_FEW_CLASSES = 4
+MAX_FEW_CLASS = 40
+FEW_CLASS_NODES = 20_000
 WHO = "direct"
 
 
@@ -225,6 +233,7 @@ class Component:
     codes: np.ndarray | None = None
     actions: list | None = None
     pairs: bool = False  # delta [k, (S + 1) S] read by (previous letter | S at the start, letter)
+    coarsen: bool = False  # the layers above it are searched on coarsened classes too (merge_run's coarsen)
 
 
 def pair_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
@@ -247,13 +256,11 @@ def pair_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
     return out, ~sink
 
 
-def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
-                            budget: WorkBudget | None = None) -> Component:
-    """The congruence ``lab`` of :func:`pair_automaton` (``pdelta``, non-sink ``keep``) as a complete automaton on
-    its classes of non-sink states, read by letter pairs (``delta [k, (S + 1) S]``): a pair whose defined steps all
-    reach one class resets every class to it; any other pair moves a class to the class of its members' defined
-    steps and keeps it where none is defined. Its bit code, when the exhaustive search finds one, is the first
-    layer's."""
+def _completed(lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The congruence ``lab`` of a partial automaton ``pdelta [n, P]`` (-1: undefined; non-sink states ``keep``) as a
+    complete automaton ``[k, P]`` on its classes of non-sink states (numbered in order of their ids): a column whose
+    defined steps all reach one class resets every class to it; any other column moves a class to the class of its
+    members' defined steps and keeps it where none is defined."""
     cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
     ren = {c: i for i, c in enumerate(cls)}
     k, P = len(cls), pdelta.shape[1]
@@ -266,6 +273,134 @@ def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, 
         for q in range(len(lab)):
             if keep[q] and pdelta[q, x] >= 0:
                 table[ren[lab[q]], x] = ren[lab[int(pdelta[q, x])]]
+    return table
+
+
+def sink_free_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
+    """The minimal complete ``dfa`` without its sink (a rejecting state every letter keeps): ``delta [n, S]`` with
+    -1 where the step leaves or enters the sink, and the mask of non-sink states. A congruence of it (the sink alone
+    in its class; :func:`few_class_congruences`) need not be one of the DFA -- what happens on a dead word is left
+    free -- and is a component run on the letters (:func:`sink_free_component`): the layer above learns the death
+    elsewhere (a quotient of the DFA beside it in the same layer, :func:`product_component`)."""
+    delta = np.asarray(dfa.delta, dtype=np.int64)
+    n, S = delta.shape
+    acc = np.asarray(dfa.accepting, dtype=bool)
+    sink = np.array([not acc[q] and (delta[q] == q).all() for q in range(n)])
+    out = delta.copy()
+    out[sink] = -1
+    out[sink[delta]] = -1
+    return out, ~sink
+
+
+def few_class_congruences(pdelta: np.ndarray, keep: np.ndarray, max_classes: int, budget: WorkBudget | None = None,
+                          cap: int = MAX_FEW_CLASS, nodes: int = FEW_CLASS_NODES) -> tuple[list[tuple[int, ...]], bool]:
+    """The congruences of the partial automaton ``pdelta [n, P]`` with 2 to ``max_classes`` classes of non-sink states
+    (``keep``; each sink alone), fewest classes first: an exhaustive backtracking search (each non-sink state put in a
+    class already used or a new one, the partial partition closed under every column after each choice and dropped
+    when the closure merges two classes already chosen), as :func:`separating_congruences` without pairs to keep
+    apart. Returns the congruences (class ids per state, at most ``cap``) and whether the enumeration is complete
+    (False when ``cap``, ``nodes`` closures or the budget -- one step per state per closure -- stopped it). Unlike
+    :func:`congruences` (joins of the principal ones, breadth first), it reaches the coarse congruences of automata
+    that have many fine ones, as partial automata do."""
+    n = pdelta.shape[0]
+    kept = [int(q) for q in np.flatnonzero(keep)]
+    left = [nodes]
+    seen: set[tuple[int, ...]] = set()
+    out: list[tuple[int, ...]] = []
+
+    def grow(lab: list[int], i: int, k: int) -> bool:
+        """Extend the choice for ``kept[:i]`` (``lab``, -1 unchosen) with classes ``< k``; False when stopped."""
+        if len(out) >= cap:
+            return False
+        if i == len(kept):
+            c = _close(pdelta, np.array([lab[q] if lab[q] >= 0 else n + q for q in range(n)]))
+            if c not in seen and len({c[q] for q in kept}) == k:
+                seen.add(c)
+                out.append(c)
+            return True
+        q = kept[i]
+        used = max(lab) + 1
+        for c in range(min(used + 1, k)):
+            left[0] -= 1
+            if left[0] < 0 or (budget is not None and not budget.take(n, WHO)):
+                return False
+            lab[q] = c
+            cl = _close(pdelta, np.array([lab[v] if lab[v] >= 0 else n + v for v in range(n)]))
+            ok = all(cl[u] != cl[v] for u in kept[:i + 1] for v in kept[:i + 1] if lab[u] != lab[v])
+            if ok and not grow(lab, i + 1, k):
+                lab[q] = -1
+                return False
+            lab[q] = -1
+        return True
+
+    for k in range(2, min(max_classes, len(kept) - 1) + 1):
+        if not grow([-1] * n, 0, k):
+            return out, False
+    return out, True
+
+
+def product_component(parts: list[Component]) -> Component:
+    """The components ``parts`` (each with a bit code, all read by the same columns) side by side in one layer: the
+    reachable tuples of their states, the codes concatenated (block-diagonal), each column's action the actions of
+    the parts on their own blocks -- still a bit-code action (copies, negations and constants, no old bit used
+    twice)."""
+    P = parts[0].delta.shape[1]
+    start = tuple(c.start for c in parts)
+    index = {start: 0}
+    states = [start]
+    rows = []
+    i = 0
+    while i < len(states):
+        row = []
+        for x in range(P):
+            nxt = tuple(int(c.delta[s, x]) for c, s in zip(parts, states[i]))
+            row.append(index.setdefault(nxt, len(states)))
+            if row[-1] == len(states):
+                states.append(nxt)
+        rows.append(row)
+        i += 1
+    codes = np.array([np.concatenate([c.codes[s] for c, s in zip(parts, st)]) for st in states], dtype=np.float64)
+    acts = []
+    for x in range(P):
+        src, neg, const, off = [], [], [], 0
+        for c in parts:
+            a = c.actions[x]
+            src.append(np.where(a.source >= 0, a.source + off, -1))
+            neg.append(a.negate)
+            const.append(a.const)
+            off += c.codes.shape[1]
+        acts.append(LetterAction(np.concatenate(src).astype(np.int64), np.concatenate(neg).astype(bool),
+                                 np.concatenate(const).astype(np.float64)))
+    return Component(np.array(rows, dtype=np.int64), 0, " beside ".join(c.name for c in parts), codes, acts,
+                     pairs=parts[0].pairs, coarsen=True)
+
+
+def sink_free_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
+                        budget: WorkBudget | None = None) -> Component | None:
+    """The congruence ``lab`` of :func:`sink_free_automaton` as a complete automaton on the letters
+    (:func:`_completed`) on a bit code found by the exhaustive search of :mod:`.bitcode`; None when it has none."""
+    table = _completed(lab, pdelta, keep)
+    k = table.shape[0]
+    start = sorted({lab[q] for q in range(len(lab)) if keep[q]}).index(lab[dfa.start]) if keep[dfa.start] else 0
+    sr = search_bit_code(DFA(dfa.alphabet, None, start, [False] * k, table), QUOTIENT_STEPS)
+    if budget is not None:
+        budget.charge(sr.steps, WHO)
+    if sr.status != "found":
+        return None
+    codes = np.array([[(mk >> c) & 1 for mk in sr.masks] for c in range(k)], dtype=np.float64)
+    return Component(table, start, f"quotient of the DFA without its sink ({k} classes)", codes,
+                     letter_actions(table, sr.masks), coarsen=True)
+
+
+def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
+                            budget: WorkBudget | None = None) -> Component:
+    """The congruence ``lab`` of :func:`pair_automaton` (``pdelta``, non-sink ``keep``) as a complete automaton on
+    its classes of non-sink states, read by letter pairs (``delta [k, (S + 1) S]``, :func:`_completed`). Its bit
+    code, when the exhaustive search finds one, is the first layer's."""
+    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    ren = {c: i for i, c in enumerate(cls)}
+    table = _completed(lab, pdelta, keep)
+    k, P = table.shape
     start = ren.get(lab[dfa.start], 0)
     codes = acts = None
     if k > 1:  # a bit code of the whole component (each pair a letter), else its layer is found on the walk
@@ -493,7 +628,8 @@ def _stack(dfa: DFA, comps: list[Component], budget: WorkBudget | None, conv: bo
                         "codes": first.codes, "next": nxt}))
     for l in range(len(layers), L):
         n_in = int(w.sym[:, :, l].max()) + 1 if (l or conv) else S
-        got: MergedLayer | None = merge_run(w, l, l, n_in, budget, WHO, coarsen=conv)
+        got: MergedLayer | None = merge_run(w, l, l, n_in, budget, WHO,
+                                            coarsen=conv or any(c.coarsen for c in comps[:l]))
         if got is None:
             return None
         what = comps[l].name if l < len(comps) else "the DFA state"
@@ -689,7 +825,8 @@ def _prefix_model_conv(model: CompiledModel, w: StackWalk, dfa: DFA, L: int, j: 
 
 def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[int, ...], tuple[int, ...]]],
                 depth: int, max_register: int, conv: bool = False,
-                pair_comps: list[Component] | None = None) -> Iterator[list[Component]]:
+                pair_comps: list[Component] | None = None,
+                sink_free: list[Component] | None = None) -> Iterator[list[Component]]:
     """The component lists (below the DFA's own layer) of stacks of ``depth`` layers, in the order tried. With
     ``conv`` (every layer reads through its width-2 convolution), one layer (the DFA alone, reading the last two
     letters) is tried too, registers start at one letter, quotients without a bit code are tried as the first layer
@@ -716,6 +853,10 @@ def _candidates(dfa: DFA, cons: list[tuple[int, ...]], coded: list[tuple[tuple[i
             yield from ([quotient_component(dfa, c, None)] for c in plain)
         else:
             yield from ([delayed_component(dfa, c)] for c in cons)
+        for sf in sink_free or []:  # a quotient of the DFA without its sink, alone or beside a coded quotient
+            yield [sf]
+            for c, m in coded:
+                yield [product_component([quotient_component(dfa, c, m), sf])]
     elif depth == 3:
         for c, m in coded:
             for f in cons:
@@ -844,6 +985,24 @@ def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
     return comps
 
 
+def _sink_free_components(dfa: DFA, budget: WorkBudget | None) -> tuple[list[Component], bool]:
+    """The congruences of the DFA without its sink with at most :data:`MAX_FEW_CLASSES` classes
+    (:func:`few_class_congruences`) whose completed automata have a bit code, fewest classes first, as components;
+    and whether the enumeration was complete. Only DFAs with a sink have them."""
+    pdelta, keep = sink_free_automaton(dfa)
+    if keep.all():
+        return [], True
+    cons, done = few_class_congruences(pdelta, keep, MAX_FEW_CLASSES, budget)
+    out = []
+    for c in cons:
+        if budget is not None and budget.left < QUOTIENT_STEPS:
+            return out, False
+        comp = sink_free_component(dfa, c, pdelta, keep, budget)
+        if comp is not None:
+            out.append(comp)
+    return out, done
+
+
 def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = None,
                   max_register: int = MAX_REGISTER, conv: bool = False, _inner: bool = False) -> DirectResult:
     """The shallowest proved stack of at most ``max_layers`` layers (>= 2; >= 1 with ``conv``) for the minimal
@@ -852,10 +1011,12 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     ``budget`` pays for every step (``"direct"``)."""
     delta = np.asarray(dfa.delta, dtype=np.int64)
     n = delta.shape[0]
-    if n > MAX_STATES or n < 3 or max_layers < (1 if conv else 2):
-        return DirectResult(None, None, complete=n <= MAX_STATES)
-    if conv and budget is not None and not _inner:  # the convolution's search draws at most CONV_STEPS of the compile's budget
-        local = WorkBudget(min(budget.left, CONV_STEPS))
+    if n > MAX_STATES_LARGE or n < 3 or max_layers < (1 if conv else 2):
+        return DirectResult(None, None, complete=n <= MAX_STATES_LARGE)
+    if (conv or n > MAX_STATES) and budget is not None and not _inner:
+        # the convolution's search, and the search on more than MAX_STATES states, draw a capped share of the budget
+        cap = min(CONV_STEPS if conv else budget.left, LARGE_STEPS if n > MAX_STATES else budget.left)
+        local = WorkBudget(min(budget.left, cap))
         res = direct_search(dfa, max_layers, local, max_register, conv, _inner=True)
         budget.charge(local.used, WHO)
         if local.stopped:
@@ -878,8 +1039,10 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
         elif sr.status == "undecided":
             res.complete = False
     pair_comps = _pair_components(dfa, budget) if conv else []
+    sink_free, done = _sink_free_components(dfa, budget)
+    res.complete = res.complete and done
     for depth in range(1 if conv else 2, max_layers + 1):
-        for comps in _candidates(dfa, cons, coded, depth, max_register, conv, pair_comps):
+        for comps in _candidates(dfa, cons, coded, depth, max_register, conv, pair_comps, sink_free):
             if budget is not None and (budget.left == 0 or WHO in budget.stopped):
                 res.complete = False
                 budget.stop(WHO)
@@ -896,4 +1059,5 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
 
 
 __all__ = ["direct_search", "prefix_search", "congruences", "pair_separations", "separating_congruences", "register_component", "delayed_component",
-           "quotient_component", "Component", "DirectResult", "MAX_STATES"]
+           "quotient_component", "Component", "DirectResult", "MAX_STATES", "MAX_STATES_LARGE", "few_class_congruences",
+           "sink_free_automaton", "sink_free_component", "product_component"]
