@@ -36,6 +36,7 @@ of 5).
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -44,7 +45,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 
 from .bit_actions import LetterAction, layer_arrays, shift_register_actions
-from .bitcode import letter_actions, search_bit_code
+from .bitcode import MAX_STATES as BITCODE_MAX_STATES, letter_actions, search_bit_code
 from .budget import WorkBudget
 from .model_format import CompiledModel, build_model
 from .stack_merge import MergedLayer, StackWalk, _rows, _table_cost, merge_run
@@ -81,6 +82,11 @@ PREFIX_CONV_STEPS = 200_000
 MAX_FEW_CLASSES = 4
 MAX_FEW_CLASS = 40
 FEW_CLASS_NODES = 20_000
+#: the most completions of a quotient of the DFA without its sink whose bit codes are searched
+MAX_FILLS = 64
+#: the most components from the DFA without its sink tried, and the most steps their stacks spend
+MAX_SINK_FREE = 12
+SINK_FREE_STEPS = 600_000
 WHO = "direct"
 
 
@@ -234,6 +240,7 @@ class Component:
     actions: list | None = None
     pairs: bool = False  # delta [k, (S + 1) S] read by (previous letter | S at the start, letter)
     coarsen: bool = False  # the layers above it are searched on coarsened classes too (merge_run's coarsen)
+    sink_free: bool = False  # built from a congruence of the DFA without its sink (alone or beside a quotient)
 
 
 def pair_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
@@ -372,24 +379,55 @@ def product_component(parts: list[Component]) -> Component:
         acts.append(LetterAction(np.concatenate(src).astype(np.int64), np.concatenate(neg).astype(bool),
                                  np.concatenate(const).astype(np.float64)))
     return Component(np.array(rows, dtype=np.int64), 0, " beside ".join(c.name for c in parts), codes, acts,
-                     pairs=parts[0].pairs, coarsen=True)
+                     pairs=parts[0].pairs, coarsen=True, sink_free=any(c.sink_free for c in parts))
+
+
+def _holes(lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray) -> list[tuple[int, int]]:
+    """The entries ``(class, column)`` that :func:`_completed` fills freely: no member of the class has a step on
+    the column and the column is not a reset (its defined steps reach two classes or more)."""
+    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    out = []
+    for x in range(pdelta.shape[1]):
+        to = {lab[int(pdelta[q, x])] for q in range(len(lab)) if keep[q] and pdelta[q, x] >= 0}
+        if len(to) == 1:
+            continue
+        for i, c in enumerate(cls):
+            if not any(keep[q] and lab[q] == c and pdelta[q, x] >= 0 for q in range(len(lab))):
+                out.append((i, x))
+    return out
 
 
 def sink_free_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
-                        budget: WorkBudget | None = None) -> Component | None:
-    """The congruence ``lab`` of :func:`sink_free_automaton` as a complete automaton on the letters
-    (:func:`_completed`) on a bit code found by the exhaustive search of :mod:`.bitcode`; None when it has none."""
-    table = _completed(lab, pdelta, keep)
-    k = table.shape[0]
+                        budget: WorkBudget | None = None, max_fills: int = MAX_FILLS) -> Component | None:
+    """The congruence ``lab`` of :func:`sink_free_automaton` as a complete automaton on the letters on a bit code
+    found by the exhaustive search of :mod:`.bitcode`: first :func:`_completed` (a class keeps itself on a letter
+    none of its members reads without dying), then, while there are at most ``max_fills`` of them, every other choice
+    of those free entries (:func:`_holes`; any choice is sound: the layer above learns the death from elsewhere, and
+    the stack is proved). None when no choice has a bit code (or the budget runs short)."""
+    base = _completed(lab, pdelta, keep)
+    k = base.shape[0]
     start = sorted({lab[q] for q in range(len(lab)) if keep[q]}).index(lab[dfa.start]) if keep[dfa.start] else 0
-    sr = search_bit_code(DFA(dfa.alphabet, None, start, [False] * k, table), QUOTIENT_STEPS)
-    if budget is not None:
-        budget.charge(sr.steps, WHO)
-    if sr.status != "found":
-        return None
-    codes = np.array([[(mk >> c) & 1 for mk in sr.masks] for c in range(k)], dtype=np.float64)
-    return Component(table, start, f"quotient of the DFA without its sink ({k} classes)", codes,
-                     letter_actions(table, sr.masks), coarsen=True)
+    holes = _holes(lab, pdelta, keep)
+    fills: list = [None]
+    if holes and k ** len(holes) <= max_fills:
+        fills += list(itertools.product(range(k), repeat=len(holes)))
+    for fill in fills:
+        table = base.copy()
+        if fill is not None:
+            for (i, x), v in zip(holes, fill):
+                table[i, x] = v
+            if (table == base).all():
+                continue
+        if budget is not None and budget.left < QUOTIENT_STEPS:
+            return None
+        sr = search_bit_code(DFA(dfa.alphabet, None, start, [False] * k, table), QUOTIENT_STEPS)
+        if budget is not None:
+            budget.charge(sr.steps + 1, WHO)
+        if sr.status == "found":
+            codes = np.array([[(mk >> c) & 1 for mk in sr.masks] for c in range(k)], dtype=np.float64)
+            return Component(table, start, f"quotient of the DFA without its sink ({k} classes)", codes,
+                             letter_actions(table, sr.masks), coarsen=True, sink_free=True)
+    return None
 
 
 def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray,
@@ -993,6 +1031,8 @@ def _sink_free_components(dfa: DFA, budget: WorkBudget | None) -> tuple[list[Com
     if keep.all():
         return [], True
     cons, done = few_class_congruences(pdelta, keep, MAX_FEW_CLASSES, budget)
+    if keep.sum() <= BITCODE_MAX_STATES:  # and the DFA without its sink itself
+        cons.append(tuple(int(q) for q in range(keep.size)))
     out = []
     for c in cons:
         if budget is not None and budget.left < QUOTIENT_STEPS:
@@ -1000,7 +1040,8 @@ def _sink_free_components(dfa: DFA, budget: WorkBudget | None) -> tuple[list[Com
         comp = sink_free_component(dfa, c, pdelta, keep, budget)
         if comp is not None:
             out.append(comp)
-    return out, done
+    out.sort(key=lambda c: -c.delta.shape[0])  # finest first: the more the layer below knows, the simpler the DFA's
+    return out[:MAX_SINK_FREE], done and len(out) <= MAX_SINK_FREE
 
 
 def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = None,
@@ -1041,14 +1082,22 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
     pair_comps = _pair_components(dfa, budget) if conv else []
     sink_free, done = _sink_free_components(dfa, budget)
     res.complete = res.complete and done
+    sf_spent = 0
     for depth in range(1 if conv else 2, max_layers + 1):
         for comps in _candidates(dfa, cons, coded, depth, max_register, conv, pair_comps, sink_free):
             if budget is not None and (budget.left == 0 or WHO in budget.stopped):
                 res.complete = False
                 budget.stop(WHO)
                 return res
+            free = any(c.sink_free for c in comps)
+            if free and sf_spent >= SINK_FREE_STEPS:
+                res.complete = False
+                continue
             res.tried += 1
+            used = budget.used if budget is not None else 0
             model = _stack(dfa, comps, budget, conv)
+            if free and budget is not None:
+                sf_spent += budget.used - used
             if model is not None:
                 res.model, res.layers = model, depth
                 res.chain = [c.name for c in comps]
