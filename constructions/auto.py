@@ -102,7 +102,7 @@ def one_layer_sizes(dfa: DFA, group_action: "np.ndarray | None" = None) -> dict[
 def one_layer_decision(dfa: DFA, sizes: dict[str, dict] | None = None) -> dict:
     """Whether one layer of the ``[-1, 1]`` GH families is known to suffice for the minimal ``dfa``:
     ``{status, construction, scope, reason}`` with ``status`` ``found`` (``construction`` names the one-layer model
-    ``auto`` would build), ``impossible`` (no bit code of any dimension exists: the exhaustive search of
+    ``auto`` would build), ``impossible`` (no bit code with distinct bits, of any dimension, exists: the exhaustive search of
     :mod:`.bitcode`, whose class the permutation-reset and counter codes belong to; ``scope`` says what that covers)
     or ``undecided`` (the search was stopped or the DFA is too large). ``sizes``: :func:`one_layer_sizes` when already
     computed. Group languages are always ``found`` (Theorem 3)."""

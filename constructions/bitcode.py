@@ -30,7 +30,9 @@ one node of the search or one costing of a candidate code: deterministic, so the
 or its load):
 
 * ``found``: a bit code (the smallest, unless the search was stopped after finding one);
-* ``impossible``: no bit code exists, of any dimension (the class is decided exactly);
+* ``impossible``: no bit code with pairwise distinct bits exists, of any dimension (that class is decided exactly;
+  a code that repeats a bit -- two coordinates equal on every state -- is outside it, and can exist where this search
+  says ``impossible``: ``tests/test_bitcode.py::test_a_repeated_bit_is_outside_the_decided_class``);
 * ``undecided``: the search was stopped (step cap), or the DFA has more than :data:`MAX_STATES` states.
 
 "Impossible" is a statement about this class of codes (0/1 vectors, letters acting by signed partial permutations and
@@ -56,8 +58,9 @@ MAX_STATES = 12
 #: MAX_STATES, is not counted)
 DEFAULT_STEPS = 50_000
 #: what "impossible" covers
-SCOPE = "0/1 codes of the minimal DFA's states, each letter copying, negating or setting bits (a signed partial " \
-        "permutation plus constants), any dimension"
+SCOPE = "0/1 codes of the minimal DFA's states with pairwise distinct bits (up to complement), each letter copying, " \
+        "negating or setting bits (a signed partial permutation plus constants), any dimension; codes that repeat a " \
+        "bit are not covered"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from statetrack.automata.catalog import get_language
 from statetrack.automata.dfa import DFA
 from statetrack.constructions import compile_language, prove
 from statetrack.constructions.bit_actions import layer_arrays
-from statetrack.constructions.bitcode import letter_actions, search_bit_code
+from statetrack.constructions.bitcode import SCOPE, letter_actions, search_bit_code
 from statetrack.constructions.partial_code import PartialLetter, partial_bit_code
 from statetrack.constructions.cascade import compile_cascade
 from statetrack.constructions.group import minimal_dfa
@@ -324,3 +324,27 @@ def test_layer_arrays_sharing_signed_parts_matches_per_letter_factors(seed):
         assert np.array_equal(keys[a, :F], k) and np.array_equal(betas[a, :F], b)
         assert np.array_equal(values[a, :F], v)
         assert not keys[a, F:].any() and not betas[a, F:].any() and not values[a, F:].any()
+
+
+def test_a_repeated_bit_is_outside_the_decided_class():
+    """The search decides codes whose bits are pairwise distinct; this 3-state DFA has none (``impossible``), yet a
+    code that repeats a bit ({1}, {2}, {1, 2}, {1, 2}: letter a sends {1} and {2, ...} to one preimage, fed from the
+    two copies) is a proved one-layer model -- so ``impossible`` must keep its scope."""
+    from statetrack.constructions.bit_actions import LetterAction
+    from statetrack.constructions.model_format import breadth_first_states, build_model
+
+    d = DFA("ab", None, 0, [False, True, False], [[0, 2], [2, 1], [1, 1]])
+    assert minimal_dfa(d).n_states == 3
+    res = search_bit_code(d)
+    assert res.status == "impossible" and res.complete
+    masks = (2, 4, 6, 6)
+    acts = [LetterAction(np.array([1, 0, 2, 3]), np.zeros(4, dtype=bool), np.zeros(4)),
+            LetterAction(np.array([2, 3, -1, -1]), np.array([False, True, False, False]), np.array([0, 0, 1, 1.0]))]
+    keys, betas, values = layer_arrays(masks, acts)
+    code = lambda q: np.array([m >> q & 1 for m in masks], dtype=np.float64)  # noqa: E731
+    state = breadth_first_states(d)
+    arrays = {"keys": keys, "betas": betas, "values": values, "h0": code(0),
+              "codes": np.stack([code(q) for q in state]), "next": np.repeat(np.array(state)[:, None], 2, axis=1)}
+    model = build_model(d, "bitcode", [({"kind": "householder"}, arrays)])
+    assert prove(model).proved
+    assert "distinct bits" in SCOPE and "repeat" in SCOPE
