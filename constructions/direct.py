@@ -86,7 +86,7 @@ FEW_CLASS_NODES = 20_000
 MAX_FILLS = 64
 #: the most components from the DFA without its sink tried, and the most steps their stacks spend
 MAX_SINK_FREE = 12
-SINK_FREE_STEPS = 600_000
+SINK_FREE_STEPS = 200_000
 WHO = "direct"
 
 
