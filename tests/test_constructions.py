@@ -78,7 +78,8 @@ def test_s5_uses_the_five_point_action_with_minimum_factors():
 def test_auto_falls_back_to_the_cascade_and_rejects_unknown_names():
     model, rep = compile_language(get_language("tomita:3"))  # not a group: the cascade, shortened by the direct search
     assert rep["construction"] == "direct" and rep["reason"].startswith("auto:") and rep["levels"] == 5
-    assert rep["layers"] == rep["direct"]["layers"] < rep["direct"]["cascade_layers"] and rep["direct"]["prefix"]
+    assert rep["layers"] == rep["direct"]["layers"] == 2 < rep["direct"]["cascade_layers"]  # quotients without the sink
+    assert not rep["direct"]["prefix"] and prove(model).proved
     assert "no bit code of the minimal DFA" in rep["reason"]
     assert rep["one_layer"]["status"] == "impossible" and rep["one_layer"]["construction"] is None
     with pytest.raises(StatetrackError, match="unknown construction"):
