@@ -12,7 +12,7 @@ def test_demo_json(capsys):
     rows = {r["language"]: r for r in out["rows"]}
     assert list(rows) == ["parity", "mod:3", "mod:5", "group:S3", "group:S5", "group:Q8", "modsum:5", "tomita:5",
                           "tomita:3"]
-    assert rows["tomita:3"]["construction"] == "direct" and rows["tomita:3"]["layers"] == 4
+    assert rows["tomita:3"]["construction"] == "direct" and rows["tomita:3"]["layers"] == 2
     assert all(r["proved"] for r in rows.values())
     # auto prefers exact at equal cost: mod:3 as a 3-cycle (2 reflections), mod:5 as a rotation (2 < 4 factors)
     assert rows["mod:3"]["construction"] == "group" and rows["mod:3"]["factors"] == [2]

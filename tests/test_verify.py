@@ -294,8 +294,8 @@ def test_cli_compile_cascade_with_convolution(tmp_path, capsys):
     assert out["exact"]["proved"] and out["numeric"]["errors"] == 0
     path = str(tmp_path / "auto.st")
     assert main(["compile", "--lang", "tomita:3", "--coupling", "conv", "-o", path, "--json"]) == 0
-    rep = _json(capsys)  # auto: the cascade's first 2 layers, then the DFA's layer reading through its convolution
-    assert rep["construction"] == "direct" and rep["layers"] == 3 and rep["direct"]["prefix"]
+    rep = _json(capsys)  # auto: the DFA without its sink, then the DFA's layer reading through its convolution
+    assert rep["construction"] == "direct" and rep["layers"] == 2 and not rep["direct"]["prefix"]
     assert main(["verify", path, "--exact", "--lang", "tomita:3", "--max-len", "300", "--samples", "4", "--json"]) == 0
     out = _json(capsys)
     assert out["exact"]["proved"] and out["numeric"]["errors"] == 0
