@@ -7,7 +7,11 @@ A stack of ``L`` layers is chosen as ``L - 1`` *components* -- automata run on t
   search of :mod:`.bitcode`;
 * a **register** of the last ``k`` letters (``k`` one-hot blocks; every letter copies each block into the older one
   and writes itself into the newest);
-* a **delayed quotient**: the quotient with its class before the last letter (its code is searched on the walk).
+* a **delayed quotient**: the quotient with its class before the last letter (its code is searched on the walk);
+* a **quotient of the DFA without its sink** (:func:`sink_free_automaton`: steps into the sink undefined, so the
+  congruence need not be one of the DFA and its killing steps are free, :func:`sink_free_component`), alone or beside
+  a coded quotient of the DFA in one block-diagonal layer (:func:`product_component`), which tells the layer above
+  when the word died (``modarith:3`` and ``tomita:3`` in two layers).
 
 Layer ``l`` reads the id of ``(new states of the components below it, letter)`` -- what an eq. (1) layer sees: the
 layer below's new state and the token, passed up by every ``next`` table -- and hands up the same with its own new
@@ -15,15 +19,17 @@ state added; the last layer runs the DFA and hands up its state. Above the first
 states (its *domain*), so each such layer is a partial automaton, coarsened to the classes that keep it exact and
 given a bit code by the greedy search of :mod:`.partial_code` (through
 :func:`statetrack.constructions.stack_merge.merge_run`). Knowing what the layers below know is what lets the DFA's
-layer act by copies, negations and constants where the DFA itself has no bit code (no one-layer model): Tomita 7
+layer act by copies, negations and constants where the DFA itself has no bit code (no one-layer bit-code model): Tomita 7
 (a register of the last two letters, then the DFA) and small random DFAs in two layers.
 Every stack found is proved by :func:`statetrack.constructions.verify_exact.prove` before it is returned.
 
 **The search** (:func:`direct_search`) enumerates the congruences (joins of the principal ones, the smallest
 congruence merging two states: checked against every partition of small automata in the tests), keeps the quotients
-with a bit code, and tries two layers (a quotient, a register of 2..4 letters, a delayed quotient), then three (a
+with a bit code, and tries two layers (a quotient, a register of 2..4 letters, a delayed quotient, a quotient of the
+DFA without its sink), then three (a
 quotient below a finer one, a register below a quotient), in that order; the first proved stack wins. It runs on
-minimal DFAs of 3 to :data:`MAX_STATES` states, bounded by the compile's :class:`.budget.WorkBudget`
+minimal DFAs of 3 to :data:`MAX_STATES` states (up to :data:`MAX_STATES_LARGE` on at most :data:`LARGE_STEPS`),
+bounded by the compile's :class:`.budget.WorkBudget`
 (``"direct"``: one step per state per partition closed, the bit-code searches' own steps, one per transition of each
 stack walked and of each code search) and says when it stopped early. A stack not found says nothing about other
 stacks of that depth: the search is a heuristic that only ever returns proved models.
@@ -1025,8 +1031,9 @@ def _pair_components(dfa: DFA, budget: WorkBudget | None) -> list[Component]:
 
 def _sink_free_components(dfa: DFA, budget: WorkBudget | None) -> tuple[list[Component], bool]:
     """The congruences of the DFA without its sink with at most :data:`MAX_FEW_CLASSES` classes
-    (:func:`few_class_congruences`) whose completed automata have a bit code, fewest classes first, as components;
-    and whether the enumeration was complete. Only DFAs with a sink have them."""
+    (:func:`few_class_congruences`), and the DFA without its sink itself, whose completions have a bit code
+    (:func:`sink_free_component`), as components: the finest first, at most :data:`MAX_SINK_FREE`; and whether the
+    enumeration was complete. Only DFAs with a sink have them."""
     pdelta, keep = sink_free_automaton(dfa)
     if keep.all():
         return [], True
