@@ -1086,7 +1086,9 @@ def direct_search(dfa: DFA, max_layers: int = 3, budget: WorkBudget | None = Non
             coded.append((c, sr.masks))
         elif sr.status == "undecided":
             res.complete = False
-    pair_comps = _pair_components(dfa, budget) if conv else []
+    # letter-pair quotients only up to MAX_STATES: on larger DFAs their bit-code searches cost seconds each before
+    # any step is counted (a code table over 2^k subsets) and found no stack (random DFAs of 13-24 states)
+    pair_comps = _pair_components(dfa, budget) if conv and n <= MAX_STATES else []
     sink_free, done = _sink_free_components(dfa, budget)
     res.complete = res.complete and done
     sf_spent = 0

@@ -235,7 +235,7 @@ def test_float32_forward_without_gradient_matches_reference(monkeypatch, gates, 
 @pytest.mark.parametrize("chunk_size", [None, 16])
 def test_float32_forward_without_gradient_all_three_score_forms(monkeypatch, chunk_size):
     """One batch whose chunks take each form of the float32 no-gradient forward: ordinary gates (float32 scores),
-    gates of magnitude 0.05 (running products below float32's range within a chunk: float64 scores), exact zeros and
+    gates of magnitude 0.01 (running products below float32's range within a chunk: float64 scores), exact zeros and
     gates of 1e-200 (span products); T odd, initial state, groups of one chunk and the default group size."""
     import statetrack.kernels.diagonal.chunked as chunked
 
@@ -243,7 +243,7 @@ def test_float32_forward_without_gradient_all_three_score_forms(monkeypatch, chu
     q, k, v, a, s0 = make_inputs(B, T, H, K, V, seed=17, gates="uniform")
     g = torch.Generator().manual_seed(18)
     sign = torch.where(torch.rand(B, T, K, generator=g, dtype=F64) < 0.5, -1.0, 1.0)
-    a[:, :, 1] = 0.05 * sign  # head 1: 0.05^24 < 1e-30, above 1e-150
+    a[:, :, 1] = 0.01 * sign  # head 1: 0.01^16 < 1e-30 (chunks of 16 and 32), above 1e-150
     a[:, :, 2] = torch.where(torch.rand(B, T, K, generator=g, dtype=F64) < 0.1, 0.0, a[:, :, 2])  # head 2: resets
     a[:, 40:45, 3] = 1e-200 * sign[:, 40:45]  # head 3: products below 1e-150 in one chunk
     ref_o, ref_s = diagonal_scan_reference(q, k, v, a, initial_state=s0, output_final_state=True)
@@ -257,6 +257,25 @@ def test_float32_forward_without_gradient_all_three_score_forms(monkeypatch, chu
         assert rel_err(o, ref_o) < 2e-6 and rel_err(s, ref_s) < 2e-6
         for h in range(H):  # each head on its own: the small outputs of head 1 measured against their own size
             assert rel_err(o[:, :, h], ref_o[:, :, h]) < 2e-6 and rel_err(s[:, h], ref_s[:, h]) < 2e-6
+
+
+@pytest.mark.parametrize("chunk_size", [None, 16])
+def test_float32_forward_without_gradient_large_keys_and_tiny_queries(chunk_size):
+    """The float32 scores' range test counts the queries' and keys' sizes, not only the running products': keys of
+    size 1e9 with gates 0.12 (k / P overflows float32 within a chunk of 32) and queries of size 1e-15 (q P subnormal)
+    take float64 scores; each head matches the float64 reference relative to its own size."""
+    B, T, H, K, V = 1, 70, 3, 8, 4
+    q, k, v, a, s0 = make_inputs(B, T, H, K, V, seed=23, gates="uniform")
+    a[:, :, :2] = 0.12
+    k[:, :, 0] *= 1e9  # head 0: large keys
+    q[:, :, 1] *= 1e-15  # head 1: tiny queries; head 2 ordinary
+    ref_o, ref_s = diagonal_scan_reference(q, k, v, a, initial_state=s0, output_final_state=True)
+    x32 = tuple(x.float() for x in (q, k, v, a, s0))
+    with torch.no_grad():
+        o, s = diagonal_scan_chunked(*x32[:4], initial_state=x32[4], output_final_state=True, chunk_size=chunk_size)
+    assert torch.isfinite(o).all() and torch.isfinite(s).all()
+    for h in range(H):
+        assert rel_err(o[:, :, h], ref_o[:, :, h]) < 2e-6 and rel_err(s[:, h], ref_s[:, h]) < 2e-6
 
 
 @pytest.mark.parametrize("grad", [False, True])

@@ -193,26 +193,29 @@ def holonomy(letters: list[np.ndarray], n: int, *, max_sets: int = MAX_IMAGE_SET
                     tau[b] = t[tau[a]]  # apply tau_a, then the letter
                     queue.append(b)
     # 4. tiles of each representative: maximal proper subsets in I
-    arr = np.array(sets, dtype=object)
     sizes = np.array([popcount(s) for s in sets])
     order = np.argsort(-sizes, kind="stable")
     tiles: dict[int, list[int]] = {}
+    # the proper subsets of each representative, largest first: one vectorised filter per representative where the
+    # sets fit in int64 (a Python loop over every set for every representative took minutes at 10^4-10^5 sets)
+    ord_sets = np.array([sets[b] for b in order], dtype=np.int64) if n <= 62 else None
+    ord_sizes = sizes[order]
     for r in reps:
         rm = sets[r]
         if sizes[r] == 1:
             tiles[r] = []
             continue
+        if ord_sets is not None:
+            cand = order[(ord_sizes < sizes[r]) & ((ord_sets & rm) == ord_sets)].tolist()
+        else:
+            cand = [int(b) for b in order if sizes[b] < sizes[r] and (sets[b] & rm) == sets[b]]
         chosen: list[int] = []
-        for b in order:
-            b = int(b)
+        for b in cand:  # maximal ones: not inside a larger one already chosen
             bm = sets[b]
-            if sizes[b] >= sizes[r] or (bm & rm) != bm:
-                continue
             if any((bm & sets[c]) == bm for c in chosen):
                 continue
             chosen.append(b)
         tiles[r] = sorted(chosen, key=lambda b: (-sizes[b], sets[b]))
-    del arr
     # 3. heights: by increasing size, and successors in the condensation first
     topo = list(nx.topological_sort(cond))
     topo_pos = {c: k for k, c in enumerate(topo)}

@@ -43,8 +43,9 @@ _GATE_MIN = 1e-6  # smallest |gate| the factorised path takes (its gradient erro
 GROUP_BYTES = 1 << 20  # bytes of a group's [chunks * B * H, C, K] float64 tensor in the no-gradient forward
 # the float32 no-gradient forward: its chunk (shorter chunks keep the running products in float32's range; measured
 # at B=4, H=4, T=4096, K=V=64 with gates tanh(N(0, 1)): 32 fastest) and the range of |running product| where its
-# factorised scores are formed in float32 (q * P and k / P stay normal float32 numbers); chunks outside it form
-# their scores in float64, chunks outside [_SAFE_MIN, _SAFE_MAX] take the span products
+# factorised scores are formed in float32 (with the sizes of the chunk's queries and keys: q * P and k / P stay
+# normal float32 numbers); chunks outside it form their scores in float64, chunks outside [_SAFE_MIN, _SAFE_MAX]
+# take the span products
 NO_GRAD_CHUNK_SIZE = 32
 _F32_MIN, _F32_MAX = 1e-30, 1e30
 
@@ -100,7 +101,10 @@ def diagonal_scan_chunked(
     :data:`NO_GRAD_CHUNK_SIZE` for the float32 forward without gradients, else :data:`DEFAULT_CHUNK_SIZE`).
 
     Returns ``(o [B, T, H, V] in q.dtype, final_state [B, H, K, V] in the accumulation dtype or None)``.
-    The intra-chunk decays are formed in float64 whatever the input dtype.
+    The running products are formed in float64 whatever the input dtype; the float32 forward without gradients rounds
+    them once to float32 for the scores of chunks where they, the queries and the keys stay in range (otherwise
+    float64 scores). Gates are meant to lie in ``[-1, 1]``: outside it a running product may overflow float32 where
+    the sequential loop's states do not (use the reference backend for such gates).
     """
     where = "diagonal_scan_chunked"
     B, T, H, K, V = check_diagonal_inputs(q, k, v, a, initial_state, where)
@@ -205,7 +209,14 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         PT32 = PT.to(f32)
         absP = PT32.abs().flatten(-2)
         lo, hi = absP.amin(-1), absP.amax(-1)
-        far = ((lo < _F32_MIN) | (hi > _F32_MAX)).nonzero().squeeze(-1)  # outside float32's range (rare)
+        # float32 factors q_t P_t and k_s / P_s stay normal numbers far from overflow only if the queries and keys'
+        # own sizes allow it too: |k| / min|P| <= _F32_MAX, and queries not so small that q_t P_t becomes subnormal
+        # (all-zero queries are exact); other chunks form their scores in float64
+        qf, kf = qc.flatten(-2), kc.flatten(-2)
+        qmax = torch.maximum(qf.amax(-1), qf.amin(-1).neg_())  # max |q| per chunk (no |q| temporary)
+        kmax = torch.maximum(kf.amax(-1), kf.amin(-1).neg_())
+        far = ((lo < _F32_MIN) | (hi > _F32_MAX) | (kmax > _F32_MAX * lo) | (qmax > _F32_MAX)
+               | ((qmax > 0) & (qmax * lo < _F32_MIN))).nonzero().squeeze(-1)  # (rare)
         idx = idx64 = far
         if len(far):
             absP = PT[far].abs().flatten(-2)
