@@ -8,6 +8,12 @@ from __future__ import annotations
 import torch
 
 
+def grad_wanted(*xs: "torch.Tensor | None") -> bool:
+    """Will autograd record this call? (grad mode on and some input requires a gradient.) The chunked scans take
+    their leaner forwards, which keep nothing for a backward, when it will not."""
+    return torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs)
+
+
 class ChunkLayout:
     """Chunk-major layout ``[N*B*H, rows, .]`` (``N`` chunks, chunk index slowest) and its inverse.
 

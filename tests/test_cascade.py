@@ -299,3 +299,18 @@ def test_memoised_step_matches_plain_step(d):
             if y not in seen:
                 seen.add(y)
                 frontier.append(y)
+
+
+def test_tiles_vectorised_match_the_plain_loop():
+    """The int64 filter of the tiles gives the plain loop's tiles (every representative, every order) on fresh random
+    transformation semigroups."""
+    import importlib
+
+    hol = importlib.import_module("statetrack.constructions.cascade.holonomy")
+    rng = np.random.default_rng()
+    for _ in range(40):
+        n = int(rng.integers(2, 10))
+        letters = [rng.integers(0, n, n) for _ in range(int(rng.integers(1, 4)))]
+        h = hol.holonomy(letters, n)
+        assert hol.tile_sets(h.sets, h.reps, vectorised=True) == hol.tile_sets(h.sets, h.reps, vectorised=False)
+        assert hol.tile_sets(h.sets, h.reps) == h.tiles

@@ -175,6 +175,14 @@ def test_sweep_cell_predicts_and_finds():
     assert cell["settle_step"]["median"] is not None and len(cell["members"]) == 3
 
 
+@pytest.mark.parametrize("kw", [{"max_rows": 0}, {"max_rows": -5}, {"max_steps": 0}, {"max_rows": 2.5}])
+def test_sweep_cell_rejects_bad_budgets(kw):
+    from statetrack.errors import StatetrackError
+
+    with pytest.raises(StatetrackError, match="must be a positive integer"):
+        sweep_cell("parity", "diagonal", "0,1", "bfloat16", 1, **kw)
+
+
 def _cli(capsys, *argv):
     code = main(list(argv))
     out = capsys.readouterr().out

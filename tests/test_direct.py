@@ -420,3 +420,20 @@ def test_quotients_without_the_sink_give_the_catalog_depth_targets(lang, couplin
     assert any("without its sink" in b for b in rep["direct"]["below"])
     assert prove(model).proved
     _runs_like_its_dfa(model, seed=depth)
+
+
+def test_letter_pair_quotients_only_up_to_twelve_states(monkeypatch):
+    """With the convolution, DFAs of 13-24 states get the direct search without letter-pair quotients (their bit-code
+    searches cost seconds each there and found no stack); up to 12 states they are built as before."""
+    import statetrack.constructions.direct as direct
+
+    calls = []
+    real = direct._pair_components
+    monkeypatch.setattr(direct, "_pair_components", lambda dfa, budget: calls.append(dfa.n_states) or real(dfa, budget))
+    big = minimal_dfa(get_language("modarith:3"))
+    assert direct.MAX_STATES < big.n_states <= direct.MAX_STATES_LARGE
+    direct_search(big, budget=WorkBudget(50_000), conv=True)
+    assert calls == []
+    small = minimal_dfa(get_language("tomita:3"))
+    direct_search(small, budget=WorkBudget(50_000), conv=True)
+    assert calls == [small.n_states]

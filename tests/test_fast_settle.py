@@ -315,7 +315,14 @@ def test_window_ids_match_token_by_token_interning():
     A = stage.window_table("A")
     q = stage.window_table("q")
     u = stage.window_table("u")
+    from statetrack.lrnn.claims.families import window_transitions
+
+    rows = stage._input_rows()
     for w in rng.integers(0, len(stage.windows.items), size=20).tolist():
         item = stage.windows.items[w]
         assert np.array_equal(A[w], item["A"]) and np.array_equal(q[w], item["q"].double().numpy())
         assert np.array_equal(u[w].numpy(), item["u"].numpy())
+        # the stacked tables against a fresh computation of this window alone (its own input rows, a batch of one)
+        alone = window_transitions(stage.block, rows[list(stage.windows.keys[w])].unsqueeze(0), stage.stepper)
+        assert np.array_equal(A[w], np.asarray(alone["A"][0]))
+        assert np.array_equal(u[w].numpy(), alone["u"][0].numpy())

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ..chunk_layout import ChunkLayout
+from ..chunk_layout import ChunkLayout, grad_wanted
 from ..householder.reference import KernelInputError, accumulation_dtype, check_scale, no_autocast
 from .reference import check_diagonal_inputs
 
@@ -113,8 +113,7 @@ def diagonal_scan_chunked(
                                    or chunk_size < 1):
         raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
     acc = accumulation_dtype(q, k, v, a, initial_state)
-    if acc == torch.float32 and not (torch.is_grad_enabled() and any(
-            x is not None and x.requires_grad for x in (q, k, v, a, initial_state))):
+    if acc == torch.float32 and not grad_wanted(q, k, v, a, initial_state):
         o, S = _forward_float32_no_grad(q, k, v, a, scale, initial_state,
                                         NO_GRAD_CHUNK_SIZE if chunk_size is None else chunk_size)
         return o, (S if output_final_state else None)

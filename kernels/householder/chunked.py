@@ -31,7 +31,7 @@ import torch
 
 from .reference import (KernelInputError, accumulation_dtype, check_householder_inputs, check_scale,
                         no_autocast)
-from ..chunk_layout import ChunkLayout
+from ..chunk_layout import ChunkLayout, grad_wanted
 
 DEFAULT_CHUNK_SIZE = 64
 # chunk of the forward when no gradient is wanted (it solves for the new values U inside the state loop, so its
@@ -266,9 +266,7 @@ def householder_scan_chunked(
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
                                    or chunk_size < 1):
         raise KernelInputError(f"{where}: chunk_size must be a positive int, got {chunk_size!r}")
-    grad_wanted = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in (q, k, v, beta, initial_state))
-    if not grad_wanted:
+    if not grad_wanted(q, k, v, beta, initial_state):
         o, final = _forward_no_grad(q, k, v, beta, initial_state, scale, n_h,
                                     NO_GRAD_CHUNK_SIZE if chunk_size is None else chunk_size)
         return o, (final.view(B, H, K, V) if output_final_state else None)

@@ -167,7 +167,9 @@ class _Layer:
 
     def _intern_outputs(self, o: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Output row ids of read-outs ``o [m, H, V]`` (float32) in windows ``w [m]``: the distinct (read-out,
-        window) pairs are found with numpy (one sort of their bits); only pairs not met before go through torch."""
+        window) pairs are found with numpy (one sort of their bits); only pairs not met before go through torch, in
+        the sorted order of their bits, so new row ids need not follow first occurrence (ids are only compared for
+        equality: verdicts, settle steps and periods do not depend on them)."""
         m = w.shape[0]
         keys = np.concatenate([o.reshape(m, -1).view(np.int32).astype(np.int64), w[:, None]], 1)
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)

@@ -86,6 +86,11 @@ def sweep_cell(claim: str, family: str, eigenvalue_range: Any, dtype: str, sampl
         from statetrack.errors import StatetrackError
 
         raise StatetrackError(f"claim: unknown claim {claim!r}; choose one of {', '.join(CLAIMS)}")
+    for name, value in (("max_rows", max_rows), ("max_steps", max_steps)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            from statetrack.errors import StatetrackError
+
+            raise StatetrackError(f"sweep: {name} must be a positive integer, got {value!r}")
     if claim == "modcount":
         m = check_modulus(m)
     rng = parse_range(eigenvalue_range)
