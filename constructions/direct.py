@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -315,21 +315,42 @@ def few_class_congruences(pdelta: np.ndarray, keep: np.ndarray, max_classes: int
     (False when ``cap``, ``nodes`` closures or the budget -- one step per state per closure -- stopped it). Unlike
     :func:`congruences` (joins of the principal ones, breadth first), it reaches the coarse congruences of automata
     that have many fine ones, as partial automata do."""
-    n = pdelta.shape[0]
     kept = [int(q) for q in np.flatnonzero(keep)]
     left = [nodes]
     seen: set[tuple[int, ...]] = set()
     out: list[tuple[int, ...]] = []
 
-    def grow(lab: list[int], i: int, k: int) -> bool:
-        """Extend the choice for ``kept[:i]`` (``lab``, -1 unchosen) with classes ``< k``; False when stopped."""
+    def leaf(c: tuple[int, ...], k: int) -> None:
+        if c not in seen and len({c[q] for q in kept}) == k:
+            seen.add(c)
+            out.append(c)
+
+    for k in range(2, min(max_classes, len(kept) - 1) + 1):
+        if not _grow_classes(pdelta, kept, k, left, budget, cap, out, False, [], lambda c, k=k: leaf(c, k)):
+            return out, False
+    return out, True
+
+
+def _grow_classes(pdelta: np.ndarray, kept: list[int], k: int, left: list[int], budget: WorkBudget | None, cap: int,
+                  out: list, at_cap: bool, apart: list[tuple[int, int]],
+                  leaf: Callable[[tuple[int, ...]], None]) -> bool:
+    """The backtracking of :func:`few_class_congruences` and :func:`separating_congruences`: each state of ``kept`` in
+    turn is put in a class already used or a new one (fewer than ``k``), the partial partition (unchosen states alone)
+    is closed under every column of ``pdelta`` after each choice, and the choice is dropped when the closure merges
+    two classes already chosen or a pair of ``apart``; ``leaf`` gets the closure of each complete choice. One node of
+    ``left[0]`` and ``n`` budget steps per closure; False when they run out (or ``at_cap`` once ``out`` holds ``cap``
+    entries), else True."""
+    n = pdelta.shape[0]
+    lab = [-1] * n
+
+    def closure() -> tuple[int, ...]:
+        return _close(pdelta, np.array([lab[v] if lab[v] >= 0 else n + v for v in range(n)]))
+
+    def grow(i: int) -> bool:
         if len(out) >= cap:
-            return False
+            return at_cap
         if i == len(kept):
-            c = _close(pdelta, np.array([lab[q] if lab[q] >= 0 else n + q for q in range(n)]))
-            if c not in seen and len({c[q] for q in kept}) == k:
-                seen.add(c)
-                out.append(c)
+            leaf(closure())
             return True
         q = kept[i]
         used = max(lab) + 1
@@ -338,18 +359,16 @@ def few_class_congruences(pdelta: np.ndarray, keep: np.ndarray, max_classes: int
             if left[0] < 0 or (budget is not None and not budget.take(n, WHO)):
                 return False
             lab[q] = c
-            cl = _close(pdelta, np.array([lab[v] if lab[v] >= 0 else n + v for v in range(n)]))
-            ok = all(cl[u] != cl[v] for u in kept[:i + 1] for v in kept[:i + 1] if lab[u] != lab[v])
-            if ok and not grow(lab, i + 1, k):
+            cl = closure()
+            ok = all(cl[u] != cl[v] for u, v in apart)
+            ok = ok and all(cl[u] != cl[v] for u in kept[:i + 1] for v in kept[:i + 1] if lab[u] != lab[v])
+            if ok and not grow(i + 1):
                 lab[q] = -1
                 return False
             lab[q] = -1
         return True
 
-    for k in range(2, min(max_classes, len(kept) - 1) + 1):
-        if not grow([-1] * n, 0, k):
-            return out, False
-    return out, True
+    return grow(0)
 
 
 def product_component(parts: list[Component]) -> Component:
@@ -935,41 +954,12 @@ def separating_congruences(pdelta: np.ndarray, keep: np.ndarray, sep: list[tuple
     pair after each choice and dropped when the closure merges a separated pair or two classes already chosen), for
     2, 3, ... classes. At most ``cap`` are returned (class ids per state, the sink alone); when the search spends
     ``nodes`` closures or the budget (one step per state per closure) first, those found so far."""
-    n = pdelta.shape[0]
     kept = [int(q) for q in np.flatnonzero(keep)]
-    apart = {q: set() for q in range(n)}
-    for x, y in sep:
-        apart[x].add(y)
-        apart[y].add(x)
+    apart = sorted({(min(x, y), max(x, y)) for x, y in sep if x != y})
     left = [nodes]
-
-    def grow(lab: list[int], i: int, k: int, out: list[tuple[int, ...]]) -> bool:
-        """Extend the choice for ``kept[:i]`` (``lab``, -1 unchosen); False when out of nodes or budget."""
-        if len(out) >= cap:
-            return True
-        if i == len(kept):
-            out.append(_close(pdelta, np.array([lab[q] if lab[q] >= 0 else n + q for q in range(n)])))
-            return True
-        q = kept[i]
-        used = max(lab) + 1
-        for c in range(min(used + 1, k)):
-            left[0] -= 1
-            if left[0] < 0 or (budget is not None and not budget.take(n, WHO)):
-                return False
-            lab[q] = c
-            cl = _close(pdelta, np.array([lab[v] if lab[v] >= 0 else n + v for v in range(n)]))
-            ok = all(cl[u] != cl[v] for u in range(n) for v in apart[u] if u < v)
-            ok = ok and all(cl[u] != cl[v] for u in kept[:i + 1] for v in kept[:i + 1] if lab[u] != lab[v])
-            if ok and not grow(lab, i + 1, k, out):
-                lab[q] = -1
-                return False
-            lab[q] = -1
-        return True
-
     for k in range(2, len(kept)):
         out: list[tuple[int, ...]] = []
-        lab = [-1] * n
-        if not grow(lab, 0, k, out):
+        if not _grow_classes(pdelta, kept, k, left, budget, cap, out, True, apart, out.append):
             return out
         if out:
             return out
