@@ -72,6 +72,18 @@ class ChunkLayout:
                 dst[:, full, :rest].copy_(part[:, full * r:])
         return out.reshape(-1, d, r) if channels_first else out.reshape(-1, r, d)
 
+    def start_states(self, step: int, K: int, V: int, dtype: torch.dtype, device: torch.device,
+                     initial: "torch.Tensor | None") -> torch.Tensor:
+        """The state buffer of a forward in groups of ``step`` chunks: ``S0 [min(step, N) + 1, B*H, K, V]`` where
+        ``S0[i]`` is the state at the start of the group's chunk ``i`` and ``S0[m]`` the group's end state (copied to
+        ``S0[0]`` for the next group); ``S0[0]`` is ``initial`` (any shape with ``B*H*K*V`` entries) or zero."""
+        S0 = torch.empty(min(step, self.N) + 1, self.B * self.H, K, V, dtype=dtype, device=device)
+        if initial is None:
+            S0[0].zero_()
+        else:
+            S0[0].copy_(initial.reshape(self.B * self.H, K, V))
+        return S0
+
     def put_group(self, out: torch.Tensor, x: torch.Tensor, n0: int, scale: float = 1.0) -> None:
         """Write ``scale * x`` (``x`` chunks ``n0 ..`` chunk-major ``[(n1-n0)*B*H, r, d]``, ``r`` rows per chunk) into
         ``out [B, L, H, d]`` at rows ``n0*r ..``; rows at or past ``L`` (the padded tail) are dropped. Inverse of

@@ -189,12 +189,7 @@ def _forward_float32_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     N, C, BH = lay.N, lay.C, B * H
     f32, f64, dev = torch.float32, torch.float64, q.device
     step = max(1, GROUP_BYTES // (max(BH, 1) * C * K * 8))  # (BH = 0: an empty batch)
-    # S0[i] = state at the start of the group's chunk i; S0[m] the group's end state, copied to S0[0] for the next
-    S0 = torch.empty(min(step, N) + 1, BH, K, V, dtype=f32, device=dev)
-    if initial_state is None:
-        S0[0].zero_()
-    else:
-        S0[0].copy_(initial_state.reshape(BH, K, V))
+    S0 = lay.start_states(step, K, V, f32, dev, initial_state)  # S0[i]: the state at the start of the group's chunk i
     o = torch.empty(B, T, H, V, dtype=q.dtype, device=dev)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)

@@ -71,12 +71,7 @@ def _forward_no_grad(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: to
     acc = accumulation_dtype(q, k, v, beta, h0)
     dev = q.device
     step = _group_chunks(BH, C, K, V)
-    # S0[i] = state at the start of the group's chunk i; S0[m] the group's end state, copied to S0[0] for the next
-    S0 = torch.empty(min(step, N) + 1, BH, K, V, dtype=acc, device=dev)
-    if h0 is None:
-        S0[0].zero_()
-    else:
-        S0[0].copy_(h0.reshape(BH, K, V))
+    S0 = lay.start_states(step, K, V, acc, dev, h0)  # S0[i]: the state at the start of the group's chunk i
     o = torch.empty(B, T, H, V, dtype=q.dtype, device=dev)
     mask = lay.read_mask(dev)
     for n0 in range(0, N, step):
