@@ -52,10 +52,12 @@ _WHY = {
                "reset: one layer, a thermometer code and the shift matrix as reflections and one projection",
     "bitcode": "a 0/1 code of the states on which every letter copies, negates or sets bits: one layer, "
                "reflections for the signed permutation of the centred code and a projection per constant",
-    "direct": "no one-layer construction applies (no bit code of the minimal DFA): a direct multi-layer search "
-              "found a stack shallower than the Krohn-Rhodes cascade",
-    "cascade": "no one-layer construction applies (no bit code of the minimal DFA: every letter copying, negating "
-               "or setting bits): Krohn-Rhodes cascade (Theorem 4)",
+    "direct": "no one-layer construction applies (no bit code found for the minimal DFA; `one_layer` says whether "
+              "none exists in its scope or the search was undecided): a direct multi-layer search found a stack "
+              "shallower than the Krohn-Rhodes cascade",
+    "cascade": "no one-layer construction applies (no bit code found for the minimal DFA, every letter copying, "
+               "negating or setting bits; `one_layer` says whether none exists in its scope or the search was "
+               "undecided): Krohn-Rhodes cascade (Theorem 4)",
 }
 _REQUESTED = {"cascade": "Krohn-Rhodes cascade (Theorem 4)",
               "group": "Theorem 3, one layer of reflections with integer keys",

@@ -51,7 +51,7 @@ import numpy as np
 from statetrack.automata.dfa import DFA
 
 from .bit_actions import LetterAction, layer_arrays, shift_register_actions
-from .bitcode import MAX_STATES as BITCODE_MAX_STATES, letter_actions, search_bit_code
+from .bitcode import letter_actions, search_bit_code
 from .budget import WorkBudget
 from .model_format import CompiledModel, build_model
 from .stack_merge import MergedLayer, StackWalk, _rows, _table_cost, merge_run
@@ -90,9 +90,13 @@ MAX_FEW_CLASS = 40
 FEW_CLASS_NODES = 20_000
 #: the most completions of a quotient of the DFA without its sink whose bit codes are searched
 MAX_FILLS = 64
-#: the most components from the DFA without its sink tried, and the most steps their stacks spend
+#: the most components from the DFA without its sink tried, and the most steps their stacks spend (checked before
+#: each stack, so the last one may overshoot it)
 MAX_SINK_FREE = 12
 SINK_FREE_STEPS = 200_000
+#: the most non-sink states of the DFA without its sink tried as a component itself: its bit-code searches (one per
+#: filling of the free entries) build a table over 2^k subsets before any step is counted (0.5-1.8 s each at 12)
+SINK_FREE_ITSELF_STATES = 10
 WHO = "direct"
 
 
@@ -446,8 +450,8 @@ def sink_free_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep
         if budget is not None and budget.left < QUOTIENT_STEPS:
             return None
         sr = search_bit_code(DFA(dfa.alphabet, None, start, [False] * k, table), QUOTIENT_STEPS)
-        if budget is not None:
-            budget.charge(sr.steps + 1, WHO)
+        if budget is not None:  # the search's steps and its table over the 2^(k-1) subsets
+            budget.charge(sr.steps + (1 << max(k - 1, 0)) * table.shape[1], WHO)
         if sr.status == "found":
             codes = np.array([[(mk >> c) & 1 for mk in sr.masks] for c in range(k)], dtype=np.float64)
             return Component(table, start, f"quotient of the DFA without its sink ({k} classes)", codes,
@@ -693,8 +697,8 @@ def _stack(dfa: DFA, comps: list[Component], budget: WorkBudget | None, conv: bo
         n_in = int(w.sym[:, :, l].max()) + 1 if (l or conv) else S
         got: MergedLayer | None = merge_run(w, l, l, n_in, budget, WHO,
                                             coarsen=conv or any(c.coarsen for c in comps[:l]))
-        if got is None:
-            return None
+        if got is None or got.codes.shape[1] == 0:  # (no bits: the state is a function of what the layer reads;
+            return None  # a layer needs one state coordinate at least, so no stack of this shape is built here)
         what = comps[l].name if l < len(comps) else "the DFA state"
         layers.append(({"kind": "householder", "role": f"direct {l + 1}: {what}"},
                        {"keys": got.keys, "betas": got.betas, "values": got.values, "h0": got.h0,
@@ -1028,7 +1032,7 @@ def _sink_free_components(dfa: DFA, budget: WorkBudget | None) -> tuple[list[Com
     if keep.all():
         return [], True
     cons, done = few_class_congruences(pdelta, keep, MAX_FEW_CLASSES, budget)
-    if keep.sum() <= BITCODE_MAX_STATES:  # and the DFA without its sink itself
+    if keep.sum() <= SINK_FREE_ITSELF_STATES:  # and the DFA without its sink itself
         cons.append(tuple(int(q) for q in range(keep.size)))
     out = []
     for c in cons:

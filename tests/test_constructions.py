@@ -80,7 +80,7 @@ def test_auto_falls_back_to_the_cascade_and_rejects_unknown_names():
     assert rep["construction"] == "direct" and rep["reason"].startswith("auto:") and rep["levels"] == 5
     assert rep["layers"] == rep["direct"]["layers"] == 2 < rep["direct"]["cascade_layers"]  # quotients without the sink
     assert not rep["direct"]["prefix"] and prove(model).proved
-    assert "no bit code of the minimal DFA" in rep["reason"]
+    assert "no bit code found for the minimal DFA" in rep["reason"]
     assert rep["one_layer"]["status"] == "impossible" and rep["one_layer"]["construction"] is None
     with pytest.raises(StatetrackError, match="unknown construction"):
         compile_language(get_language("parity"), "magic")

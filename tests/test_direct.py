@@ -437,3 +437,44 @@ def test_letter_pair_quotients_only_up_to_twelve_states(monkeypatch):
     small = minimal_dfa(get_language("tomita:3"))
     direct_search(small, budget=WorkBudget(50_000), conv=True)
     assert calls == [small.n_states]
+
+
+def test_zero_width_layer_is_no_stack_not_a_crash():
+    """A merged layer whose state is a function of what it reads has no bits; the conv search skips such a stack
+    (it raised ModelFormatError before) and compile still builds a proved model."""
+    from statetrack.automata.formats import dfa_from_json
+
+    d = dfa_from_json({
+        "alphabet": list("abcd"), "states": ["0", "1", "2", "3"], "start": "0", "accepting": ["0", "1", "2"],
+        "transitions": {"0": {"a": "3", "b": "1", "c": "3", "d": "3"}, "1": {"a": "1", "b": "3", "c": "3", "d": "3"},
+                        "2": {"a": "2", "b": "3", "c": "2", "d": "3"}, "3": {"a": "2", "b": "3", "c": "1", "d": "3"}}})
+    m = minimal_dfa(d)
+    res = direct_search(m, conv=True)
+    assert res.model is None or prove(res.model).proved
+    model, rep = compile_language(m, "auto", coupling="conv")
+    assert prove(model).proved
+
+
+def test_sink_free_searches_are_charged_and_capped(monkeypatch):
+    """The DFA without its sink is tried as a component itself only up to SINK_FREE_ITSELF_STATES non-sink states, and
+    each bit-code search of a sink-free component is charged its table over the 2^(k-1) subsets."""
+    import statetrack.constructions.direct as direct
+
+    delta = [[1, 2], [3, 4], [5, 6], [1, 3], [7, 1], [6, 8], [9, 10], [9, 11], [12, 10], [0, 9], [8, 3], [9, 11],
+             [12, 12]]
+    acc = [q in (0, 3, 6, 7, 9) for q in range(13)]
+    d = minimal_dfa(DFA("ab", None, 0, acc, np.array(delta)))
+    pdelta, keep = direct.sink_free_automaton(d)
+    assert keep.sum() > direct.SINK_FREE_ITSELF_STATES
+    seen = []
+    real = direct.sink_free_component
+    monkeypatch.setattr(direct, "sink_free_component",
+                        lambda dfa, lab, *a, **k: seen.append(len({lab[q] for q in np.flatnonzero(keep)}))
+                        or real(dfa, lab, *a, **k))
+    direct._sink_free_components(d, WorkBudget(10**6))
+    assert int(keep.sum()) not in seen  # the DFA itself (every non-sink state its own class) was not tried
+    b = WorkBudget(10**6)
+    lab = tuple(range(keep.size))  # the DFA without its sink, 12 classes: at least 2^11 * 2 steps charged
+    monkeypatch.setattr(direct, "sink_free_component", real)
+    direct.sink_free_component(d, lab, pdelta, keep, b, max_fills=1)
+    assert b.used >= (1 << 11) * 2
