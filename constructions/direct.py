@@ -273,12 +273,18 @@ def pair_automaton(dfa: DFA) -> tuple[np.ndarray, np.ndarray]:
     return out, ~sink
 
 
+def _kept_classes(lab: tuple[int, ...], keep: np.ndarray) -> list[int]:
+    """The class ids of the non-sink states (``keep``) under the partition ``lab``, in increasing order: the
+    numbering of a quotient's states (class ``cls[i]`` is state ``i``)."""
+    return sorted({lab[q] for q in range(len(lab)) if keep[q]})
+
+
 def _completed(lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The congruence ``lab`` of a partial automaton ``pdelta [n, P]`` (-1: undefined; non-sink states ``keep``) as a
     complete automaton ``[k, P]`` on its classes of non-sink states (numbered in order of their ids): a column whose
     defined steps all reach one class resets every class to it; any other column moves a class to the class of its
     members' defined steps and keeps it where none is defined."""
-    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    cls = _kept_classes(lab, keep)
     ren = {c: i for i, c in enumerate(cls)}
     k, P = len(cls), pdelta.shape[1]
     table = np.tile(np.arange(k, dtype=np.int64)[:, None], (1, P))
@@ -414,7 +420,7 @@ def product_component(parts: list[Component]) -> Component:
 def _holes(lab: tuple[int, ...], pdelta: np.ndarray, keep: np.ndarray) -> list[tuple[int, int]]:
     """The entries ``(class, column)`` that :func:`_completed` fills freely: no member of the class has a step on
     the column and the column is not a reset (its defined steps reach two classes or more)."""
-    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    cls = _kept_classes(lab, keep)
     out = []
     for x in range(pdelta.shape[1]):
         to = {lab[int(pdelta[q, x])] for q in range(len(lab)) if keep[q] and pdelta[q, x] >= 0}
@@ -435,7 +441,7 @@ def sink_free_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, keep
     the stack is proved). None when no choice has a bit code (or the budget runs short)."""
     base = _completed(lab, pdelta, keep)
     k = base.shape[0]
-    start = sorted({lab[q] for q in range(len(lab)) if keep[q]}).index(lab[dfa.start]) if keep[dfa.start] else 0
+    start = _kept_classes(lab, keep).index(lab[dfa.start]) if keep[dfa.start] else 0
     holes = _holes(lab, pdelta, keep)
     fills: list = [None]
     if holes and k ** len(holes) <= max_fills:
@@ -464,7 +470,7 @@ def pair_quotient_component(dfa: DFA, lab: tuple[int, ...], pdelta: np.ndarray, 
     """The congruence ``lab`` of :func:`pair_automaton` (``pdelta``, non-sink ``keep``) as a complete automaton on
     its classes of non-sink states, read by letter pairs (``delta [k, (S + 1) S]``, :func:`_completed`). Its bit
     code, when the exhaustive search finds one, is the first layer's."""
-    cls = sorted({lab[q] for q in range(len(lab)) if keep[q]})
+    cls = _kept_classes(lab, keep)
     ren = {c: i for i, c in enumerate(cls)}
     table = _completed(lab, pdelta, keep)
     k, P = table.shape
